@@ -1,0 +1,90 @@
+"""config.yaml: database, plugins, timeouts, connectors, where API tokens come from.
+
+Precedence: built-in defaults < config.yaml < environment (``OMS_DATABASE_URL``)
+< command-line flags. Relative paths are resolved against the config file's
+directory so that the project runs from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(Exception):
+    pass
+
+
+class Timeouts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payment_minutes: int = Field(30, gt=0)
+    confirm_days: int = Field(15, gt=0)
+    after_sales_days: int = Field(10, ge=0)
+    outbox_retry_seconds: int = Field(60, gt=0)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    database_url: str = "sqlite:///var/oms.db"
+    rules_dir: str = "rules"
+    templates_dir: str = "templates"
+    outbox_dir: str = "var/outbox"
+    plugins: list[str] = []
+    # Settings per plugin, by plugin name: read by the plugin itself.
+    plugin_settings: dict[str, dict[str, Any]] = {}
+    wms_connector: str = "sim_wms"
+    carrier_connector: str = "sim_carrier"
+    batch_size: int = Field(500, gt=0, le=10_000)
+    shard_count: int = Field(64, gt=0, le=1024)
+    # A secret that keys the order-number permutation; change it per deployment.
+    number_secret: str = "oms-engine"
+    api_tokens_env: str = "OMS_API_TOKENS"
+    timeouts: Timeouts = Timeouts()
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def resolved_database_url(self) -> str:
+        url = self.database_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.path(url[len(prefix):]).resolve())
+        return url
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, database_url: str | None = None,
+                **overrides: Any) -> Config:
+    """Read config.yaml (if present), then apply the environment and overrides."""
+    cfg_path = Path(path) if path else Path(os.environ.get("OMS_CONFIG", "config.yaml"))
+    data: dict[str, Any] = {}
+    if cfg_path.exists():
+        try:
+            loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{cfg_path}: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{cfg_path}: the top level must be a mapping")
+        data = loaded or {}
+        data.setdefault("base_dir", str(cfg_path.resolve().parent))
+    elif path:
+        raise ConfigError(f"config file {cfg_path} not found")
+    env_url = os.environ.get("OMS_DATABASE_URL")
+    if env_url:
+        data["database_url"] = env_url
+    if database_url:
+        data["database_url"] = database_url
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Config(**data)
+    except ValidationError as exc:
+        lines = [f"{cfg_path}: invalid configuration"]
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None

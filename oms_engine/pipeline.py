@@ -1,0 +1,460 @@
+"""The pipeline: stages that each take a batch of ready work in one transaction.
+
+A stage claims up to ``batch_size`` rows (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so any number of workers on any number of machines share the
+work through row locks alone; SQLite has one writer at a time anyway), does
+its work for the whole batch, and commits once. :func:`run_until_idle`
+repeats the stages until none finds work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from . import inventory
+from .contracts import Notification, OutboundMessage
+from .domain import SplitGroup
+from .facts import order_view
+from .models import Inbox, Order, OrderLine, Outbox, Reservation, ScheduledTask
+from .money import apportion
+from .states import Event, IllegalTransition, State
+
+if TYPE_CHECKING:
+    from .app import OMS, Batch
+
+log = logging.getLogger("oms.pipeline")
+RETRY_LIMIT = 8
+
+
+def _claim(s: Session, stmt: Select[Any], oms: OMS) -> list[Any]:
+    stmt = stmt.limit(oms.config.batch_size)
+    if s.bind is not None and s.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(s.scalars(stmt))
+
+
+# -- screening -------------------------------------------------------------------
+def screen(oms: OMS, s: Session, batch: Batch) -> int:
+    ids = _claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == "screen")
+                 .order_by(Order.id), oms)
+    orders = oms.load_orders(s, ids)
+    facts = oms.facts(s, orders, batch)
+    for order in orders:
+        decision = oms.rulebook.decide("blocking", facts[order.id])
+        reasons = [a.params["reason"] for a in (decision.actions if decision else []) if a.name == "hold"]
+        oms.record(s, order, "blocking", decision, {"hold": bool(reasons), "reasons": reasons})
+        if reasons:
+            order.hold_reason, order.hold_stage = "; ".join(reasons), "screening"
+            oms.fire(s, order, Event.HOLD, actor="rules:blocking", cause=order.hold_reason, batch=batch)
+        else:
+            order.stage = "split"
+    return len(orders)
+
+
+# -- splitting -------------------------------------------------------------------
+def _reserved_map(res: Sequence[Reservation]) -> dict[str, dict[int, int]]:
+    out: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for r in res:
+        out[r.warehouse][r.line_no] += r.quantity
+    return {w: dict(v) for w, v in out.items()}
+
+
+def split(oms: OMS, s: Session, batch: Batch) -> int:
+    ids = _claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == "split")
+                 .order_by(Order.id), oms)
+    orders = oms.load_orders(s, ids)
+    facts = oms.facts(s, orders, batch)
+    reservations = inventory.reservations_of(s, ids)
+    whs = inventory.warehouse_views(s)
+    stock = inventory.stock_view(s, {ln.sku for o in orders for ln in o.lines}, whs)
+    for order in orders:
+        decision = oms.rulebook.decide("split", facts[order.id])
+        action = next((a for a in (decision.actions if decision else []) if a.name == "split"), None)
+        view = order_view(order, _reserved_map(reservations.get(order.id, [])))
+        if action is None:
+            groups: tuple[SplitGroup, ...] = (SplitGroup({ln.line_no: ln.quantity for ln in order.lines}),)
+            used = "single"
+        else:
+            strategy = oms.ext.split_strategies.get(action.params["strategy"])
+            groups = strategy.run(view, stock, action.params).groups
+            used = strategy.name
+        _check_plan(order, groups)
+        outcome: dict[str, Any] = {"strategy": used, "groups": [
+            {"lines": {str(k): v for k, v in g.lines.items()}, "reason": g.reason,
+             "warehouse_hint": g.warehouse_hint} for g in groups]}
+        if len(groups) <= 1:
+            order.stage = "route"
+            oms.record(s, order, "split", decision, {**outcome, "children": []})
+            continue
+        children = _make_children(oms, s, order, groups, reservations.get(order.id, []))
+        outcome["children"] = [c.number for c in children]
+        oms.record(s, order, "split", decision, outcome)
+        order.stage = None
+        oms.fire(s, order, Event.SPLIT, actor="rules:split",
+                 cause=f"{used}: {len(children)} child orders", batch=batch)
+    return len(orders)
+
+
+class PlanError(Exception):
+    pass
+
+
+def _check_plan(order: Order, groups: Sequence[SplitGroup]) -> None:
+    """A strategy's plan must place every unit exactly once: a plugin bug stops here."""
+    want = {ln.line_no: ln.quantity for ln in order.lines}
+    got: dict[int, int] = defaultdict(int)
+    for g in groups:
+        for line_no, q in g.lines.items():
+            if q <= 0:
+                raise PlanError(f"order {order.number}: split plan has quantity {q} for line {line_no}")
+            got[line_no] += q
+    if dict(got) != want:
+        raise PlanError(f"order {order.number}: split plan {dict(got)} does not match lines {want}")
+
+
+def _make_children(oms: OMS, s: Session, parent: Order, groups: Sequence[SplitGroup],
+                   reservations: Sequence[Reservation]) -> list[Order]:
+    now = oms.clock.now()
+    lines = {ln.line_no: ln for ln in parent.lines}
+    # Each line's discount follows its units into the children, to the cent.
+    shares: dict[int, list[int]] = {
+        n: apportion(ln.discount, [g.lines.get(n, 0) for g in groups]) for n, ln in lines.items()}
+    child_lines: list[list[OrderLine]] = []
+    for gi, g in enumerate(groups):
+        cl = []
+        for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
+            src = lines[n]
+            cl.append(OrderLine(line_no=new_no, sku=src.sku, channel_sku=src.channel_sku, name=src.name, quantity=q,
+                                unit_price=src.unit_price, goods=src.unit_price * q, discount=shares[n][gi],
+                                merchant=src.merchant, weight_g=src.weight_g, attributes=dict(src.attributes),
+                                mapped=src.mapped))
+        child_lines.append(cl)
+    goods = [sum(ln.goods for ln in cl) for cl in child_lines]
+    disc_w = [sum(ln.discount for ln in cl) for cl in child_lines]
+    freight, tax = apportion(parent.freight, goods), apportion(parent.tax, goods)
+    coupon, gift, points = (apportion(parent.coupon, disc_w), apportion(parent.gift_card, disc_w),
+                            apportion(parent.points, disc_w))
+    children = []
+    for i, cl in enumerate(child_lines):
+        payable = goods[i] + freight[i] + tax[i] - coupon[i] - gift[i] - points[i]
+        child = Order(
+            number=f"{parent.number}-{i + 1}", shard=parent.shard, parent_id=parent.id, channel=parent.channel,
+            external_id=None, status=State.PAID.value, customer_id=parent.customer_id, customer=parent.customer,
+            currency=parent.currency, ship_to=dict(parent.ship_to), goods=goods[i], freight=freight[i], tax=tax[i],
+            coupon=coupon[i], gift_card=gift[i], points=points[i], payable=payable, paid_amount=0,
+            payment_txn=parent.payment_txn, paid_at=parent.paid_at, placed_at=parent.placed_at, created_at=now,
+            updated_at=now, stage="route", lines=cl, warehouse=groups[i].warehouse_hint)
+        s.add(child)
+        children.append(child)
+    s.flush()
+    if sum(c.payable for c in children) != parent.payable:
+        raise PlanError(f"order {parent.number}: children payable does not add up to the parent's")
+    from .models import History
+    for c in children:
+        s.add(History(order_id=c.id, from_state=None, to_state=State.PAID.value, event="create",
+                      actor="rules:split", cause=f"split from {parent.number}", at=now))
+    _hand_reservations(s, parent, children, groups, reservations)
+    return children
+
+
+def _hand_reservations(s: Session, parent: Order, children: Sequence[Order], groups: Sequence[SplitGroup],
+                       reservations: Sequence[Reservation]) -> None:
+    """Pass the parent's reserved units to the children, the hinted warehouse first."""
+    pool: dict[int, list[list[Any]]] = defaultdict(list)
+    for r in reservations:
+        pool[r.line_no].append([r.warehouse, r.quantity])
+    for child, g in zip(children, groups, strict=True):
+        for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
+            chunks = sorted(pool[n], key=lambda c: c[0] != g.warehouse_hint)
+            left = q
+            for chunk in chunks:
+                take = min(left, chunk[1])
+                if take:
+                    s.add(Reservation(order_id=child.id, line_no=new_no, warehouse=chunk[0],
+                                      sku=next(ln.sku for ln in parent.lines if ln.line_no == n), quantity=take))
+                    chunk[1] -= take
+                    left -= take
+            if left:
+                raise PlanError(f"order {parent.number}: line {n} is not fully reserved")
+    for r in reservations:
+        s.delete(r)
+
+
+# -- routing ---------------------------------------------------------------------
+def route(oms: OMS, s: Session, batch: Batch) -> int:
+    ids = _claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == "route")
+                 .order_by(Order.id), oms)
+    orders = oms.load_orders(s, ids)
+    facts = oms.facts(s, orders, batch)
+    reservations = inventory.reservations_of(s, ids)
+    whs = inventory.warehouse_views(s)
+    for order in orders:
+        _route_one(oms, s, order, reservations.get(order.id, []), whs, batch, facts[order.id])
+    return len(orders)
+
+
+def _route_one(oms: OMS, s: Session, order: Order, res: Sequence[Reservation], whs: Any, batch: Batch,
+               facts: dict[str, Any]) -> None:
+    now = oms.clock.now()
+    # Fresh stock per order: earlier orders in this batch have moved reservations.
+    stock = inventory.stock_view(s, {ln.sku for ln in order.lines}, whs)
+    view = order_view(order, _reserved_map(res))
+    decision = oms.rulebook.decide("routing", facts)
+    tried: list[dict[str, Any]] = []
+    need = {ln.line_no: (ln.sku, ln.quantity) for ln in order.lines}
+    candidates: list[tuple[str, str, str]] = []
+    for action in (decision.actions if decision else []):
+        if action.name != "route":
+            continue
+        strategy = oms.ext.routing_strategies.get(action.params["strategy"])
+        plan = strategy.run(view, stock, action.params)
+        tried.append({"strategy": strategy.name, "warehouse": plan.warehouse if plan else None,
+                      "reason": plan.reason if plan else "no answer"})
+        if plan is not None:
+            candidates.append((plan.warehouse, strategy.name, plan.reason))
+    reserved_at = {r.warehouse for r in res}
+    if len(reserved_at) == 1 and sum(r.quantity for r in res) == sum(q for _, q in need.values()):
+        # Core fallback: the stock is already held in one warehouse.
+        wh = next(iter(reserved_at))
+        candidates.append((wh, "core-fallback", "all units already reserved there"))
+    for wh, strategy_name, reason in candidates:
+        try:
+            with s.begin_nested():
+                if not inventory.move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, now):
+                    raise _NoStock
+        except _NoStock:
+            tried.append({"strategy": strategy_name, "warehouse": wh, "reason": "stock moved away; tried next"})
+            continue
+        order.warehouse, order.stage = wh, None
+        order.carrier = oms.carrier.name
+        oms.record(s, order, "routing", decision, {"warehouse": wh, "strategy": strategy_name, "reason": reason,
+                                                   "tried": tried})
+        oms.fire(s, order, Event.ROUTE, actor="rules:routing", cause=f"{wh} by {strategy_name}: {reason}",
+                 batch=batch)
+        oms.enqueue(s, order, "connector", oms.wms.name, "wms.create", _wms_document(order))
+        return
+    order.hold_reason, order.hold_stage = "no warehouse can ship the whole order", "routing"
+    oms.record(s, order, "routing", decision, {"warehouse": None, "tried": tried})
+    oms.fire(s, order, Event.HOLD, actor="rules:routing", cause=order.hold_reason, batch=batch)
+
+
+class _NoStock(Exception):
+    pass
+
+
+def _wms_document(order: Order) -> dict[str, Any]:
+    return {"order_number": order.number, "warehouse": order.warehouse, "carrier": order.carrier,
+            "ship_to": order.ship_to, "currency": order.currency, "cod_amount": 0,
+            "lines": [{"line_no": ln.line_no, "sku": ln.sku, "name": ln.name, "quantity": ln.quantity}
+                      for ln in order.lines]}
+
+
+# -- outbox ----------------------------------------------------------------------
+def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
+    """Send due messages, oldest first; a message waits while an older one of its order is unsent."""
+    now = oms.clock.now()
+    earlier = aliased(Outbox)
+    stmt = (select(Outbox).where(Outbox.status == "pending", Outbox.available_at <= now,
+                                 ~exists().where(earlier.order_id == Outbox.order_id,
+                                                 earlier.status == "pending", earlier.id < Outbox.id))
+            .order_by(Outbox.id))
+    rows = _claim(s, stmt, oms)
+    blocked: set[int | None] = set()
+    ctx = _ctx(oms, s)
+    for msg in rows:
+        if msg.order_id is not None and msg.order_id in blocked:
+            continue
+        try:
+            if msg.kind == "notification":
+                _deliver(oms, s, msg, ctx, batch)  # touches no table: nothing to roll back
+            else:
+                with s.begin_nested():  # a connector that fails half-way leaves no trace
+                    _deliver(oms, s, msg, ctx, batch)
+            msg.status, msg.sent_at = "sent", oms.clock.now()
+            msg.attempts += 1
+        except Exception as exc:  # a failed delivery is retried later, never lost
+            log.warning("outbox %s (%s) failed: %s", msg.id, msg.topic, exc)
+            msg.attempts += 1
+            msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if msg.attempts >= RETRY_LIMIT:
+                msg.status = "dead"
+            else:
+                from datetime import timedelta
+                msg.available_at = now + timedelta(seconds=oms.config.timeouts.outbox_retry_seconds
+                                                   * 2 ** (msg.attempts - 1))
+            blocked.add(msg.order_id)
+    return len(rows)
+
+
+def _ctx(oms: OMS, s: Session) -> Any:
+    from .app import Context
+    return Context(oms, s)
+
+
+def _deliver(oms: OMS, s: Session, msg: Outbox, ctx: Any, batch: Batch) -> None:
+    if msg.kind == "notification":
+        p = msg.payload
+        oms.ext.sender_for(msg.target).send(Notification(
+            id=msg.id, order_number=msg.order_number, medium=msg.target, recipient=p["recipient"],
+            template=p["template"], subject=p.get("subject", ""), body=p["body"]))
+        return
+    connector = oms.ext.connectors.get(msg.target)
+    connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload), ctx)
+    if msg.topic == "wms.create" and msg.order_id is not None:
+        order = oms.load_orders(s, [msg.order_id])[0]
+        if order.status == State.ROUTED.value:
+            oms.fire(s, order, Event.DISPATCH, actor=f"connector:{connector.name}", cause=f"document {msg.id} sent",
+                     batch=batch)
+
+
+# -- callbacks -------------------------------------------------------------------
+def apply_inbox(oms: OMS, s: Session, batch: Batch) -> int:
+    rows = _claim(s, select(Inbox).where(Inbox.status == "pending").order_by(Inbox.id), oms)
+    numbers: dict[int, list[Any]] = {}
+    for row in rows:
+        try:
+            connector = oms.ext.connectors.get(row.source)
+            numbers[row.id] = list(connector.parse_callback(row.payload))
+        except (ValueError, LookupError) as exc:
+            row.status, row.outcome = "rejected", f"unreadable callback: {exc}"
+    wanted = sorted({e.order_number for evs in numbers.values() for e in evs})
+    by_number = {o.number: o for o in s.scalars(select(Order).where(Order.number.in_(wanted)))} if wanted else {}
+    if by_number:
+        oms.load_orders(s, [o.id for o in by_number.values()])
+    for row in rows:
+        if row.id not in numbers:
+            continue
+        outcomes = []
+        connector = oms.ext.connectors.get(row.source)
+        for ev in numbers[row.id]:
+            outcomes.append(_apply_event(oms, s, connector, ev, by_number.get(ev.order_number), batch))
+        row.status = "rejected" if any(o.startswith("rejected") for o in outcomes) else "applied"
+        row.outcome = "; ".join(outcomes)[:4000]
+    return len(rows)
+
+
+def _apply_event(oms: OMS, s: Session, connector: Any, ev: Any, order: Order | None, batch: Batch) -> str:
+    if order is None:
+        return f"rejected: no order {ev.order_number}"
+    try:
+        entry = oms.status_entry(connector, ev.status)
+    except LookupError as exc:
+        return f"rejected: {exc}"
+    try:
+        # check() raises before anything is written, so no savepoint is needed.
+        oms.check(order, entry.event)
+    except IllegalTransition as exc:
+        return f"rejected: {exc}"
+    if entry.event is Event.SHIP:
+        order.tracking_no = str(ev.data.get("tracking_no") or order.tracking_no or "")
+        order.carrier = str(ev.data.get("carrier") or order.carrier or "")
+    oms.fire(s, order, entry.event, actor=f"{connector.kind}:{connector.name}",
+             cause=f"{ev.status}" + (f" {ev.data.get('note')}" if ev.data.get("note") else ""), batch=batch)
+    return f"{order.number} {ev.status} -> {order.status}"
+
+
+# -- timers and tasks ------------------------------------------------------------
+_TIMERS = {
+    State.PENDING_PAYMENT: (Event.PAYMENT_TIMEOUT, "unpaid when the payment window closed"),
+    State.DELIVERED: (Event.CONFIRM, "confirmation window ended"),
+    State.COMPLETED: (Event.CLOSE, "after-sales window ended"),
+}
+
+
+def timers(oms: OMS, s: Session, batch: Batch) -> int:
+    now = oms.clock.now()
+    ids = _claim(s, select(Order.id).where(Order.due_at <= now, Order.status.in_([st.value for st in _TIMERS]))
+                 .order_by(Order.due_at, Order.id), oms)
+    for order in oms.load_orders(s, ids):
+        event, why = _TIMERS[State(order.status)]
+        oms.fire(s, order, event, actor="timer", cause=why, batch=batch)
+    return len(ids)
+
+
+def tasks(oms: OMS, s: Session, batch: Batch) -> int:
+    now = oms.clock.now()
+    rows = _claim(s, select(ScheduledTask).where(ScheduledTask.due_at <= now)
+                  .order_by(ScheduledTask.due_at, ScheduledTask.id), oms)
+    ctx = _ctx(oms, s)
+    for task in rows:
+        oms.ext.connectors.get(task.connector).on_task(task.payload, ctx)
+        s.delete(task)
+    return len(rows)
+
+
+def parents(oms: OMS, s: Session, batch: Batch) -> int:
+    """A split parent follows its children: done when all are, cancelled when all are."""
+    child = aliased(Order)
+    open_child = exists().where(child.parent_id == Order.id,
+                                child.status.notin_([State.COMPLETED.value, State.CLOSED.value,
+                                                     State.CANCELLED.value]))
+    ids = _claim(s, select(Order.id).where(Order.status == State.SPLIT.value, ~open_child).order_by(Order.id), oms)
+    for order in oms.load_orders(s, ids):
+        states = set(s.scalars(select(Order.status).where(Order.parent_id == order.id)))
+        if states == {State.CANCELLED.value}:
+            oms.fire(s, order, Event.CHILDREN_CANCELLED, actor="oms", cause="every child order was cancelled",
+                     batch=batch)
+        else:
+            oms.fire(s, order, Event.CHILDREN_DONE, actor="oms", cause="every child order is finished",
+                     batch=batch)
+    return len(ids)
+
+
+STAGES: tuple[tuple[str, Callable[[OMS, Session, Batch], int]], ...] = (
+    ("timers", timers),
+    ("tasks", tasks),
+    ("inbox", apply_inbox),
+    ("screen", screen),
+    ("split", split),
+    ("route", route),
+    ("outbox", dispatch_outbox),
+    ("parents", parents),
+)
+
+
+@dataclass
+class RunStats:
+    passes: int = 0
+    work: dict[str, int] | None = None
+
+
+def run_until_idle(oms: OMS, *, max_passes: int = 10_000, on_pass: Callable[[dict[str, int]], None] | None = None
+                   ) -> dict[str, int]:
+    """Run every stage until a whole pass finds nothing to do. Returns work done per stage."""
+    from .app import Batch
+    total: dict[str, int] = defaultdict(int)
+    for _ in range(max_passes):
+        # One transaction per pass: every stage's batch commits together.
+        with oms.db.session() as s:
+            batch = Batch()
+            done = {}
+            for name, stage in STAGES:
+                done[name] = stage(oms, s, batch)
+                s.flush()  # the next stage's queries must see this one's changes
+        for k, v in done.items():
+            total[k] += v
+        if on_pass:
+            on_pass(done)
+        if not any(done.values()):
+            break
+    return dict(total)
+
+
+def next_due(oms: OMS) -> datetime | None:
+    """The earliest time at which a timer, task or retry becomes due."""
+    with oms.db.session() as s:
+        times = [
+            s.scalar(select(func.min(Order.due_at)).where(Order.status.in_([st.value for st in _TIMERS]))),
+            s.scalar(select(func.min(ScheduledTask.due_at))),
+            s.scalar(select(func.min(Outbox.available_at)).where(Outbox.status == "pending")),
+        ]
+    return min((t for t in times if t is not None), default=None)
+

@@ -1,0 +1,104 @@
+"""Rules: YAML decision rules for the order management system.
+
+Operations staff edit YAML rule files; this package loads and validates them,
+compiles them to durable_rules, evaluates order facts and reports which rules
+fired. It is the only place in the project that imports durable_rules.
+
+Rule file format (one file = one ruleset = one decision point)::
+
+    ruleset: blocking            # name, [a-z0-9][a-z0-9_-]*, unique across the rules dir
+    description: Hold risky orders before they are split
+    mode: all                    # all: every matching rule fires, in priority order
+                                 # first: only the highest-priority matching rule fires
+    rules:
+      - name: blacklisted-customer     # unique within the file, [a-z0-9][a-z0-9_-]*
+        priority: 10                   # integer (default 0); lower fires first; ties: file order
+        description: optional text
+        when:                          # a condition; omitted or {} means always true
+          customer.blacklisted: true
+        then:                          # non-empty list of actions: {name: params-or-null}
+          - hold: {reason: customer is on the blacklist}   # (a bare `- name` also works)
+      - name: big-order-new-customer
+        priority: 20
+        when:
+          all:
+            - order.payable: {gt: 500000}      # money is integer minor units
+            - customer.order_count: {eq: 0}
+        then:
+          - hold: {reason: new customer, order over 5000.00}
+      - name: cold-chain
+        priority: 30
+        when:
+          any_line: {attributes.cold_chain: true}
+        then:
+          - split: {strategy: by_attribute, attribute: cold_chain}
+
+Conditions (a mapping; several keys in one mapping are AND-ed):
+
+* ``field.path: scalar`` - equality.
+* ``field.path: {op: value, ...}`` - ops ``eq ne gt gte lt lte`` (ordering ops only on
+  numbers), ``in``/``not_in`` (non-empty list), ``matches`` (regex, see below),
+  ``exists`` (true/false). Several ops are AND-ed.
+* ``all: [cond, ...]``, ``any: [cond, ...]``, ``not: cond``.
+* ``any_line: cond`` / ``all_lines: cond`` - over the elements of the ``lines`` list;
+  field paths inside are relative to one line. ``any_item``/``all_items`` take
+  ``{list: <path>, where: cond}`` for other lists. Quantifiers cannot be nested.
+
+Semantics:
+
+* Types are strict. With a FactSchema, unknown fields and literals of the wrong type
+  are load errors, and facts whose values have the wrong type raise FactError
+  (int is accepted where float is declared; bool is never a number). Without a
+  schema the types implied by the rule literals are enforced the same way.
+* Null counts as missing. A comparison on a missing field is *unknown* and never
+  fires - also under ``not`` and for ``ne``/``not_in``: ``{not: {a: 1}}`` and
+  ``{a: {ne: 1}}`` are both false when ``a`` is missing. Use ``exists`` to test
+  presence (three-valued Kleene logic; see reference.py).
+* ``any_line`` is false for no lines; ``all_lines`` is true for no lines.
+* ``matches`` has Python ``re.search`` semantics over a regex subset both engines
+  understand (no escapes, no ``(?...)``, no ``[^...]``; see regex.py). It cannot appear under ``not``.
+* ``all_lines`` can only OR equalities on a single field inside it (``in`` is fine);
+  other ORs are rejected at load time because durable_rules mis-evaluates them.
+
+Rule tests live in ``rules/tests/*.yaml``::
+
+    ruleset: blocking
+    cases:
+      - name: blacklisted customers are held
+        facts: {customer: {blacklisted: true}, order: {payable: 1000}, lines: []}
+        expect:
+          fired: [blacklisted-customer]                  # exact list, in order
+          actions: [{hold: {reason: customer is on the blacklist}}]
+"""
+
+from .catalog import ActionCatalog, ActionSpec
+from .decision import Decision, FiredRule
+from .engine import RuleEngine
+from .errors import FactError, RuleEngineError, RuleError, RulesetInvalid
+from .loader import load_rules_dir, load_ruleset_file, load_ruleset_text
+from .model import Action, Rule, Ruleset
+from .reference import evaluate_reference
+from .schema import FactSchema
+from .testing import RuleTestResult, run_rule_tests
+
+__all__ = [
+    "Action",
+    "ActionCatalog",
+    "ActionSpec",
+    "Decision",
+    "FactError",
+    "FactSchema",
+    "FiredRule",
+    "Rule",
+    "RuleEngine",
+    "RuleEngineError",
+    "RuleError",
+    "RuleTestResult",
+    "Ruleset",
+    "RulesetInvalid",
+    "evaluate_reference",
+    "load_rules_dir",
+    "load_ruleset_file",
+    "load_ruleset_text",
+    "run_rule_tests",
+]

@@ -1,0 +1,113 @@
+"""Checking and projecting caller facts before either evaluator sees them.
+
+durable_rules compares loosely ("abc" > 100 is true, 1 == True), so a value whose
+type differs from what the rules were validated against must never reach it.
+Both evaluators receive the same projected document: only the fields a ruleset
+knows about, with nulls dropped (null counts as missing).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import FactError
+from .model import Ruleset
+
+MISSING: Any = object()
+ANY_TYPE = "any"  # fields only tested with `exists`: copied as-is
+_INT64 = 2**63
+
+
+def lookup(doc: Any, path: str) -> Any:
+    node = doc
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node or node[part] is None:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def _check_scalar(path: str, kind: str, value: Any) -> Any:
+    ok: bool
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool) and -_INT64 < value < _INT64
+    elif kind == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    elif kind == "str":
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - types are validated when the schema is built
+        raise AssertionError(kind)
+    if not ok:
+        raise FactError(path, f"expected {kind}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_value(path: str, kind: str, value: Any) -> Any:
+    if kind == ANY_TYPE:
+        return value
+    if kind.startswith("list["):
+        if not isinstance(value, list):
+            raise FactError(path, f"expected {kind}, got {type(value).__name__}")
+        return [_check_scalar(f"{path}[{i}]", kind[5:-1], v) for i, v in enumerate(value)]
+    return _check_scalar(path, kind, value)
+
+
+def _put(out: dict[str, Any], path: str, value: Any, *, replace: bool = False) -> None:
+    parts = path.split(".")
+    node = out
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return  # a scalar and an object under one name; the scalar wins
+        node = child
+    if replace:
+        node[parts[-1]] = value
+    else:
+        node.setdefault(parts[-1], value)
+
+
+def _project(source: Any, fields: dict[str, str], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, kind in fields.items():
+        value = lookup(source, path)
+        if value is not MISSING:
+            _put(out, path, _check_value(prefix + path, kind, value))
+    return out
+
+
+def prepare_facts(facts: Mapping[str, Any], ruleset: Ruleset) -> dict[str, Any]:
+    """Return the checked projection of `facts`; raise FactError naming the bad path."""
+    if not isinstance(facts, Mapping):
+        raise FactError("<facts>", f"expected a mapping, got {type(facts).__name__}")
+    plain: dict[str, str] = {}
+    per_list: dict[str, dict[str, str]] = {lp: {} for lp in ruleset.list_paths}
+    for path, kind in ruleset.field_types.items():
+        owner = next((lp for lp in ruleset.list_paths if path.startswith(lp + ".")), None)
+        if owner is None:
+            plain[path] = kind
+        else:
+            per_list[owner][path[len(owner) + 1 :]] = kind
+    doc = _project(facts, plain, "")
+    for list_path, item_fields in per_list.items():
+        items = lookup(facts, list_path)
+        if items is MISSING:
+            continue
+        if not isinstance(items, list | tuple):
+            raise FactError(list_path, f"expected a list, got {type(items).__name__}")
+        projected = []
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise FactError(f"{list_path}[{i}]", f"expected a mapping, got {type(item).__name__}")
+            projected.append(_project(item, item_fields, f"{list_path}[{i}]."))
+        # Replace any raw copy (from an `exists` test on the list) with the checked projection.
+        _put(doc, list_path, projected, replace=True)
+    try:
+        json.dumps(doc, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise FactError("<facts>", f"not JSON-serialisable: {exc}") from None
+    return doc

@@ -1,0 +1,146 @@
+"""Rewrites used by the compiler: negation push-down and normal forms.
+
+durable_rules has no `$not` and no `$in`, and its evaluation of `$or`/nested
+`$and` *inside* `$iall`/`$iany` is unreliable (observed: `$iall` over an `$or`
+of two different fields ignores the first branch). So:
+
+* `not` is pushed to the leaves (De Morgan, eq<->ne, gt<->lte, ...). Leaves on a
+  missing field are "unknown" and never true, in both polarities; this matches
+  Kleene three-valued logic, which is what `evaluate_reference` implements.
+* `in`/`not_in` become `or`-of-eq / `and`-of-ne.
+* an `any_item` body is put in DNF and split into one `$iany` per conjunction;
+  an `all_items` body is put in CNF and split into one `$iall` per clause. A CNF
+  clause may only OR equalities on one field (that is `in`); anything else is
+  rejected at load time with a message, rather than silently mis-evaluated.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or
+
+MAX_TERMS = 64
+
+_NEGATED_OP = {
+    "eq": "ne",
+    "ne": "eq",
+    "gt": "lte",
+    "lte": "gt",
+    "lt": "gte",
+    "gte": "lt",
+    "in": "not_in",
+    "not_in": "in",
+}
+
+
+class NotCompilable(ValueError):
+    """The condition is valid but the rule engine cannot express it faithfully."""
+
+
+def nnf(cond: Condition, negate: bool = False) -> Condition:
+    """Negation normal form with `in`/`not_in` expanded; `Always` only at the root."""
+    if isinstance(cond, Not):
+        return nnf(cond.part, not negate)
+    if isinstance(cond, Always):
+        if negate:
+            raise NotCompilable("'not' of an always-true condition never matches")
+        return cond
+    if isinstance(cond, Exists):
+        return Exists(cond.path, cond.present != negate)
+    if isinstance(cond, Compare):
+        return _expand(_negate_compare(cond) if negate else cond)
+    if isinstance(cond, And | Or):
+        parts = tuple(nnf(p, negate) for p in cond.parts)
+        flip = isinstance(cond, And) == negate  # De Morgan: and->or when negated
+        return _flatten(Or(parts) if flip else And(parts))
+    if isinstance(cond, AnyItem):
+        body = nnf(cond.part, negate)
+        return AllItems(cond.list_path, body) if negate else AnyItem(cond.list_path, body)
+    if isinstance(cond, AllItems):
+        body = nnf(cond.part, negate)
+        return AnyItem(cond.list_path, body) if negate else AllItems(cond.list_path, body)
+    raise TypeError(f"unknown condition {cond!r}")
+
+
+def _negate_compare(cond: Compare) -> Compare:
+    if cond.op == "matches":
+        raise NotCompilable("'matches' cannot be negated (the rule engine has no negated match)")
+    return Compare(cond.path, _NEGATED_OP[cond.op], cond.value)  # type: ignore[arg-type]
+
+
+def _expand(cond: Compare) -> Condition:
+    if cond.op == "in":
+        items = tuple(Compare(cond.path, "eq", v) for v in cond.value)
+        return items[0] if len(items) == 1 else Or(items)
+    if cond.op == "not_in":
+        items = tuple(Compare(cond.path, "ne", v) for v in cond.value)
+        return items[0] if len(items) == 1 else And(items)
+    return cond
+
+
+def _flatten(cond: And | Or) -> Condition:
+    kind = type(cond)
+    parts: list[Condition] = []
+    for part in cond.parts:
+        parts.extend(part.parts if isinstance(part, kind) else (part,))
+    return parts[0] if len(parts) == 1 else kind(tuple(parts))
+
+
+def _terms(cond: Condition, outer: type[And] | type[Or]) -> list[list[Condition]]:
+    """Normal form as a list of inner groups: DNF when outer is Or, CNF when outer is And."""
+    inner: type[And] | type[Or] = And if outer is Or else Or
+    if isinstance(cond, outer):
+        result: list[list[Condition]] = []
+        for part in cond.parts:
+            result.extend(_terms(part, outer))
+    elif isinstance(cond, inner):
+        result = []
+        for combo in product(*(_terms(part, outer) for part in cond.parts)):
+            result.append([leaf for group in combo for leaf in group])
+            if len(result) > MAX_TERMS:
+                break
+    else:
+        result = [[cond]]
+    result = _dedupe(result)
+    if len(result) > MAX_TERMS:
+        raise NotCompilable(f"condition inside a line quantifier is too complex (more than {MAX_TERMS} terms)")
+    return result
+
+
+def _dedupe(groups: list[list[Condition]]) -> list[list[Condition]]:
+    # Expansion repeats leaves and groups; durable_rules caps expressions per rule.
+    unique: dict[tuple[Condition, ...], None] = {}
+    for group in groups:
+        unique.setdefault(tuple(dict.fromkeys(group)), None)
+    return [list(group) for group in unique]
+
+
+def item_dnf(body: Condition) -> list[list[Condition]]:
+    groups = _terms(body, Or)
+    _check_leaves(groups)
+    return groups
+
+
+def item_cnf(body: Condition) -> list[list[Condition]]:
+    groups = _terms(body, And)
+    _check_leaves(groups)
+    for clause in groups:
+        if len(clause) > 1 and not _same_field_equalities(clause):
+            raise NotCompilable(
+                "all_lines cannot OR conditions on different fields or with operators other than "
+                "equality (rule engine limitation); express it with any_line/not or split the rule"
+            )
+    return groups
+
+
+def _same_field_equalities(clause: list[Condition]) -> bool:
+    paths = {c.path for c in clause if isinstance(c, Compare) and c.op == "eq"}
+    return len(paths) == 1 and all(isinstance(c, Compare) and c.op == "eq" for c in clause)
+
+
+def _check_leaves(groups: list[list[Condition]]) -> None:
+    for group in groups:
+        for leaf in group:
+            if isinstance(leaf, AnyItem | AllItems):
+                raise NotCompilable("line quantifiers cannot be nested")

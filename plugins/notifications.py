@@ -1,0 +1,84 @@
+"""Message templates from the templates directory, and file senders for SMS and e-mail.
+
+Templates are files ``templates/<name>.<medium>.j2``; an e-mail template may
+start with a ``Subject: ...`` line. They are rendered by the core in Jinja2's
+sandbox. The file senders append one JSON line per message to
+``<outbox_dir>/<medium>.jsonl`` and fsync it: the stand-in for an SMS gateway
+or SMTP relay, with the same contract (idempotent on the message id, so a
+message retried after a crash is not delivered twice).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from oms_engine.contracts import Notification, Template
+from oms_engine.hookspecs import hookimpl
+
+
+class FileSender:
+    def __init__(self, medium: str, directory: Path) -> None:
+        self.name = f"file_{medium}"
+        self.medium = medium
+        self.path = directory / f"{medium}.jsonl"
+        self._seen: set[int] | None = None
+        self._lock = threading.Lock()
+
+    def _load_seen(self) -> set[int]:
+        if self._seen is None:
+            self._seen = set()
+            if self.path.exists():
+                with self.path.open(encoding="utf-8") as fh:
+                    for line in fh:
+                        try:
+                            self._seen.add(int(json.loads(line)["id"]))
+                        except (ValueError, KeyError):
+                            continue  # a torn last line from a crash: that message is resent
+        return self._seen
+
+    def send(self, notification: Notification) -> None:
+        with self._lock:
+            seen = self._load_seen()
+            if notification.id in seen:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            record = {"id": notification.id, "order": notification.order_number, "to": notification.recipient,
+                      "template": notification.template, "subject": notification.subject, "body": notification.body}
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            seen.add(notification.id)
+
+
+def load_templates(directory: Path) -> list[Template]:
+    out = []
+    for path in sorted(directory.glob("*.j2")):
+        parts = path.name[:-3].rsplit(".", 1)
+        if len(parts) != 2:
+            raise ValueError(f"{path}: template files are named <name>.<medium>.j2")
+        name, medium = parts
+        text = path.read_text(encoding="utf-8")
+        subject = ""
+        if text.startswith("Subject:"):
+            first, _, text = text.partition("\n")
+            subject = first[len("Subject:"):].strip()
+        out.append(Template(name=name, medium=medium, body=text, subject=subject))
+    return out
+
+
+@hookimpl(trylast=True)
+def oms_register_senders(register: Any, config: Any) -> None:
+    directory = config.path(config.outbox_dir)
+    register(FileSender("sms", directory))
+    register(FileSender("email", directory))
+
+
+@hookimpl(trylast=True)
+def oms_register_templates(register: Any, config: Any) -> None:
+    for template in load_templates(config.path(config.templates_dir)):
+        register(template)
