@@ -10,19 +10,22 @@ in the caller's transaction.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from . import inventory
 from .clock import Clock
 from .config import Config
 from .contracts import Connector
-from .db import Database
+from .db import Database, append
+from .domain import WarehouseView
 from .extensions import Extensions
 from .facts import customer_stats, order_facts, order_view
 from .models import Decision, History, Inbox, Order, Outbox, PluginState, ScheduledTask
@@ -31,7 +34,10 @@ from .pluginmanager import build_plugin_manager
 from .rulebook import Rulebook
 from .states import AT_WAREHOUSE, Event, IllegalTransition, State, next_state
 from .status_map import StatusEntry, load_status_map
-from .templating import render
+from .templating import TemplateProblem, render
+from .templating import check as check_template
+
+log = logging.getLogger("oms")
 
 
 class GuardFailed(IllegalTransition):
@@ -41,6 +47,10 @@ class GuardFailed(IllegalTransition):
 
 
 class OrderNotFound(LookupError):
+    pass
+
+
+class DatabaseNotReady(RuntimeError):
     pass
 
 
@@ -76,11 +86,11 @@ class Context:
         else:
             row.value = {"v": value}
 
-    def schedule(self, connector: str, at: datetime, payload: Any) -> None:
-        self.session.add(ScheduledTask(connector=connector, due_at=at, payload=payload))
+    def schedule(self, connector: str, at: datetime, payload: Any, key: str | None = None) -> None:
+        append(self.session, ScheduledTask, connector=connector, key=key, due_at=at, payload=payload)
 
     def receive_callback(self, source: str, payload: Any) -> None:
-        self.oms.receive_callback(self.session, source, payload)
+        self.oms.receive_callback(self.session, source, payload, flush=False)
 
 
 # Guards: a reason the event may not happen now, or None.
@@ -112,6 +122,23 @@ class OMS:
         self.numbers = NumberGenerator(self.db.engine, config.number_secret, config.shard_count)
         self.wms: Connector = self.ext.connectors.get(config.wms_connector)
         self.carrier: Connector = self.ext.connectors.get(config.carrier_connector)
+        self._warehouses: tuple[float, tuple[WarehouseView, ...]] | None = None
+        for _, template in self.ext.templates.items():
+            check_template(template.body, name=template.name)
+            check_template(template.subject, name=template.name)
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        from .migrate import current, head
+        try:
+            found = current(self.db.engine)
+        except Exception as exc:  # an unreachable database is reported the same way
+            raise DatabaseNotReady(f"cannot open the database {self.db.engine.url.render_as_string()}: {exc}") \
+                from None
+        if found != head():
+            raise DatabaseNotReady(
+                f"the database {self.db.engine.url.render_as_string()} is at schema revision {found or 'none'}, "
+                f"expected {head()}: run 'oms init' first")
 
     def close(self) -> None:
         self.db.dispose()
@@ -124,6 +151,19 @@ class OMS:
             select(Order).where(Order.id.in_(ids)).order_by(Order.id)
             .options(selectinload(Order.lines), selectinload(Order.customer), selectinload(Order.parent))
         ))
+
+    def load_orders_by_number(self, s: Session, numbers: Sequence[str]) -> list[Order]:
+        if not numbers:
+            return []
+        ids = list(s.scalars(select(Order.id).where(Order.number.in_(numbers))))
+        return self.load_orders(s, ids)
+
+    def warehouses(self, s: Session) -> tuple[WarehouseView, ...]:
+        """Warehouse master data, re-read at most every 60 seconds (it changes rarely)."""
+        now = time.monotonic()
+        if self._warehouses is None or now - self._warehouses[0] > 60:
+            self._warehouses = (now, inventory.warehouse_views(s))
+        return self._warehouses[1]
 
     def get_order(self, s: Session, number: str, *, lock: bool = False) -> Order:
         stmt = select(Order).where(Order.number == number).options(
@@ -176,9 +216,13 @@ class OMS:
         if target is not State.ON_HOLD:
             order.hold_reason, order.hold_stage = (order.hold_reason, order.hold_stage) \
                 if target is State.CANCELLED else (None, None)
-        s.add(History(order_id=order.id, from_state=before, to_state=target.value, event=event.value,
-                      actor=actor, cause=cause, at=now))
+        append(s, History, order_id=order.id, from_state=before, to_state=target.value, event=event.value,
+               actor=actor, cause=cause, at=now)
         self._effects(s, order, before, event, target, cause)
+        if order.parent_id is not None and target in (State.COMPLETED, State.CLOSED, State.CANCELLED):
+            # Flag the parent for the parents stage, in this same transaction.
+            s.execute(update(Order).where(Order.id == order.parent_id).values(stage="check"),
+                      execution_options={"synchronize_session": False})
         self._notify(s, order, before, event, target, actor, batch)
         self.ext.after_transition(order_number=order.number, from_state=before, to_state=target.value,
                                   event=event.value, actor=actor, cause=cause)
@@ -202,7 +246,9 @@ class OMS:
                 self.enqueue(s, order, "connector", self.wms.name, "wms.cancel",
                              {"order_number": order.number, "reason": cause})
             inventory.release_order(s, order.id, doc, now)
-            if order.paid_amount or order.parent_id:
+            # The money goes back with the order that is cancelled; a parent whose
+            # children were all cancelled has nothing left to refund.
+            if (order.paid_amount or order.parent_id) and event is not Event.CHILDREN_CANCELLED:
                 order.refund_amount = order.payable
         elif event is Event.SHIP:
             inventory.ship_order(s, order.id, doc, now)
@@ -240,8 +286,15 @@ class OMS:
                                  "refund": order.refund_amount, "hold_reason": order.hold_reason or ""},
                        "customer": {"name": customer.name, "level": customer.level},
                        "transition": facts["transition"]}
-            body = render(template.body, context, name=template.name)
-            subject = render(template.subject, context, name=template.name) if template.subject else ""
+            try:
+                body = render(template.body, context, name=template.name)
+                subject = render(template.subject, context, name=template.name) if template.subject else ""
+            except TemplateProblem as exc:
+                # Templates are checked at start; should one still fail on real data, the
+                # order's transition stands and the failure is on record, not the order lost.
+                log.error("order %s: %s", order.number, exc)
+                sent.append({"template": template.name, "medium": medium, "error": str(exc)})
+                continue
             self.enqueue(s, order, "notification", medium, f"notify.{template.name}",
                          {"recipient": recipient, "template": template.name, "subject": subject, "body": body})
             sent.append({"template": template.name, "medium": medium, "recipient": recipient})
@@ -252,24 +305,30 @@ class OMS:
         fired = [{"rule": f.name, "priority": f.priority,
                   "actions": [{a.name: dict(a.params)} for a in f.actions]} for f in decision.fired] \
             if decision is not None else []
-        s.add(Decision(order_id=order.id, point=point,
-                       ruleset=decision.ruleset if decision is not None else point,
-                       version=decision.version if decision is not None else "(no ruleset)",
-                       fired=fired, outcome=dict(outcome), at=self.clock.now()))
+        append(s, Decision, order_id=order.id, point=point,
+               ruleset=decision.ruleset if decision is not None else point,
+               version=decision.version if decision is not None else "(no ruleset)",
+               fired=fired, outcome=dict(outcome), at=self.clock.now())
 
     def enqueue(self, s: Session, order: Order | None, kind: str, target: str, topic: str,
                 payload: Mapping[str, Any]) -> None:
         now = self.clock.now()
-        s.add(Outbox(order_id=order.id if order else None, order_number=order.number if order else "",
-                     kind=kind, target=target, topic=topic, payload=dict(payload), created_at=now,
-                     available_at=now))
+        append(s, Outbox, order_id=order.id if order else None, order_number=order.number if order else "",
+               kind=kind, target=target, topic=topic, payload=dict(payload), created_at=now, available_at=now,
+               status="pending", attempts=0, last_error="")
 
-    def receive_callback(self, s: Session, source: str, payload: Any) -> int:
-        """Store a WMS or carrier callback; it is applied by the next pipeline pass."""
+    def receive_callback(self, s: Session, source: str, payload: Any, *, flush: bool = True) -> int | None:
+        """Store a WMS or carrier callback; it is applied by the next pipeline pass.
+
+        Returns the inbox id (which costs a flush; plugins calling back in bulk skip it).
+        """
         if source not in self.ext.connectors:
             raise LookupError(f"unknown callback source '{source}'")
-        row = Inbox(source=source, payload=payload if isinstance(payload, dict) else {"body": payload},
-                    received_at=self.clock.now())
+        body = payload if isinstance(payload, dict) else {"body": payload}
+        if not flush:
+            append(s, Inbox, source=source, payload=body, received_at=self.clock.now(), status="pending", outcome="")
+            return None
+        row = Inbox(source=source, payload=body, received_at=self.clock.now())
         s.add(row)
         s.flush()
         return row.id

@@ -47,16 +47,18 @@ def _errors_to_exit(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*a: Any, **kw: Any) -> Any:
+        from .app import DatabaseNotReady
         from .commands import CommandError
         from .extensions import RegistryError
         from .pluginmanager import PluginError
         from .rules import RulesetInvalid
         from .states import IllegalTransition
         from .status_map import StatusMapError
+        from .templating import TemplateProblem
         try:
             return fn(*a, **kw)
         except (ConfigError, RulesetInvalid, StatusMapError, PluginError, RegistryError, IllegalTransition,
-                CommandError, LookupError) as exc:
+                CommandError, LookupError, DatabaseNotReady, TemplateProblem) as exc:
             fail(str(exc).strip("'\""))
     return wrapper
 
@@ -200,7 +202,7 @@ def order_show(c: Ctx, number: str, as_json: bool) -> None:
     from .explain import explain
     oms = c.oms()
     try:
-        with oms.db.session() as s:
+        with oms.db.read() as s:
             data = explain(oms, s, number)
     finally:
         oms.close()
@@ -267,7 +269,7 @@ def order_list(c: Ctx, status: str | None, limit: int, as_json: bool) -> None:
         fail(f"unknown status '{status}' (known: {', '.join(s.value for s in State)})")
     oms = c.oms()
     try:
-        with oms.db.session() as s:
+        with oms.db.read() as s:
             stmt = select(Order).options(selectinload(Order.customer), selectinload(Order.parent)) \
                 .order_by(Order.id.desc()).limit(limit)
             if status:
@@ -355,11 +357,16 @@ def _rulebook(c: Ctx, directory: Path | None) -> Any:
 def rules_check(c: Ctx, directory: Path | None) -> None:
     """Validate every ruleset (errors name file, line and rule)."""
     from .status_map import load_status_map
+    from .templating import check
     book = _rulebook(c, directory)
     load_status_map((directory or c.config.path(c.config.rules_dir)) / "maps" / "status.yaml")
     for name, rs in sorted(book.rulesets.items()):
         console.print(f"{rs.path}: ruleset '{name}' ok, {len(rs.rules)} rules, version {rs.version}",
                       highlight=False)
+    for name, template in book.ext.templates.items():
+        check(template.body, name=name)
+        check(template.subject, name=name)
+    console.print(f"{len(book.ext.templates.names())} templates ok", highlight=False)
 
 
 @rules.command("test")

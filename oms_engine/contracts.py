@@ -27,8 +27,12 @@ class PluginContext(Protocol):
 
     def state_put(self, namespace: str, key: str, value: JSON) -> None: ...
 
-    def schedule(self, connector: str, at: datetime, payload: JSON) -> None:
-        """Call ``connector.on_task(payload, ctx)`` at ``at`` (or later)."""
+    def schedule(self, connector: str, at: datetime, payload: JSON, key: str | None = None) -> None:
+        """Call ``connector.on_task(payload, ctx)`` at ``at`` (or later).
+
+        ``key``: the ``state_get(connector, key)`` entry the task will read, so
+        the core can load the state of a whole batch of due tasks at once.
+        """
 
     def receive_callback(self, source: str, payload: JSON) -> None:
         """Hand a status callback to the core, exactly as the callback API would."""
@@ -110,7 +114,12 @@ class Sender(Protocol):
     medium: str
 
     def send(self, notification: Notification) -> None:
-        """Deliver it; must be idempotent on ``notification.id``; raise to retry."""
+        """Deliver it; must be idempotent on ``notification.id``; raise to retry.
+
+        A sender may also define ``flush()``: the outbox calls it once after a
+        batch of sends and before it records them as sent, so a sender can
+        make a whole batch durable at once (one fsync, one API call).
+        """
 
 
 @dataclass(frozen=True)

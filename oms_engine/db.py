@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +43,8 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers take no lock up front, so they never wait behind a writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("oms_readonly") else "BEGIN IMMEDIATE")
 
         return engine
     if u.get_backend_name() == "postgresql" and u.drivername == "postgresql":
@@ -51,17 +52,66 @@ def make_engine(url: str, **kw: Any) -> Engine:
     return create_engine(u, pool_pre_ping=True, **kw)
 
 
+_APPEND = "oms_append"
+
+
+def append(s: Session, model: type, **values: Any) -> None:
+    """Queue an append-only row (history, decisions, outbox, movements...).
+
+    Queued rows are written with one multi-row INSERT per table at the next
+    :func:`drain`: at every stage boundary, at the end of a savepoint, and
+    before commit. They skip the ORM's per-object bookkeeping, which is most
+    of the cost of a transition on the hot path.
+    """
+    s.info.setdefault(_APPEND, {}).setdefault(model, []).append(values)
+
+
+def drain(s: Session) -> None:
+    buffered: dict[type, list[dict[str, Any]]] | None = s.info.pop(_APPEND, None)
+    if buffered:
+        s.flush()  # rows may refer to objects added through the ORM
+        for model, rows in buffered.items():
+            if rows:
+                s.execute(insert(model), rows)
+
+
+@contextmanager
+def savepoint(s: Session) -> Iterator[None]:
+    """A SAVEPOINT that also takes back the rows queued with :func:`append` inside it."""
+    marks = {m: len(rows) for m, rows in s.info.get(_APPEND, {}).items()}
+    try:
+        with s.begin_nested():
+            yield
+            drain(s)
+    except BaseException:
+        for model, rows in s.info.get(_APPEND, {}).items():
+            del rows[marks.get(model, 0):]
+        raise
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Whoever commits a session, queued rows go with it.
+        event.listen(self.sessionmaker, "before_commit", drain)
+        self._reader = sessionmaker(self.engine.execution_options(oms_readonly=True), expire_on_commit=False,
+                                    autoflush=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any exception."""
         with self.sessionmaker() as s, s.begin():
             yield s
+            drain(s)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction: on SQLite it does not take the write lock."""
+        with self._reader() as s, s.begin():
+            yield s
+            s.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -39,7 +39,7 @@ from .pipeline import next_due, run_until_idle
 from .states import State
 
 START = datetime(2026, 11, 2, 8, 0, 0)
-TICK = timedelta(minutes=30)
+TICK = timedelta(hours=1)
 CURRENCY = "CNY"
 
 WAREHOUSES = [
@@ -56,8 +56,8 @@ PLACES = [("Shanghai", "Shanghai", "Pudong"), ("Jiangsu", "Nanjing", "Gulou"), (
           ("Sichuan", "Chengdu", "Wuhou"), ("Hubei", "Wuhan", "Wuchang")]
 CATEGORIES = {"grocery": 0.0, "frozen": 1.0, "apparel": 0.0, "electronics": 0.0, "home": 0.0, "furniture": 0.0,
               "beauty": 0.0, "toys": 0.0}
-SURNAMES = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun", "Hu", "Zhu", "Gao", "Lin", "He", "Guo", "Ma", "Luo"]
-GIVEN = ["Wei", "Fang", "Na", "Min", "Jing", "Lei", "Qiang", "Yan", "Jun", "Tao", "Ming", "Hua", "Xin", "Yu", "Hao", "Jie", "Lan", "Ping", "Bo", "Dan"]
+SURNAMES = "Wang Li Zhang Liu Chen Yang Zhao Huang Zhou Wu Xu Sun Hu Zhu Gao Lin He Guo Ma Luo".split()  # noqa: SIM905
+GIVEN = "Wei Fang Na Min Jing Lei Qiang Yan Jun Tao Ming Hua Xin Yu Hao Jie Lan Ping Bo Dan".split()  # noqa: SIM905
 
 
 @dataclass(order=True)
@@ -332,7 +332,7 @@ def _drive(oms: OMS, clock: SimulatedClock, rng: random.Random, plan: Plan, cons
 
 
 def _open_orders(oms: OMS) -> int:
-    with oms.db.session() as s:
+    with oms.db.read() as s:
         return s.scalar(select(func.count()).select_from(Order).where(
             Order.status.notin_([State.CLOSED.value, State.CANCELLED.value, State.COMPLETED.value]))) or 0
 
@@ -382,7 +382,7 @@ def _summary(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str
         sent = dict(s.execute(select(Outbox.target, func.count()).where(Outbox.kind == "notification",
                                                                       Outbox.status == "sent")
                               .group_by(Outbox.target)).all())
-        unsent = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status != "sent")) or 0
+        unsent = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status.in_(["pending", "dead"]))) or 0
         transitions = s.scalar(select(func.count()).select_from(History)) or 0
         negative = s.scalar(select(func.count()).select_from(Stock).where(Stock.on_hand < Stock.reserved)) or 0
     after = _stock_totals(oms)

@@ -14,6 +14,7 @@ reason, never dropped.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,13 +24,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import inventory
-from .domain import CanonicalOrder
-from .models import Customer, Order, OrderLine, Product, RawPayload
+from .db import append, savepoint
+from .domain import CanonicalOrder, StockView
+from .models import Customer, History, Order, OrderLine, Product, RawPayload
 from .money import apportion, format_minor
 from .states import Event, State
 
 if TYPE_CHECKING:
     from .app import OMS
+
+from .app import Batch
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 
@@ -60,20 +64,47 @@ def store_raw(oms: OMS, channel: str, body: bytes, source: str) -> int:
         return row.id
 
 
+@dataclass
+class _Prefetched:
+    """What a payload's orders need, read in a few queries for the whole payload."""
+
+    seen: dict[str, tuple[str, str]]          # external id -> (number, status)
+    customers: dict[str, Customer]
+    products: dict[str, Product]
+    stock: StockView
+    taken: dict[tuple[str, str], int]         # reserved so far by this payload's orders
+    batch: Batch
+
+
+def _prefetch(oms: OMS, s: Session, channel: str, orders: list[CanonicalOrder]) -> _Prefetched:
+    ids = [o.external_id for o in orders]
+    seen = {ext: (num, st) for ext, num, st in s.execute(
+        select(Order.external_id, Order.number, Order.status)
+        .where(Order.channel == channel, Order.external_id.in_(ids)))} if ids else {}
+    refs = sorted({o.customer.ref for o in orders})
+    customers = {c.ref: c for c in s.scalars(select(Customer).where(Customer.ref.in_(refs)))} if refs else {}
+    skus = sorted({oms.ext.resolve_sku(channel, ln.sku) for o in orders for ln in o.lines})
+    products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(skus)))} if skus else {}
+    stock = inventory.stock_view(s, skus, oms.warehouses(s))
+    return _Prefetched(seen, customers, products, stock, defaultdict(int), Batch())
+
+
 def ingest(oms: OMS, channel: str, body: bytes, *, source: str = "") -> list[IngestResult]:
     if len(body) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"payload of {len(body):,} bytes exceeds the limit of {MAX_PAYLOAD_BYTES:,}")
     adapter = oms.ext.channels.get(channel)
     payload_id = store_raw(oms, channel, body, source)
     parsed = adapter.parse(body)
-    oms.numbers.prefetch(sum(1 for item in parsed if item.order is not None))
+    good = [item.order for item in parsed if item.order is not None]
+    oms.numbers.prefetch(len(good))
     results: list[IngestResult] = []
     with oms.db.session() as s:
+        pre = _prefetch(oms, s, channel, good)
         for item in parsed:
             if item.order is None:
                 results.append(IngestResult(channel, item.external_id, error=item.error or "unreadable order"))
                 continue
-            results.append(_ingest_one(oms, s, item.order, payload_id))
+            results.append(_ingest_one(oms, s, item.order, payload_id, pre))
         raw = s.get(RawPayload, payload_id)
         assert raw is not None
         raw.outcome = "; ".join(
@@ -82,13 +113,13 @@ def ingest(oms: OMS, channel: str, body: bytes, *, source: str = "") -> list[Ing
     return results
 
 
-def _ingest_one(oms: OMS, s: Session, canon: CanonicalOrder, payload_id: int) -> IngestResult:
-    existing = s.scalar(select(Order).where(Order.channel == canon.channel, Order.external_id == canon.external_id))
-    if existing is not None:
-        return IngestResult(canon.channel, canon.external_id, existing.number, existing.status, duplicate=True)
+def _ingest_one(oms: OMS, s: Session, canon: CanonicalOrder, payload_id: int, pre: _Prefetched) -> IngestResult:
+    if canon.external_id in pre.seen:
+        number, status = pre.seen[canon.external_id]
+        return IngestResult(canon.channel, canon.external_id, number, status, duplicate=True)
     try:
-        with s.begin_nested():
-            order = create_order(oms, s, canon, payload_id)
+        with savepoint(s):
+            order = create_order(oms, s, canon, payload_id, pre)
     except IntegrityError:
         # Another process stored the same channel order between our check and insert.
         existing = s.scalar(select(Order).where(Order.channel == canon.channel,
@@ -96,16 +127,23 @@ def _ingest_one(oms: OMS, s: Session, canon: CanonicalOrder, payload_id: int) ->
         if existing is None:
             raise
         return IngestResult(canon.channel, canon.external_id, existing.number, existing.status, duplicate=True)
+    pre.seen[canon.external_id] = (order.number, order.status)
     return IngestResult(canon.channel, canon.external_id, order.number, order.status)
 
 
-def _customer(s: Session, canon: CanonicalOrder, now: datetime) -> Customer:
+def _customer(s: Session, canon: CanonicalOrder, now: datetime, known: dict[str, Customer]) -> Customer:
     c = canon.customer
-    row = s.scalar(select(Customer).where(Customer.ref == c.ref))
+    row = known.get(c.ref)
     if row is None:
         row = Customer(ref=c.ref, name=c.name, email=c.email, phone=c.phone, level=c.level, created_at=now)
-        s.add(row)
-        s.flush()
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError:
+            # A concurrent intake created this customer first: use theirs.
+            row = s.scalars(select(Customer).where(Customer.ref == c.ref)).one()
+        known[c.ref] = row
     else:
         # Contact details follow the latest order; level and blacklist are ours.
         row.name = c.name or row.name
@@ -114,14 +152,16 @@ def _customer(s: Session, canon: CanonicalOrder, now: datetime) -> Customer:
     return row
 
 
-def create_order(oms: OMS, s: Session, canon: CanonicalOrder, payload_id: int | None) -> Order:
+def create_order(oms: OMS, s: Session, canon: CanonicalOrder, payload_id: int | None,
+                 pre: _Prefetched | None = None) -> Order:
+    pre = pre or _prefetch(oms, s, canon.channel, [canon])
     now = oms.clock.now()
-    customer = _customer(s, canon, now)
+    customer = _customer(s, canon, now, pre.customers)
     number, shard = oms.numbers.new_number(customer.ref, now)
     holds: list[str] = []
 
     skus = {ln.sku: oms.ext.resolve_sku(canon.channel, ln.sku) for ln in canon.lines}
-    products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(set(skus.values()))))}
+    products = pre.products
     lines: list[OrderLine] = []
     for i, ln in enumerate(canon.lines, start=1):
         sku = skus[ln.sku]
@@ -162,14 +202,13 @@ def create_order(oms: OMS, s: Session, canon: CanonicalOrder, payload_id: int | 
     order.due_at = oms._due(order, State.PENDING_PAYMENT, now)
     s.add(order)
     s.flush()
-    from .models import History
-    s.add(History(order_id=order.id, from_state=None, to_state=order.status, event="create",
-                  actor=f"channel:{canon.channel}", cause=f"payload {payload_id}", at=now))
+    append(s, History, order_id=order.id, from_state=None, to_state=order.status, event="create",
+           actor=f"channel:{canon.channel}", cause=f"payload {payload_id}", at=now)
 
     if not holds:
-        stock = inventory.stock_view(s, {ln.sku for ln in lines}, inventory.warehouse_views(s))
         short = inventory.reserve_lines(s, order.id, f"order:{number}",
-                                        [(ln.line_no, ln.sku, ln.quantity) for ln in lines], stock, now)
+                                        [(ln.line_no, ln.sku, ln.quantity) for ln in lines], pre.stock, now,
+                                        taken=pre.taken)
         holds.extend(f"insufficient stock for SKU '{sku}'" for sku in short)
 
     if canon.payment is not None:
@@ -182,8 +221,8 @@ def create_order(oms: OMS, s: Session, canon: CanonicalOrder, payload_id: int | 
     if holds:
         order.hold_reason = "; ".join(dict.fromkeys(holds))
         order.hold_stage = "intake"
-        oms.fire(s, order, Event.HOLD, actor="oms", cause=order.hold_reason)
+        oms.fire(s, order, Event.HOLD, actor="oms", cause=order.hold_reason, batch=pre.batch)
     elif canon.payment is not None:
         oms.fire(s, order, Event.PAY, actor=f"channel:{canon.channel}",
-                 cause=f"payment {canon.payment.transaction_id}")
+                 cause=f"payment {canon.payment.transaction_id}", batch=pre.batch)
     return order

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from .db import append
 from .domain import StockView, WarehouseView
 from .models import Reservation, Stock, StockMovement, Warehouse
 
@@ -62,8 +63,8 @@ def _move(session: Session, *, warehouse: str, sku: str, kind: str, on_hand: int
     )
     if result.rowcount != 1:
         return False
-    session.add(StockMovement(warehouse=warehouse, sku=sku, kind=kind, on_hand_delta=on_hand,
-                              reserved_delta=reserved, order_id=order_id, document=document, at=at))
+    append(session, StockMovement, warehouse=warehouse, sku=sku, kind=kind, on_hand_delta=on_hand,
+           reserved_delta=reserved, order_id=order_id, document=document, at=at)
     return True
 
 
@@ -79,15 +80,19 @@ def reserve(session: Session, order_id: int, document: str, line_no: int, wareho
 
 
 def reserve_lines(session: Session, order_id: int, document: str, lines: Sequence[tuple[int, str, int]],
-                  stock: StockView, at: datetime, prefer: str | None = None) -> list[str]:
+                  stock: StockView, at: datetime, prefer: str | None = None,
+                  taken: dict[tuple[str, str], int] | None = None) -> list[str]:
     """Reserve each (line_no, sku, qty) greedily: preferred warehouse first, then priority.
 
     A line may be spread over warehouses. Returns the SKUs that could not be
     covered; what was reserved for them stays reserved (released on cancel).
+    ``taken`` carries what earlier orders reserved since ``stock`` was read, so
+    one stock view serves a whole payload. The view is only a guide: the
+    conditional UPDATE is what guarantees availability.
     """
     short: list[str] = []
     order = sorted(stock.warehouses, key=lambda w: (w.code != prefer, w.priority, w.code))
-    taken: dict[tuple[str, str], int] = defaultdict(int)
+    taken = taken if taken is not None else defaultdict(int)
     for line_no, sku, qty in lines:
         left = qty
         for w in order:

@@ -151,7 +151,8 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_order_channel_external"),
         Index("ix_orders_status", "status", "stage"),
-        Index("ix_orders_due", "due_at"),
+        # Timers look for (status in a few states, due_at <= now): one range per state.
+        Index("ix_orders_due", "status", "due_at"),
         Index("ix_orders_customer", "customer_id"),
         Index("ix_orders_parent", "parent_id"),
         CheckConstraint("goods >= 0 AND freight >= 0 AND payable >= 0", name="ck_order_amounts"),
@@ -246,13 +247,17 @@ class Outbox(Base):
     target: Mapped[str] = mapped_column(String(64))      # medium or connector name
     topic: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | dead
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | dead | withdrawn
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     available_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    __table_args__ = (Index("ix_outbox_pending", "status", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "available_at"),
+        # "is an older message of this order still unsent?"
+        Index("ix_outbox_order", "order_id", "status", "id"),
+    )
 
 
 class Inbox(Base):
@@ -272,6 +277,8 @@ class ScheduledTask(Base):
     __tablename__ = "scheduled_tasks"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     connector: Mapped[str] = mapped_column(String(64))
+    # The plugin-state key the task works on, so a batch's state loads in one query.
+    key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     due_at: Mapped[datetime] = mapped_column(DateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     __table_args__ = (Index("ix_tasks_due", "due_at"),)

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, aliased
 
 from . import inventory
 from .contracts import Notification, OutboundMessage
+from .db import append, drain, savepoint
 from .domain import SplitGroup
 from .facts import order_view
-from .models import Inbox, Order, OrderLine, Outbox, Reservation, ScheduledTask
+from .models import History, Inbox, Order, OrderLine, Outbox, PluginState, Reservation, ScheduledTask
 from .money import apportion
 from .states import Event, IllegalTransition, State
 
@@ -73,7 +74,7 @@ def split(oms: OMS, s: Session, batch: Batch) -> int:
     orders = oms.load_orders(s, ids)
     facts = oms.facts(s, orders, batch)
     reservations = inventory.reservations_of(s, ids)
-    whs = inventory.warehouse_views(s)
+    whs = oms.warehouses(s)
     stock = inventory.stock_view(s, {ln.sku for o in orders for ln in o.lines}, whs)
     for order in orders:
         decision = oms.rulebook.decide("split", facts[order.id])
@@ -157,10 +158,9 @@ def _make_children(oms: OMS, s: Session, parent: Order, groups: Sequence[SplitGr
     s.flush()
     if sum(c.payable for c in children) != parent.payable:
         raise PlanError(f"order {parent.number}: children payable does not add up to the parent's")
-    from .models import History
     for c in children:
-        s.add(History(order_id=c.id, from_state=None, to_state=State.PAID.value, event="create",
-                      actor="rules:split", cause=f"split from {parent.number}", at=now))
+        append(s, History, order_id=c.id, from_state=None, to_state=State.PAID.value, event="create",
+               actor="rules:split", cause=f"split from {parent.number}", at=now)
     _hand_reservations(s, parent, children, groups, reservations)
     return children
 
@@ -195,7 +195,7 @@ def route(oms: OMS, s: Session, batch: Batch) -> int:
     orders = oms.load_orders(s, ids)
     facts = oms.facts(s, orders, batch)
     reservations = inventory.reservations_of(s, ids)
-    whs = inventory.warehouse_views(s)
+    whs = oms.warehouses(s)
     for order in orders:
         _route_one(oms, s, order, reservations.get(order.id, []), whs, batch, facts[order.id])
     return len(orders)
@@ -227,7 +227,7 @@ def _route_one(oms: OMS, s: Session, order: Order, res: Sequence[Reservation], w
         candidates.append((wh, "core-fallback", "all units already reserved there"))
     for wh, strategy_name, reason in candidates:
         try:
-            with s.begin_nested():
+            with savepoint(s):
                 if not inventory.move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, now):
                     raise _NoStock
         except _NoStock:
@@ -269,17 +269,23 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
     rows = _claim(s, stmt, oms)
     blocked: set[int | None] = set()
     ctx = _ctx(oms, s)
+    # Orders that will be dispatched, loaded (and their facts built) for the batch at once.
+    dispatching = oms.load_orders(s, sorted({m.order_id for m in rows if m.topic == "wms.create" and m.order_id}))
+    oms.facts(s, dispatching, batch)
+    by_id = {o.id: o for o in dispatching}
     for msg in rows:
         if msg.order_id is not None and msg.order_id in blocked:
             continue
         try:
             if msg.kind == "notification":
-                _deliver(oms, s, msg, ctx, batch)  # touches no table: nothing to roll back
+                _deliver(oms, s, msg, ctx, batch, by_id)  # touches no table: nothing to roll back
             else:
-                with s.begin_nested():  # a connector that fails half-way leaves no trace
-                    _deliver(oms, s, msg, ctx, batch)
+                with savepoint(s):  # a connector that fails half-way leaves no trace
+                    _deliver(oms, s, msg, ctx, batch, by_id)
             msg.status, msg.sent_at = "sent", oms.clock.now()
             msg.attempts += 1
+        except _Withdrawn as why:
+            msg.status, msg.last_error = "withdrawn", str(why)
         except Exception as exc:  # a failed delivery is retried later, never lost
             log.warning("outbox %s (%s) failed: %s", msg.id, msg.topic, exc)
             msg.attempts += 1
@@ -291,6 +297,12 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
                 msg.available_at = now + timedelta(seconds=oms.config.timeouts.outbox_retry_seconds
                                                    * 2 ** (msg.attempts - 1))
             blocked.add(msg.order_id)
+    # Make what was sent durable before the batch records it as sent; if this
+    # raises, the whole batch rolls back and every message stays pending.
+    for _, sender in oms.ext.senders.items():
+        flush = getattr(sender, "flush", None)
+        if flush is not None:
+            flush()
     return len(rows)
 
 
@@ -299,7 +311,11 @@ def _ctx(oms: OMS, s: Session) -> Any:
     return Context(oms, s)
 
 
-def _deliver(oms: OMS, s: Session, msg: Outbox, ctx: Any, batch: Batch) -> None:
+class _Withdrawn(Exception):
+    """The message is no longer wanted: its order moved on before it left."""
+
+
+def _deliver(oms: OMS, s: Session, msg: Outbox, ctx: Any, batch: Batch, orders: dict[int, Order]) -> None:
     if msg.kind == "notification":
         p = msg.payload
         oms.ext.sender_for(msg.target).send(Notification(
@@ -307,12 +323,14 @@ def _deliver(oms: OMS, s: Session, msg: Outbox, ctx: Any, batch: Batch) -> None:
             template=p["template"], subject=p.get("subject", ""), body=p["body"]))
         return
     connector = oms.ext.connectors.get(msg.target)
+    order = orders.get(msg.order_id) if msg.topic == "wms.create" and msg.order_id is not None else None
+    if order is not None and order.status != State.ROUTED.value:
+        # Cancelled after routing, before the document left: it must never reach the warehouse.
+        raise _Withdrawn(f"order {order.number} is {order.status}")
     connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload), ctx)
-    if msg.topic == "wms.create" and msg.order_id is not None:
-        order = oms.load_orders(s, [msg.order_id])[0]
-        if order.status == State.ROUTED.value:
-            oms.fire(s, order, Event.DISPATCH, actor=f"connector:{connector.name}", cause=f"document {msg.id} sent",
-                     batch=batch)
+    if order is not None:
+        oms.fire(s, order, Event.DISPATCH, actor=f"connector:{connector.name}", cause=f"document {msg.id} sent",
+                 batch=batch)
 
 
 # -- callbacks -------------------------------------------------------------------
@@ -326,9 +344,8 @@ def apply_inbox(oms: OMS, s: Session, batch: Batch) -> int:
         except (ValueError, LookupError) as exc:
             row.status, row.outcome = "rejected", f"unreadable callback: {exc}"
     wanted = sorted({e.order_number for evs in numbers.values() for e in evs})
-    by_number = {o.number: o for o in s.scalars(select(Order).where(Order.number.in_(wanted)))} if wanted else {}
-    if by_number:
-        oms.load_orders(s, [o.id for o in by_number.values()])
+    by_number = {o.number: o for o in oms.load_orders_by_number(s, wanted)}
+    oms.facts(s, list(by_number.values()), batch)  # one statistics query for the whole batch
     for row in rows:
         if row.id not in numbers:
             continue
@@ -373,7 +390,9 @@ def timers(oms: OMS, s: Session, batch: Batch) -> int:
     now = oms.clock.now()
     ids = _claim(s, select(Order.id).where(Order.due_at <= now, Order.status.in_([st.value for st in _TIMERS]))
                  .order_by(Order.due_at, Order.id), oms)
-    for order in oms.load_orders(s, ids):
+    orders = oms.load_orders(s, ids)
+    oms.facts(s, orders, batch)
+    for order in orders:
         event, why = _TIMERS[State(order.status)]
         oms.fire(s, order, event, actor="timer", cause=why, batch=batch)
     return len(ids)
@@ -383,6 +402,13 @@ def tasks(oms: OMS, s: Session, batch: Batch) -> int:
     now = oms.clock.now()
     rows = _claim(s, select(ScheduledTask).where(ScheduledTask.due_at <= now)
                   .order_by(ScheduledTask.due_at, ScheduledTask.id), oms)
+    keys: dict[str, set[str]] = defaultdict(set)
+    for task in rows:
+        if task.key is not None:
+            keys[task.connector].add(task.key)
+    for namespace, names in keys.items():
+        # Loads them into the session's identity map: state_get then needs no query.
+        s.scalars(select(PluginState).where(PluginState.namespace == namespace, PluginState.key.in_(names))).all()
     ctx = _ctx(oms, s)
     for task in rows:
         oms.ext.connectors.get(task.connector).on_task(task.payload, ctx)
@@ -391,21 +417,32 @@ def tasks(oms: OMS, s: Session, batch: Batch) -> int:
 
 
 def parents(oms: OMS, s: Session, batch: Batch) -> int:
-    """A split parent follows its children: done when all are, cancelled when all are."""
-    child = aliased(Order)
-    open_child = exists().where(child.parent_id == Order.id,
-                                child.status.notin_([State.COMPLETED.value, State.CLOSED.value,
-                                                     State.CANCELLED.value]))
-    ids = _claim(s, select(Order.id).where(Order.status == State.SPLIT.value, ~open_child).order_by(Order.id), oms)
+    """A split parent follows its children: done when all are, cancelled when all are.
+
+    A child that ends flags its parent (stage "check") in the same
+    transaction, so only flagged parents are looked at and none is missed.
+    """
+    ids = _claim(s, select(Order.id).where(Order.status == State.SPLIT.value, Order.stage == "check")
+                 .order_by(Order.id), oms)
+    if not ids:
+        return 0
+    done = 0
+    final = {State.COMPLETED.value, State.CLOSED.value, State.CANCELLED.value}
+    statuses: dict[int, set[str]] = defaultdict(set)
+    for pid, status in s.execute(select(Order.parent_id, Order.status).where(Order.parent_id.in_(ids))):
+        statuses[pid].add(status)
     for order in oms.load_orders(s, ids):
-        states = set(s.scalars(select(Order.status).where(Order.parent_id == order.id)))
-        if states == {State.CANCELLED.value}:
+        kids = statuses[order.id]
+        order.stage = None
+        if not kids <= final:
+            continue
+        if kids == {State.CANCELLED.value}:
             oms.fire(s, order, Event.CHILDREN_CANCELLED, actor="oms", cause="every child order was cancelled",
                      batch=batch)
         else:
-            oms.fire(s, order, Event.CHILDREN_DONE, actor="oms", cause="every child order is finished",
-                     batch=batch)
-    return len(ids)
+            oms.fire(s, order, Event.CHILDREN_DONE, actor="oms", cause="every child order is finished", batch=batch)
+        done += 1
+    return done
 
 
 STAGES: tuple[tuple[str, Callable[[OMS, Session, Batch], int]], ...] = (
@@ -438,7 +475,8 @@ def run_until_idle(oms: OMS, *, max_passes: int = 10_000, on_pass: Callable[[dic
             done = {}
             for name, stage in STAGES:
                 done[name] = stage(oms, s, batch)
-                s.flush()  # the next stage's queries must see this one's changes
+                drain(s)  # the next stage's queries must see this one's changes
+                s.flush()
         for k, v in done.items():
             total[k] += v
         if on_pass:
@@ -450,7 +488,7 @@ def run_until_idle(oms: OMS, *, max_passes: int = 10_000, on_pass: Callable[[dic
 
 def next_due(oms: OMS) -> datetime | None:
     """The earliest time at which a timer, task or retry becomes due."""
-    with oms.db.session() as s:
+    with oms.db.read() as s:
         times = [
             s.scalar(select(func.min(Order.due_at)).where(Order.status.in_([st.value for st in _TIMERS]))),
             s.scalar(select(func.min(ScheduledTask.due_at))),

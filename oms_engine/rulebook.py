@@ -104,6 +104,9 @@ class Rulebook:
     # -- loading -----------------------------------------------------------
     def reload(self) -> list[str]:
         """Validate every file, then swap them in; on any error nothing changes."""
+        if not self.dir.is_dir():
+            from .rules import RuleError, RulesetInvalid
+            raise RulesetInvalid([RuleError(str(self.dir), None, None, "rules directory not found")])
         loaded = load_rules_dir(self.dir, schemas=self.schemas, actions=self.catalogs)
         unknown = sorted(set(loaded) - set(POINTS))
         if unknown:

@@ -17,8 +17,26 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .money import format_minor
 
+
+def _money(amount: Any, currency: str = "") -> str:
+    # Amounts are integer minor units; anything else is a template mistake, not a value to round.
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise TemplateError(f"money filter needs an integer amount in minor units, got {amount!r}")
+    return format_minor(amount, str(currency))
+
+
 _env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
-_env.filters["money"] = lambda amount, currency="": format_minor(int(amount), str(currency))
+_env.filters["money"] = _money
+
+# What a template may use, with sample values: `oms rules check` renders every
+# template against it, so a misspelt variable is found before an order needs it.
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "order": {"number": "2611020712345678903", "status": "shipped", "payable": 12900, "currency": "CNY",
+              "tracking_no": "SIM0123456789", "carrier": "sim_carrier", "warehouse": "WH-SH", "refund": 0,
+              "hold_reason": ""},
+    "customer": {"name": "Li Lei", "level": "gold"},
+    "transition": {"event": "ship", "from_state": "packed", "to_state": "shipped", "actor": "wms:sim_wms"},
+}
 
 
 class TemplateProblem(Exception):
@@ -37,5 +55,6 @@ def render(source: str, context: Mapping[str, Any], *, name: str = "<template>")
         raise TemplateProblem(f"template '{name}': {exc}") from None
 
 
-def check(source: str, sample: Mapping[str, Any], *, name: str) -> None:
-    render(source, sample, name=name)
+def check(source: str, *, name: str, sample: Mapping[str, Any] | None = None) -> None:
+    """Raise TemplateProblem when the template cannot render with the documented context."""
+    render(source, sample if sample is not None else SAMPLE_CONTEXT, name=name)

@@ -3,9 +3,10 @@
 Templates are files ``templates/<name>.<medium>.j2``; an e-mail template may
 start with a ``Subject: ...`` line. They are rendered by the core in Jinja2's
 sandbox. The file senders append one JSON line per message to
-``<outbox_dir>/<medium>.jsonl`` and fsync it: the stand-in for an SMS gateway
-or SMTP relay, with the same contract (idempotent on the message id, so a
-message retried after a crash is not delivered twice).
+``<outbox_dir>/<medium>.jsonl``: the stand-in for an SMS gateway or SMTP
+relay, with the same contract (idempotent on the message id, so a message
+retried after a crash is not delivered twice). ``flush()`` fsyncs once per
+outbox batch, before the batch is recorded as sent.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class FileSender:
         self.path = directory / f"{medium}.jsonl"
         self._seen: set[int] | None = None
         self._lock = threading.Lock()
+        self._fh: Any = None
 
     def _load_seen(self) -> set[int]:
         if self._seen is None:
@@ -45,14 +47,22 @@ class FileSender:
             seen = self._load_seen()
             if notification.id in seen:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = self.path.open("a", encoding="utf-8")
             record = {"id": notification.id, "order": notification.order_number, "to": notification.recipient,
                       "template": notification.template, "subject": notification.subject, "body": notification.body}
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             seen.add(notification.id)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                # Closed after each batch so another process's lines are never interleaved mid-line.
+                self._fh.close()
+                self._fh = None
 
 
 def load_templates(directory: Path) -> list[Template]:

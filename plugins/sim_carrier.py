@@ -43,7 +43,7 @@ class SimCarrier:
         refuse = fraction(f"{number}:refuse") < float(self.settings["refusal_rate"])
         ctx.state_put(self.name, number, {"tracking_no": message.payload.get("tracking_no"), "refuse": refuse})
         ctx.schedule(self.name, ctx.now() + self._after("collect_hours", number, "COLLECTED"),
-                     {"order": number, "i": 0})
+                     {"order": number, "i": 0}, key=number)
 
     def on_task(self, payload: Any, ctx: PluginContext) -> None:
         number, i = payload["order"], int(payload["i"])
@@ -56,13 +56,13 @@ class SimCarrier:
             ctx.receive_callback(self.name, {"order_number": number, "status": "REFUSED",
                                              "note": "customer refused the parcel"})
             ctx.schedule(self.name, ctx.now() + self._after("return_hours", number, "RETURNED"),
-                         {"order": number, "i": i, "returned": True})
+                         {"order": number, "i": i, "returned": True}, key=number)
             return
         ctx.receive_callback(self.name, {"order_number": number, "status": status,
                                          "tracking_no": parcel.get("tracking_no")})
         if i + 1 < len(JOURNEY):
             nxt, key = JOURNEY[i + 1]
-            ctx.schedule(self.name, ctx.now() + self._after(key, number, nxt), {"order": number, "i": i + 1})
+            ctx.schedule(self.name, ctx.now() + self._after(key, number, nxt), {"order": number, "i": i + 1}, key=number)
 
     def parse_callback(self, payload: Any) -> Sequence[CallbackEvent]:
         return parse_status_callback(payload)

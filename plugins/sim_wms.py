@@ -63,13 +63,13 @@ class SimWMS:
                 return  # the same document twice: a real WMS answers with its existing status
             ctx.state_put(self.name, number, {"status": "NEW", "warehouse": message.payload.get("warehouse"),
                                               "lines": len(message.payload.get("lines", [])), "message": message.id})
-            ctx.schedule(self.name, ctx.now() + self._delay("ACCEPTED", number), {"order": number, "step": "ACCEPTED"})
+            ctx.schedule(self.name, ctx.now() + self._delay("ACCEPTED", number), {"order": number, "step": "ACCEPTED"}, key=number)
         elif message.topic == "wms.cancel":
             ctx.state_put(self.name, number, {**doc, "status": "CANCELLED"})
         elif message.topic == "wms.intercept":
             ctx.state_put(self.name, number, {**doc, "intercept": True})
             ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["intercept_minutes"])),
-                         {"order": number, "step": "INTERCEPT"})
+                         {"order": number, "step": "INTERCEPT"}, key=number)
         else:
             raise ValueError(f"sim_wms does not understand topic '{message.topic}'")
 
@@ -98,7 +98,7 @@ class SimWMS:
         i = STEPS.index(step)
         if i + 1 < len(STEPS):
             nxt = STEPS[i + 1]
-            ctx.schedule(self.name, ctx.now() + self._delay(nxt, number), {"order": number, "step": nxt})
+            ctx.schedule(self.name, ctx.now() + self._delay(nxt, number), {"order": number, "step": nxt}, key=number)
 
     def parse_callback(self, payload: Any) -> Sequence[CallbackEvent]:
         return parse_status_callback(payload)

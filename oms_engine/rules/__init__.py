@@ -55,10 +55,13 @@ Semantics:
   ``{a: {ne: 1}}`` are both false when ``a`` is missing. Use ``exists`` to test
   presence (three-valued Kleene logic; see reference.py).
 * ``any_line`` is false for no lines; ``all_lines`` is true for no lines.
-* ``matches`` has Python ``re.search`` semantics over a regex subset both engines
-  understand (no escapes, no ``(?...)``, no ``[^...]``; see regex.py). It cannot appear under ``not``.
+* ``matches`` means Python ``re.search`` with full ``re`` syntax. It is evaluated in
+  Python by the facade and durable_rules tests the result, because durable's own
+  regex matcher gives wrong answers for ordinary patterns (see regex.py).
 * ``all_lines`` can only OR equalities on a single field inside it (``in`` is fine);
   other ORs are rejected at load time because durable_rules mis-evaluates them.
+  Conditions too large for durable_rules (it caps expressions per rule) are load
+  errors too: every loaded ruleset is compiled once by durable_rules to check.
 
 Rule tests live in ``rules/tests/*.yaml``::
 

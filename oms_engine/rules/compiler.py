@@ -1,30 +1,37 @@
 """Translation of validated rulesets into durable_rules JSON definitions.
 
 Layout of the document posted for one evaluation (see engine.py):
-    {"sid": ..., "id": ..., "$k": "f", "$n": {"c0": <len of list 0>, ...}, "d": <facts>}
+    {"sid": ..., "id": ..., "$k": "f", "$n": {"c0": <len of list 0>}, "$m": {"m0": <bool>},
+     "d": <facts, each list element with its own "$m">}
 User data lives under "d" so that user fields can never collide with durable's
 own `sid`/`id`. Every rule ANDs `{"$k": "f"}`: after each action durable
 re-asserts the session state document as a fact, and without the marker a rule
 such as `exists: false` would match that state and loop forever. `$n` carries
 list lengths because `$iall` is false on an empty list, while `all_lines` is
-vacuously true.
+vacuously true. `$m` carries `matches` results computed in Python (regex.py
+explains why durable's own `$mt` is not used); a flag is absent when its field is
+missing, so a negated match on a missing field stays unknown, like every comparison.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Or, Rule, Ruleset
+from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or, Rule, Ruleset
 from .normalize import item_cnf, item_dnf, nnf
-from .regex import parse_pattern
 
 MARKER_KEY = "$k"
 MARKER = {MARKER_KEY: "f"}
 DATA_KEY = "d"
 COUNTS_KEY = "$n"
+MATCHES_KEY = "$m"
 SENTINEL = "zz__sentinel"
 
 _OPS = {"ne": "$neq", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+
+# (list path or None for top level, field path relative to it, pattern) -> flag name
+PatternKey = tuple[str | None, str, str]
+PatternTable = dict[PatternKey, str]
 
 
 def rule_key(rule: Rule) -> str:
@@ -35,26 +42,44 @@ def count_key(ruleset_lists: tuple[str, ...], list_path: str) -> str:
     return f"c{ruleset_lists.index(list_path)}"
 
 
-def _leaf(leaf: Condition, field_prefix: str) -> dict[str, Any]:
-    if isinstance(leaf, Exists):
-        return {"$ex" if leaf.present else "$nex": {field_prefix + leaf.path: 1}}
-    if not isinstance(leaf, Compare):
-        raise TypeError(f"not a leaf: {leaf!r}")
-    path = field_prefix + leaf.path
-    if leaf.op == "eq":
-        return {path: leaf.value}
-    if leaf.op == "matches":
-        return {"$mt": {path: parse_pattern(leaf.value).durable()}}
-    return {_OPS[leaf.op]: {path: leaf.value}}
+def pattern_table(ruleset: Ruleset) -> PatternTable:
+    """Every distinct `matches` test of the ruleset, in a deterministic order."""
+    table: PatternTable = {}
 
+    def walk(cond: Condition, scope: str | None) -> None:
+        if isinstance(cond, Compare) and cond.op == "matches":
+            table.setdefault((scope, cond.path, cond.value), f"m{len(table)}")
+        elif isinstance(cond, And | Or):
+            for part in cond.parts:
+                walk(part, scope)
+        elif isinstance(cond, Not):
+            walk(cond.part, scope)
+        elif isinstance(cond, AnyItem | AllItems):
+            walk(cond.part, cond.list_path)
 
-def _join(op: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    return parts[0] if len(parts) == 1 else {op: parts}
+    for rule in ruleset.rules:
+        walk(rule.when, None)
+    return table
 
 
 class _Compiler:
-    def __init__(self, lists: tuple[str, ...]) -> None:
+    def __init__(self, lists: tuple[str, ...], patterns: PatternTable) -> None:
         self.lists = lists
+        self.patterns = patterns
+
+    def leaf(self, leaf: Condition, scope: str | None) -> dict[str, Any]:
+        field_prefix = "$i." if scope else f"{DATA_KEY}."
+        if isinstance(leaf, Exists):
+            return {"$ex" if leaf.present else "$nex": {field_prefix + leaf.path: 1}}
+        if not isinstance(leaf, Compare):
+            raise TypeError(f"not a leaf: {leaf!r}")
+        if leaf.op in ("matches", "not_matches"):
+            flag = self.patterns[(scope, leaf.path, leaf.value)]
+            return {f"{'$i.' if scope else ''}{MATCHES_KEY}.{flag}": leaf.op == "matches"}
+        path = field_prefix + leaf.path
+        if leaf.op == "eq":
+            return {path: leaf.value}
+        return {_OPS[leaf.op]: {path: leaf.value}}
 
     def top(self, cond: Condition) -> dict[str, Any]:
         if isinstance(cond, And):
@@ -64,27 +89,31 @@ class _Compiler:
         if isinstance(cond, AnyItem):
             target = f"{DATA_KEY}.{cond.list_path}"
             terms = [
-                {"$iany": {target: _join("$and", [_leaf(leaf, "$i.") for leaf in group])}}
+                {"$iany": {target: _join("$and", [self.leaf(leaf, cond.list_path) for leaf in group])}}
                 for group in item_dnf(cond.part)
             ]
             return _join("$or", terms)
         if isinstance(cond, AllItems):
             target = f"{DATA_KEY}.{cond.list_path}"
             clauses = [
-                {"$iall": {target: _join("$or", [_leaf(leaf, "$i.") for leaf in clause])}}
+                {"$iall": {target: _join("$or", [self.leaf(leaf, cond.list_path) for leaf in clause])}}
                 for clause in item_cnf(cond.part)
             ]
             empty = {f"{COUNTS_KEY}.{count_key(self.lists, cond.list_path)}": 0}
             return {"$or": [empty, _join("$and", clauses)]}
-        return _leaf(cond, DATA_KEY + ".")
+        return self.leaf(cond, None)
 
 
-def compile_condition(cond: Condition, lists: tuple[str, ...]) -> dict[str, Any]:
+def _join(op: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return parts[0] if len(parts) == 1 else {op: parts}
+
+
+def compile_condition(cond: Condition, lists: tuple[str, ...], patterns: PatternTable) -> dict[str, Any]:
     """durable_rules condition for `cond` (marker included); raises NotCompilable."""
     normal = nnf(cond)
     if isinstance(normal, Always):
         return dict(MARKER)
-    return {"$and": [dict(MARKER), _Compiler(lists).top(normal)]}
+    return {"$and": [dict(MARKER), _Compiler(lists, patterns).top(normal)]}
 
 
 def compile_ruleset(ruleset: Ruleset) -> dict[str, Any]:
@@ -95,12 +124,13 @@ def compile_ruleset(ruleset: Ruleset) -> dict[str, Any]:
     durable_rules 2.0.28. durable's `pri` must be non-negative (negative values
     sorted wrongly in experiments), so the rank in (priority, file order) is used.
     """
+    patterns = pattern_table(ruleset)
     definition: dict[str, Any] = {}
     ordered = ruleset.ordered_rules()
     for rank, rule in enumerate(ordered):
         key = rule_key(rule)
         definition[key] = {
-            "all": [{"m": compile_condition(rule.when, ruleset.list_paths)}],
+            "all": [{"m": compile_condition(rule.when, ruleset.list_paths, patterns)}],
             "pri": rank,
             "run": key,
         }

@@ -17,11 +17,23 @@ from typing import Any
 import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException, MessageObservedException
 
-from .compiler import COUNTS_KEY, DATA_KEY, MARKER, SENTINEL, compile_ruleset, count_key, rule_key
+from .compiler import (
+    COUNTS_KEY,
+    DATA_KEY,
+    MARKER,
+    MATCHES_KEY,
+    SENTINEL,
+    PatternTable,
+    compile_ruleset,
+    count_key,
+    pattern_table,
+    rule_key,
+)
 from .decision import Decision, FiredRule
 from .errors import RuleEngineError
-from .facts import lookup, prepare_facts
+from .facts import MISSING, lookup, prepare_facts
 from .model import Rule, Ruleset
+from .regex import search
 
 DURABLE_LOCK = threading.RLock()
 _names = itertools.count(1)
@@ -73,17 +85,7 @@ class _Active:
     ruleset: Ruleset
     internal_name: str
     by_key: dict[str, Rule]
-
-
-def check_pattern_in_engine(durable_pattern: str) -> None:
-    """Raise ValueError if durable_rules cannot compile `durable_pattern`."""
-    definition = {"r": {"all": [{"m": {"$mt": {"x": durable_pattern}}}]}}
-    with DURABLE_LOCK:
-        try:
-            handle = durable_rules_engine.create_ruleset(f"regex_probe__{next(_names)}", json.dumps(definition))
-        except Exception as exc:  # durable raises a bare Exception with an error code
-            raise ValueError(f"the rule engine rejects this regex ({exc})") from None
-        durable_rules_engine.delete_ruleset(handle)
+    patterns: PatternTable
 
 
 def probe_definition(definition: dict[str, Any]) -> str | None:
@@ -127,7 +129,7 @@ class RuleEngine:
             except Exception as exc:
                 raise RuleEngineError(f"rule engine rejected ruleset '{ruleset.name}': {exc}") from exc
             old = self._active.get(ruleset.name)
-            self._active[ruleset.name] = _Active(ruleset, internal, by_key)
+            self._active[ruleset.name] = _Active(ruleset, internal, by_key, pattern_table(ruleset))
             if old is not None:
                 self._drop(old.internal_name)
 
@@ -178,7 +180,8 @@ class RuleEngine:
             items = lookup(doc, list_path)
             counts[count_key(ruleset.list_paths, list_path)] = 0 if not isinstance(items, list) else len(items)
         sid = f"e{next(_sids)}"
-        fact = {"sid": sid, "id": sid, **MARKER, COUNTS_KEY: counts, DATA_KEY: doc}
+        flags, data = _match_flags(active.patterns, doc)
+        fact = {"sid": sid, "id": sid, **MARKER, COUNTS_KEY: counts, MATCHES_KEY: flags, DATA_KEY: data}
         fired: list[str] = []
         hook = self._on_fire
 
@@ -207,3 +210,36 @@ class RuleEngine:
         if "exception" in state:
             raise RuleEngineError(f"ruleset '{ruleset.name}' failed during evaluation: {state['exception']}")
         return fired
+
+
+def _flags_for(patterns: PatternTable, scope: str | None, record: Any) -> dict[str, bool]:
+    flags = {}
+    for (where, path, pattern), flag in patterns.items():
+        if where == scope:
+            value = lookup(record, path)
+            if value is not MISSING:  # absent flag = unknown, as for any missing field
+                flags[flag] = search(pattern, value)
+    return flags
+
+
+def _match_flags(patterns: PatternTable, doc: dict[str, Any]) -> tuple[dict[str, bool], dict[str, Any]]:
+    """Top-level match flags, and `doc` with per-element flags added to list elements."""
+    if not patterns:
+        return {}, doc
+    data = dict(doc)
+    for list_path in {scope for scope, _, _ in patterns if scope is not None}:
+        items = lookup(doc, list_path)
+        if isinstance(items, list):
+            flagged = [{**item, MATCHES_KEY: _flags_for(patterns, list_path, item)} for item in items]
+            _replace(data, list_path, flagged)
+    return _flags_for(patterns, None, doc), data
+
+
+def _replace(doc: dict[str, Any], path: str, value: Any) -> None:
+    # Copy the dicts along the path so the caller's (shared) projection is untouched.
+    *parents, last = path.split(".")
+    node = doc
+    for part in parents:
+        node[part] = dict(node[part])
+        node = node[part]
+    node[last] = value

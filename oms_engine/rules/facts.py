@@ -71,29 +71,66 @@ def _put(out: dict[str, Any], path: str, value: Any, *, replace: bool = False) -
         node.setdefault(parts[-1], value)
 
 
-def _project(source: Any, fields: dict[str, str], prefix: str) -> dict[str, Any]:
+def _project(source: Any, fields: tuple[tuple[str, tuple[str, ...], str], ...], prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for path, kind in fields.items():
-        value = lookup(source, path)
-        if value is not MISSING:
-            _put(out, path, _check_value(prefix + path, kind, value))
+    for path, parts, kind in fields:
+        node = source
+        for part in parts:
+            if not isinstance(node, Mapping):
+                node = MISSING
+                break
+            node = node.get(part)
+            if node is None:
+                node = MISSING
+                break
+        if node is not MISSING:
+            _put(out, path, _check_value(prefix + path, kind, node))
     return out
+
+
+_Fields = tuple[tuple[str, tuple[str, ...], str], ...]
+
+
+_Plan = tuple[_Fields, tuple[tuple[str, _Fields], ...]]
+# id(ruleset) -> (ruleset, plan); holding the ruleset keeps its id from being reused.
+_PLANS: dict[int, tuple[Ruleset, _Plan]] = {}
+
+
+def _plan(ruleset: Ruleset) -> _Plan:
+    """Which fields to copy, split into plain ones and per list: computed once per ruleset."""
+    hit = _PLANS.get(id(ruleset))
+    if hit is not None and hit[0] is ruleset:
+        return hit[1]
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    plan = _make_plan(ruleset)
+    _PLANS[id(ruleset)] = (ruleset, plan)
+    return plan
+
+
+def _make_plan(ruleset: Ruleset) -> _Plan:
+    plain: list[tuple[str, tuple[str, ...], str]] = []
+    per_list: dict[str, list[tuple[str, tuple[str, ...], str]]] = {lp: [] for lp in ruleset.list_paths}
+    for path, kind in ruleset.field_types.items():
+        owner = next((lp for lp in ruleset.list_paths if path.startswith(lp + ".")), None)
+        if owner is None:
+            plain.append((path, tuple(path.split(".")), kind))
+        else:
+            rel = path[len(owner) + 1 :]
+            per_list[owner].append((rel, tuple(rel.split(".")), kind))
+    return tuple(plain), tuple((lp, tuple(f)) for lp, f in per_list.items())
+
+
+_JSON_SCALARS = (str, int, float, bool)
 
 
 def prepare_facts(facts: Mapping[str, Any], ruleset: Ruleset) -> dict[str, Any]:
     """Return the checked projection of `facts`; raise FactError naming the bad path."""
     if not isinstance(facts, Mapping):
         raise FactError("<facts>", f"expected a mapping, got {type(facts).__name__}")
-    plain: dict[str, str] = {}
-    per_list: dict[str, dict[str, str]] = {lp: {} for lp in ruleset.list_paths}
-    for path, kind in ruleset.field_types.items():
-        owner = next((lp for lp in ruleset.list_paths if path.startswith(lp + ".")), None)
-        if owner is None:
-            plain[path] = kind
-        else:
-            per_list[owner][path[len(owner) + 1 :]] = kind
+    plain, per_list = _plan(ruleset)
     doc = _project(facts, plain, "")
-    for list_path, item_fields in per_list.items():
+    for list_path, item_fields in per_list:
         items = lookup(facts, list_path)
         if items is MISSING:
             continue
@@ -106,8 +143,10 @@ def prepare_facts(facts: Mapping[str, Any], ruleset: Ruleset) -> dict[str, Any]:
             projected.append(_project(item, item_fields, f"{list_path}[{i}]."))
         # Replace any raw copy (from an `exists` test on the list) with the checked projection.
         _put(doc, list_path, projected, replace=True)
-    try:
-        json.dumps(doc, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise FactError("<facts>", f"not JSON-serialisable: {exc}") from None
+    if any(kind == ANY_TYPE for _, _, kind in plain):
+        # Only untyped (exists-only) fields can carry arbitrary objects: check those serialise.
+        try:
+            json.dumps(doc, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise FactError("<facts>", f"not JSON-serialisable: {exc}") from None
     return doc

@@ -19,13 +19,6 @@ SchemaChoice = Mapping[str, FactSchema] | FactSchema | None
 CatalogChoice = Mapping[str, ActionCatalog] | ActionCatalog | None
 
 
-def _engine_pattern_check(durable_pattern: str) -> None:
-    # Imported lazily so that loading/validating never requires a live engine object.
-    from .engine import check_pattern_in_engine
-
-    check_pattern_in_engine(durable_pattern)
-
-
 def _parse(
     data: bytes, filename: str, schema: FactSchema | None, actions: ActionCatalog | None
 ) -> tuple[Ruleset | None, list[RuleError]]:
@@ -38,7 +31,7 @@ def _parse(
         tree = load_located(text, problems)
     except YamlProblem as exc:
         return None, [RuleError(filename, exc.line, None, exc.message)]
-    parser = FileParser(filename, schema, actions, pattern_check=_engine_pattern_check)
+    parser = FileParser(filename, schema, actions=actions)
     top = parser.parse_top(tree)
     # A refused YAML node is read as null; don't also report what the parser thinks of that null.
     bad_lines = {p.line for p in problems}

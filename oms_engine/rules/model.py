@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Scalar = bool | int | float | str
-CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "matches"]
+# "not_matches" only appears after negation push-down (normalize.py).
+CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "matches", "not_matches"]
 Mode = Literal["all", "first"]
 
 

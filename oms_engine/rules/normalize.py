@@ -31,6 +31,8 @@ _NEGATED_OP = {
     "gte": "lt",
     "in": "not_in",
     "not_in": "in",
+    "matches": "not_matches",  # internal op: compiled as "match flag is false"
+    "not_matches": "matches",
 }
 
 
@@ -64,8 +66,6 @@ def nnf(cond: Condition, negate: bool = False) -> Condition:
 
 
 def _negate_compare(cond: Compare) -> Compare:
-    if cond.op == "matches":
-        raise NotCompilable("'matches' cannot be negated (the rule engine has no negated match)")
     return Compare(cond.path, _NEGATED_OP[cond.op], cond.value)  # type: ignore[arg-type]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from .decision import Decision, FiredRule
 from .facts import MISSING, lookup, prepare_facts
 from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or, Rule, Ruleset
-from .regex import parse_pattern, search
+from .regex import search
 
 Truth = bool | None
 
@@ -38,7 +38,7 @@ def _compare(op: str, value: Any, literal: Any) -> bool:
     if op == "not_in":
         return value not in literal
     if op == "matches":
-        return isinstance(value, str) and search(parse_pattern(literal), value)
+        return isinstance(value, str) and search(literal, value)
     raise ValueError(f"unknown operator {op!r}")
 
 

@@ -64,6 +64,13 @@ def fires(load: Any, engine: RuleEngine, when: str, facts: dict[str, Any] = FACT
         ("{ship_to.city: {matches: '^S[a-z]+i$'}}", True),
         ("{ship_to.city: {matches: '(Bei|Shang)hai'}}", True),
         ("{ship_to.city: {matches: 'Beijing|Tianjin'}}", False),
+        # durable's own $mt gets these wrong (".*([gh]a).*" vs "Shanghai"); ours is re.search
+        ("{ship_to.city: {matches: '[gh]a'}}", True),
+        ("{ship_to.city: {matches: '(i|ai)$'}}", True),
+        ("{ship_to.city: {matches: '^\\w+$'}}", True),
+        ("{ship_to.city: {matches: '(?i)^shanghai$'}}", True),
+        ("{not: {ship_to.city: {matches: '^Bei'}}}", True),
+        ("{not: {ship_to.city: {matches: 'hai'}}}", False),
         ("{customer.level: gold, ship_to.country: CN}", True),
         ("{customer.level: gold, ship_to.country: US}", False),
     ],
@@ -107,6 +114,10 @@ def test_combinators(load: Any, engine: RuleEngine, when: str, expected: bool) -
         ("{all_lines: {sku: {in: [A1, C3]}}}", False),
         ("{all_lines: {attributes.cold_chain: true}}", False),
         ("{not: {any_line: {sku: C3}}}", True),
+        ("{any_line: {sku: {matches: '^B\\d$'}, quantity: 5}}", True),
+        ("{any_line: {sku: {matches: '^B'}, quantity: 2}}", False),
+        ("{all_lines: {not: {sku: {matches: '^C'}}}}", True),
+        ("{not: {all_lines: {sku: {matches: '1$'}}}}", True),
         ("{not: {all_lines: {quantity: {gt: 2}}}}", True),
         ("{all: [{any_line: {sku: A1}}, {any_line: {sku: B2}}]}", True),
     ],
@@ -132,6 +143,7 @@ def test_empty_and_missing_lines(load: Any, engine: RuleEngine) -> None:
         "{order.discount: {lt: 5}}",
         "{not: {order.discount: {lt: 5}}}",
         "{order.coupon_code: {matches: X}}",
+        "{not: {order.coupon_code: {matches: X}}}",
     ],
 )
 def test_missing_field_never_satisfies_a_comparison(load: Any, engine: RuleEngine, when: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from oms_engine.rules import FactError, RuleEngine, RuleEngineError, evaluate_reference
-from oms_engine.rules.model import Compare
+from oms_engine.rules.model import And, AnyItem, Compare, Or
 
 BLOCKING = """\
 ruleset: blocking
@@ -101,9 +101,12 @@ def test_reload_two_thousand_times_frees_old_rulesets(load: Any, engine: RuleEng
 def test_failed_reload_keeps_the_old_ruleset(load: Any, engine: RuleEngine) -> None:
     good = load(BLOCKING.format(mode="all"))
     engine.load(good)
-    broken_rule = dataclasses.replace(good.rules[0], when=Compare("order.currency", "matches", "(unclosed"))
-    broken = dataclasses.replace(good, rules=(broken_rule,), version="broken")
-    with pytest.raises(ValueError):
+    # Bypass the loader (which would reject it) to make durable_rules itself refuse the ruleset.
+    skus = Or(tuple(Compare("sku", "eq", f"S{i}") for i in range(4)))
+    quantities = Or(tuple(Compare("quantity", "eq", i) for i in range(4)))
+    huge = AnyItem("lines", And((skus, quantities)))
+    broken = dataclasses.replace(good, rules=(dataclasses.replace(good.rules[0], when=huge),), version="broken")
+    with pytest.raises(RuleEngineError, match="error code: 113"):
         engine.load(broken)
     assert engine.version("blocking") == good.version
     assert engine.evaluate("blocking", RISKY).fired_names[0] == "always"

@@ -111,26 +111,11 @@ def test_all_errors_of_a_file_are_collected(load: Any) -> None:
             "4: rule 'r': field 'customer.tags' is a list[str]; only 'exists' is supported on it",
         ),
         (
-            "when: {ship_to.city: {matches: '\\d+'}}",
-            "4: rule 'r': regex '\\\\d+': escapes are not supported by the rule "
-            "engine; use a class such as [0-9] or [.] (at position 0)",
+            "when: {ship_to.city: {matches: '(unclosed'}}",
+            "4: rule 'r': regex '(unclosed' does not compile: missing ), unterminated subpattern at position 0",
         ),
-        (
-            "when: {ship_to.city: {matches: '(?i)x'}}",
-            "4: rule 'r': regex '(?i)x': '(?...)' groups are not supported (at position 1)",
-        ),
-        (
-            "when: {ship_to.city: {matches: '[^a]'}}",
-            "4: rule 'r': regex '[^a]': negated classes [^...] are not supported by the rule engine (at position 1)",
-        ),
-        (
-            "when: {ship_to.city: {matches: '^a|b'}}",
-            "4: rule 'r': regex '^a|b': wrap alternatives in ( ) when using ^ or $",
-        ),
-        (
-            "when: {not: {ship_to.city: {matches: x}}}",
-            "4: rule 'r': 'matches' cannot be used under 'not' (the rule engine has no negated match)",
-        ),
+        ("when: {ship_to.city: {matches: ''}}", "4: rule 'r': regex must be a non-empty string"),
+        ("when: {not: {ship_to.city: {matches: '^\\d+$'}}}", None),
         (
             "when: {all_lines: {any: [{sku: A}, {quantity: 1}]}}",
             "4: rule 'r': all_lines cannot OR conditions on different fields or with operators other than equality "

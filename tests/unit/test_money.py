@@ -1,0 +1,139 @@
+"""Money: exact parsing of decimal amounts, formatting, and apportionment with no cent lost."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from oms_engine.money import MoneyError, apportion, format_minor, to_minor
+
+totals = st.integers(min_value=-10**12, max_value=10**12)
+weights = st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=30)
+
+
+# --------------------------------------------------------------------------- apportion
+
+
+@given(totals, weights)
+def test_apportion_parts_sum_to_total_exactly(total: int, ws: list[int]) -> None:
+    parts = apportion(total, ws)
+    assert len(parts) == len(ws)
+    assert all(isinstance(p, int) for p in parts)
+    assert sum(parts) == total
+
+
+@given(totals, weights)
+def test_apportion_each_part_within_one_of_exact_share(total: int, ws: list[int]) -> None:
+    parts = apportion(total, ws)
+    base = sum(ws)
+    for part, w in zip(parts, ws, strict=True):
+        exact = Fraction(total * w, base) if base else Fraction(total, len(ws))
+        assert abs(part - exact) < 1, (part, exact)
+
+
+@given(totals, weights)
+def test_apportion_zero_weight_gets_zero_unless_all_zero(total: int, ws: list[int]) -> None:
+    parts = apportion(total, ws)
+    if any(ws):
+        assert all(p == 0 for p, w in zip(parts, ws, strict=True) if w == 0)
+    else:
+        # all zero: spread evenly, nobody more than one unit from anyone else
+        assert max(parts) - min(parts) <= 1
+
+
+@given(totals, weights)
+def test_apportion_is_deterministic(total: int, ws: list[int]) -> None:
+    assert apportion(total, ws) == apportion(total, list(ws))
+
+
+@given(st.integers(min_value=0, max_value=10**9), weights)
+def test_apportion_negative_total_mirrors_positive(total: int, ws: list[int]) -> None:
+    assert apportion(-total, ws) == [-p for p in apportion(total, ws)]
+
+
+def test_apportion_examples() -> None:
+    assert apportion(100, [1, 1, 1]) == [34, 33, 33]  # tie goes to the earlier line
+    assert apportion(10, [0, 5, 5]) == [0, 5, 5]
+    assert apportion(7, [0, 0]) == [4, 3]
+    assert apportion(0, []) == []
+
+
+def test_apportion_refuses_negative_weights_and_empty_lines() -> None:
+    with pytest.raises(MoneyError):
+        apportion(10, [1, -1])
+    with pytest.raises(MoneyError):
+        apportion(10, [])
+
+
+# --------------------------------------------------------------------------- to_minor
+
+CURRENCIES = {"CNY": 2, "USD": 2, "JPY": 0, "KWD": 3}
+
+
+@given(st.integers(min_value=-10**15, max_value=10**15), st.sampled_from(sorted(CURRENCIES)))
+def test_to_minor_is_exact_for_decimal_strings(minor: int, currency: str) -> None:
+    exp = CURRENCIES[currency]
+    text = str(Decimal(minor).scaleb(-exp))
+    assert to_minor(text, currency) == minor
+    # the same amount written with a trailing zero is still the same amount
+    if exp:
+        assert to_minor(f"{Decimal(minor).scaleb(-exp):.{exp + 1}f}", currency) == minor
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_to_minor_refuses_floats(value: float) -> None:
+    with pytest.raises(MoneyError):
+        to_minor(value, "CNY")
+
+
+def test_to_minor_refuses_float_even_when_exactly_representable() -> None:
+    with pytest.raises(MoneyError, match="float"):
+        to_minor(12.5, "CNY")
+    with pytest.raises(MoneyError):
+        to_minor(True, "CNY")
+
+
+@pytest.mark.parametrize(("value", "currency"), [
+    ("12.345", "CNY"), ("0.001", "USD"), ("1.5", "JPY"), ("0.1", "JPY"), ("1.2345", "KWD"), ("0.0001", "KWD"),
+])
+def test_to_minor_refuses_more_decimals_than_currency_allows(value: str, currency: str) -> None:
+    with pytest.raises(MoneyError, match=currency):
+        to_minor(value, currency)
+
+
+@pytest.mark.parametrize(("value", "currency", "minor"), [
+    ("12.30", "CNY", 1230), ("12.3", "CNY", 1230), ("12", "CNY", 1200), (12, "CNY", 1200),
+    (Decimal("0.01"), "CNY", 1), ("1500", "JPY", 1500), ("1.234", "KWD", 1234), ("1.234", "kwd", 1234),
+    (" 5.00 ", "USD", 500), ("-3.10", "CNY", -310),
+])
+def test_to_minor_examples(value: object, currency: str, minor: int) -> None:
+    assert to_minor(value, currency) == minor  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["", "abc", "1,00", "NaN", "Infinity", "1e", "--1"])
+def test_to_minor_refuses_non_numbers(value: str) -> None:
+    with pytest.raises(MoneyError):
+        to_minor(value, "CNY")
+
+
+# --------------------------------------------------------------------------- format_minor
+
+
+@pytest.mark.parametrize(("amount", "currency", "text"), [
+    (12345, "CNY", "123.45 CNY"), (5, "CNY", "0.05 CNY"), (0, "CNY", "0.00 CNY"), (-5, "CNY", "-0.05 CNY"),
+    (123456789, "USD", "1,234,567.89 USD"), (1500, "JPY", "1,500 JPY"), (-1500, "JPY", "-1,500 JPY"),
+    (1234, "KWD", "1.234 KWD"), (7, "KWD", "0.007 KWD"),
+])
+def test_format_minor_examples(amount: int, currency: str, text: str) -> None:
+    assert format_minor(amount, currency) == text
+
+
+@given(st.integers(min_value=-10**15, max_value=10**15), st.sampled_from(sorted(CURRENCIES)))
+def test_format_minor_round_trips_through_to_minor(amount: int, currency: str) -> None:
+    number, code = format_minor(amount, currency).split(" ")
+    assert code == currency
+    assert to_minor(number.replace(",", ""), currency) == amount
