@@ -373,7 +373,8 @@ def _summary(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str
         holds = Counter()
         for cause in s.scalars(select(History.cause).where(History.event == "hold")):
             for reason in cause.split("; "):
-                holds[reason.split("'")[0].strip() if "SKU" in reason else reason] += 1
+                # "unmapped SKU 'X'" and "totals disagree: ..." are one kind of reason each
+                holds[reason.split("'")[0].split(":")[0].strip()] += 1
         routed = dict(s.execute(select(Order.warehouse, func.count()).join(History, History.order_id == Order.id)
                                 .where(History.event == "route").group_by(Order.warehouse)).all())
         split_parents = s.scalar(select(func.count(func.distinct(Order.parent_id)))
@@ -400,7 +401,7 @@ def _print_summary(console: Console, d: dict[str, Any]) -> None:
         t.add_row(st, str(d["orders"].get(st, 0)), str(d["children"].get(st, 0)))
     t.add_row("[bold]total[/bold]", str(sum(d["orders"].values())), str(sum(d["children"].values())))
     console.print(t)
-    t = Table("reason", "orders", title="Holds and why")
+    t = Table("reason", "holds", title="Holds and why")
     for reason, n in d["holds"].items():
         t.add_row(reason, str(n))
     console.print(t)

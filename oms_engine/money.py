@@ -30,7 +30,7 @@ def to_minor(value: str | int | Decimal, currency: str) -> int:
 
     Floats are refused: they cannot represent most decimal amounts exactly.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise MoneyError(f"amount {value!r} must be a decimal string or integer, not {type(value).__name__}")
     try:
         d = Decimal(str(value).strip())

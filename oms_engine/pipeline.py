@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from . import inventory
 from .contracts import Notification, OutboundMessage
 from .db import append, drain, savepoint
-from .domain import SplitGroup
+from .domain import OrderView, SplitGroup, StockView
 from .facts import order_view
 from .models import History, Inbox, Order, OrderLine, Outbox, PluginState, Reservation, ScheduledTask
 from .money import apportion
@@ -87,6 +87,7 @@ def split(oms: OMS, s: Session, batch: Batch) -> int:
             strategy = oms.ext.split_strategies.get(action.params["strategy"])
             groups = strategy.run(view, stock, action.params).groups
             used = strategy.name
+        groups = _shippable(oms, view, stock, groups)
         _check_plan(order, groups)
         outcome: dict[str, Any] = {"strategy": used, "groups": [
             {"lines": {str(k): v for k, v in g.lines.items()}, "reason": g.reason,
@@ -106,6 +107,42 @@ def split(oms: OMS, s: Session, batch: Batch) -> int:
 
 class PlanError(Exception):
     pass
+
+
+STOCK_REFINER = "by_warehouse_stock"
+
+
+def _covered(view: OrderView, stock: StockView, group: SplitGroup) -> bool:
+    """Can one warehouse ship the whole group, counting what this order already holds there?"""
+    skus = {ln.line_no: ln.sku for ln in view.lines}
+    for w in stock.warehouses:
+        held = view.reserved.get(w.code, {})
+        if all(stock.qty(w.code, skus[n]) + held.get(n, 0) >= q for n, q in group.lines.items()):
+            return True
+    return False
+
+
+def _shippable(oms: OMS, view: OrderView, stock: StockView, groups: Sequence[SplitGroup]) -> tuple[SplitGroup, ...]:
+    """Business rules decide why goods travel apart; stock decides whether a group can travel at all.
+
+    A group that no single warehouse can ship (two cold-chain items held in
+    different cold stores, say) is divided further by the stock strategy, so
+    every child order can be routed.
+    """
+    if STOCK_REFINER not in oms.ext.split_strategies:
+        return tuple(groups)
+    refiner = oms.ext.split_strategies.get(STOCK_REFINER)
+    out: list[SplitGroup] = []
+    for g in groups:
+        if _covered(view, stock, g):
+            out.append(g)
+            continue
+        part = replace(view, lines=tuple(replace(ln, quantity=g.lines[ln.line_no]) for ln in view.lines
+                                        if ln.line_no in g.lines))
+        for sub in refiner.run(part, stock, {"strategy": STOCK_REFINER}).groups:
+            out.append(SplitGroup(sub.lines, reason="; ".join(r for r in (g.reason, sub.reason) if r),
+                                  warehouse_hint=sub.warehouse_hint))
+    return tuple(out)
 
 
 def _check_plan(order: Order, groups: Sequence[SplitGroup]) -> None:

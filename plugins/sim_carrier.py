@@ -62,7 +62,8 @@ class SimCarrier:
                                          "tracking_no": parcel.get("tracking_no")})
         if i + 1 < len(JOURNEY):
             nxt, key = JOURNEY[i + 1]
-            ctx.schedule(self.name, ctx.now() + self._after(key, number, nxt), {"order": number, "i": i + 1}, key=number)
+            ctx.schedule(self.name, ctx.now() + self._after(key, number, nxt), {"order": number, "i": i + 1},
+                         key=number)
 
     def parse_callback(self, payload: Any) -> Sequence[CallbackEvent]:
         return parse_status_callback(payload)

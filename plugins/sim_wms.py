@@ -63,7 +63,8 @@ class SimWMS:
                 return  # the same document twice: a real WMS answers with its existing status
             ctx.state_put(self.name, number, {"status": "NEW", "warehouse": message.payload.get("warehouse"),
                                               "lines": len(message.payload.get("lines", [])), "message": message.id})
-            ctx.schedule(self.name, ctx.now() + self._delay("ACCEPTED", number), {"order": number, "step": "ACCEPTED"}, key=number)
+            ctx.schedule(self.name, ctx.now() + self._delay("ACCEPTED", number),
+                         {"order": number, "step": "ACCEPTED"}, key=number)
         elif message.topic == "wms.cancel":
             ctx.state_put(self.name, number, {**doc, "status": "CANCELLED"})
         elif message.topic == "wms.intercept":

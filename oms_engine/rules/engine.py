@@ -32,7 +32,7 @@ from .compiler import (
 from .decision import Decision, FiredRule
 from .errors import RuleEngineError
 from .facts import MISSING, lookup, prepare_facts
-from .model import Rule, Ruleset
+from .model import And, Compare, Rule, Ruleset
 from .regex import search
 
 DURABLE_LOCK = threading.RLock()
@@ -86,6 +86,24 @@ class _Active:
     internal_name: str
     by_key: dict[str, Rule]
     patterns: PatternTable
+    # Per rule, the equalities it cannot fire without (top-level `field: value` conjuncts).
+    guards: tuple[tuple[tuple[str, Any], ...], ...] = ()
+
+
+def required_equalities(rule: Rule) -> tuple[tuple[str, Any], ...]:
+    """The `path == value` tests that every way of satisfying the rule includes."""
+    parts = rule.when.parts if isinstance(rule.when, And) else (rule.when,)
+    return tuple((p.path, p.value) for p in parts if isinstance(p, Compare) and p.op == "eq")
+
+
+def _excluded(doc: dict[str, Any], guards: tuple[tuple[str, Any], ...]) -> bool:
+    for path, want in guards:
+        have = lookup(doc, path)
+        if have is MISSING:
+            return True  # a comparison on a missing field never fires
+        if type(have) is type(want) and have != want:
+            return True
+    return False
 
 
 def probe_definition(definition: dict[str, Any]) -> str | None:
@@ -129,7 +147,8 @@ class RuleEngine:
             except Exception as exc:
                 raise RuleEngineError(f"rule engine rejected ruleset '{ruleset.name}': {exc}") from exc
             old = self._active.get(ruleset.name)
-            self._active[ruleset.name] = _Active(ruleset, internal, by_key, pattern_table(ruleset))
+            self._active[ruleset.name] = _Active(ruleset, internal, by_key, pattern_table(ruleset),
+                                                 tuple(required_equalities(r) for r in ruleset.rules))
             if old is not None:
                 self._drop(old.internal_name)
 
@@ -167,6 +186,11 @@ class RuleEngine:
         with DURABLE_LOCK:
             active = self._active[name]
             doc = prepare_facts(facts, active.ruleset)
+            # Most evaluations of a ruleset like the notifications one match nothing:
+            # when every rule lacks one of its required equalities, the answer is
+            # known without asking durable_rules (same result, a fraction of the cost).
+            if all(_excluded(doc, g) for g in active.guards):
+                return Decision(active.ruleset.name, active.ruleset.version, ())
             keys = self._run(active, doc)
         rules = sorted((active.by_key[k] for k in set(keys)), key=lambda r: (r.priority, r.index))
         if active.ruleset.mode == "first":

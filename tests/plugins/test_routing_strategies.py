@@ -7,11 +7,11 @@ import pluggy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oms_plugins import routing_strategies as rs
-from oms_plugins import split_strategies as ss
 
 from oms_engine import hookspecs
 from oms_engine.domain import OrderView, StockView
+from oms_plugins import routing_strategies as rs
+from oms_plugins import split_strategies as ss
 
 from .builders import CODES, effective, line, order, order_and_stock, stock, wh
 

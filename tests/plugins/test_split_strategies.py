@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oms_plugins import split_strategies as ss
 
 from oms_engine.domain import OrderView, SplitPlan, StockView
+from oms_plugins import split_strategies as ss
 
 from .builders import effective, line, order, order_and_stock, stock, wh
 

@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
+
+.PHONY: demo test install dev lint bench-rules clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP) $@
+
+install: $(STAMP)
+dev: $(DEV)
+
+## make demo: set up, initialise the SQLite database and run the main job
+demo: $(STAMP)
+	$(BIN)/oms init
+	$(BIN)/oms demo
+
+## make test: set up with the dev extras and run the whole test suite (and the linter)
+test: $(DEV)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(DEV)
+	$(BIN)/ruff check .
+
+bench-rules: $(DEV)
+	$(BIN)/python -m tests.rules.bench_rules
+
+clean:
+	rm -rf $(VENV) var *.egg-info .pytest_cache .ruff_cache .hypothesis
