@@ -66,26 +66,42 @@ def append(s: Session, model: type, **values: Any) -> None:
     s.info.setdefault(_APPEND, {}).setdefault(model, []).append(values)
 
 
-def drain(s: Session) -> None:
-    buffered: dict[type, list[dict[str, Any]]] | None = s.info.pop(_APPEND, None)
-    if buffered:
-        s.flush()  # rows may refer to objects added through the ORM
-        for model, rows in buffered.items():
-            if rows:
-                s.execute(insert(model), rows)
+def drain(s: Session, only: type | None = None) -> None:
+    """Write the queued rows (of every table, or of ``only`` when a reader needs just that one)."""
+    buffered: dict[type, list[dict[str, Any]]] | None = s.info.get(_APPEND)
+    if not buffered:
+        return
+    if only is not None:
+        rows = buffered.pop(only, None)
+        if rows:
+            s.execute(insert(only), rows)
+        return
+    del s.info[_APPEND]
+    s.flush()  # rows may refer to objects added through the ORM
+    for model, rows in buffered.items():
+        if rows:
+            s.execute(insert(model), rows)
+
+
+def _drain_on_commit(s: Session) -> None:
+    # before_commit also fires when a SAVEPOINT is released: only the real commit drains.
+    if not s.in_nested_transaction():
+        drain(s)
 
 
 @contextmanager
 def savepoint(s: Session) -> Iterator[None]:
-    """A SAVEPOINT that also takes back the rows queued with :func:`append` inside it."""
-    marks = {m: len(rows) for m, rows in s.info.get(_APPEND, {}).items()}
+    """A SAVEPOINT that also takes back the rows queued with :func:`append` inside it.
+
+    On failure the queue is restored as it was: rows queued inside are dropped,
+    and rows queued before but written inside (and so rolled back) are queued again.
+    """
+    before = {m: list(rows) for m, rows in s.info.get(_APPEND, {}).items()}
     try:
         with s.begin_nested():
             yield
-            drain(s)
     except BaseException:
-        for model, rows in s.info.get(_APPEND, {}).items():
-            del rows[marks.get(model, 0):]
+        s.info[_APPEND] = before
         raise
 
 
@@ -95,7 +111,7 @@ class Database:
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # Whoever commits a session, queued rows go with it.
-        event.listen(self.sessionmaker, "before_commit", drain)
+        event.listen(self.sessionmaker, "before_commit", _drain_on_commit)
         self._reader = sessionmaker(self.engine.execution_options(oms_readonly=True), expire_on_commit=False,
                                     autoflush=False)
 

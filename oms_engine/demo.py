@@ -95,7 +95,7 @@ def seed_catalogue(oms: OMS, rng: random.Random, skus: int) -> list[dict[str, An
             if (attrs["cold_chain"] and "cold_chain" not in w["capabilities"]) or (
                     attrs["oversize"] and "oversize" not in w["capabilities"]):
                 continue
-            if rng.random() < 0.75:
+            if rng.random() < 0.85:
                 stock_rows.append(dict(warehouse=w["code"], sku=p["sku"], on_hand=rng.randint(5, 80), reserved=0))
     with oms.db.session() as s:
         s.execute(insert(Warehouse), WAREHOUSES)
@@ -134,8 +134,11 @@ class Plan:
 def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: list[dict[str, Any]],
                 n: int) -> Plan:
     by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_merchant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in products:
         by_cat[p["attributes"]["category"]].append(p)
+        by_merchant[p["merchant"]].append(p)
+    merchants = sorted(by_merchant)
     script: list[Scripted] = []
     seq = iter(range(10**9))
     payloads = []
@@ -146,10 +149,12 @@ def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: l
         cust = rng.choice(bursty) if rng.random() < 0.01 else rng.choice(customers)
         address = dict(cust["address"])
         n_lines = rng.choice([1, 1, 1, 2, 2, 3, 4, 5])
+        # Most baskets come from one shop; about one in five mixes merchants.
+        shop = rng.choice(merchants)
         chosen = []
         for _ in range(n_lines):
-            cat = rng.choice(list(by_cat))
-            chosen.append(rng.choice(by_cat[cat]))
+            pool = by_merchant[shop] if rng.random() < 0.8 else products
+            chosen.append(rng.choice(pool))
         lines = [{"sku": p["sku"], "quantity": rng.choice([1, 1, 1, 2, 3]), "unit_price": _money(p["price"])}
                  for p in {p["sku"]: p for p in chosen}.values()]
         goods = sum(int(Decimal(ln["unit_price"]) * 100) * ln["quantity"] for ln in lines)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from .db import append
+from .db import append, drain, savepoint
 from .domain import StockView, WarehouseView
 from .models import Reservation, Stock, StockMovement, Warehouse
 
@@ -48,23 +49,36 @@ def stock_view(session: Session, skus: Iterable[str], whs: tuple[WarehouseView, 
     return StockView(warehouses=whs, available=avail)
 
 
-def _move(session: Session, *, warehouse: str, sku: str, kind: str, on_hand: int = 0, reserved: int = 0,
-          order_id: int | None, document: str, at: datetime) -> bool:
-    stmt = update(Stock).where(Stock.warehouse == warehouse, Stock.sku == sku)
-    if reserved > 0 and on_hand == 0:
-        stmt = stmt.where(Stock.on_hand - Stock.reserved >= reserved)
-    if reserved < 0:
-        stmt = stmt.where(Stock.reserved >= -reserved)
-    if on_hand < 0:
-        stmt = stmt.where(Stock.on_hand + on_hand >= Stock.reserved + reserved)
-    result = session.execute(
-        stmt.values(on_hand=Stock.on_hand + on_hand, reserved=Stock.reserved + reserved),
-        execution_options={"synchronize_session": False},
-    )
+def _stock_update(kind: str) -> Any:
+    """The conditional UPDATE for one kind of movement, built once: :q is the quantity."""
+    stmt = update(Stock).where(Stock.warehouse == bindparam("w"), Stock.sku == bindparam("k"))
+    if kind == "reserve":
+        stmt = stmt.where(Stock.on_hand - Stock.reserved >= bindparam("q"))
+        return stmt.values(reserved=Stock.reserved + bindparam("q"))
+    if kind == "release":
+        stmt = stmt.where(Stock.reserved >= bindparam("q"))
+        return stmt.values(reserved=Stock.reserved - bindparam("q"))
+    if kind == "ship":
+        stmt = stmt.where(Stock.reserved >= bindparam("q"), Stock.on_hand >= bindparam("q"))
+        return stmt.values(on_hand=Stock.on_hand - bindparam("q"), reserved=Stock.reserved - bindparam("q"))
+    # receive, return: goods come in
+    return stmt.values(on_hand=Stock.on_hand + bindparam("q"))
+
+
+_UPDATES = {kind: _stock_update(kind) for kind in ("reserve", "release", "ship", "receive")}
+_DELTAS = {"reserve": (0, 1), "release": (0, -1), "ship": (-1, -1), "receive": (1, 0)}
+
+
+def _move(session: Session, *, warehouse: str, sku: str, kind: str, qty: int, order_id: int | None,
+          document: str, at: datetime, ledger_kind: str | None = None) -> bool:
+    result = session.execute(_UPDATES[kind], {"w": warehouse, "k": sku, "q": qty},
+                             execution_options={"synchronize_session": False})
     if result.rowcount != 1:
         return False
-    append(session, StockMovement, warehouse=warehouse, sku=sku, kind=kind, on_hand_delta=on_hand,
-           reserved_delta=reserved, order_id=order_id, document=document, at=at)
+    d_on_hand, d_reserved = _DELTAS[kind]
+    append(session, StockMovement, warehouse=warehouse, sku=sku, kind=ledger_kind or kind,
+           on_hand_delta=d_on_hand * qty, reserved_delta=d_reserved * qty, order_id=order_id, document=document,
+           at=at)
     return True
 
 
@@ -72,10 +86,10 @@ def reserve(session: Session, order_id: int, document: str, line_no: int, wareho
             qty: int, at: datetime) -> bool:
     if qty <= 0:
         raise StockError(f"cannot reserve a quantity of {qty}")
-    if not _move(session, warehouse=warehouse, sku=sku, kind="reserve", reserved=qty,
+    if not _move(session, warehouse=warehouse, sku=sku, kind="reserve", qty=qty,
                  order_id=order_id, document=document, at=at):
         return False
-    session.add(Reservation(order_id=order_id, line_no=line_no, warehouse=warehouse, sku=sku, quantity=qty))
+    append(session, Reservation, order_id=order_id, line_no=line_no, warehouse=warehouse, sku=sku, quantity=qty)
     return True
 
 
@@ -109,6 +123,7 @@ def reserve_lines(session: Session, order_id: int, document: str, lines: Sequenc
 
 
 def reservations_of(session: Session, order_ids: Sequence[int]) -> dict[int, list[Reservation]]:
+    drain(session, Reservation)  # reservations queued in this transaction count too
     out: dict[int, list[Reservation]] = defaultdict(list)
     for i in range(0, len(order_ids), 500):
         for r in session.scalars(select(Reservation).where(Reservation.order_id.in_(order_ids[i:i + 500]))
@@ -118,9 +133,10 @@ def reservations_of(session: Session, order_ids: Sequence[int]) -> dict[int, lis
 
 
 def release_order(session: Session, order_id: int, document: str, at: datetime) -> int:
+    drain(session, Reservation)  # reservations queued in this transaction count too
     released = 0
     for r in session.scalars(select(Reservation).where(Reservation.order_id == order_id)):
-        if not _move(session, warehouse=r.warehouse, sku=r.sku, kind="release", reserved=-r.quantity,
+        if not _move(session, warehouse=r.warehouse, sku=r.sku, kind="release", qty=r.quantity,
                      order_id=order_id, document=document, at=at):
             raise StockError(f"reservation {r.id} of {r.sku} at {r.warehouse} is not backed by stock")
         released += r.quantity
@@ -130,10 +146,11 @@ def release_order(session: Session, order_id: int, document: str, at: datetime) 
 
 def ship_order(session: Session, order_id: int, document: str, at: datetime) -> int:
     """Goods left the warehouse: on hand and reserved both drop."""
+    drain(session, Reservation)  # reservations queued in this transaction count too
     shipped = 0
     for r in session.scalars(select(Reservation).where(Reservation.order_id == order_id)):
-        if not _move(session, warehouse=r.warehouse, sku=r.sku, kind="ship", on_hand=-r.quantity,
-                     reserved=-r.quantity, order_id=order_id, document=document, at=at):
+        if not _move(session, warehouse=r.warehouse, sku=r.sku, kind="ship", qty=r.quantity,
+                     order_id=order_id, document=document, at=at):
             raise StockError(f"shipping {r.quantity} x {r.sku} from {r.warehouse}: stock rows disagree")
         shipped += r.quantity
     session.execute(delete(Reservation).where(Reservation.order_id == order_id))
@@ -144,30 +161,40 @@ def receive(session: Session, warehouse: str, sku: str, qty: int, kind: str, doc
             at: datetime, order_id: int | None = None) -> None:
     if qty <= 0:
         raise StockError(f"cannot receive a quantity of {qty}")
-    if not _move(session, warehouse=warehouse, sku=sku, kind=kind, on_hand=qty, order_id=order_id,
-                 document=document, at=at):
+    if not _move(session, warehouse=warehouse, sku=sku, kind="receive", qty=qty, order_id=order_id,
+                 document=document, at=at, ledger_kind=kind):
         raise StockError(f"no stock row for {sku} at {warehouse}")
+
+
+class _TargetShort(Exception):
+    pass
 
 
 def move_to_warehouse(session: Session, order_id: int, document: str, target: str,
                       lines: Mapping[int, tuple[str, int]], at: datetime) -> bool:
     """Make all of an order's reservations sit at ``target``.
 
-    Reserve at the target first, then release elsewhere: if the target cannot
-    take it, nothing has been released and the caller can try another.
+    Reserve at the target first, then release elsewhere. If the target cannot
+    take all of it, everything this call did is rolled back (its own savepoint)
+    and it returns False, so the caller can simply try another warehouse.
     """
+    drain(session, Reservation)  # reservations queued in this transaction count too
     current = list(session.scalars(select(Reservation).where(Reservation.order_id == order_id)))
     have_at_target: dict[int, int] = defaultdict(int)
     for r in current:
         if r.warehouse == target:
             have_at_target[r.line_no] += r.quantity
-    for line_no, (sku, qty) in lines.items():
-        need = qty - have_at_target[line_no]
-        if need > 0 and not reserve(session, order_id, document, line_no, target, sku, need, at):
-            return False
+    try:
+        with savepoint(session):
+            for line_no, (sku, qty) in lines.items():
+                need = qty - have_at_target[line_no]
+                if need > 0 and not reserve(session, order_id, document, line_no, target, sku, need, at):
+                    raise _TargetShort
+    except _TargetShort:
+        return False
     for r in current:
         if r.warehouse != target:
-            _move(session, warehouse=r.warehouse, sku=r.sku, kind="release", reserved=-r.quantity,
+            _move(session, warehouse=r.warehouse, sku=r.sku, kind="release", qty=r.quantity,
                   order_id=order_id, document=document, at=at)
             session.delete(r)
     return True

@@ -263,11 +263,7 @@ def _route_one(oms: OMS, s: Session, order: Order, res: Sequence[Reservation], w
         wh = next(iter(reserved_at))
         candidates.append((wh, "core-fallback", "all units already reserved there"))
     for wh, strategy_name, reason in candidates:
-        try:
-            with savepoint(s):
-                if not inventory.move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, now):
-                    raise _NoStock
-        except _NoStock:
+        if not inventory.move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, now):
             tried.append({"strategy": strategy_name, "warehouse": wh, "reason": "stock moved away; tried next"})
             continue
         order.warehouse, order.stage = wh, None
@@ -281,10 +277,6 @@ def _route_one(oms: OMS, s: Session, order: Order, res: Sequence[Reservation], w
     order.hold_reason, order.hold_stage = "no warehouse can ship the whole order", "routing"
     oms.record(s, order, "routing", decision, {"warehouse": None, "tried": tried})
     oms.fire(s, order, Event.HOLD, actor="rules:routing", cause=order.hold_reason, batch=batch)
-
-
-class _NoStock(Exception):
-    pass
 
 
 def _wms_document(order: Order) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def required_equalities(rule: Rule) -> tuple[tuple[str, Any], ...]:
     return tuple((p.path, p.value) for p in parts if isinstance(p, Compare) and p.op == "eq")
 
 
-def _excluded(doc: dict[str, Any], guards: tuple[tuple[str, Any], ...]) -> bool:
+def _excluded(doc: Mapping[str, Any], guards: tuple[tuple[str, Any], ...]) -> bool:
     for path, want in guards:
         have = lookup(doc, path)
         if have is MISSING:
@@ -185,12 +185,13 @@ class RuleEngine:
         # looking it up and asserting into it.
         with DURABLE_LOCK:
             active = self._active[name]
-            doc = prepare_facts(facts, active.ruleset)
             # Most evaluations of a ruleset like the notifications one match nothing:
             # when every rule lacks one of its required equalities, the answer is
-            # known without asking durable_rules (same result, a fraction of the cost).
-            if all(_excluded(doc, g) for g in active.guards):
+            # known without projecting the facts or asking durable_rules. A guarded
+            # field of the wrong type never excludes, so type errors still surface.
+            if isinstance(facts, Mapping) and all(_excluded(facts, g) for g in active.guards):
                 return Decision(active.ruleset.name, active.ruleset.version, ())
+            doc = prepare_facts(facts, active.ruleset)
             keys = self._run(active, doc)
         rules = sorted((active.by_key[k] for k in set(keys)), key=lambda r: (r.priority, r.index))
         if active.ruleset.mode == "first":

@@ -58,7 +58,7 @@ def test_misspelt_variable_raises(source: str) -> None:
     with pytest.raises(TemplateProblem, match="sms_x"):
         render(source, CTX, name="sms_x")
     with pytest.raises(TemplateProblem):
-        check(source, CTX, name="sms_x")
+        check(source, name="sms_x", sample=CTX)
 
 
 def test_syntax_error_is_a_template_problem() -> None:
