@@ -213,9 +213,9 @@ class OMS:
         order.status = target.value
         order.updated_at = now
         order.due_at = self._due(order, target, now)
-        if target is not State.ON_HOLD:
-            order.hold_reason, order.hold_stage = (order.hold_reason, order.hold_stage) \
-                if target is State.CANCELLED else (None, None)
+        if target not in (State.ON_HOLD, State.CANCELLED):
+            # Leaving the review queue clears the reason; a rejected order keeps it on record.
+            order.hold_reason = order.hold_stage = None
         append(s, History, order_id=order.id, from_state=before, to_state=target.value, event=event.value,
                actor=actor, cause=cause, at=now)
         self._effects(s, order, before, event, target, cause)
@@ -258,9 +258,13 @@ class OMS:
         elif event is Event.INTERCEPT:
             self.enqueue(s, order, "connector", self.wms.name, "wms.intercept",
                          {"order_number": order.number, "reason": cause})
-        elif event is Event.RETURNED and order.warehouse:
-            for ln in order.lines:
-                inventory.receive(s, order.warehouse, ln.sku, ln.quantity, "return", doc, now, order.id)
+        elif event is Event.RETURNED:
+            if order.warehouse:
+                for ln in order.lines:
+                    inventory.receive(s, order.warehouse, ln.sku, ln.quantity, "return", doc, now, order.id)
+            # A refused parcel is back: the customer gets the money for it back.
+            if order.paid_amount or order.parent_id:
+                order.refund_amount = order.payable
 
     def _notify(self, s: Session, order: Order, before: str, event: Event, target: State, actor: str,
                 batch: Batch | None) -> None:

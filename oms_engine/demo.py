@@ -343,7 +343,6 @@ def _open_orders(oms: OMS) -> int:
 
 
 def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, log: Counter[str]) -> None:
-    actions: dict[str, Callable[[], Any]] = {}
     if ev.kind == "review":
         _review(oms, rng, log)
         return
@@ -351,7 +350,7 @@ def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, lo
     number = numbers.get(ext_id)
     if number is None:
         return
-    actions = {
+    actions: dict[str, Callable[[], Any]] = {
         "pay": lambda: commands.pay(oms, number, ev.data[1], ev.data[2], actor="payment:demo"),
         "cancel": lambda: commands.cancel(oms, number, actor="customer", reason="customer changed their mind"),
     }

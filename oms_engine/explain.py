@@ -38,9 +38,11 @@ def explain(oms: OMS, s: Session, number: str) -> dict[str, Any]:
     history = s.scalars(select(History).where(History.order_id == o.id).order_by(History.id))
     decisions = s.scalars(select(Decision).where(Decision.order_id == o.id).order_by(Decision.id))
     outbox = s.scalars(select(Outbox).where(Outbox.order_id == o.id).order_by(Outbox.id))
-    callbacks = s.scalars(select(Inbox).where(or_(Inbox.outcome.like(f"%{o.number} %"),
-                                                  Inbox.outcome.like(f"%no order {o.number}%")))
-                          .order_by(Inbox.id)) if o.status else []
+    # Outcomes read "<number> <STATUS> -> <state>" or "rejected: no order <number>", joined by "; ".
+    callbacks = s.scalars(select(Inbox).where(or_(
+        Inbox.outcome.like(f"{o.number} %"), Inbox.outcome.like(f"%; {o.number} %"),
+        Inbox.outcome.like(f"%no order {o.number}"), Inbox.outcome.like(f"%no order {o.number};%"),
+        Inbox.outcome.like(f"%order {o.number}: %"))).order_by(Inbox.id))
     reservations = s.scalars(select(Reservation).where(Reservation.order_id == o.id).order_by(Reservation.id))
     return {
         **order_summary(o),

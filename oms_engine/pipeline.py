@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -484,12 +484,6 @@ STAGES: tuple[tuple[str, Callable[[OMS, Session, Batch], int]], ...] = (
     ("outbox", dispatch_outbox),
     ("parents", parents),
 )
-
-
-@dataclass
-class RunStats:
-    passes: int = 0
-    work: dict[str, int] | None = None
 
 
 def run_until_idle(oms: OMS, *, max_passes: int = 10_000, on_pass: Callable[[dict[str, int]], None] | None = None

@@ -515,6 +515,8 @@ def test_refused_parcel_returns_to_stock_and_closes(tmp_path: Path, db_url: str)
                                             ("return", "WH-SH", "TEA-1", 2, 0)]
         assert stock(oms) == initial_stock()
         assert reservations(oms) == []
+        o = order_row(oms, r.number)
+        assert o.refund_amount == o.payable == o.paid_amount  # the money goes back with the parcel
         assert notifications_of(oms, r.number) == [("sms", "order_paid"), ("sms", "shipped"),
                                                    ("sms", "out_for_delivery")]
         assert_outbox_delivered(oms)
