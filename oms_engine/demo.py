@@ -36,7 +36,7 @@ from .intake import ingest
 from .migrate import upgrade
 from .models import Base, Customer, History, Order, Outbox, Product, Stock, Warehouse
 from .pipeline import next_due, run_until_idle
-from .states import State
+from .states import IllegalTransition, State
 
 START = datetime(2026, 11, 2, 8, 0, 0)
 TICK = timedelta(hours=1)
@@ -260,7 +260,7 @@ def _review(oms: OMS, rng: random.Random, log: Counter[str]) -> None:
             elif stage in ("screening", "routing") or "totals disagree" in reason:
                 commands.release(oms, number, actor="ops:demo", note="checked by a person")
                 log["released in review"] += 1
-        except (commands.CommandError, ValueError) as exc:
+        except (commands.CommandError, IllegalTransition, ValueError) as exc:
             log[f"review refused: {type(exc).__name__}"] += 1
 
 
@@ -357,7 +357,7 @@ def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, lo
     try:
         status = actions[ev.kind]()
         log[f"{ev.kind} -> {status}"] += 1
-    except (commands.CommandError, ValueError, LookupError) as exc:
+    except (commands.CommandError, IllegalTransition, ValueError, LookupError) as exc:
         log[f"{ev.kind} refused ({type(exc).__name__})"] += 1
 
 
