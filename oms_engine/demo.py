@@ -39,7 +39,7 @@ from .pipeline import next_due, run_until_idle
 from .states import IllegalTransition, State
 
 START = datetime(2026, 11, 2, 8, 0, 0)
-TICK = timedelta(hours=1)
+TICK = timedelta(hours=2)
 CURRENCY = "CNY"
 
 WAREHOUSES = [

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from . import inventory
@@ -302,6 +302,7 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
     dispatching = oms.load_orders(s, sorted({m.order_id for m in rows if m.topic == "wms.create" and m.order_id}))
     oms.facts(s, dispatching, batch)
     by_id = {o.id: o for o in dispatching}
+    sent: list[int] = []
     for msg in rows:
         if msg.order_id is not None and msg.order_id in blocked:
             continue
@@ -311,8 +312,7 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
             else:
                 with savepoint(s):  # a connector that fails half-way leaves no trace
                     _deliver(oms, s, msg, ctx, batch, by_id)
-            msg.status, msg.sent_at = "sent", oms.clock.now()
-            msg.attempts += 1
+            sent.append(msg.id)
         except _Withdrawn as why:
             msg.status, msg.last_error = "withdrawn", str(why)
         except Exception as exc:  # a failed delivery is retried later, never lost
@@ -332,6 +332,11 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
         flush = getattr(sender, "flush", None)
         if flush is not None:
             flush()
+    # One UPDATE for the whole batch: the common case should not pay for per-row bookkeeping.
+    for i in range(0, len(sent), 500):
+        s.execute(update(Outbox).where(Outbox.id.in_(sent[i:i + 500]))
+                  .values(status="sent", sent_at=now, attempts=Outbox.attempts + 1),
+                  execution_options={"synchronize_session": False})
     return len(rows)
 
 
