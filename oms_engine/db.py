@@ -127,7 +127,6 @@ class Database:
         """A read-only transaction: on SQLite it does not take the write lock."""
         with self._reader() as s, s.begin():
             yield s
-            s.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

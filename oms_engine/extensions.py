@@ -77,6 +77,10 @@ class _Named:
     def items(self) -> list[tuple[str, Any]]:
         return sorted(self._items.items())
 
+    def values(self) -> list[Any]:
+        """In registration order."""
+        return list(self._items.values())
+
 
 class Extensions:
     def __init__(self, pm: pluggy.PluginManager, config: Any) -> None:
@@ -142,7 +146,8 @@ class Extensions:
         hook.oms_register_rule_actions(register=action, config=self.config)
 
     def sender_for(self, medium: str) -> Sender:
-        for _, s in self.senders.items():
+        # In registration order: plugins register before the (trylast) built-ins, so they win.
+        for s in self.senders.values():
             if s.medium == medium:
                 return s
         raise RegistryError(f"no sender for medium '{medium}'")

@@ -13,10 +13,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from . import inventory
@@ -35,11 +35,21 @@ log = logging.getLogger("oms.pipeline")
 RETRY_LIMIT = 8
 
 
-def _claim(s: Session, stmt: Select[Any], oms: OMS) -> list[Any]:
+def _locked(s: Session, stmt: Select[Any], oms: OMS) -> Select[Any]:
     stmt = stmt.limit(oms.config.batch_size)
     if s.bind is not None and s.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return list(s.scalars(stmt))
+    return stmt
+
+
+def _claim(s: Session, stmt: Select[Any], oms: OMS) -> list[Any]:
+    """The first column of up to a batch of ready rows, locked for this worker."""
+    return list(s.scalars(_locked(s, stmt, oms)))
+
+
+def _claim_rows(s: Session, stmt: Select[Any], oms: OMS) -> list[Any]:
+    """Plain rows (no ORM objects): queue tables are read and written in bulk."""
+    return list(s.execute(_locked(s, stmt, oms)))
 
 
 # -- screening -------------------------------------------------------------------
@@ -291,11 +301,13 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
     """Send due messages, oldest first; a message waits while an older one of its order is unsent."""
     now = oms.clock.now()
     earlier = aliased(Outbox)
-    stmt = (select(Outbox).where(Outbox.status == "pending", Outbox.available_at <= now,
-                                 ~exists().where(earlier.order_id == Outbox.order_id,
-                                                 earlier.status == "pending", earlier.id < Outbox.id))
+    stmt = (select(Outbox.id, Outbox.order_id, Outbox.order_number, Outbox.kind, Outbox.target, Outbox.topic,
+                   Outbox.payload, Outbox.attempts)
+            .where(Outbox.status == "pending", Outbox.available_at <= now,
+                   ~exists().where(earlier.order_id == Outbox.order_id,
+                                   earlier.status == "pending", earlier.id < Outbox.id))
             .order_by(Outbox.id))
-    rows = _claim(s, stmt, oms)
+    rows = _claim_rows(s, stmt, oms)
     blocked: set[int | None] = set()
     ctx = _ctx(oms, s)
     # Orders that will be dispatched, loaded (and their facts built) for the batch at once.
@@ -303,6 +315,7 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
     oms.facts(s, dispatching, batch)
     by_id = {o.id: o for o in dispatching}
     sent: list[int] = []
+    changed: list[dict[str, Any]] = []
     for msg in rows:
         if msg.order_id is not None and msg.order_id in blocked:
             continue
@@ -314,17 +327,13 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
                     _deliver(oms, s, msg, ctx, batch, by_id)
             sent.append(msg.id)
         except _Withdrawn as why:
-            msg.status, msg.last_error = "withdrawn", str(why)
+            changed.append({"id": msg.id, "status": "withdrawn", "last_error": str(why)})
         except Exception as exc:  # a failed delivery is retried later, never lost
             log.warning("outbox %s (%s) failed: %s", msg.id, msg.topic, exc)
-            msg.attempts += 1
-            msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if msg.attempts >= RETRY_LIMIT:
-                msg.status = "dead"
-            else:
-                from datetime import timedelta
-                msg.available_at = now + timedelta(seconds=oms.config.timeouts.outbox_retry_seconds
-                                                   * 2 ** (msg.attempts - 1))
+            attempts = msg.attempts + 1
+            retry = now + timedelta(seconds=oms.config.timeouts.outbox_retry_seconds * 2 ** (attempts - 1))
+            changed.append({"id": msg.id, "attempts": attempts, "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+                            "status": "dead" if attempts >= RETRY_LIMIT else "pending", "available_at": retry})
             blocked.add(msg.order_id)
     # Make what was sent durable before the batch records it as sent; if this
     # raises, the whole batch rolls back and every message stays pending.
@@ -332,6 +341,9 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
         flush = getattr(sender, "flush", None)
         if flush is not None:
             flush()
+    for change in changed:
+        s.execute(update(Outbox).where(Outbox.id == change.pop("id")).values(**change),
+                  execution_options={"synchronize_session": False})
     # One UPDATE for the whole batch: the common case should not pay for per-row bookkeeping.
     for i in range(0, len(sent), 500):
         s.execute(update(Outbox).where(Outbox.id.in_(sent[i:i + 500]))
@@ -349,7 +361,7 @@ class _Withdrawn(Exception):
     """The message is no longer wanted: its order moved on before it left."""
 
 
-def _deliver(oms: OMS, s: Session, msg: Outbox, ctx: Any, batch: Batch, orders: dict[int, Order]) -> None:
+def _deliver(oms: OMS, s: Session, msg: Any, ctx: Any, batch: Batch, orders: dict[int, Order]) -> None:
     if msg.kind == "notification":
         p = msg.payload
         oms.ext.sender_for(msg.target).send(Notification(
@@ -369,26 +381,29 @@ def _deliver(oms: OMS, s: Session, msg: Outbox, ctx: Any, batch: Batch, orders: 
 
 # -- callbacks -------------------------------------------------------------------
 def apply_inbox(oms: OMS, s: Session, batch: Batch) -> int:
-    rows = _claim(s, select(Inbox).where(Inbox.status == "pending").order_by(Inbox.id), oms)
+    rows = _claim_rows(s, select(Inbox.id, Inbox.source, Inbox.payload).where(Inbox.status == "pending")
+                       .order_by(Inbox.id), oms)
     numbers: dict[int, list[Any]] = {}
+    results: dict[int, tuple[str, str]] = {}
     for row in rows:
         try:
             connector = oms.ext.connectors.get(row.source)
             numbers[row.id] = list(connector.parse_callback(row.payload))
         except (ValueError, LookupError) as exc:
-            row.status, row.outcome = "rejected", f"unreadable callback: {exc}"
+            results[row.id] = ("rejected", f"unreadable callback: {exc}")
     wanted = sorted({e.order_number for evs in numbers.values() for e in evs})
     by_number = {o.number: o for o in oms.load_orders_by_number(s, wanted)}
     oms.facts(s, list(by_number.values()), batch)  # one statistics query for the whole batch
     for row in rows:
         if row.id not in numbers:
             continue
-        outcomes = []
         connector = oms.ext.connectors.get(row.source)
-        for ev in numbers[row.id]:
-            outcomes.append(_apply_event(oms, s, connector, ev, by_number.get(ev.order_number), batch))
-        row.status = "rejected" if any(o.startswith("rejected") for o in outcomes) else "applied"
-        row.outcome = "; ".join(outcomes)[:4000]
+        outcomes = [_apply_event(oms, s, connector, ev, by_number.get(ev.order_number), batch)
+                    for ev in numbers[row.id]]
+        results[row.id] = ("rejected" if any(o.startswith("rejected") for o in outcomes) else "applied",
+                           "; ".join(outcomes)[:4000])
+    if results:
+        s.execute(update(Inbox), [{"id": i, "status": st, "outcome": oc} for i, (st, oc) in results.items()])
     return len(rows)
 
 
@@ -434,8 +449,9 @@ def timers(oms: OMS, s: Session, batch: Batch) -> int:
 
 def tasks(oms: OMS, s: Session, batch: Batch) -> int:
     now = oms.clock.now()
-    rows = _claim(s, select(ScheduledTask).where(ScheduledTask.due_at <= now)
-                  .order_by(ScheduledTask.due_at, ScheduledTask.id), oms)
+    rows = _claim_rows(s, select(ScheduledTask.id, ScheduledTask.connector, ScheduledTask.key,
+                                 ScheduledTask.payload).where(ScheduledTask.due_at <= now)
+                       .order_by(ScheduledTask.due_at, ScheduledTask.id), oms)
     keys: dict[str, set[str]] = defaultdict(set)
     for task in rows:
         if task.key is not None:
@@ -446,7 +462,10 @@ def tasks(oms: OMS, s: Session, batch: Batch) -> int:
     ctx = _ctx(oms, s)
     for task in rows:
         oms.ext.connectors.get(task.connector).on_task(task.payload, ctx)
-        s.delete(task)
+    ids = [task.id for task in rows]
+    for i in range(0, len(ids), 500):
+        s.execute(delete(ScheduledTask).where(ScheduledTask.id.in_(ids[i:i + 500])),
+                  execution_options={"synchronize_session": False})
     return len(rows)
 
 

@@ -185,13 +185,13 @@ class RuleEngine:
         # looking it up and asserting into it.
         with DURABLE_LOCK:
             active = self._active[name]
+            # Facts are checked first, so bad facts fail the same way on every path.
+            doc = prepare_facts(facts, active.ruleset)
             # Most evaluations of a ruleset like the notifications one match nothing:
             # when every rule lacks one of its required equalities, the answer is
-            # known without projecting the facts or asking durable_rules. A guarded
-            # field of the wrong type never excludes, so type errors still surface.
-            if isinstance(facts, Mapping) and all(_excluded(facts, g) for g in active.guards):
+            # known without asking durable_rules.
+            if all(_excluded(doc, g) for g in active.guards):
                 return Decision(active.ruleset.name, active.ruleset.version, ())
-            doc = prepare_facts(facts, active.ruleset)
             keys = self._run(active, doc)
         rules = sorted((active.by_key[k] for k in set(keys)), key=lambda r: (r.priority, r.index))
         if active.ruleset.mode == "first":
