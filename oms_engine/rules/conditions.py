@@ -62,6 +62,8 @@ class ConditionParser:
     errors: list[RuleError] = field(default_factory=list)
     implied: dict[str, FieldUse] = field(default_factory=dict)
     lists_used: list[str] = field(default_factory=list)
+    # Schema fields the rules actually read, with their schema type.
+    used: dict[str, str] = field(default_factory=dict)
     rule_name: str | None = None
 
     def error(self, line: int | None, message: str) -> None:
@@ -265,6 +267,7 @@ class ConditionParser:
                 if not literal_fits(kind, value):
                     self.error(line, f"field '{full}' is {kind}, but {value!r} is {_type_name(value)}")
                     raise Skip
+            self.used[full] = kind
             return kind
         if exists_only:
             self.implied.setdefault(full, FieldUse(ANY_TYPE, line))

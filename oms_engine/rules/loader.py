@@ -40,16 +40,13 @@ def _parse(
     if top is None or errors:
         return None, sorted(errors, key=lambda e: e.line or 0)
     name, description, mode, rules = top
-    if schema is not None:
-        field_types = dict(schema.fields)
-        lists = list(schema.item_lists)
-    else:
-        field_types = {}
-        lists = []
+    # Only the fields the rules read are projected and checked before each
+    # evaluation: a schema can be large while a ruleset reads a handful.
+    field_types: dict[str, str] = dict(parser.used)
     for path, use in parser.implied.items():
         if schema is None or use.kind == ANY_TYPE:
             field_types.setdefault(path, use.kind)
-    lists += [lp for lp in parser.lists_used if lp not in lists]
+    lists = list(dict.fromkeys(parser.lists_used))
     ruleset = Ruleset(
         name=name,
         description=description,

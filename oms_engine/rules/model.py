@@ -94,7 +94,7 @@ class Ruleset:
     path: str
     version: str
     source: str
-    # Type of every field the rules (or the schema) mention: 'int' | 'float' | 'str' | 'bool'
+    # Type of every field the rules read: 'int' | 'float' | 'str' | 'bool'
     # or 'list[...]'; list-element fields are keyed '<list>.<field>'. Facts are checked
     # against this before evaluation because durable_rules compares loosely.
     field_types: dict[str, str] = field(default_factory=dict)

@@ -134,12 +134,16 @@ def test_fact_of_wrong_type_is_rejected_before_durable(load: Any, engine: RuleEn
         engine.evaluate("blocking", {"order": {"payable": "abc"}})
     with pytest.raises(FactError, match=r"fact 'customer.blacklisted': expected bool, got int"):
         engine.evaluate("blocking", {"customer": {"blacklisted": 1}})
+    # Only what the rules read is checked and posted: a ruleset that reads line quantities.
+    engine.load(load("ruleset: bulk\nrules:\n  - name: many\n    when: {any_line: {quantity: {gt: 10}}}\n"
+                     "    then: [flag]\n  - name: tagged\n    when: {customer.tags: {exists: true}}\n"
+                     "    then: [flag]\n"))
     with pytest.raises(FactError, match=r"fact 'lines\[1\].quantity': expected int, got float"):
-        engine.evaluate("blocking", {"lines": [{"quantity": 1}, {"quantity": 1.5}]})
+        engine.evaluate("bulk", {"lines": [{"quantity": 1}, {"quantity": 1.5}]})
     with pytest.raises(FactError, match=r"fact 'lines': expected a list"):
-        engine.evaluate("blocking", {"lines": {"sku": "A"}})
+        engine.evaluate("bulk", {"lines": {"sku": "A"}})
     with pytest.raises(FactError, match=r"fact 'customer.tags\[0\]': expected str"):
-        engine.evaluate("blocking", {"customer": {"tags": [1]}})
+        engine.evaluate("bulk", {"customer": {"tags": [1]}})
     # int is fine where float is declared; unknown extra fields are ignored
     assert engine.evaluate("blocking", {"order": {"weight": 3, "extra": object()}}).fired_names == ["always"]
 
