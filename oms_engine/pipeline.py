@@ -456,12 +456,14 @@ def tasks(oms: OMS, s: Session, batch: Batch) -> int:
     for task in rows:
         if task.key is not None:
             keys[task.connector].add(task.key)
-    for namespace, names in keys.items():
-        # Loads them into the session's identity map: state_get then needs no query.
-        s.scalars(select(PluginState).where(PluginState.namespace == namespace, PluginState.key.in_(names))).all()
+    # Loaded into the session's identity map so that state_get needs no query; the list
+    # keeps them alive (the identity map only holds unchanged objects weakly).
+    states = [st for namespace, names in keys.items() for st in s.scalars(
+        select(PluginState).where(PluginState.namespace == namespace, PluginState.key.in_(sorted(names))))]
     ctx = _ctx(oms, s)
     for task in rows:
         oms.ext.connectors.get(task.connector).on_task(task.payload, ctx)
+    del states
     ids = [task.id for task in rows]
     for i in range(0, len(ids), 500):
         s.execute(delete(ScheduledTask).where(ScheduledTask.id.in_(ids[i:i + 500])),
