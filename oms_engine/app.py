@@ -27,7 +27,7 @@ from .contracts import Connector
 from .db import Database, append
 from .domain import WarehouseView
 from .extensions import Extensions
-from .facts import customer_stats, order_facts, order_view
+from .facts import STATISTICS, customer_stats, order_facts, order_view
 from .models import Decision, History, Inbox, Order, Outbox, PluginState, ScheduledTask
 from .numbering import NumberGenerator
 from .pluginmanager import build_plugin_manager
@@ -64,6 +64,7 @@ class Batch:
 
     stats: dict[int, tuple[int, int]] = field(default_factory=dict)
     facts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    counted: set[int] = field(default_factory=set)  # orders whose cached facts carry real statistics
 
 
 class Context:
@@ -175,13 +176,21 @@ class OMS:
             raise OrderNotFound(f"no order numbered '{number}'")
         return order
 
-    def facts(self, s: Session, orders: Sequence[Order], batch: Batch) -> dict[int, dict[str, Any]]:
-        """Rule facts for a batch: core facts, then every fact provider once for the whole batch."""
-        todo = [o for o in orders if o.id not in batch.facts]
-        missing = [o for o in todo if o.customer_id not in batch.stats]
-        if missing:
-            batch.stats.update(customer_stats(s, missing, self.clock.now()))
-        core = {o.id: order_facts(o, batch.stats) for o in todo}
+    def facts(self, s: Session, orders: Sequence[Order], batch: Batch, *, point: str | None = None
+              ) -> dict[int, dict[str, Any]]:
+        """Rule facts for a batch: core facts, then every fact provider once for the whole batch.
+
+        Customer statistics cost a query; they are computed only when the
+        decision point's rules read them (``point=None``: always).
+        """
+        stats = point is None or self.rulebook.reads(point, *STATISTICS)
+        todo = [o for o in orders if o.id not in batch.facts or (stats and o.id not in batch.counted)]
+        if stats:
+            missing = [o for o in todo if o.customer_id not in batch.stats]
+            if missing:
+                batch.stats.update(customer_stats(s, missing, self.clock.now()))
+            batch.counted.update(o.id for o in todo)
+        core = {o.id: order_facts(o, batch.stats if stats else {}) for o in todo}
         orders = todo
         providers = self.ext.fact_providers.items()
         if providers and orders:
@@ -270,7 +279,8 @@ class OMS:
                 batch: Batch | None) -> None:
         if "notifications" not in self.rulebook.rulesets:
             return
-        facts = dict(self.facts(s, [order], batch if batch is not None else Batch())[order.id])
+        facts = dict(self.facts(s, [order], batch if batch is not None else Batch(),
+                                point="notifications")[order.id])
         facts["transition"] = {"event": event.value, "from_state": before, "to_state": target.value,
                                "actor": actor}
         decision = self.rulebook.decide("notifications", facts)

@@ -54,6 +54,9 @@ CORE_FIELDS: dict[str, type] = {
     **{f"lines.attributes.{flag}": bool for flag in LINE_FLAGS},
 }
 
+# The facts that need a query over the customer's order history.
+STATISTICS = ("customer.order_count", "customer.orders_last_24h")
+
 TRANSITION_FIELDS: dict[str, type] = {
     "transition.event": str,
     "transition.from_state": str,

@@ -312,7 +312,7 @@ def dispatch_outbox(oms: OMS, s: Session, batch: Batch) -> int:
     ctx = _ctx(oms, s)
     # Orders that will be dispatched, loaded (and their facts built) for the batch at once.
     dispatching = oms.load_orders(s, sorted({m.order_id for m in rows if m.topic == "wms.create" and m.order_id}))
-    oms.facts(s, dispatching, batch)
+    oms.facts(s, dispatching, batch, point="notifications")
     by_id = {o.id: o for o in dispatching}
     sent: list[int] = []
     changed: list[dict[str, Any]] = []
@@ -393,7 +393,7 @@ def apply_inbox(oms: OMS, s: Session, batch: Batch) -> int:
             results[row.id] = ("rejected", f"unreadable callback: {exc}")
     wanted = sorted({e.order_number for evs in numbers.values() for e in evs})
     by_number = {o.number: o for o in oms.load_orders_by_number(s, wanted)}
-    oms.facts(s, list(by_number.values()), batch)  # one statistics query for the whole batch
+    oms.facts(s, list(by_number.values()), batch, point="notifications")  # built once for the whole batch
     for row in rows:
         if row.id not in numbers:
             continue
@@ -440,7 +440,7 @@ def timers(oms: OMS, s: Session, batch: Batch) -> int:
     ids = _claim(s, select(Order.id).where(Order.due_at <= now, Order.status.in_([st.value for st in _TIMERS]))
                  .order_by(Order.due_at, Order.id), oms)
     orders = oms.load_orders(s, ids)
-    oms.facts(s, orders, batch)
+    oms.facts(s, orders, batch, point="notifications")
     for order in orders:
         event, why = _TIMERS[State(order.status)]
         oms.fire(s, order, event, actor="timer", cause=why, batch=batch)

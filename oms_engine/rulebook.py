@@ -128,6 +128,11 @@ class Rulebook:
         name = path.stem
         return load_ruleset_file(path, schema=self.schemas.get(name), actions=self.catalogs.get(name))
 
+    def reads(self, point: str, *fields: str) -> bool:
+        """Does the point's ruleset read any of these fields?"""
+        rs = self.rulesets.get(point)
+        return rs is not None and any(f in rs.field_types for f in fields)
+
     def version(self, point: str) -> str | None:
         rs = self.rulesets.get(point)
         return rs.version if rs else None
