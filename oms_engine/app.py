@@ -105,7 +105,7 @@ def _guard(order: Order, event: Event) -> str | None:
         return "the order is paid (use release)"
     if event is Event.SPLIT and order.parent_id is not None:
         return "a child order cannot be split again"
-    if event in (Event.ROUTE,) and not order.warehouse:
+    if event is Event.ROUTE and not order.warehouse:
         return "no warehouse chosen"
     return None
 
