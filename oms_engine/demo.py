@@ -185,8 +185,8 @@ def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: l
                                        order["external_id"]))
             elif r2 < 0.06:
                 expect["interception asked"] += 1
-                script.append(Scripted(placed + timedelta(minutes=rng.randint(170, 240)), next(seq), "cancel",
-                                       order["external_id"]))
+                script.append(Scripted(placed + timedelta(minutes=rng.randint(170, 240)), next(seq), "stop",
+                                       (order["external_id"], 0)))
         odd = rng.random()
         if odd < 0.01:
             order["ship_to"] = {**address, "line1": ""}                   # incomplete address
@@ -323,7 +323,9 @@ def _drive(oms: OMS, clock: SimulatedClock, rng: random.Random, plan: Plan, cons
                         numbers.setdefault(r.external_id, r.number)
                         log["duplicate payloads recognised"] += int(r.duplicate)
             while heap and heap[0].at <= now:
-                _act(oms, heapq.heappop(heap), numbers, rng, log)
+                again = _act(oms, heapq.heappop(heap), numbers, rng, log)
+                if again is not None:
+                    heapq.heappush(heap, again)
             run_until_idle(oms)
             candidates = [t for t in (next_due(oms), heap[0].at if heap else None,
                                       pending[0][0] if pending else None) if t is not None]
@@ -342,23 +344,43 @@ def _open_orders(oms: OMS) -> int:
             Order.status.notin_([State.CLOSED.value, State.CANCELLED.value, State.COMPLETED.value]))) or 0
 
 
-def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, log: Counter[str]) -> None:
+_BEFORE_PICKING = {State.PAID.value, State.ROUTED.value, State.DISPATCHED.value, State.ACCEPTED.value}
+_BEING_PICKED = {State.PICKING.value, State.PACKED.value}
+
+
+def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, log: Counter[str]
+         ) -> Scripted | None:
+    """Carry out one scripted event; returns an event to try again later, if any."""
     if ev.kind == "review":
         _review(oms, rng, log)
-        return
-    ext_id = ev.data[0] if ev.kind == "pay" else ev.data
+        return None
+    ext_id = ev.data if ev.kind == "cancel" else ev.data[0]
     number = numbers.get(ext_id)
     if number is None:
-        return
+        return None
+    if ev.kind == "stop":
+        # The customer asks to stop a parcel while it is being picked: they keep asking
+        # (every tick, a few times) until the warehouse has started on it.
+        with oms.db.read() as s:
+            order = oms.get_order(s, number)
+            states = {c.status for c in order.children} if order.children else {order.status}
+        tries = ev.data[1]
+        if not states & _BEING_PICKED and states & _BEFORE_PICKING and tries < 8:
+            return Scripted(oms.clock.now() + TICK, ev.seq, "stop", (ext_id, tries + 1))
+        if not states & _BEING_PICKED:
+            log["stop asked too late or too early"] += 1
+            return None
     actions: dict[str, Callable[[], Any]] = {
         "pay": lambda: commands.pay(oms, number, ev.data[1], ev.data[2], actor="payment:demo"),
         "cancel": lambda: commands.cancel(oms, number, actor="customer", reason="customer changed their mind"),
+        "stop": lambda: commands.cancel(oms, number, actor="customer", reason="please stop the parcel"),
     }
     try:
         status = actions[ev.kind]()
         log[f"{ev.kind} -> {status}"] += 1
     except (commands.CommandError, IllegalTransition, ValueError, LookupError) as exc:
         log[f"{ev.kind} refused ({type(exc).__name__})"] += 1
+    return None
 
 
 def _stock_totals(oms: OMS) -> dict[str, tuple[int, int]]:
@@ -389,11 +411,15 @@ def _summary(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str
                               .group_by(Outbox.target)).all())
         unsent = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status.in_(["pending", "dead"]))) or 0
         transitions = s.scalar(select(func.count()).select_from(History)) or 0
+        events = dict(s.execute(select(History.event, func.count()).where(History.event.in_(
+            ["intercept", "intercept_confirmed", "intercept_refused", "refuse", "payment_timeout"]))
+            .group_by(History.event)).all())
         negative = s.scalar(select(func.count()).select_from(Stock).where(Stock.on_hand < Stock.reserved)) or 0
     after = _stock_totals(oms)
     return {"orders": parents, "children": children, "holds": dict(holds.most_common()), "routing": routed,
             "split_parents": split_parents, "child_orders": n_children, "notifications": sent,
-            "outbox_unsent": unsent, "transitions": transitions, "stock_before": stock_before, "stock_after": after,
+            "outbox_unsent": unsent, "transitions": transitions, "events": events,
+            "stock_before": stock_before, "stock_after": after,
             "negative_available": negative, "actions": dict(stats["log"]), "ingest_errors": stats["ingest_errors"],
             "planned": dict(plan.expect), "seconds": round(elapsed, 2),
             "simulated_until": stats["finished_at"].isoformat(timespec="minutes")}
@@ -418,6 +444,10 @@ def _print_summary(console: Console, d: dict[str, Any]) -> None:
     console.print(f"Splits: {d['split_parents']} orders split into {d['child_orders']} child orders")
     console.print("Notifications sent: " + ", ".join(f"{k} {v}" for k, v in sorted(d["notifications"].items()))
                   + f"; outbox messages not sent: {d['outbox_unsent']}")
+    ev = d["events"]
+    console.print(f"Interceptions asked {ev.get('intercept', 0)}: stopped {ev.get('intercept_confirmed', 0)}, "
+                  f"too late {ev.get('intercept_refused', 0)}; parcels refused at the door {ev.get('refuse', 0)}; "
+                  f"unpaid orders timed out {ev.get('payment_timeout', 0)}")
     console.print("Scripted events: " + ", ".join(f"{k} {v}" for k, v in sorted(d["actions"].items())))
     if d["ingest_errors"]:
         console.print(f"Payloads refused: {len(d['ingest_errors'])}, e.g. {d['ingest_errors'][0]}")

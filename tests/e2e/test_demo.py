@@ -16,7 +16,8 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     out = io.StringIO()
     summary = run_demo(cfg, orders=150, skus=200, seed=3, console=Console(file=out, width=120))
     text = out.getvalue()
-    for heading in ("Orders by final state", "Holds and why", "Routing and stock", "Notifications sent", "Done in"):
+    for heading in ("Orders by final state", "Holds and why", "Routing and stock", "Notifications sent",
+                    "Interceptions asked", "Done in"):
         assert heading in text
     states = set(summary["orders"]) | set(summary["children"])
     # Three simulated weeks later nothing is left in flight: only ends, held orders and split parents.
