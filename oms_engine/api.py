@@ -316,7 +316,7 @@ def list_orders() -> Response:
     assert limit is not None
     before_id = _int_param("before_id", None, 1, None)
 
-    stmt = select(Order).options(selectinload(Order.customer), selectinload(Order.parent))
+    stmt = select(Order).options(selectinload(Order.customer))
     if status:
         stmt = stmt.where(Order.status == status)
     if customer:
@@ -356,7 +356,7 @@ def holds() -> Response:
     stmt = (select(Order, held_since.c.at)
             .outerjoin(held_since, held_since.c.order_id == Order.id)
             .where(Order.status == State.ON_HOLD.value)
-            .options(selectinload(Order.customer), selectinload(Order.parent))
+            .options(selectinload(Order.customer))
             .order_by(func.coalesce(held_since.c.at, Order.updated_at), Order.id)
             .limit(limit))
     with _oms().db.read() as s:

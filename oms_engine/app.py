@@ -150,7 +150,7 @@ class OMS:
             return []
         return list(s.scalars(
             select(Order).where(Order.id.in_(ids)).order_by(Order.id)
-            .options(selectinload(Order.lines), selectinload(Order.customer), selectinload(Order.parent))
+            .options(selectinload(Order.lines), selectinload(Order.customer))
         ))
 
     def load_orders_by_number(self, s: Session, numbers: Sequence[str]) -> list[Order]:

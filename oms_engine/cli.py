@@ -270,7 +270,7 @@ def order_list(c: Ctx, status: str | None, limit: int, as_json: bool) -> None:
     oms = c.oms()
     try:
         with oms.db.read() as s:
-            stmt = select(Order).options(selectinload(Order.customer), selectinload(Order.parent)) \
+            stmt = select(Order).options(selectinload(Order.customer)) \
                 .order_by(Order.id.desc()).limit(limit)
             if status:
                 stmt = stmt.where(Order.status == status)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from .facts import parent_number
 from .models import Decision, History, Inbox, Order, Outbox, Reservation
 from .money import format_minor
 
@@ -28,7 +29,7 @@ def order_summary(o: Order) -> dict[str, Any]:
     return {"number": o.number, "status": o.status, "channel": o.channel, "external_id": o.external_id,
             "customer": o.customer.ref if o.customer else None, "currency": o.currency, "payable": o.payable,
             "warehouse": o.warehouse, "hold_reason": o.hold_reason, "placed_at": _iso(o.placed_at),
-            "parent": o.parent.number if o.parent_id and o.parent else None}
+            "parent": parent_number(o)}
 
 
 def explain(oms: OMS, s: Session, number: str) -> dict[str, Any]:

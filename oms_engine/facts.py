@@ -65,6 +65,11 @@ TRANSITION_FIELDS: dict[str, type] = {
 }
 
 
+def parent_number(order: Order) -> str | None:
+    """A child's number is its parent's plus "-n", so no query is needed to name the parent."""
+    return order.number.rsplit("-", 1)[0] if order.parent_id is not None else None
+
+
 def order_view(order: Order, reserved: Mapping[str, Mapping[int, int]] | None = None) -> OrderView:
     lines = tuple(
         LineView(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, goods=ln.goods,
@@ -76,7 +81,7 @@ def order_view(order: Order, reserved: Mapping[str, Mapping[int, int]] | None = 
         number=order.number, channel=order.channel, currency=order.currency,
         customer_ref=order.customer.ref, customer_level=order.customer.level,
         ship_to=Address(**order.ship_to), lines=lines, payable=order.payable, freight=order.freight,
-        parent_number=order.parent.number if order.parent_id and order.parent else None,
+        parent_number=parent_number(order),
         reserved=reserved or {},
     )
 

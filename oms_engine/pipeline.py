@@ -242,17 +242,19 @@ def route(oms: OMS, s: Session, batch: Batch) -> int:
     orders = oms.load_orders(s, ids)
     facts = oms.facts(s, orders, batch)
     reservations = inventory.reservations_of(s, ids)
-    whs = oms.warehouses(s)
+    # One stock view for the batch, kept current as orders move their reservations;
+    # it guides the strategies, the conditional UPDATEs guarantee the stock.
+    available = dict(inventory.stock_view(s, {ln.sku for o in orders for ln in o.lines}, oms.warehouses(s))
+                     .available)
+    stock = StockView(oms.warehouses(s), available)
     for order in orders:
-        _route_one(oms, s, order, reservations.get(order.id, []), whs, batch, facts[order.id])
+        _route_one(oms, s, order, reservations.get(order.id, []), stock, available, batch, facts[order.id])
     return len(orders)
 
 
-def _route_one(oms: OMS, s: Session, order: Order, res: Sequence[Reservation], whs: Any, batch: Batch,
-               facts: dict[str, Any]) -> None:
+def _route_one(oms: OMS, s: Session, order: Order, res: Sequence[Reservation], stock: StockView,
+               available: dict[tuple[str, str], int], batch: Batch, facts: dict[str, Any]) -> None:
     now = oms.clock.now()
-    # Fresh stock per order: earlier orders in this batch have moved reservations.
-    stock = inventory.stock_view(s, {ln.sku for ln in order.lines}, whs)
     view = order_view(order, _reserved_map(res))
     decision = oms.rulebook.decide("routing", facts)
     tried: list[dict[str, Any]] = []
@@ -276,6 +278,14 @@ def _route_one(oms: OMS, s: Session, order: Order, res: Sequence[Reservation], w
         if not inventory.move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, now):
             tried.append({"strategy": strategy_name, "warehouse": wh, "reason": "stock moved away; tried next"})
             continue
+        held_at_target: dict[int, int] = defaultdict(int)
+        for r in res:
+            if r.warehouse == wh:
+                held_at_target[r.line_no] += r.quantity
+            else:
+                available[(r.warehouse, r.sku)] = available.get((r.warehouse, r.sku), 0) + r.quantity
+        for line_no, (sku, qty) in need.items():
+            available[(wh, sku)] = available.get((wh, sku), 0) - (qty - held_at_target[line_no])
         order.warehouse, order.stage = wh, None
         order.carrier = oms.carrier.name
         oms.record(s, order, "routing", decision, {"warehouse": wh, "strategy": strategy_name, "reason": reason,
