@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
 from . import inventory
-from .models import Order
+from .models import Order, Product
 from .money import format_minor
 from .states import AT_WAREHOUSE, Event, IllegalTransition, State
 
@@ -62,13 +64,8 @@ def release(oms: OMS, number: str, *, actor: str, note: str = "") -> str:
         return order.status
 
 
-def _recheck_intake(oms: OMS, s: object, order: Order) -> str | None:
+def _recheck_intake(oms: OMS, s: Session, order: Order) -> str | None:
     """An intake hold is lifted only when what held it is fixed: SKUs mapped, stock reserved."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from .models import Product, Reservation
-    assert isinstance(s, Session)
     for ln in order.lines:
         if not ln.mapped:
             sku = oms.ext.resolve_sku(order.channel, ln.channel_sku)
@@ -78,11 +75,14 @@ def _recheck_intake(oms: OMS, s: object, order: Order) -> str | None:
             ln.sku, ln.mapped, ln.merchant, ln.weight_g = p.sku, True, p.merchant, p.weight_g
             ln.attributes = dict(p.attributes or {})
     # Totals that disagreed need no fix: releasing means a person accepts the OMS's arithmetic.
-    held = {(r.line_no): r.quantity for r in s.scalars(select(Reservation).where(Reservation.order_id == order.id))}
+    # A line may be held in several warehouses: add its reservations up.
+    held: dict[int, int] = {}
+    for r in inventory.reservations_of(s, [order.id]).get(order.id, []):
+        held[r.line_no] = held.get(r.line_no, 0) + r.quantity
     missing = [(ln.line_no, ln.sku, ln.quantity - held.get(ln.line_no, 0)) for ln in order.lines
                if ln.quantity > held.get(ln.line_no, 0)]
     if missing:
-        stock = inventory.stock_view(s, {m[1] for m in missing}, inventory.warehouse_views(s))
+        stock = inventory.stock_view(s, {m[1] for m in missing}, oms.warehouses(s))
         short = inventory.reserve_lines(s, order.id, f"order:{order.number}", missing, stock, oms.clock.now())
         if short:
             return "insufficient stock for " + ", ".join(f"SKU '{k}'" for k in short)

@@ -127,13 +127,14 @@ class FactProvider:
     """Extra facts for YAML ``when:`` conditions.
 
     ``fields`` declares each dotted path it adds and its type, so rules naming
-    them are validated. ``provide`` is called once per batch of orders (never
-    once per order) and returns facts per order number.
+    them are validated. ``provide(views, core)`` is called once per batch of
+    orders (never once per order) with the orders' views and their core facts
+    by order number, and returns the extra facts per order number.
     """
 
     name: str
     fields: Mapping[str, type]
-    provide: Callable[[Sequence[OrderView], Any], Mapping[str, Mapping[str, Any]]]
+    provide: Callable[[Sequence[OrderView], Mapping[str, Mapping[str, Any]]], Mapping[str, Mapping[str, Any]]]
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,7 @@ def _hand_reservations(s: Session, parent: Order, children: Sequence[Order], gro
     pool: dict[int, list[list[Any]]] = defaultdict(list)
     for r in reservations:
         pool[r.line_no].append([r.warehouse, r.quantity])
+    skus = {ln.line_no: ln.sku for ln in parent.lines}
     for child, g in zip(children, groups, strict=True):
         for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
             chunks = sorted(pool[n], key=lambda c: c[0] != g.warehouse_hint)
@@ -226,7 +227,7 @@ def _hand_reservations(s: Session, parent: Order, children: Sequence[Order], gro
                 take = min(left, chunk[1])
                 if take:
                     s.add(Reservation(order_id=child.id, line_no=new_no, warehouse=chunk[0],
-                                      sku=next(ln.sku for ln in parent.lines if ln.line_no == n), quantity=take))
+                                      sku=skus[n], quantity=take))
                     chunk[1] -= take
                     left -= take
             if left:

@@ -200,3 +200,23 @@ def test_concurrent_duplicates_are_one_order(oms: OMS) -> None:
     assert len({r.number for r in results}) == 1 and len(results) == 4
     assert sum(not r.duplicate for r in results) == 1
     assert count(oms, Order) == 1
+
+
+def test_release_of_a_stock_hold_counts_a_line_held_in_several_warehouses(sqlite_oms: OMS) -> None:
+    from oms_engine import commands
+    from oms_engine.models import Reservation, Stock
+
+    # 120 tea fits only across three warehouses (50 + 50 + 20); one of two RARE-1 is missing.
+    [r] = ingest(sqlite_oms, "json", payload(order_json("SPREAD-1", [("TEA-1", 120), ("RARE-1", 2)])))
+    assert r.status == "on_hold"
+    with sqlite_oms.db.session() as s:
+        s.get(Stock, ("WH-SH", "RARE-1")).on_hand += 5  # type: ignore[union-attr]
+    assert commands.release(sqlite_oms, r.number, actor="ops") == "paid"
+    with sqlite_oms.db.read() as s:
+        held: dict[str, int] = {}
+        for res in s.scalars(select(Reservation)):
+            held[res.sku] = held.get(res.sku, 0) + res.quantity
+        reserved = dict(s.execute(select(Stock.sku, func.sum(Stock.reserved)).group_by(Stock.sku)).all())
+    # exactly what the order needs, nothing reserved twice
+    assert held == {"TEA-1": 120, "RARE-1": 2}
+    assert reserved["TEA-1"] == 120 and reserved["RARE-1"] == 2
