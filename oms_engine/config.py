@@ -14,8 +14,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .errors import OmsError
 
-class ConfigError(Exception):
+
+class ConfigError(OmsError):
     pass
 
 

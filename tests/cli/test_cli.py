@@ -19,12 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from oms_engine.app import OMS
 from oms_engine.clock import SimulatedClock, utcnow
-from oms_engine.intake import ingest
-from oms_engine.pipeline import next_due, run_until_idle
-from oms_engine.states import SHIPPED_OR_LATER, State
-from tests.conftest import ROOT, build_oms, make_config, order_json, payload
+from oms_engine.engine import OMS
+from oms_engine.orders.machine import SHIPPED_OR_LATER, State
+from oms_engine.orders.queries import get_order
+from tests.support import ROOT, build_oms, make_config, order_json, payload
 
 OMS_BIN = str(Path(ROOT) / ".venv" / "bin" / "oms")
 
@@ -98,7 +97,7 @@ def status_of(c: Cli, number: str) -> str:
     oms = c.oms()
     try:
         with oms.db.session() as s:
-            return oms.get_order(s, number).status
+            return get_order(s, number).status
     finally:
         oms.close()
 
@@ -116,7 +115,7 @@ def test_init_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
     # the schema is complete: an order can be stored in it (held: the catalogue is empty)
     oms = c.oms()
     try:
-        [r] = ingest(oms, "json", payload(order_json("INIT-1")))
+        [r] = oms.intake.ingest("json", payload(order_json("INIT-1")))
         assert r.number and r.status == "on_hold"
     finally:
         oms.close()
@@ -247,12 +246,12 @@ def _ship(c: Cli, number: str) -> str:
     oms = c.oms()
     try:
         for _ in range(30):
-            run_until_idle(oms)
+            oms.pipeline.run_until_idle()
             with oms.db.session() as s:
-                status = oms.get_order(s, number).status
+                status = get_order(s, number).status
             if State(status) in SHIPPED_OR_LATER:
                 return status
-            due = next_due(oms)
+            due = oms.pipeline.next_due()
             assert due is not None, f"order stuck in {status}"
             oms.clock.advance_to(due)  # type: ignore[attr-defined]
         raise AssertionError("order never shipped")
@@ -263,7 +262,7 @@ def _ship(c: Cli, number: str) -> str:
 def _ingest(c: Cli, *orders: dict[str, Any]) -> list[str]:
     oms = c.oms()
     try:
-        results = ingest(oms, "json", payload(*orders))
+        results = oms.intake.ingest("json", payload(*orders))
     finally:
         oms.close()
     assert all(r.number for r in results), results
@@ -300,7 +299,7 @@ def test_pay_and_cancel(cli: Cli) -> None:
     oms = cli.oms()
     try:
         with oms.db.session() as s:
-            order = oms.get_order(s, unpaid)
+            order = get_order(s, unpaid)
             assert (order.status, order.paid_amount, order.payment_txn) == ("paid", 12800, "T-OK")
     finally:
         oms.close()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from oms_engine.demo import run_demo
-from tests.conftest import make_config
+from oms_engine.demo.driver import run_demo
+from tests.support import make_config
 
 
 def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> None:

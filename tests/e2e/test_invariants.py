@@ -13,17 +13,15 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import Any
 
-from conftest import T0, order_json
 from sqlalchemy import select
 
-from oms_engine import commands
-from oms_engine.app import OMS
-from oms_engine.explain import explain
-from oms_engine.models import History, Order, Reservation, Stock, StockMovement
-from oms_engine.pipeline import next_due, run_until_idle
-from oms_engine.states import TERMINAL, TRANSITIONS, State
-
-from .helpers import (
+from oms_engine.engine import OMS
+from oms_engine.orders.explain import explain
+from oms_engine.orders.machine import TERMINAL, TRANSITIONS, State
+from oms_engine.orders.queries import get_order
+from oms_engine.storage.models import History, Order, Reservation, Stock, StockMovement
+from tests.support import T0, order_json
+from tests.support.pipeline import (
     assert_outbox_delivered,
     drive,
     ingest,
@@ -96,47 +94,47 @@ def test_sixty_orders_reach_quiescence_with_every_invariant_intact(oms: OMS) -> 
     assert all(r.duplicate for r in again) and [r.number for r in again] == \
         [number[o["external_id"]] for o in (orders[0], orders[25], orders[40], orders[59])]
 
-    run_until_idle(oms)
+    oms.pipeline.run_until_idle()
     for ext, what in plan.items():
         n = number[ext]
         if what == "release":
             assert status(oms, n) == "on_hold", ext
-            commands.release(oms, n, actor="ops:bulk")
+            oms.commands.release(n, actor="ops:bulk")
         elif what == "reject":
-            commands.reject(oms, n, actor="ops:bulk")
+            oms.commands.reject(n, actor="ops:bulk")
         elif what == "cancel" and ext in ("X-0", "X-1", "X-2"):
-            assert commands.cancel(oms, n, actor="support:bulk") == "cancelled"
+            assert oms.commands.cancel(n, actor="support:bulk") == "cancelled"
 
     pay_at = T0 + timedelta(minutes=20)
     to_pay = [number[e] for e, w in plan.items() if w == "pay_late"]
     to_cancel = [number[e] for e, w in plan.items() if w == "cancel" and e not in ("X-0", "X-1", "X-2")]
     to_intercept = [number[e] for e, w in plan.items() if w == "intercept"]
     for _ in range(400):
-        run_until_idle(oms)
+        oms.pipeline.run_until_idle()
         now = oms.clock.now()
         if to_pay and now >= pay_at:
             for n in to_pay:
                 with oms.db.session() as s:
-                    payable = oms.get_order(s, n).payable
-                assert commands.pay(oms, n, payable, f"LATE-{n}") == "paid"
+                    payable = get_order(s, n).payable
+                assert oms.commands.pay(n, payable, f"LATE-{n}") == "paid"
             to_pay = []
         for n in list(to_cancel):
             if status(oms, n) in ("dispatched", "accepted"):
-                assert commands.cancel(oms, n, actor="support:bulk") == "cancelled"
+                assert oms.commands.cancel(n, actor="support:bulk") == "cancelled"
                 to_cancel.remove(n)
         for n in list(to_intercept):
             if status(oms, n) == "picking":
-                assert commands.cancel(oms, n, actor="support:bulk") == "intercept_requested"
+                assert oms.commands.cancel(n, actor="support:bulk") == "intercept_requested"
                 to_intercept.remove(n)
         if not (to_pay or to_cancel or to_intercept):
             break
-        due = next_due(oms)
+        due = oms.pipeline.next_due()
         assert due is not None
         oms.clock.advance_to(min(due, pay_at) if to_pay and now < pay_at else due)
     assert not (to_pay or to_cancel or to_intercept), (to_pay, to_cancel, to_intercept)
     drive(oms, min_step=timedelta(hours=2))
-    run_until_idle(oms)
-    assert next_due(oms) is None
+    oms.pipeline.run_until_idle()
+    assert oms.pipeline.next_due() is None
 
     with oms.db.session() as s:
         all_orders = list(s.scalars(select(Order).order_by(Order.id)))
@@ -199,7 +197,7 @@ def test_sixty_orders_reach_quiescence_with_every_invariant_intact(oms: OMS) -> 
     # every order explains itself with rules that exist in the YAML
     with oms.db.session() as s:
         for o in all_orders:
-            story = explain(oms, s, o.number)
+            story = explain(s, o.number)
             assert story["history"] and story["history"][-1]["to"] == story["status"]
             for d in story["decisions"]:
                 assert d["ruleset"] == d["point"] and d["version"]

@@ -15,19 +15,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0, build_oms, copy_rules, order_json, payload
 from sqlalchemy import select
 
-from oms_engine import commands, intake
-from oms_engine.app import OMS
-from oms_engine.commands import CommandError
-from oms_engine.explain import explain
-from oms_engine.models import Inbox, Product, RawPayload, Stock
-from oms_engine.pipeline import run_until_idle
+from oms_engine.engine import OMS
+from oms_engine.errors import CommandError
+from oms_engine.orders.explain import explain
+from oms_engine.orders.machine import IllegalTransition
 from oms_engine.rules import RulesetInvalid
-from oms_engine.states import IllegalTransition
-
-from .helpers import (
+from oms_engine.storage.models import InboxMessage, Product, RawPayload, Stock
+from tests.support import T0, build_oms, copy_rules, order_json, payload
+from tests.support.pipeline import (
     assert_decisions,
     assert_history,
     assert_outbox_delivered,
@@ -79,7 +76,7 @@ def quiet_oms(tmp_path: Path, db_url: str) -> Iterator[OMS]:
 def assert_explained(oms: OMS, number: str) -> None:
     """`explain` tells the whole story: the timeline is the history, decisions name YAML rules."""
     with oms.db.session() as s:
-        story = explain(oms, s, number)
+        story = explain(s, number)
     steps = history(oms, number)
     assert [(h["from"], h["to"], h["event"], h["actor"], h["cause"]) for h in story["history"]] == \
         [(h.from_state, h.to_state, h.event, h.actor, h.cause) for h in steps]
@@ -143,13 +140,13 @@ def test_unpaid_order_is_cancelled_after_30_minutes_and_late_payment_saves_anoth
     assert reservations(oms, lapsed.number) == [("WH-SH", "MUG-1", 3)]
 
     oms.clock.advance(timedelta(minutes=29))
-    run_until_idle(oms)
+    oms.pipeline.run_until_idle()
     assert status(oms, lapsed.number) == status(oms, saved.number) == "pending_payment"
     payable = order_row(oms, saved.number).payable
     with pytest.raises(CommandError, match="differs from payable"):
-        commands.pay(oms, saved.number, payable - 1, "TXN-SHORT")
-    assert commands.pay(oms, saved.number, payable, "TXN-LATE") == "paid"
-    assert commands.pay(oms, saved.number, payable, "TXN-LATE") == "paid"  # the same notice twice
+        oms.commands.pay(saved.number, payable - 1, "TXN-SHORT")
+    assert oms.commands.pay(saved.number, payable, "TXN-LATE") == "paid"
+    assert oms.commands.pay(saved.number, payable, "TXN-LATE") == "paid"  # the same notice twice
 
     drive(oms)
 
@@ -164,7 +161,7 @@ def test_unpaid_order_is_cancelled_after_30_minutes_and_late_payment_saves_anoth
     email = next(m for m in sent_files(oms)["email"] if m["order"] == lapsed.number)
     assert "refund" not in email["body"].lower()  # nothing was paid, nothing is refunded
     with pytest.raises(IllegalTransition, match="pay"):
-        commands.pay(oms, lapsed.number, order_row(oms, lapsed.number).payable, "TXN-TOO-LATE")
+        oms.commands.pay(lapsed.number, order_row(oms, lapsed.number).payable, "TXN-TOO-LATE")
     assert status(oms, lapsed.number) == "cancelled"
 
     assert status(oms, saved.number) == "closed"
@@ -197,10 +194,10 @@ def test_blacklisted_customer_is_held_then_released_or_rejected(oms: OMS) -> Non
         assert blocking.outcome == {"hold": True, "reasons": ["customer is on the blacklist"]}
         assert o.warehouse is None
 
-    assert commands.release(oms, kept.number, actor="ops:alice", note="known customer, checked") == "paid"
-    assert commands.reject(oms, refused.number, actor="ops:bob", note="fraud confirmed") == "cancelled"
+    assert oms.commands.release(kept.number, actor="ops:alice", note="known customer, checked") == "paid"
+    assert oms.commands.reject(refused.number, actor="ops:bob", note="fraud confirmed") == "cancelled"
     with pytest.raises(IllegalTransition):
-        commands.release(oms, refused.number, actor="ops:alice")
+        oms.commands.release(refused.number, actor="ops:alice")
     drive(oms)
 
     held = [*CREATED_PAID, ("hold", "on_hold", "rules:blocking")]
@@ -258,9 +255,9 @@ def test_intake_holds_are_stored_with_their_reason_and_released_when_fixed(oms: 
     assert reservations(oms, unmapped.number) == reservations(oms, disagree.number) == []
 
     with pytest.raises(CommandError, match=r"NEW-1.*not in the catalogue"):
-        commands.release(oms, unmapped.number, actor="ops:carol")
+        oms.commands.release(unmapped.number, actor="ops:carol")
     with pytest.raises(CommandError, match="insufficient stock for SKU 'RARE-1'"):
-        commands.release(oms, short.number, actor="ops:carol")
+        oms.commands.release(short.number, actor="ops:carol")
     assert status(oms, unmapped.number) == status(oms, short.number) == "on_hold"
     assert [h.event for h in history(oms, unmapped.number)] == ["create", "hold"]
 
@@ -269,9 +266,9 @@ def test_intake_holds_are_stored_with_their_reason_and_released_when_fixed(oms: 
                       attributes={"category": "home"}))
         s.flush()
         s.add(Stock(warehouse="WH-SH", sku="NEW-1", on_hand=5, reserved=0))
-    assert commands.release(oms, unmapped.number, actor="ops:carol") == "paid"
-    assert commands.release(oms, disagree.number, actor="ops:carol", note="channel rounding") == "paid"
-    assert commands.cancel(oms, short.number, actor="ops:carol", reason="cannot source") == "cancelled"
+    assert oms.commands.release(unmapped.number, actor="ops:carol") == "paid"
+    assert oms.commands.release(disagree.number, actor="ops:carol", note="channel rounding") == "paid"
+    assert oms.commands.cancel(short.number, actor="ops:carol", reason="cannot source") == "cancelled"
     drive(oms)
 
     intake_hold = [("create", "pending_payment", "channel:json"), ("hold", "on_hold", "oms"),
@@ -373,7 +370,7 @@ def test_split_parent_is_cancelled_when_every_child_is_cancelled(oms: OMS) -> No
     assert status(oms, r.number) == "split"
     assert {status(oms, f"{r.number}-{i}") for i in (1, 2)} == {"dispatched"}
 
-    assert commands.cancel(oms, r.number, actor="support:dan", reason="customer asked") == "split"
+    assert oms.commands.cancel(r.number, actor="support:dan", reason="customer asked") == "split"
     drive(oms)
 
     assert_history(oms, r.number, [*CREATED_PAID, ("split", "split", "rules:split"),
@@ -395,7 +392,7 @@ def test_split_parent_is_cancelled_when_every_child_is_cancelled(oms: OMS) -> No
 def test_fully_cancelled_split_order_refunds_the_payment_once(oms: OMS) -> None:
     r = ingest_one(oms, order_json("SP-3", [("ICE-1", 1), ("TEA-1", 1)]))
     run_stages(oms, "screen", "split")
-    commands.cancel(oms, r.number, actor="support:dan")
+    oms.commands.cancel(r.number, actor="support:dan")
     drive(oms)
     parent = order_row(oms, r.number)
     assert parent.status == "cancelled"
@@ -412,7 +409,7 @@ def test_partly_cancelled_split_order_completes_and_refunds_the_cancelled_part(q
     r = ingest_one(oms, order_json("SP-4", [("ICE-1", 1), ("TEA-1", 1)]))
     run_stages(oms, "screen", "split")
     cold = f"{r.number}-1"
-    assert commands.cancel(oms, cold, actor="support:dan") == "cancelled"
+    assert oms.commands.cancel(cold, actor="support:dan") == "cancelled"
     drive(oms)
     parent = order_row(oms, r.number)
     assert [h.event for h in history(oms, r.number)] == ["create", "pay", "split", "children_done", "close"]
@@ -435,7 +432,7 @@ def test_cancel_before_picking_releases_stock_and_tells_the_warehouse(oms: OMS, 
         drive_until_state(oms, r.number, stage)
     assert status(oms, r.number) == stage
 
-    assert commands.cancel(oms, r.number, actor="support:eve", reason="changed mind") == "cancelled"
+    assert oms.commands.cancel(r.number, actor="support:eve", reason="changed mind") == "cancelled"
     drive(oms)
 
     steps = history(oms, r.number)
@@ -454,7 +451,7 @@ def test_cancel_before_picking_releases_stock_and_tells_the_warehouse(oms: OMS, 
     wms_doc = plugin_state(oms, "sim_wms", r.number)
     assert wms_doc is None or wms_doc["status"] == "CANCELLED", wms_doc
     with oms.db.session() as s:
-        rejected = [i.outcome for i in s.scalars(select(Inbox).where(Inbox.status == "rejected"))]
+        rejected = [i.outcome for i in s.scalars(select(InboxMessage).where(InboxMessage.status == "rejected"))]
     assert rejected == []
     assert_outbox_delivered(oms)
     assert_explained(oms, r.number)
@@ -464,7 +461,7 @@ def test_cancel_before_picking_releases_stock_and_tells_the_warehouse(oms: OMS, 
 def test_cancel_while_picking_is_an_interception_that_the_warehouse_confirms(oms: OMS) -> None:
     r = ingest_one(oms, order_json("IC-1", [("TEA-1", 3)]))
     drive_until_state(oms, r.number, "picking")
-    assert commands.cancel(oms, r.number, actor="support:fay", reason="wrong address") == "intercept_requested"
+    assert oms.commands.cancel(r.number, actor="support:fay", reason="wrong address") == "intercept_requested"
     assert topics(oms, r.number)[-1] == "wms.intercept"
     drive(oms)
 
@@ -487,7 +484,7 @@ def test_interception_refused_on_the_dock_goes_back_to_packed_and_ships(tmp_path
     try:
         r = ingest_one(oms, order_json("IC-2", [("TEA-1", 1)]))
         drive_until_state(oms, r.number, "packed")
-        assert commands.cancel(oms, r.number, actor="support:fay") == "intercept_requested"
+        assert oms.commands.cancel(r.number, actor="support:fay") == "intercept_requested"
         drive(oms)
         assert_history(oms, r.number, CREATED_PAID + ROUTE + FULFIL[:3] + [
             ("intercept", "intercept_requested", "support:fay"), ("intercept_refused", "packed", "wms:sim_wms"),
@@ -550,14 +547,14 @@ def test_illegal_transition_names_order_state_and_event_and_changes_nothing(oms:
     r = ingest_one(oms, order_json("IL-1", [("TEA-1", 1)]))
     before, stock_before = table_counts(oms), stock(oms)
     with pytest.raises(IllegalTransition) as err:
-        commands.intercept(oms, r.number, actor="support:gus")
+        oms.commands.intercept(r.number, actor="support:gus")
     assert (err.value.order, err.value.state, err.value.event) == (r.number, "paid", "intercept")
     msg = str(err.value)
     assert r.number in msg and "'paid'" in msg and "'intercept'" in msg
     with pytest.raises(IllegalTransition, match="reject"):
-        commands.reject(oms, r.number, actor="support:gus")
+        oms.commands.reject(r.number, actor="support:gus")
     with pytest.raises(IllegalTransition, match="release"):
-        commands.release(oms, r.number, actor="support:gus")
+        oms.commands.release(r.number, actor="support:gus")
     assert table_counts(oms) == before and stock(oms) == stock_before
     assert status(oms, r.number) == "paid"
 
@@ -573,7 +570,7 @@ def test_illegal_transition_names_order_state_and_event_and_changes_nothing(oms:
 def test_malformed_payload_is_refused_with_the_field_and_stores_no_order(oms: OMS, body: bytes, field: str) -> None:
     ingest_one(oms, order_json("OK-1", [("TEA-1", 1)]))
     before, stock_before = table_counts(oms), stock(oms)
-    (result,) = intake.ingest(oms, "json", body)
+    (result,) = oms.intake.ingest("json", body)
     assert result.number is None and result.error and field in result.error, result
     if "1.234" in body.decode(errors="replace"):
         assert "1.234" in result.error
@@ -630,13 +627,13 @@ def test_failed_reload_keeps_the_old_rules_deciding(tmp_path: Path, db_url: str)
         assert {p: oms.rulebook.version(p) for p in old} == old
 
         held = ingest_one(oms, order_json("RL-1", [("ICE-1", 1), ("TEA-1", 1)], customer="C-BAD"))
-        run_until_idle(oms)
+        oms.pipeline.run_until_idle()
         o = order_row(oms, held.number)
         assert (o.status, o.hold_reason) == ("on_hold", "customer is on the blacklist")
         d = next(d for d in decisions(oms, held.number) if d.point == "blocking")
         assert d.version == old["blocking"]
-        commands.release(oms, held.number, actor="ops:alice")
-        run_until_idle(oms)
+        oms.commands.release(held.number, actor="ops:alice")
+        oms.pipeline.run_until_idle()
         d = next(d for d in decisions(oms, held.number) if d.point == "split")
         assert [f["rule"] for f in d.fired] == ["cold-chain-apart"] and d.version == old["split"]
         assert status(oms, held.number) == "split"
@@ -656,7 +653,7 @@ def test_failed_reload_keeps_the_old_rules_deciding(tmp_path: Path, db_url: str)
         assert oms.rulebook.version("blocking") != old["blocking"]
         assert oms.rulebook.version("split") == old["split"]
         again = ingest_one(oms, order_json("RL-2", [("TEA-1", 1)], customer="C-BAD"))
-        run_until_idle(oms)
+        oms.pipeline.run_until_idle()
         assert order_row(oms, again.number).hold_reason == "blacklisted (v2)"
         d = next(d for d in decisions(oms, again.number) if d.point == "blocking")
         assert d.version == oms.rulebook.version("blocking")

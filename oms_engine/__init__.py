@@ -1,0 +1,107 @@
+"""oms-engine: an order management system for retail e-commerce, built as a rule-engine plugin framework.
+
+This module is the public API for plugin authors: everything a plugin may
+import, with a stability promise (docs/plugins.md, "Stability"). Anything
+not exported here is internal and may change in any release.
+
+    from oms_engine import hookimpl, OrderView, StockView, RoutePlan
+"""
+
+from .money import MoneyError, apportion, exponent, format_minor, to_minor
+from .orders.canonical import (
+    CanonicalAddress,
+    CanonicalCustomer,
+    CanonicalLine,
+    CanonicalOrder,
+    CanonicalPayment,
+    ParsedPayload,
+)
+from .plugin.contracts import (
+    CallbackEvent,
+    ChannelAdapter,
+    Connector,
+    FactProvider,
+    Notification,
+    OutboundMessage,
+    ParamsValidator,
+    PluginContext,
+    RoutingStrategy,
+    RuleAction,
+    Sender,
+    SplitStrategy,
+    Template,
+)
+from .plugin.hookspecs import hookimpl
+from .plugin.params import (
+    Validator,
+    check_bool,
+    check_keys,
+    check_positive_int,
+    check_str,
+    check_str_list,
+    no_params,
+)
+from .plugin.views import (
+    CAPABILITY_ATTRIBUTES,
+    Address,
+    LineView,
+    OrderStock,
+    OrderView,
+    RoutePlan,
+    SplitGroup,
+    SplitPlan,
+    StockView,
+    WarehouseView,
+    units_by_sku,
+)
+from .stock.cover import plan_by_stock
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "CAPABILITY_ATTRIBUTES",
+    "Address",
+    "CallbackEvent",
+    "CanonicalAddress",
+    "CanonicalCustomer",
+    "CanonicalLine",
+    "CanonicalOrder",
+    "CanonicalPayment",
+    "ChannelAdapter",
+    "Connector",
+    "FactProvider",
+    "LineView",
+    "MoneyError",
+    "Notification",
+    "OrderStock",
+    "OrderView",
+    "OutboundMessage",
+    "ParamsValidator",
+    "ParsedPayload",
+    "PluginContext",
+    "RoutePlan",
+    "RoutingStrategy",
+    "RuleAction",
+    "Sender",
+    "SplitGroup",
+    "SplitPlan",
+    "SplitStrategy",
+    "StockView",
+    "Template",
+    "Validator",
+    "WarehouseView",
+    "__version__",
+    "apportion",
+    "check_bool",
+    "check_keys",
+    "check_positive_int",
+    "check_str",
+    "check_str_list",
+    "exponent",
+    "format_minor",
+    "hookimpl",
+    "no_params",
+    "plan_by_stock",
+    "to_minor",
+    "units_by_sku",
+]

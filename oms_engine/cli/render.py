@@ -1,0 +1,52 @@
+"""Printing an order's story (``oms order show``) for a person."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.table import Table
+
+from ..money import format_minor
+from .root import console
+
+
+def print_order(d: dict[str, Any]) -> None:
+    cur = d["currency"]
+    console.print(f"[bold]Order {d['number']}[/bold]  {d['status']}"
+                  + (f"  (held: {d['hold_reason']})" if d.get("hold_reason") else ""), highlight=False)
+    console.print(f"channel {d['channel']} / {d['external_id'] or '-'}   customer {d['customer']}   "
+                  f"placed {d['placed_at']}   shard {d['shard']}"
+                  + (f"   parent {d['parent']}" if d.get("parent") else ""), highlight=False)
+    console.print("amounts: " + ", ".join(f"{k} {v}" for k, v in d["amounts_text"].items() if d["amounts"][k]),
+                  highlight=False)
+    if d["warehouse"] or d["tracking_no"]:
+        console.print(f"warehouse {d['warehouse'] or '-'}   carrier {d['carrier'] or '-'}   "
+                      f"tracking {d['tracking_no'] or '-'}", highlight=False)
+    t = Table("#", "sku", "name", "qty", "price", "discount", "merchant", title="lines")
+    for ln in d["lines"]:
+        t.add_row(str(ln["line_no"]), ln["sku"], ln["name"], str(ln["quantity"]),
+                  format_minor(ln["unit_price"], cur), format_minor(ln["discount"], cur), ln["merchant"])
+    console.print(t)
+    if d["children"]:
+        t = Table("child", "status", "warehouse", "payable", title="children")
+        for ch in d["children"]:
+            t.add_row(ch["number"], ch["status"], ch["warehouse"] or "-", format_minor(ch["payable"], cur))
+        console.print(t)
+    t = Table("at", "event", "from", "to", "actor", "cause", title="timeline")
+    for h in d["history"]:
+        t.add_row(h["at"], h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])
+    console.print(t)
+    t = Table("at", "point", "ruleset@version", "rules fired", "outcome", title="decisions")
+    for dec in d["decisions"]:
+        fired = ", ".join(f"{f['rule']} (p{f['priority']})" for f in dec["fired"]) or "(none)"
+        t.add_row(dec["at"], dec["point"], f"{dec['ruleset']}@{dec['version'][:12]}", fired,
+                  json.dumps(dec["outcome"], ensure_ascii=False)[:160])
+    console.print(t)
+    if d["messages"]:
+        t = Table("id", "kind", "to", "topic", "status", title="outbox")
+        for m in d["messages"]:
+            t.add_row(str(m["id"]), m["kind"], m["target"], m["topic"], m["status"])
+        console.print(t)
+
+

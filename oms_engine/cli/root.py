@@ -1,0 +1,61 @@
+"""The ``oms`` command group and what every command shares: the config, the OMS, clear errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from ..config import Config, load_config
+from ..errors import OmsError
+from ..rules import RulesetInvalid
+
+console = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Ctx:
+    def __init__(self, config_path: str | None, db: str | None) -> None:
+        self.config_path, self.db = config_path, db
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, database_url=self.db)
+        return self._config
+
+    def oms(self, **kw: Any) -> Any:
+        from ..engine import OMS
+        return OMS(self.config, **kw)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    sys.exit(code)
+
+
+def errors_to_exit(fn: F) -> F:
+    """Known failures print one clear line and exit non-zero, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        try:
+            return fn(*a, **kw)
+        except (OmsError, RulesetInvalid, LookupError) as exc:
+            fail(str(exc).strip("'\""))
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="OMS_CONFIG", default=None, help="config.yaml path")
+@click.option("--db", default=None, help="database URL (overrides config.yaml and OMS_DATABASE_URL)")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, db: str | None) -> None:
+    """oms-engine: order management for retail e-commerce."""
+    ctx.obj = Ctx(config_path, db)

@@ -1,0 +1,117 @@
+"""The facts a YAML ``when:`` sees about an order, and their declared types.
+
+Facts are built for a whole batch at once (one query for customer
+statistics, never one per order), typed exactly as declared in
+:data:`CORE_FIELDS` so the rules engine never compares loosely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from ..plugin.views import Address
+from ..storage.models import Customer, Order
+
+# Catalogue attributes every line has in its facts (False when the product lacks it).
+LINE_FLAGS = ("cold_chain", "oversize", "presale", "fragile")
+
+CORE_FIELDS: dict[str, type] = {
+    "order.number": str,
+    "order.channel": str,
+    "order.currency": str,
+    "order.goods": int,
+    "order.freight": int,
+    "order.payable": int,
+    "order.discount": int,
+    "order.line_count": int,
+    "order.item_count": int,
+    "order.merchant_count": int,
+    "order.weight_g": int,
+    "order.is_child": bool,
+    "customer.ref": str,
+    "customer.level": str,
+    "customer.blacklisted": bool,
+    "customer.order_count": int,
+    "customer.orders_last_24h": int,
+    "customer.email": str,
+    "customer.phone": str,
+    "ship_to.country": str,
+    "ship_to.region": str,
+    "ship_to.city": str,
+    "ship_to.postcode": str,
+    "ship_to.complete": bool,
+    "lines.sku": str,
+    "lines.quantity": int,
+    "lines.unit_price": int,
+    "lines.merchant": str,
+    "lines.weight_g": int,
+    "lines.attributes.category": str,
+    **{f"lines.attributes.{flag}": bool for flag in LINE_FLAGS},
+}
+
+# The facts that need a query over the customer's order history.
+STATISTICS = ("customer.order_count", "customer.orders_last_24h")
+
+TRANSITION_FIELDS: dict[str, type] = {
+    "transition.event": str,
+    "transition.from_state": str,
+    "transition.to_state": str,
+    "transition.actor": str,
+}
+
+
+def customer_stats(session: Session, orders: Sequence[Order], now: datetime) -> dict[int, tuple[int, int]]:
+    """customer id -> (orders before now, orders in the last 24 hours), parents only."""
+    ids = sorted({o.customer_id for o in orders})
+    if not ids:
+        return {}
+    since = now - timedelta(hours=24)
+    stats: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(ids), 500):
+        rows = session.execute(
+            select(Order.customer_id, func.count(), func.sum(case((Order.placed_at >= since, 1), else_=0)))
+            .where(Order.customer_id.in_(ids[i:i + 500]), Order.parent_id.is_(None))
+            .group_by(Order.customer_id)
+        )
+        for cid, total, recent in rows:
+            stats[cid] = (int(total), int(recent or 0))
+    return stats
+
+
+def order_facts(order: Order, stats: Mapping[int, tuple[int, int]]) -> dict[str, Any]:
+    customer: Customer = order.customer
+    total, recent = stats.get(order.customer_id, (1, 1))
+    ship = Address.of(order.ship_to)
+    return {
+        "order": {
+            "number": order.number, "channel": order.channel, "currency": order.currency,
+            "goods": order.goods, "freight": order.freight, "payable": order.payable,
+            "discount": order.coupon + order.gift_card + order.points,
+            "line_count": len(order.lines), "item_count": sum(ln.quantity for ln in order.lines),
+            "merchant_count": len({ln.merchant for ln in order.lines}),
+            "weight_g": sum(ln.weight_g * ln.quantity for ln in order.lines),
+            "is_child": order.parent_id is not None,
+        },
+        "customer": {
+            "ref": customer.ref, "level": customer.level, "blacklisted": bool(customer.blacklisted),
+            # the order being decided on is counted in the stats; "order_count" means earlier ones
+            "order_count": max(total - 1, 0), "orders_last_24h": max(recent - 1, 0),
+            "email": customer.email, "phone": customer.phone,
+        },
+        "ship_to": {"country": ship.country, "region": ship.region, "city": ship.city,
+                    "postcode": ship.postcode, "complete": ship.is_complete()},
+        "lines": [
+            {"sku": ln.sku, "quantity": ln.quantity, "unit_price": ln.unit_price, "merchant": ln.merchant,
+             "weight_g": ln.weight_g,
+             "attributes": {
+                 "category": str((ln.attributes or {}).get("category", "")),
+                 **{flag: bool((ln.attributes or {}).get(flag, False)) for flag in LINE_FLAGS},
+             }}
+            for ln in order.lines
+        ],
+    }

@@ -1,0 +1,15 @@
+"""The decision points of the pipeline: one ruleset (one YAML file in rules/) each."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DecisionPoint(StrEnum):
+    BLOCKING = "blocking"            # hold risky orders for review
+    SPLIT = "split"                  # divide an order into child orders
+    ROUTING = "routing"              # choose a warehouse
+    NOTIFICATIONS = "notifications"  # tell the customer what happened
+
+
+POINTS: tuple[str, ...] = tuple(p.value for p in DecisionPoint)

@@ -1,0 +1,185 @@
+"""The rulesets that drive the decision points, validated and held in the rules engine.
+
+Every point has its fact schema (core facts plus every fact provider's
+fields) and its action catalogue (core actions plus plugin actions). A set
+of rulesets is validated as a whole (from the rules directory or from texts
+stored in the database) and only then swapped in under a lock: a broken edit
+is refused with file:line errors and the rules in force stay as they were.
+Every decision point must have its ruleset: a deleted file is an error, not a
+silently dropped decision.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..plugin.registry import Named, PluginRegistry, Strategy
+from ..rules import (
+    ActionCatalog,
+    ActionSpec,
+    Decision,
+    FactSchema,
+    RuleEngine,
+    RuleError,
+    Ruleset,
+    RulesetInvalid,
+    load_rules_dir,
+    load_ruleset_text,
+)
+from .order_facts import CORE_FIELDS, TRANSITION_FIELDS
+from .points import POINTS, DecisionPoint
+
+
+def _require(params: Mapping[str, Any], key: str, kind: type) -> Any:
+    if key not in params:
+        raise ValueError(f"'{key}' is required")
+    if not isinstance(params[key], kind) or (kind is str and not params[key]):
+        raise ValueError(f"'{key}' must be a non-empty {kind.__name__}")
+    return params[key]
+
+
+def _only(params: Mapping[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(params) - allowed)
+    if extra:
+        raise ValueError(f"unknown parameter(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
+
+
+class Rulebook:
+    def __init__(self, rules_dir: Path, plugins: PluginRegistry) -> None:
+        self.dir = Path(rules_dir)
+        self.plugins = plugins
+        self.engine = RuleEngine()
+        self._lock = threading.Lock()
+        self.rulesets: dict[str, Ruleset] = {}
+        self.schemas = {p: self._schema(p) for p in POINTS}
+        self.catalogs = {p: self._catalog(p) for p in POINTS}
+
+    # -- schema and actions per point ------------------------------------
+    def _schema(self, point: str) -> FactSchema:
+        fields: dict[str, type] = dict(CORE_FIELDS)
+        for _, provider in self.plugins.fact_providers.items():
+            fields.update(provider.fields)
+        if point == DecisionPoint.NOTIFICATIONS:
+            fields.update(TRANSITION_FIELDS)
+        return FactSchema(fields)
+
+    def _strategy_validator(self, registry: Named[Strategy[Any]]) -> Any:
+        def validate(params: Mapping[str, Any]) -> None:
+            name = _require(params, "strategy", str)
+            if name not in registry:
+                raise ValueError(f"unknown {registry.what} '{name}' (known: {', '.join(registry.names())})")
+            check = registry.get(name).validate_params
+            if check is not None:
+                check(params)
+        return validate
+
+    def _catalog(self, point: str) -> ActionCatalog:
+        specs: list[ActionSpec] = []
+        plugins = self.plugins
+        if point == DecisionPoint.BLOCKING:
+            def hold(params: Mapping[str, Any]) -> None:
+                _only(params, {"reason"})
+                _require(params, "reason", str)
+            specs.append(ActionSpec("hold", "put the order on hold for review with a reason", hold))
+        elif point == DecisionPoint.SPLIT:
+            specs.append(ActionSpec("split", "divide the order with a split strategy",
+                                    self._strategy_validator(plugins.split_strategies)))
+        elif point == DecisionPoint.ROUTING:
+            specs.append(ActionSpec("route", "try a routing strategy; the first that answers wins",
+                                    self._strategy_validator(plugins.routing_strategies)))
+        elif point == DecisionPoint.NOTIFICATIONS:
+            def notify(params: Mapping[str, Any]) -> None:
+                _only(params, {"template", "medium"})
+                name = _require(params, "template", str)
+                if name not in plugins.templates:
+                    raise ValueError(f"unknown template '{name}' (known: {', '.join(plugins.templates.names())})")
+                medium = params.get("medium", plugins.templates.get(name).medium)
+                if not any(s.medium == medium for _, s in plugins.senders.items()):
+                    raise ValueError(f"no sender for medium '{medium}'")
+            specs.append(ActionSpec("notify", "render a template and send it to the customer", notify))
+        for _, handler in (plugins.rule_actions[point].items() if point in plugins.rule_actions else []):
+            specs.append(ActionSpec(handler.name, handler.description, handler.validate))
+        return ActionCatalog(specs)
+
+    # -- validating --------------------------------------------------------
+    def _check_points(self, loaded: Mapping[str, Ruleset], where: str) -> None:
+        errors = [RuleError(str(loaded[n].path), 1, None,
+                            f"ruleset '{n}' is not a decision point (known: {', '.join(POINTS)})")
+                  for n in sorted(set(loaded) - set(POINTS))]
+        errors += [RuleError(where, None, None, f"the ruleset '{p}' is missing: every decision point needs one "
+                                                f"(a file {p}.yaml with an empty 'rules:' list decides nothing)")
+                   for p in POINTS if p not in loaded]
+        if errors:
+            raise RulesetInvalid(errors)
+
+    def validate_dir(self, directory: Path | None = None) -> dict[str, Ruleset]:
+        """Every ruleset file of the directory, validated as a set; raises RulesetInvalid with every error."""
+        directory = Path(directory or self.dir)
+        if not directory.is_dir():
+            raise RulesetInvalid([RuleError(str(directory), None, None, "rules directory not found")])
+        loaded = load_rules_dir(directory, schemas=self.schemas, actions=self.catalogs)
+        self._check_points(loaded, str(directory))
+        return loaded
+
+    def validate_texts(self, texts: Mapping[str, tuple[str, str]]) -> dict[str, Ruleset]:
+        """Rulesets from {name: (filename, text)}, validated as a set."""
+        loaded: dict[str, Ruleset] = {}
+        errors: list[RuleError] = []
+        for name, (filename, text) in sorted(texts.items()):
+            try:
+                rs = load_ruleset_text(text, filename=filename, schema=self.schemas.get(name),
+                                       actions=self.catalogs.get(name))
+            except RulesetInvalid as exc:
+                errors.extend(exc.errors)
+                continue
+            if rs.name != name:
+                errors.append(RuleError(filename, 1, None, f"the file names ruleset '{rs.name}', expected '{name}'"))
+                continue
+            loaded[name] = rs
+        if errors:
+            raise RulesetInvalid(errors)
+        self._check_points(loaded, "rules")
+        return loaded
+
+    # -- swapping in ---------------------------------------------------------
+    def install(self, rulesets: Mapping[str, Ruleset]) -> list[str]:
+        """Make ``rulesets`` the ones in force; returns the names whose version changed."""
+        with self._lock:
+            changed = []
+            for name, rs in rulesets.items():
+                if name not in self.rulesets or self.rulesets[name].version != rs.version:
+                    self.engine.load(rs)
+                    changed.append(name)
+            for name in set(self.rulesets) - set(rulesets):
+                self.engine.unload(name)
+            self.rulesets = dict(rulesets)
+        return sorted(changed)
+
+    def reload(self) -> list[str]:
+        """Validate the rules directory, then swap it in; on any error nothing changes."""
+        loaded = self.validate_dir()
+        self.install(loaded)
+        return sorted(loaded)
+
+    def close(self) -> None:
+        with self._lock:
+            self.engine.close()
+            self.rulesets = {}
+
+    # -- deciding ------------------------------------------------------------
+    def reads(self, point: str, *fields: str) -> bool:
+        """Does the point's ruleset read any of these fields?"""
+        rs = self.rulesets.get(point)
+        return rs is not None and any(f in rs.field_types for f in fields)
+
+    def version(self, point: str) -> str | None:
+        rs = self.rulesets.get(point)
+        return rs.version if rs else None
+
+    def decide(self, point: str, facts: Mapping[str, Any]) -> Decision | None:
+        if point not in self.rulesets:
+            return None
+        return self.engine.evaluate(point, facts)

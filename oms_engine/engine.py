@@ -1,0 +1,112 @@
+"""The composition root: configuration, storage, plugins, rules and the services wired together.
+
+:class:`OMS` is what the CLI, the admin API, the demo and the tests drive. It
+owns no behaviour of its own: each concept lives in its package and receives
+the collaborators it uses here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .clock import Clock
+from .config import Config
+from .decisions.fact_builder import FactBuilder
+from .decisions.records import DecisionRecorder
+from .decisions.rulebook import Rulebook
+from .decisions.versions import RuleStore
+from .fulfilment.callbacks import Callbacks
+from .fulfilment.status_map import load_status_map
+from .messaging.notifications import Notifier
+from .messaging.outbox import OutboxWriter
+from .messaging.templates import check as check_template
+from .orders.commands import Commands
+from .orders.creation import OrderCreator
+from .orders.intake import Intake
+from .orders.machine import OrderMachine
+from .orders.numbering import NumberGenerator
+from .pipeline.inbox import InboxStage
+from .pipeline.outbox import OutboxStage
+from .pipeline.parents import ParentsStage
+from .pipeline.route import RouteStage
+from .pipeline.runner import Pipeline
+from .pipeline.screen import ScreenStage
+from .pipeline.split import SplitStage
+from .pipeline.tasks import TasksStage
+from .pipeline.timers import TimersStage
+from .plugin.manager import load_plugins
+from .plugin.registry import PluginRegistry
+from .stock.warehouses import WarehouseCache
+from .storage.db import Database
+from .storage.migrate import require_current
+
+
+class OMS:
+    def __init__(self, config: Config, *, clock: Clock | None = None, extra_plugins: Sequence[str] = ()) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.db = Database(config.resolved_database_url())
+        try:
+            require_current(self.db.engine)
+            self._wire(extra_plugins)
+        except BaseException:
+            self.db.dispose()
+            raise
+
+    def _wire(self, extra_plugins: Sequence[str]) -> None:
+        config, clock, db = self.config, self.clock, self.db
+        loaded = load_plugins([*config.plugins, *extra_plugins], base_dir=config.path("."))
+        self.plugin_info = loaded.info
+        self.plugins = plugins = PluginRegistry(loaded.pm, config)
+        for _, template in plugins.templates.items():
+            check_template(template.body, name=template.name)
+            check_template(template.subject, name=template.name)
+        rules_dir = config.path(config.rules_dir)
+        self.rulebook = rulebook = Rulebook(rules_dir, plugins)
+        self.rules = RuleStore(db=db, clock=clock, rulebook=rulebook)
+        self.rules.start()
+        self.status_map = load_status_map(rules_dir / "maps" / "status.yaml")
+        self.numbers = NumberGenerator(db.engine, config.number_secret, config.shard_count)
+        self.warehouses = WarehouseCache()
+        self.outbox = outbox = OutboxWriter(clock)
+        self.facts = facts = FactBuilder(rulebook, plugins, clock)
+        self.decisions = decisions = DecisionRecorder(clock, plugins)
+        self.notifier = Notifier(rulebook, plugins, facts, outbox, decisions)
+        wms = plugins.connectors.get(config.wms_connector).name
+        carrier = plugins.connectors.get(config.carrier_connector).name
+        self.machine = machine = OrderMachine(clock=clock, timeouts=config.timeouts, outbox=outbox,
+                                              notifier=self.notifier, observe=plugins.after_transition,
+                                              wms=wms, carrier=carrier)
+        self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine)
+        creator = OrderCreator(clock=clock, plugins=plugins, numbers=self.numbers, machine=machine,
+                               warehouses=self.warehouses)
+        self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator)
+        self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses)
+        n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
+        decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine)
+        self.pipeline = Pipeline(db=db, clock=clock, machine=machine, retry_seconds=retry, stages=(
+            TimersStage(batch_size=n, clock=clock, facts=facts, machine=machine),
+            TasksStage(batch_size=n, clock=clock, plugins=plugins, callbacks=callbacks, retry_seconds=retry),
+            InboxStage(batch_size=n, facts=facts, callbacks=callbacks),
+            ScreenStage(**decide),
+            SplitStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses),
+            RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, outbox=outbox,
+                       wms=wms, carrier=carrier),
+            OutboxStage(batch_size=n, clock=clock, facts=facts, machine=machine, plugins=plugins,
+                        callbacks=callbacks, retry_seconds=retry),
+            ParentsStage(batch_size=n, machine=machine),
+        ))
+        # Every process decides with the active rules: a change made anywhere is picked up between passes.
+        self.pipeline.before_pass.append(self.rules.refresh)
+
+    def close(self) -> None:
+        rulebook = getattr(self, "rulebook", None)
+        if rulebook is not None:
+            rulebook.close()
+        self.db.dispose()
+
+    def __enter__(self) -> OMS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Fulfilment: documents sent to warehouses and carriers, their callbacks, and the status map."""

@@ -1,0 +1,1 @@
+"""Messaging: the outbox every side effect leaves through, customer notifications and their templates."""

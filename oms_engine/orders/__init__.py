@@ -1,0 +1,1 @@
+"""Orders: the state machine, intake and creation, numbering, commands, splitting, queries and explain."""

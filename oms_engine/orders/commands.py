@@ -1,0 +1,125 @@
+"""What a person (or a payment system) does to an order: pay, release, reject, cancel, intercept.
+
+Each is one transaction. A refused request raises before anything is
+written (:class:`~oms_engine.orders.machine.IllegalTransition`, or
+:class:`~oms_engine.errors.CommandError`), so the database is unchanged.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..errors import CommandError
+from ..money import format_minor
+from ..payments.status import is_paid, record_payment
+from ..plugin.faults import PluginFault
+from ..plugin.registry import PluginRegistry
+from ..stock.reservations import held_per_line, reservations_of, reserve_lines
+from ..stock.warehouses import WarehouseCache, stock_view
+from ..storage.db import Database
+from ..storage.models import Order, Product
+from .machine import Event, IllegalTransition, OrderMachine, State, check, stop_event
+from .queries import get_order
+from .steps import RESUME, HoldStage, Step
+
+
+class Commands:
+    def __init__(self, *, db: Database, clock: Clock, machine: OrderMachine, plugins: PluginRegistry,
+                 warehouses: WarehouseCache) -> None:
+        self.db, self.clock, self.machine, self.plugins, self.warehouses = db, clock, machine, plugins, warehouses
+
+    def pay(self, number: str, amount: int, transaction_id: str, *, actor: str = "payment") -> str:
+        if amount < 0:
+            raise CommandError(f"payment amount must not be negative, got {amount}")
+        if not transaction_id:
+            raise CommandError("a payment needs its transaction serial number")
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            if order.payment_txn and order.payment_txn == transaction_id:
+                return order.status  # the same payment notice twice changes nothing
+            if order.payment_txn:
+                raise CommandError(f"order {number} is already paid by transaction {order.payment_txn}")
+            if amount != order.payable:
+                raise CommandError(f"order {number}: payment {format_minor(amount, order.currency)} differs from "
+                                   f"payable {format_minor(order.payable, order.currency)}")
+            # Any refusal below raises and the transaction rolls back: nothing is kept.
+            record_payment(order, amount, transaction_id, self.clock.now())
+            self.machine.fire(s, order, Event.PAY, actor=actor, cause=f"transaction {transaction_id}")
+            return order.status
+
+    def release(self, number: str, *, actor: str, note: str = "") -> str:
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            if order.status != State.ON_HOLD.value:
+                raise IllegalTransition(number, order.status, Event.RELEASE.value)
+            event = Event.RELEASE if is_paid(order) or order.parent_id else Event.RELEASE_UNPAID
+            check(order, event)
+            stage = HoldStage(order.hold_stage) if order.hold_stage else HoldStage.SCREENING
+            if stage is HoldStage.INTAKE:
+                problem = self._recheck_intake(s, order)
+                if problem:
+                    raise CommandError(f"order {number} cannot be released yet: {problem}")
+            order.stage = RESUME[stage].value
+            if event is Event.RELEASE_UNPAID:
+                order.stage = Step.SCREEN.value  # screened once it is paid
+            self.machine.fire(s, order, event, actor=actor, cause=note or f"released (was: {order.hold_reason})")
+            return order.status
+
+    def _recheck_intake(self, s: Session, order: Order) -> str | None:
+        """An intake hold is lifted only when what held it is fixed: SKUs mapped, stock reserved."""
+        for ln in order.lines:
+            if not ln.mapped:
+                try:
+                    sku = self.plugins.resolve_sku(order.channel, ln.channel_sku)
+                except PluginFault as fault:
+                    return f"SKU '{ln.channel_sku}' could not be mapped: {fault}"
+                p = s.get(Product, sku)
+                if p is None:
+                    return f"SKU '{ln.channel_sku}' is still not in the catalogue"
+                ln.sku, ln.mapped, ln.merchant, ln.weight_g = p.sku, True, p.merchant, p.weight_g
+                ln.attributes = dict(p.attributes or {})
+        # Totals that disagreed need no fix: releasing means a person accepts the OMS's arithmetic.
+        held = held_per_line(reservations_of(s, [order.id]).get(order.id, []))
+        missing = [(ln.line_no, ln.sku, ln.quantity - held.get(ln.line_no, 0)) for ln in order.lines
+                   if ln.quantity > held.get(ln.line_no, 0)]
+        if missing:
+            stock = stock_view(s, {m[1] for m in missing}, self.warehouses.get(s))
+            short = reserve_lines(s, order.id, f"order:{order.number}", missing, stock, self.clock.now())
+            if short:
+                return "insufficient stock for " + ", ".join(f"SKU '{k}'" for k in short)
+        return None
+
+    def reject(self, number: str, *, actor: str, note: str = "") -> str:
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            self.machine.fire(s, order, Event.REJECT, actor=actor, cause=note or "rejected in review")
+            return order.status
+
+    def cancel(self, number: str, *, actor: str, reason: str = "") -> str:
+        """Cancel before picking; once picking has started, ask the warehouse to intercept.
+
+        A split parent is cancelled through its children: each child that can
+        still be stopped is, and the parent follows them.
+        """
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            if order.status == State.SPLIT.value:
+                for child in order.children:
+                    event = stop_event(child.status)
+                    try:
+                        check(child, event)
+                    except IllegalTransition:
+                        continue  # shipped or finished: after-sales, not a cancel
+                    self.machine.fire(s, child, event, actor=actor, cause=reason or f"parent {number} cancelled")
+                return order.status
+            event = stop_event(order.status)
+            default = "cancel requested after picking" if event is Event.INTERCEPT else "cancelled"
+            self.machine.fire(s, order, event, actor=actor, cause=reason or default)
+            return order.status
+
+    def intercept(self, number: str, *, actor: str, reason: str = "") -> str:
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            self.machine.fire(s, order, Event.INTERCEPT, actor=actor, cause=reason or "interception requested")
+            return order.status

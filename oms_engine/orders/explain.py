@@ -1,0 +1,63 @@
+"""An order's whole story: what it is, what happened to it, and why.
+
+Used by ``oms order show`` and the admin API. Each decision carries the
+ruleset name and content hash in force when it was taken and the rules that
+fired, so "why was this order held / sent there?" has an exact answer even
+after the rules have changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..money import format_minor
+from ..storage.models import DecisionRecord, History, InboxMessage, Incident, OutboxMessage, Reservation
+from .queries import get_order, iso, order_summary
+
+
+def explain(s: Session, number: str) -> dict[str, Any]:
+    o = get_order(s, number)
+    money = {k: getattr(o, k) for k in ("goods", "freight", "tax", "coupon", "gift_card", "points", "payable",
+                                        "paid_amount", "refund_amount")}
+    history = s.scalars(select(History).where(History.order_id == o.id).order_by(History.id))
+    decisions = s.scalars(select(DecisionRecord).where(DecisionRecord.order_id == o.id).order_by(DecisionRecord.id))
+    outbox = s.scalars(select(OutboxMessage).where(OutboxMessage.order_id == o.id).order_by(OutboxMessage.id))
+    incidents = s.scalars(select(Incident).where(Incident.order_id == o.id).order_by(Incident.id))
+    # Outcomes read "<number> <STATUS> -> <state>" or "rejected: no order <number>", joined by "; ".
+    callbacks = s.scalars(select(InboxMessage).where(or_(
+        InboxMessage.outcome.like(f"{o.number} %"), InboxMessage.outcome.like(f"%; {o.number} %"),
+        InboxMessage.outcome.like(f"%no order {o.number}"), InboxMessage.outcome.like(f"%no order {o.number};%"),
+        InboxMessage.outcome.like(f"%order {o.number}: %"))).order_by(InboxMessage.id))
+    reservations = s.scalars(select(Reservation).where(Reservation.order_id == o.id).order_by(Reservation.id))
+    return {
+        **order_summary(o),
+        "shard": o.shard,
+        "hold_stage": o.hold_stage,
+        "amounts": money,
+        "amounts_text": {k: format_minor(v, o.currency) for k, v in money.items()},
+        "payment": {"transaction_id": o.payment_txn, "paid_at": iso(o.paid_at)},
+        "customer_detail": {"ref": o.customer.ref, "name": o.customer.name, "level": o.customer.level,
+                            "blacklisted": o.customer.blacklisted},
+        "ship_to": o.ship_to,
+        "carrier": o.carrier, "tracking_no": o.tracking_no, "due_at": iso(o.due_at),
+        "lines": [{"line_no": ln.line_no, "sku": ln.sku, "channel_sku": ln.channel_sku, "name": ln.name,
+                   "quantity": ln.quantity, "unit_price": ln.unit_price, "goods": ln.goods, "discount": ln.discount,
+                   "merchant": ln.merchant, "attributes": ln.attributes} for ln in o.lines],
+        "children": [order_summary(c) for c in o.children],
+        "reservations": [{"warehouse": r.warehouse, "sku": r.sku, "line_no": r.line_no, "quantity": r.quantity}
+                         for r in reservations],
+        "history": [{"at": iso(h.at), "from": h.from_state, "to": h.to_state, "event": h.event, "actor": h.actor,
+                     "cause": h.cause} for h in history],
+        "decisions": [{"at": iso(d.at), "point": d.point, "ruleset": d.ruleset, "version": d.version,
+                       "fired": d.fired, "outcome": d.outcome, "facts": d.facts} for d in decisions],
+        "messages": [{"id": m.id, "kind": m.kind, "target": m.target, "topic": m.topic, "status": m.status,
+                      "attempts": m.attempts, "last_error": m.last_error, "created_at": iso(m.created_at),
+                      "sent_at": iso(m.sent_at)} for m in outbox],
+        "incidents": [{"at": iso(i.at), "stage": i.stage, "plugin": i.plugin, "hook": i.hook, "error": i.error,
+                       "action": i.action} for i in incidents],
+        "callbacks": [{"id": c.id, "source": c.source, "payload": c.payload, "status": c.status,
+                       "outcome": c.outcome} for c in callbacks],
+    }

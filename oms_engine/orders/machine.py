@@ -1,0 +1,334 @@
+"""The order state machine: the table, the guards, the deadlines and the effects of every transition.
+
+Parent and child orders share it. Every change of an order's state goes
+through :meth:`OrderMachine.fire`, which checks the table and the guard of the
+edge before touching anything, then writes the history row, sets the next
+deadline, runs the effects of the edge (stock, outbox), asks the
+notification rules what to tell the customer and calls the observers, all in
+the caller's transaction. An illegal event raises :class:`IllegalTransition`
+naming the order, the state and the event, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..config import Timeouts
+from ..errors import OmsError
+from ..messaging.outbox import Kind, OutboxWriter, Topic
+from ..payments.status import is_paid
+from ..plugin.faults import PluginFault
+from ..stock.ledger import receive
+from ..stock.reservations import release_order, ship_order
+from ..storage.db import append
+from ..storage.models import History, Order
+from .incidents import record_incident
+from .steps import Step
+
+if TYPE_CHECKING:
+    from ..decisions.fact_builder import FactCache
+    from ..messaging.notifications import Notifier
+
+
+class State(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    ON_HOLD = "on_hold"
+    SPLIT = "split"
+    ROUTED = "routed"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    PICKING = "picking"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    INTERCEPT_REQUESTED = "intercept_requested"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+
+
+class Event(StrEnum):
+    PAY = "pay"
+    HOLD = "hold"                    # screening or intake put it in the review queue
+    RELEASE = "release"              # review passed: continue to split and route
+    RELEASE_UNPAID = "release_unpaid"  # an intake hold lifted before payment
+    REJECT = "reject"                # review failed: cancel (and refund if paid)
+    SPLIT = "split"
+    ROUTE = "route"
+    DISPATCH = "dispatch"
+    WMS_ACCEPT = "wms_accept"
+    PICK = "pick"
+    PACK = "pack"
+    SHIP = "ship"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVER = "deliver"
+    REFUSE = "refuse"
+    CONFIRM = "confirm"              # customer confirms, or the confirmation window ends
+    CANCEL = "cancel"
+    PAYMENT_TIMEOUT = "payment_timeout"
+    INTERCEPT = "intercept"
+    INTERCEPT_CONFIRMED = "intercept_confirmed"
+    INTERCEPT_REFUSED = "intercept_refused"
+    RETURNED = "returned"            # refused parcel is back in the warehouse
+    CLOSE = "close"                  # after-sales window over
+    CHILDREN_DONE = "children_done"  # every child of a split parent is completed
+    CHILDREN_CANCELLED = "children_cancelled"
+
+
+S, E = State, Event
+
+# Cancelling is possible until picking starts; after that only interception.
+_CANCELLABLE = (S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.ROUTED, S.DISPATCHED, S.ACCEPTED)
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (S.PENDING_PAYMENT, E.PAY): S.PAID,
+    (S.PENDING_PAYMENT, E.PAYMENT_TIMEOUT): S.CANCELLED,
+    (S.PENDING_PAYMENT, E.HOLD): S.ON_HOLD,
+    (S.PAID, E.HOLD): S.ON_HOLD,
+    (S.ON_HOLD, E.RELEASE): S.PAID,
+    (S.ON_HOLD, E.RELEASE_UNPAID): S.PENDING_PAYMENT,
+    (S.ON_HOLD, E.REJECT): S.CANCELLED,
+    (S.ON_HOLD, E.PAY): S.ON_HOLD,
+    (S.PAID, E.SPLIT): S.SPLIT,
+    (S.PAID, E.ROUTE): S.ROUTED,
+    (S.ROUTED, E.DISPATCH): S.DISPATCHED,
+    (S.DISPATCHED, E.WMS_ACCEPT): S.ACCEPTED,
+    (S.ACCEPTED, E.PICK): S.PICKING,
+    (S.DISPATCHED, E.PICK): S.PICKING,
+    (S.PICKING, E.PACK): S.PACKED,
+    (S.ACCEPTED, E.SHIP): S.SHIPPED,
+    (S.PICKING, E.SHIP): S.SHIPPED,
+    (S.PACKED, E.SHIP): S.SHIPPED,
+    (S.PICKING, E.INTERCEPT): S.INTERCEPT_REQUESTED,
+    (S.PACKED, E.INTERCEPT): S.INTERCEPT_REQUESTED,
+    (S.INTERCEPT_REQUESTED, E.INTERCEPT_CONFIRMED): S.CANCELLED,
+    (S.INTERCEPT_REQUESTED, E.INTERCEPT_REFUSED): S.PACKED,
+    # The warehouse may ship before it reads the interception request.
+    (S.INTERCEPT_REQUESTED, E.SHIP): S.SHIPPED,
+    (S.SHIPPED, E.IN_TRANSIT): S.IN_TRANSIT,
+    (S.SHIPPED, E.DELIVER): S.DELIVERED,
+    (S.SHIPPED, E.REFUSE): S.REFUSED,
+    (S.IN_TRANSIT, E.IN_TRANSIT): S.IN_TRANSIT,
+    (S.IN_TRANSIT, E.OUT_FOR_DELIVERY): S.OUT_FOR_DELIVERY,
+    (S.IN_TRANSIT, E.DELIVER): S.DELIVERED,
+    (S.IN_TRANSIT, E.REFUSE): S.REFUSED,
+    (S.OUT_FOR_DELIVERY, E.DELIVER): S.DELIVERED,
+    (S.OUT_FOR_DELIVERY, E.REFUSE): S.REFUSED,
+    (S.DELIVERED, E.CONFIRM): S.COMPLETED,
+    (S.COMPLETED, E.CLOSE): S.CLOSED,
+    (S.REFUSED, E.RETURNED): S.CLOSED,
+    (S.SPLIT, E.CHILDREN_DONE): S.COMPLETED,
+    (S.SPLIT, E.CHILDREN_CANCELLED): S.CANCELLED,
+    **{(s, E.CANCEL): S.CANCELLED for s in _CANCELLABLE},
+}
+
+TERMINAL: frozenset[State] = frozenset({S.CANCELLED, S.CLOSED})
+# States in which the warehouse holds the document: a cancel must reach the WMS too.
+AT_WAREHOUSE: frozenset[State] = frozenset({S.DISPATCHED, S.ACCEPTED})
+# Fulfilment is under way: stock has left or is leaving the shelf.
+SHIPPED_OR_LATER: frozenset[State] = frozenset(
+    {S.SHIPPED, S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.COMPLETED, S.REFUSED}
+)
+
+
+
+# Stopping an order: cancel until picking starts, then only an interception request.
+INTERCEPTABLE: frozenset[State] = frozenset({S.PICKING, S.PACKED})
+# How an order that reached its deadline moves on (the timers stage asks this table).
+TIMEOUTS: dict[State, tuple[Event, str]] = {
+    S.PENDING_PAYMENT: (E.PAYMENT_TIMEOUT, "unpaid when the payment window closed"),
+    S.DELIVERED: (E.CONFIRM, "confirmation window ended"),
+    S.COMPLETED: (E.CLOSE, "after-sales window ended"),
+}
+
+
+class IllegalTransition(OmsError):
+    """An event that the order's current state does not accept."""
+
+    def __init__(self, order: str, state: str, event: str, why: str | None = None) -> None:
+        if why is None:
+            allowed = sorted(e.value for (s, e) in TRANSITIONS if s == state)
+            why = f"is not allowed in state '{state}' (allowed: {', '.join(allowed) or 'none'})"
+            message = f"order {order}: event '{event}' {why}"
+        else:
+            message = f"order {order}: event '{event}' refused in state '{state}': {why}"
+        super().__init__(message)
+        self.order, self.state, self.event = order, state, event
+
+
+class GuardFailed(IllegalTransition):
+    """The table allows the event, but the order does not meet the edge's condition."""
+
+    def __init__(self, order: str, state: str, event: str, why: str) -> None:
+        super().__init__(order, state, event, why)
+
+
+def next_state(order: str, state: str, event: str) -> State:
+    try:
+        return TRANSITIONS[(State(state), Event(event))]
+    except (KeyError, ValueError):
+        raise IllegalTransition(order, state, event) from None
+
+
+def stop_event(state: str) -> Event:
+    """The event that stops an order in ``state``: cancel, or after picking an interception request."""
+    return E.INTERCEPT if State(state) in INTERCEPTABLE else E.CANCEL
+
+
+# -- guards: a reason the event may not happen now, or None -------------------------
+def _guard_pay(order: Order) -> str | None:
+    if order.paid_amount < order.payable:
+        return f"paid {order.paid_amount} is less than payable {order.payable}"
+    return None
+
+
+def _guard_release(order: Order) -> str | None:
+    return None if is_paid(order) or order.parent_id else "the order is not paid yet (use release_unpaid)"
+
+
+def _guard_release_unpaid(order: Order) -> str | None:
+    return "the order is paid (use release)" if is_paid(order) else None
+
+
+def _guard_split(order: Order) -> str | None:
+    return "a child order cannot be split again" if order.parent_id is not None else None
+
+
+def _guard_route(order: Order) -> str | None:
+    return None if order.warehouse else "no warehouse chosen"
+
+
+GUARDS: dict[Event, Callable[[Order], str | None]] = {
+    E.PAY: _guard_pay,
+    E.RELEASE: _guard_release,
+    E.RELEASE_UNPAID: _guard_release_unpaid,
+    E.SPLIT: _guard_split,
+    E.ROUTE: _guard_route,
+}
+
+
+def check(order: Order, event: Event | str) -> State:
+    """The state ``event`` would lead to; raises and changes nothing when illegal."""
+    target = next_state(order.number, order.status, str(event))
+    guard = GUARDS.get(Event(event))
+    why = guard(order) if guard is not None else None
+    if why:
+        raise GuardFailed(order.number, order.status, str(event), why)
+    return target
+
+
+# -- deadlines: when the timer of the state entered fires ---------------------------
+def deadline(order: Order, target: State, now: datetime, timeouts: Timeouts) -> datetime | None:
+    if target is S.PENDING_PAYMENT:
+        return order.placed_at + timedelta(minutes=timeouts.payment_minutes)
+    if target is S.DELIVERED:
+        return now + timedelta(days=timeouts.confirm_days)
+    if target is S.COMPLETED:
+        return now + timedelta(days=timeouts.after_sales_days)
+    return None
+
+
+@dataclass(frozen=True)
+class Transition:
+    order: Order
+    before: State
+    event: Event
+    target: State
+    actor: str
+    cause: str
+    at: datetime
+
+
+class OrderMachine:
+    """Fires events on orders; its collaborators are the outbox, the notifier and the observers."""
+
+    def __init__(self, *, clock: Clock, timeouts: Timeouts, outbox: OutboxWriter, notifier: Notifier,
+                 observe: Callable[..., None], wms: str, carrier: str) -> None:
+        self.clock, self.timeouts, self.outbox, self.notifier = clock, timeouts, outbox, notifier
+        self.observe, self.wms, self.carrier = observe, wms, carrier
+
+    check = staticmethod(check)
+
+    def deadline(self, order: Order) -> datetime | None:
+        """When the timer of the order's current state fires (None: it has none)."""
+        return deadline(order, State(order.status), self.clock.now(), self.timeouts)
+
+    def create(self, s: Session, order: Order, *, actor: str, cause: str) -> None:
+        """A new order (or child order) enters the machine in ``order.status``: its first history row."""
+        now = self.clock.now()
+        due = self.deadline(order)
+        if order.due_at != due:  # set before the insert, it costs no second write
+            order.due_at = due
+        append(s, History, order_id=order.id, from_state=None, to_state=order.status, event="create",
+               actor=actor, cause=cause, at=now)
+
+    def fire(self, s: Session, order: Order, event: Event, *, actor: str, cause: str = "",
+             cache: FactCache | None = None) -> State:
+        target = check(order, event)
+        now = self.clock.now()
+        t = Transition(order, State(order.status), event, target, actor, cause, now)
+        order.status = target.value
+        order.updated_at = now
+        order.due_at = deadline(order, target, now, self.timeouts)
+        if target not in (S.ON_HOLD, S.CANCELLED):
+            # Leaving the review queue clears the reason; a rejected order keeps it on record.
+            order.hold_reason = order.hold_stage = None
+        append(s, History, order_id=order.id, from_state=t.before.value, to_state=target.value, event=event.value,
+               actor=actor, cause=cause, at=now)
+        self._effects(s, t)
+        if order.parent_id is not None and target in (S.COMPLETED, S.CLOSED, S.CANCELLED):
+            # Flag the parent for the parents stage, in this same transaction.
+            s.execute(update(Order).where(Order.id == order.parent_id).values(stage=Step.CHECK.value),
+                      execution_options={"synchronize_session": False})
+        self.notifier.on_transition(s, order, t.before, event, target, actor, cache)
+        try:
+            self.observe(order_number=order.number, from_state=t.before.value, to_state=target.value,
+                         event=event.value, actor=actor, cause=cause)
+        except PluginFault as fault:
+            record_incident(s, order_id=order.id, stage="transition", error=fault,
+                            action=f"observer failed; the transition to {target.value} stands", at=now)
+        return target
+
+    # -- effects of the edges ----------------------------------------------------------
+    def _effects(self, s: Session, t: Transition) -> None:
+        order, doc = t.order, f"order:{t.order.number}"
+        if t.target is S.CANCELLED:
+            if t.before in AT_WAREHOUSE:
+                self._to_connector(s, order, self.wms, Topic.WMS_CANCEL, {"order_number": order.number,
+                                                                         "reason": t.cause})
+            release_order(s, order.id, doc, t.at)
+            # The money goes back with the order that is cancelled; a parent whose
+            # children were all cancelled has nothing left to refund.
+            if (order.paid_amount or order.parent_id) and t.event is not E.CHILDREN_CANCELLED:
+                order.refund_amount = order.payable
+        elif t.event is E.SHIP:
+            ship_order(s, order.id, doc, t.at)
+            self._to_connector(s, order, self.carrier, Topic.CARRIER_REGISTER, {
+                "order_number": order.number, "tracking_no": order.tracking_no, "carrier": order.carrier,
+                "ship_to": order.ship_to, "warehouse": order.warehouse})
+        elif t.event is E.INTERCEPT:
+            self._to_connector(s, order, self.wms, Topic.WMS_INTERCEPT, {"order_number": order.number,
+                                                                        "reason": t.cause})
+        elif t.event is E.RETURNED:
+            if order.warehouse:
+                for ln in order.lines:
+                    receive(s, order.warehouse, ln.sku, ln.quantity, "return", doc, t.at, order.id)
+            # A refused parcel is back: the customer gets the money for it back.
+            if order.paid_amount or order.parent_id:
+                order.refund_amount = order.payable
+
+    def _to_connector(self, s: Session, order: Order, connector: str, topic: Topic, payload: dict[str, Any]) -> None:
+        self.outbox.enqueue(s, order, Kind.CONNECTOR, connector, topic, payload)

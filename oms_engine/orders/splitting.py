@@ -1,0 +1,131 @@
+"""Dividing a parent order into child orders: checking the plan, refining it by stock, making the children.
+
+Business rules decide why goods travel apart (merchant, cold chain...); stock
+decides whether a group can travel at all. A group that no single warehouse
+can ship is divided further by :func:`~oms_engine.stock.cover.plan_by_stock`,
+so every child order can be routed. Each child takes its lines, the parent's
+reservations for them (the hinted warehouse first) and its share of every
+discount, freight and tax, apportioned to the cent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..errors import OmsError
+from ..money import apportion
+from ..plugin.views import OrderView, SplitGroup, StockView
+from ..stock.cover import plan_by_stock
+from ..storage.models import Order, OrderLine, Reservation
+from .machine import OrderMachine, State
+from .steps import Step
+
+
+class PlanError(OmsError):
+    """A split plan that does not place every unit exactly once (a strategy's bug)."""
+
+
+def refine_by_stock(view: OrderView, stock: StockView, groups: Sequence[SplitGroup]) -> tuple[SplitGroup, ...]:
+    """Every group that no single warehouse can ship, divided until each one can be."""
+    out: list[SplitGroup] = []
+    order_stock = stock.for_order(view)
+    for g in groups:
+        if order_stock.shippers(g.lines):
+            out.append(g)
+            continue
+        part = replace(view, lines=tuple(replace(ln, quantity=g.lines[ln.line_no]) for ln in view.lines
+                                        if ln.line_no in g.lines))
+        for sub in plan_by_stock(part, stock).groups:
+            out.append(SplitGroup(sub.lines, reason="; ".join(r for r in (g.reason, sub.reason) if r),
+                                  warehouse_hint=sub.warehouse_hint))
+    return tuple(out)
+
+
+def check_plan(order: Order, groups: Sequence[SplitGroup]) -> None:
+    """A plan must place every unit of every line exactly once."""
+    want = {ln.line_no: ln.quantity for ln in order.lines}
+    got: dict[int, int] = defaultdict(int)
+    for g in groups:
+        for line_no, q in g.lines.items():
+            if not isinstance(q, int) or isinstance(q, bool) or q <= 0:
+                raise PlanError(f"order {order.number}: split plan has quantity {q!r} for line {line_no}")
+            got[line_no] += q
+    if dict(got) != want:
+        raise PlanError(f"order {order.number}: split plan {dict(got)} does not match lines {want}")
+
+
+def describe(groups: Sequence[SplitGroup]) -> list[dict[str, Any]]:
+    return [{"lines": {str(k): v for k, v in g.lines.items()}, "reason": g.reason,
+             "warehouse_hint": g.warehouse_hint} for g in groups]
+
+
+def make_children(s: Session, machine: OrderMachine, parent: Order, groups: Sequence[SplitGroup],
+                  reservations: Sequence[Reservation], now: datetime) -> list[Order]:
+    lines = {ln.line_no: ln for ln in parent.lines}
+    # Each line's discount follows its units into the children, to the cent.
+    shares: dict[int, list[int]] = {
+        n: apportion(ln.discount, [g.lines.get(n, 0) for g in groups]) for n, ln in lines.items()}
+    child_lines: list[list[OrderLine]] = []
+    for gi, g in enumerate(groups):
+        cl = []
+        for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
+            src = lines[n]
+            cl.append(OrderLine(line_no=new_no, sku=src.sku, channel_sku=src.channel_sku, name=src.name, quantity=q,
+                                unit_price=src.unit_price, goods=src.unit_price * q, discount=shares[n][gi],
+                                merchant=src.merchant, weight_g=src.weight_g, attributes=dict(src.attributes),
+                                mapped=src.mapped))
+        child_lines.append(cl)
+    goods = [sum(ln.goods for ln in cl) for cl in child_lines]
+    disc_w = [sum(ln.discount for ln in cl) for cl in child_lines]
+    freight, tax = apportion(parent.freight, goods), apportion(parent.tax, goods)
+    coupon, gift, points = (apportion(parent.coupon, disc_w), apportion(parent.gift_card, disc_w),
+                            apportion(parent.points, disc_w))
+    children = []
+    for i, cl in enumerate(child_lines):
+        payable = goods[i] + freight[i] + tax[i] - coupon[i] - gift[i] - points[i]
+        child = Order(
+            number=f"{parent.number}-{i + 1}", shard=parent.shard, parent_id=parent.id, channel=parent.channel,
+            external_id=None, status=State.PAID.value, customer_id=parent.customer_id, customer=parent.customer,
+            currency=parent.currency, ship_to=dict(parent.ship_to), goods=goods[i], freight=freight[i], tax=tax[i],
+            coupon=coupon[i], gift_card=gift[i], points=points[i], payable=payable, paid_amount=0,
+            payment_txn=parent.payment_txn, paid_at=parent.paid_at, placed_at=parent.placed_at, created_at=now,
+            updated_at=now, stage=Step.ROUTE.value, lines=cl, warehouse=groups[i].warehouse_hint)
+        s.add(child)
+        children.append(child)
+    s.flush()
+    if sum(c.payable for c in children) != parent.payable:
+        raise PlanError(f"order {parent.number}: children payable does not add up to the parent's")
+    for c in children:
+        machine.create(s, c, actor="rules:split", cause=f"split from {parent.number}")
+    _hand_reservations(s, parent, children, groups, reservations)
+    return children
+
+
+def _hand_reservations(s: Session, parent: Order, children: Sequence[Order], groups: Sequence[SplitGroup],
+                       reservations: Sequence[Reservation]) -> None:
+    """Pass the parent's reserved units to the children, the hinted warehouse first."""
+    pool: dict[int, list[list[Any]]] = defaultdict(list)
+    for r in reservations:
+        pool[r.line_no].append([r.warehouse, r.quantity])
+    skus = {ln.line_no: ln.sku for ln in parent.lines}
+    for child, g in zip(children, groups, strict=True):
+        for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
+            chunks = sorted(pool[n], key=lambda c: c[0] != g.warehouse_hint)
+            left = q
+            for chunk in chunks:
+                take = min(left, chunk[1])
+                if take:
+                    s.add(Reservation(order_id=child.id, line_no=new_no, warehouse=chunk[0],
+                                      sku=skus[n], quantity=take))
+                    chunk[1] -= take
+                    left -= take
+            if left:
+                raise PlanError(f"order {parent.number}: line {n} is not fully reserved")
+    for r in reservations:
+        s.delete(r)

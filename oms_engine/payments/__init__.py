@@ -1,0 +1,1 @@
+"""Payments: the payment status of an order. Refunds, captures and reconciliation will live here."""

@@ -1,0 +1,150 @@
+"""Outbox delivery: due messages, oldest first; a message waits while an older one of its order is unsent.
+
+A delivery that fails (the connector or sender raised) is retried with
+exponential backoff and dead after RETRY_LIMIT attempts, its last error kept
+on the message (``oms order show`` lists it); the rest of the batch goes on.
+A sender's ``flush()`` makes its batch durable before the batch is recorded
+as sent; if it fails, every message of that batch for that sender is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from ..clock import Clock
+from ..decisions.fact_builder import FactBuilder, FactCache
+from ..decisions.points import DecisionPoint
+from ..fulfilment.callbacks import Callbacks
+from ..messaging.outbox import RETRY_LIMIT, Kind, Status, Topic
+from ..orders.machine import Event, OrderMachine, State
+from ..orders.queries import load_orders
+from ..plugin.contracts import Notification, OutboundMessage
+from ..plugin.faults import PluginFault, blame
+from ..plugin.registry import PluginRegistry, RegistryError
+from ..storage.claims import claim_rows
+from ..storage.models import Order, OutboxMessage
+from .context import BufferedContext
+from .stage import StageName, Unit, UnitKind
+
+log = logging.getLogger("oms.pipeline")
+
+
+class _Withdrawn(Exception):
+    """The message is no longer wanted: its order moved on before it left."""
+
+
+class OutboxStage:
+    name = StageName.OUTBOX
+
+    def __init__(self, *, batch_size: int, clock: Clock, facts: FactBuilder, machine: OrderMachine,
+                 plugins: PluginRegistry, callbacks: Callbacks, retry_seconds: int) -> None:
+        self.batch_size, self.clock, self.facts, self.machine = batch_size, clock, facts, machine
+        self.plugins, self.callbacks, self.retry_seconds = plugins, callbacks, retry_seconds
+        self.current: Unit | None = None
+
+    def run(self, s: Session, cache: FactCache) -> int:
+        now = self.clock.now()
+        earlier = aliased(OutboxMessage)
+        stmt = (select(OutboxMessage.id, OutboxMessage.order_id, OutboxMessage.order_number, OutboxMessage.kind,
+                       OutboxMessage.target, OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.attempts)
+                .where(OutboxMessage.status == Status.PENDING.value, OutboxMessage.available_at <= now,
+                       ~exists().where(earlier.order_id == OutboxMessage.order_id,
+                                       earlier.status == Status.PENDING.value, earlier.id < OutboxMessage.id))
+                .order_by(OutboxMessage.id))
+        rows = claim_rows(s, stmt, self.batch_size)
+        blocked: set[int | None] = set()
+        ctx = BufferedContext(s, self.clock, self.callbacks)
+        # Orders that will be dispatched, loaded (and their facts built) for the batch at once.
+        dispatching = load_orders(s, sorted({m.order_id for m in rows
+                                             if m.topic == Topic.WMS_CREATE and m.order_id}))
+        self.facts.facts(s, dispatching, cache, point=DecisionPoint.NOTIFICATIONS.value)
+        by_id = {o.id: o for o in dispatching}
+        sent: dict[str, list[Any]] = {}    # sender name -> messages it took (None: connectors)
+        changed: list[dict[str, Any]] = []
+        for msg in rows:
+            if msg.order_id is not None and msg.order_id in blocked:
+                continue
+            self.current = Unit(UnitKind.MESSAGE, msg.id)
+            try:
+                via = self._deliver(s, msg, ctx, cache, by_id)
+            except _Withdrawn as why:
+                changed.append({"id": msg.id, "status": Status.WITHDRAWN.value, "last_error": str(why)})
+                continue
+            except (PluginFault, RegistryError) as exc:  # a failed delivery is retried later, never lost
+                changed.append(self._failed(msg, exc, now))
+                blocked.add(msg.order_id)
+                continue
+            sent.setdefault(via, []).append(msg)
+        self.current = None
+        ok: list[int] = []
+        for via, msgs in sent.items():
+            if not self._flush(via):
+                changed.extend(self._failed(m, RuntimeError(f"sender '{via}' could not flush"), now) for m in msgs)
+                continue
+            ok.extend(m.id for m in msgs)
+        for change in changed:
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == change.pop("id")).values(**change),
+                      execution_options={"synchronize_session": False})
+        # One UPDATE for the whole batch: the common case should not pay for per-row bookkeeping.
+        for i in range(0, len(ok), 500):
+            s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ok[i:i + 500]))
+                      .values(status=Status.SENT.value, sent_at=now, attempts=OutboxMessage.attempts + 1),
+                      execution_options={"synchronize_session": False})
+        return len(rows)
+
+    def _failed(self, msg: Any, exc: BaseException, now: Any) -> dict[str, Any]:
+        log.warning("outbox %s (%s) failed: %s", msg.id, msg.topic, exc)
+        attempts = msg.attempts + 1
+        retry = now + timedelta(seconds=self.retry_seconds * 2 ** (attempts - 1))
+        return {"id": msg.id, "attempts": attempts, "last_error": str(exc)[:2000],
+                "status": Status.DEAD.value if attempts >= RETRY_LIMIT else Status.PENDING.value,
+                "available_at": retry}
+
+    def _flush(self, via: str) -> bool:
+        """Make a sender's batch durable; False when it could not (its messages are retried)."""
+        if via == "":
+            return True
+        sender = self.plugins.senders.get(via)
+        flush = getattr(sender, "flush", None)
+        if flush is None:
+            return True
+        try:
+            with blame(self.plugins.senders.plugin_of(via), f"sender '{via}' flush"):
+                flush()
+        except PluginFault as fault:
+            log.warning("%s", fault)
+            return False
+        return True
+
+    def _deliver(self, s: Session, msg: Any, ctx: BufferedContext, cache: FactCache, orders: dict[int, Order]
+                 ) -> str:
+        """Deliver one message; returns the sender's name ("" for a connector)."""
+        if msg.kind == Kind.NOTIFICATION:
+            p = msg.payload
+            sender = self.plugins.sender_for(msg.target)
+            with blame(self.plugins.senders.plugin_of(sender.name), f"sender '{sender.name}'"):
+                sender.send(Notification(id=msg.id, order_number=msg.order_number, medium=msg.target,
+                                         recipient=p["recipient"], template=p["template"],
+                                         subject=p.get("subject", ""), body=p["body"]))
+            return sender.name
+        connector = self.plugins.connectors.get(msg.target)
+        order = orders.get(msg.order_id) if msg.topic == Topic.WMS_CREATE and msg.order_id is not None else None
+        if order is not None and order.status != State.ROUTED.value:
+            # Cancelled after routing, before the document left: it must never reach the warehouse.
+            raise _Withdrawn(f"order {order.number} is {order.status}")
+        try:
+            with blame(self.plugins.connectors.plugin_of(connector.name), f"connector '{connector.name}' send"):
+                connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload), ctx)
+        except PluginFault:
+            ctx.discard()
+            raise
+        ctx.commit()
+        if order is not None:
+            self.machine.fire(s, order, Event.DISPATCH, actor=f"connector:{connector.name}",
+                              cause=f"document {msg.id} sent", cache=cache)
+        return ""

@@ -1,0 +1,55 @@
+"""Parents: a split parent follows its children, done when all are, cancelled when all are.
+
+A child that ends flags its parent (stage ``check``) in the same
+transaction, so only flagged parents are looked at and none is missed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..decisions.fact_builder import FactCache
+from ..orders.machine import Event, OrderMachine, State
+from ..orders.queries import load_orders
+from ..orders.steps import Step
+from ..storage.claims import claim
+from ..storage.models import Order
+from .stage import StageName, Unit, UnitKind
+
+FINAL = frozenset({State.COMPLETED.value, State.CLOSED.value, State.CANCELLED.value})
+
+
+class ParentsStage:
+    name = StageName.PARENTS
+
+    def __init__(self, *, batch_size: int, machine: OrderMachine) -> None:
+        self.batch_size, self.machine = batch_size, machine
+        self.current: Unit | None = None
+
+    def run(self, s: Session, cache: FactCache) -> int:
+        ids = claim(s, select(Order.id).where(Order.status == State.SPLIT.value, Order.stage == Step.CHECK.value)
+                    .order_by(Order.id), self.batch_size)
+        if not ids:
+            return 0
+        done = 0
+        statuses: dict[int, set[str]] = defaultdict(set)
+        for pid, status in s.execute(select(Order.parent_id, Order.status).where(Order.parent_id.in_(ids))):
+            statuses[pid].add(status)
+        for order in load_orders(s, ids):
+            self.current = Unit(UnitKind.ORDER, order.id)
+            kids = statuses[order.id]
+            order.stage = None
+            if not kids <= FINAL:
+                continue
+            if kids == {State.CANCELLED.value}:
+                self.machine.fire(s, order, Event.CHILDREN_CANCELLED, actor="oms",
+                                  cause="every child order was cancelled", cache=cache)
+            else:
+                self.machine.fire(s, order, Event.CHILDREN_DONE, actor="oms", cause="every child order is finished",
+                                  cache=cache)
+            done += 1
+        self.current = None
+        return done

@@ -1,0 +1,120 @@
+"""Routing: the routing rules try strategies in priority order; the first warehouse that can take the
+order's reservation wins (core fallback: where the stock is already held), and the WMS document is queued."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..decisions.fact_builder import FactBuilder, FactCache
+from ..decisions.points import DecisionPoint
+from ..decisions.records import DecisionRecorder
+from ..decisions.rulebook import Rulebook
+from ..fulfilment.documents import wms_document
+from ..messaging.outbox import Kind, OutboxWriter, Topic
+from ..orders.machine import Event, OrderMachine, State
+from ..orders.queries import load_orders
+from ..orders.steps import HoldStage, Step
+from ..orders.views import order_view
+from ..plugin.faults import PluginFault
+from ..plugin.registry import PluginRegistry
+from ..plugin.views import StockView
+from ..rules import Decision, FactError, RuleEngineError
+from ..stock.reservations import held_per_line, move_to_warehouse, reservations_of, reserved_map
+from ..stock.warehouses import WarehouseCache, stock_view
+from ..storage.claims import claim
+from ..storage.models import Order, Reservation
+from .holding import hold, hold_on_fault
+from .stage import StageName, Unit, UnitKind
+
+POINT = DecisionPoint.ROUTING.value
+
+
+class RouteStage:
+    name = StageName.ROUTE
+
+    def __init__(self, *, batch_size: int, clock: Clock, facts: FactBuilder, rulebook: Rulebook,
+                 decisions: DecisionRecorder, machine: OrderMachine, plugins: PluginRegistry,
+                 warehouses: WarehouseCache, outbox: OutboxWriter, wms: str, carrier: str) -> None:
+        self.batch_size, self.clock, self.facts, self.rulebook = batch_size, clock, facts, rulebook
+        self.decisions, self.machine, self.plugins, self.warehouses = decisions, machine, plugins, warehouses
+        self.outbox, self.wms, self.carrier = outbox, wms, carrier
+        self.current: Unit | None = None
+
+    def run(self, s: Session, cache: FactCache) -> int:
+        ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.ROUTE.value)
+                    .order_by(Order.id), self.batch_size)
+        orders = load_orders(s, ids)
+        facts = self.facts.facts(s, orders, cache)
+        reservations = reservations_of(s, ids)
+        # One stock view for the batch, kept current as orders move their reservations;
+        # it guides the strategies, the conditional UPDATEs guarantee the stock.
+        whs = self.warehouses.get(s)
+        available = dict(stock_view(s, {ln.sku for o in orders for ln in o.lines}, whs).available)
+        stock = StockView(whs, available)
+        for order in orders:
+            self.current = Unit(UnitKind.ORDER, order.id)
+            res = reservations.get(order.id, [])
+            try:
+                fault = cache.faults.get(order.id)
+                if fault is not None:
+                    raise fault
+                decision = self.rulebook.decide(POINT, facts[order.id])
+                candidates, tried = self._candidates(order, res, stock, decision)
+            except (PluginFault, FactError, RuleEngineError) as exc:
+                hold_on_fault(s, self.machine, order, Step.ROUTE, exc, cache)
+                continue
+            self._route(s, order, res, available, decision, candidates, tried, cache)
+        self.current = None
+        return len(orders)
+
+    def _candidates(self, order: Order, res: Sequence[Reservation], stock: StockView, decision: Decision | None
+                    ) -> tuple[list[tuple[str, str, str]], list[dict[str, Any]]]:
+        view = order_view(order, reserved_map(res))
+        tried: list[dict[str, Any]] = []
+        candidates: list[tuple[str, str, str]] = []
+        for action in (decision.actions if decision else []):
+            if action.name != "route":
+                continue
+            name = action.params["strategy"]
+            plan = self.plugins.route(name, view, stock, action.params)
+            tried.append({"strategy": name, "warehouse": plan.warehouse if plan else None,
+                          "reason": plan.reason if plan else "no answer"})
+            if plan is not None:
+                candidates.append((plan.warehouse, name, plan.reason))
+        reserved_at = {r.warehouse for r in res}
+        if len(reserved_at) == 1 and sum(r.quantity for r in res) == sum(ln.quantity for ln in order.lines):
+            # Core fallback: the stock is already held in one warehouse.
+            candidates.append((next(iter(reserved_at)), "core-fallback", "all units already reserved there"))
+        return candidates, tried
+
+    def _route(self, s: Session, order: Order, res: Sequence[Reservation], available: dict[tuple[str, str], int],
+               decision: Decision | None, candidates: list[tuple[str, str, str]], tried: list[dict[str, Any]],
+               cache: FactCache) -> None:
+        now = self.clock.now()
+        need = {ln.line_no: (ln.sku, ln.quantity) for ln in order.lines}
+        for wh, strategy, reason in candidates:
+            if not move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, now):
+                tried.append({"strategy": strategy, "warehouse": wh, "reason": "stock moved away; tried next"})
+                continue
+            # Keep the batch's stock view current: what moved here is gone, what left elsewhere is back.
+            held_at_target = held_per_line(res, wh)
+            for r in res:
+                if r.warehouse != wh:
+                    available[(r.warehouse, r.sku)] = available.get((r.warehouse, r.sku), 0) + r.quantity
+            for line_no, (sku, qty) in need.items():
+                available[(wh, sku)] = available.get((wh, sku), 0) - (qty - held_at_target.get(line_no, 0))
+            order.warehouse, order.stage, order.carrier = wh, None, self.carrier
+            self.decisions.record(s, order, POINT, decision, {"warehouse": wh, "strategy": strategy,
+                                                              "reason": reason, "tried": tried})
+            self.machine.fire(s, order, Event.ROUTE, actor="rules:routing", cause=f"{wh} by {strategy}: {reason}",
+                              cache=cache)
+            self.outbox.enqueue(s, order, Kind.CONNECTOR, self.wms, Topic.WMS_CREATE, wms_document(order))
+            return
+        self.decisions.record(s, order, POINT, decision, {"warehouse": None, "tried": tried})
+        hold(s, self.machine, order, HoldStage.ROUTING, "no warehouse can ship the whole order",
+             actor="rules:routing", cache=cache)

@@ -1,0 +1,186 @@
+"""The pipeline: stages that each take a batch of ready work, one transaction per pass.
+
+A pass runs every stage in order (timers, tasks, inbox, screen, split, route,
+outbox, parents) in one transaction, so each stage sees the previous one's
+work and the whole pass commits once. :meth:`Pipeline.run_until_idle`
+repeats passes until none finds work.
+
+Faults are contained at three levels. A plugin that raises is handled where
+it is called (the order held, the message or task retried, the callback
+rejected). A transaction that loses a deadlock or a lock wait is run again.
+Anything else unexpected rolls the pass back, and the unit of work the
+failing stage was on is set aside in a transaction of its own (an order held
+or parked, a callback rejected, a task or message retried), with an incident
+recorded; the next pass goes on without it. The worker never dies of one bad
+order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..decisions.fact_builder import FactCache
+from ..messaging.outbox import RETRY_LIMIT, Status
+from ..orders.incidents import record_incident
+from ..orders.machine import TIMEOUTS, Event, IllegalTransition, OrderMachine, State, check
+from ..orders.steps import FAULT_HOLD, Step
+from ..storage.db import Database, drain
+from ..storage.models import Order, OutboxMessage, ScheduledTask
+from .inbox import reject
+from .stage import Stage, StageName, Unit, UnitKind
+
+log = logging.getLogger("oms.pipeline")
+_ORDER_STEPS = {StageName.SCREEN: Step.SCREEN, StageName.SPLIT: Step.SPLIT, StageName.ROUTE: Step.ROUTE}
+# PostgreSQL: deadlock detected, serialization failure, lock not available; SQLite: database is locked.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+MAX_RETRIES = 5
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction that lost a race with another one, and should simply run again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(orig)
+
+
+class Pipeline:
+    def __init__(self, *, db: Database, clock: Clock, machine: OrderMachine, stages: Sequence[Stage],
+                 retry_seconds: int) -> None:
+        self.db, self.clock, self.machine, self.retry_seconds = db, clock, machine, retry_seconds
+        self.stages = tuple(stages)
+        self.faults = 0    # passes rolled back by an unexpected failure, since start
+        self.before_pass: list[Callable[[], None]] = []
+
+    def stage(self, name: StageName | str) -> Stage:
+        return next(st for st in self.stages if st.name == name)
+
+    def run_pass(self, only: Sequence[str] | None = None) -> dict[str, int]:
+        """One pass over the stages (or only the named ones); returns the units of work done per stage."""
+        for hook in self.before_pass:
+            hook()
+        for attempt in range(MAX_RETRIES + 1):
+            failing: Stage | None = None
+            done: dict[str, int] = {}
+            try:
+                with self.db.session() as s:
+                    cache = FactCache()
+                    for stage in self.stages:
+                        if only is not None and stage.name not in only:
+                            continue
+                        failing, stage.current = stage, None
+                        done[stage.name] = stage.run(s, cache)
+                        stage.current = None
+                        drain(s)  # the next stage's queries must see this one's changes
+                        s.flush()
+                    failing = None
+                return done
+            except Exception as exc:
+                if is_retryable(exc) and attempt < MAX_RETRIES:
+                    log.info("pass lost a race with another transaction (%s); running it again", exc.__class__.__name__)
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                unit = failing.current if failing is not None else None
+                if unit is None:
+                    raise
+                self.faults += 1
+                log.error("stage %s failed on %s %s; setting it aside", failing.name if failing else "?",
+                          unit.kind.value, unit.id, exc_info=exc)
+                self._set_aside(failing.name if failing else "", unit, exc)
+                return {"set aside": 1}
+        raise AssertionError("unreachable")
+
+    def run_until_idle(self, *, max_passes: int = 10_000,
+                       on_pass: Callable[[dict[str, int]], None] | None = None) -> dict[str, int]:
+        """Run passes until a whole pass finds nothing to do. Returns work done per stage."""
+        total: dict[str, int] = defaultdict(int)
+        for _ in range(max_passes):
+            done = self.run_pass()
+            for k, v in done.items():
+                total[k] += v
+            if on_pass:
+                on_pass(done)
+            if not any(done.values()):
+                break
+        return dict(total)
+
+    def next_due(self) -> datetime | None:
+        """The earliest time at which a timer, task or retry becomes due."""
+        with self.db.read() as s:
+            times = [
+                s.scalar(select(func.min(Order.due_at)).where(Order.status.in_([st.value for st in TIMEOUTS]))),
+                s.scalar(select(func.min(ScheduledTask.due_at))),
+                s.scalar(select(func.min(OutboxMessage.available_at))
+                         .where(OutboxMessage.status == Status.PENDING.value)),
+            ]
+        return min((t for t in times if t is not None), default=None)
+
+    # -- setting a unit of work aside ------------------------------------------------
+    def _set_aside(self, stage: str, unit: Unit, error: BaseException) -> None:
+        now = self.clock.now()
+        try:
+            with self.db.session() as s:
+                self._set_aside_in(s, stage, unit, error, now)
+        except Exception:
+            log.exception("setting %s %s aside failed; parking it", unit.kind.value, unit.id)
+            with self.db.session() as s:
+                self._park(s, stage, unit, error, now)
+
+    def _set_aside_in(self, s: Session, stage: str, unit: Unit, error: BaseException, now: datetime) -> None:
+        if unit.kind is UnitKind.ORDER:
+            order = s.get(Order, unit.id)
+            step = _ORDER_STEPS.get(StageName(stage)) if stage in _ORDER_STEPS else None
+            if order is not None and step is not None and _can_hold(order):
+                record_incident(s, order_id=order.id, stage=stage, error=error, action="order held for review",
+                                at=now)
+                order.stage = None
+                order.hold_reason, order.hold_stage = f"internal error: {error}"[:2000], FAULT_HOLD[step].value
+                self.machine.fire(s, order, Event.HOLD, actor="oms", cause=order.hold_reason)
+                return
+        self._park(s, stage, unit, error, now)
+
+    def _park(self, s: Session, stage: str, unit: Unit, error: BaseException, now: datetime) -> None:
+        """Take the unit out of every stage's reach without touching anything else."""
+        if unit.kind is UnitKind.ORDER:
+            s.execute(update(Order).where(Order.id == unit.id).values(stage=None, due_at=None),
+                      execution_options={"synchronize_session": False})
+            action = "order parked: no stage picks it up until a person looks at it"
+            record_incident(s, order_id=unit.id, stage=stage, error=error, action=action, at=now)
+        elif unit.kind is UnitKind.CALLBACK:
+            reject(s, unit.id, f"rejected: applying it failed: {type(error).__name__}: {error}")
+            record_incident(s, order_id=None, stage=stage, error=error, action=f"callback {unit.id} rejected", at=now)
+        elif unit.kind is UnitKind.TASK:
+            retry = now + timedelta(seconds=self.retry_seconds)
+            s.execute(update(ScheduledTask).where(ScheduledTask.id == unit.id)
+                      .values(attempts=ScheduledTask.attempts + 1, due_at=retry, last_error=str(error)[:4000]),
+                      execution_options={"synchronize_session": False})
+            record_incident(s, order_id=None, stage=stage, error=error, action=f"task {unit.id} retried", at=now)
+        else:
+            msg = s.get(OutboxMessage, unit.id)
+            if msg is not None:
+                msg.attempts += 1
+                msg.last_error = f"{type(error).__name__}: {error}"[:2000]
+                msg.status = Status.DEAD.value if msg.attempts >= RETRY_LIMIT else Status.PENDING.value
+                msg.available_at = now + timedelta(seconds=self.retry_seconds * 2 ** (msg.attempts - 1))
+                record_incident(s, order_id=msg.order_id, stage=stage, error=error,
+                                action=f"message {unit.id} {msg.status}", at=now)
+
+
+def _can_hold(order: Order) -> bool:
+    try:
+        check(order, Event.HOLD)
+    except IllegalTransition:
+        return False
+    return State(order.status) in (State.PAID, State.PENDING_PAYMENT)
+

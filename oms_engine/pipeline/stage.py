@@ -1,0 +1,48 @@
+"""What every pipeline stage is: a name, a batch size, and ``run(session, cache) -> units of work done``.
+
+A stage claims up to ``batch_size`` ready rows (see storage/claims.py), does
+its work for the whole batch in the pass's transaction, and notes in
+``current`` the unit it is working on, so that an unexpected failure can be
+pinned on that one order, callback, task or message (see runner.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from ..decisions.fact_builder import FactCache
+
+
+class StageName(StrEnum):
+    TIMERS = "timers"
+    TASKS = "tasks"
+    INBOX = "inbox"
+    SCREEN = "screen"
+    SPLIT = "split"
+    ROUTE = "route"
+    OUTBOX = "outbox"
+    PARENTS = "parents"
+
+
+class UnitKind(StrEnum):
+    ORDER = "order"
+    CALLBACK = "callback"
+    TASK = "task"
+    MESSAGE = "message"
+
+
+@dataclass(frozen=True)
+class Unit:
+    kind: UnitKind
+    id: int
+
+
+class Stage(Protocol):
+    name: StageName
+    current: Unit | None
+
+    def run(self, s: Session, cache: FactCache) -> int: ...

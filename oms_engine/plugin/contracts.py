@@ -1,0 +1,192 @@
+"""The shapes plugins implement and the context the core hands them.
+
+These are :class:`typing.Protocol` classes: a plugin needs no base class, only
+the attributes and methods listed. The core checks names, shapes and
+duplicates when a plugin registers one (see :mod:`oms_engine.plugin.registry`).
+Stable within a major version, like the views (docs/plugins.md, "Stability").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from ..orders.canonical import ParsedPayload
+from .views import OrderView, RoutePlan, SplitPlan, StockView
+
+JSON = Any
+
+
+class PluginContext(Protocol):
+    """What the core lends a connector or adapter while it works."""
+
+    def now(self) -> datetime: ...
+
+    def state_get(self, namespace: str, key: str) -> JSON | None:
+        """A plugin's own small durable state (cursors, remote document status)."""
+
+    def state_put(self, namespace: str, key: str, value: JSON) -> None: ...
+
+    def schedule(self, connector: str, at: datetime, payload: JSON, key: str | None = None) -> None:
+        """Call ``connector.on_task(payload, ctx)`` at ``at`` (or later).
+
+        ``key``: the ``state_get(connector, key)`` entry the task will read, so
+        the core can load the state of a whole batch of due tasks at once.
+        """
+
+    def receive_callback(self, source: str, payload: JSON) -> None:
+        """Hand a status callback to the core, exactly as the callback API would."""
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    name: str
+
+    def parse(self, body: bytes) -> list[ParsedPayload]:
+        """Turn one payload (one order or a list) into canonical orders.
+
+        Never raises for bad input: each order that cannot be read becomes a
+        ParsedPayload with ``error`` set, so the rest of the batch goes on.
+        """
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """True when the webhook signature over ``body`` is valid."""
+
+
+class SplitStrategy(Protocol):
+    def __call__(self, order: OrderView, stock: StockView, params: Mapping[str, Any]) -> SplitPlan:
+        """Groups of lines (child orders to be); every unit of every line exactly once."""
+
+
+class ParamsValidator(Protocol):
+    def __call__(self, params: Mapping[str, Any]) -> None:
+        """Raise ValueError for rule parameters the strategy cannot use."""
+
+
+class RoutingStrategy(Protocol):
+    def __call__(self, order: OrderView, stock: StockView, params: Mapping[str, Any]) -> RoutePlan | None:
+        """A warehouse for the whole order, or None to let the next rule decide."""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A document leaving the OMS through the outbox (to a WMS, a carrier...)."""
+
+    id: int
+    order_number: str
+    topic: str                  # e.g. "wms.create", "wms.cancel", "carrier.register"
+    payload: Mapping[str, JSON]
+
+
+@dataclass(frozen=True)
+class CallbackEvent:
+    """A connector's status report for one order, before the status map."""
+
+    order_number: str
+    status: str                 # the external system's own status word
+    data: Mapping[str, JSON] = field(default_factory=dict)
+    at: datetime | None = None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    name: str
+    kind: str                   # "wms" or "carrier"
+
+    def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
+        """Deliver the message; raise to have the outbox retry it later."""
+
+    def parse_callback(self, payload: JSON) -> Sequence[CallbackEvent]:
+        """Read a callback body; raise ValueError for a malformed one."""
+
+    def on_task(self, payload: JSON, ctx: PluginContext) -> None:
+        """A task this connector scheduled through ``ctx.schedule`` is due."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    order_number: str
+    medium: str                 # "sms", "email", ...
+    recipient: str
+    template: str
+    subject: str
+    body: str
+
+
+@runtime_checkable
+class Sender(Protocol):
+    name: str
+    medium: str
+
+    def send(self, notification: Notification) -> None:
+        """Deliver it; must be idempotent on ``notification.id``; raise to retry.
+
+        A sender may also define ``flush()``: the outbox calls it once after a
+        batch of sends and before it records them as sent, so a sender can
+        make a whole batch durable at once (one fsync, one API call).
+        """
+
+
+@dataclass(frozen=True)
+class FactProvider:
+    """Extra facts for YAML ``when:`` conditions.
+
+    ``fields`` declares each dotted path it adds and its type, so rules naming
+    them are validated. ``provide(views, core)`` is called once per batch of
+    orders (never once per order) with the orders' views and their core facts
+    by order number, and returns the extra facts per order number.
+    """
+
+    name: str
+    fields: Mapping[str, type]
+    provide: Callable[[Sequence[OrderView], Mapping[str, Mapping[str, Any]]], Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    medium: str
+    body: str                   # Jinja2 source, rendered in a sandbox
+    subject: str = ""
+
+
+class RuleAction(Protocol):
+    def __call__(self, order: OrderView, params: Mapping[str, Any]) -> None:
+        """Carry out a plugin's YAML action after the decision that named it is stored."""
+
+
+# The ``register`` callbacks the registry hooks receive.
+class RegisterChannel(Protocol):
+    def __call__(self, adapter: ChannelAdapter) -> None: ...
+
+
+class RegisterSplitStrategy(Protocol):
+    def __call__(self, name: str, strategy: SplitStrategy, validate: ParamsValidator | None = None) -> None: ...
+
+
+class RegisterRoutingStrategy(Protocol):
+    def __call__(self, name: str, strategy: RoutingStrategy, validate: ParamsValidator | None = None) -> None: ...
+
+
+class RegisterFactProvider(Protocol):
+    def __call__(self, provider: FactProvider) -> None: ...
+
+
+class RegisterConnector(Protocol):
+    def __call__(self, connector: Connector) -> None: ...
+
+
+class RegisterSender(Protocol):
+    def __call__(self, sender: Sender) -> None: ...
+
+
+class RegisterTemplate(Protocol):
+    def __call__(self, template: Template) -> None: ...
+
+
+class RegisterRuleAction(Protocol):
+    def __call__(self, point: str, name: str, handler: RuleAction, validate: ParamsValidator | None = None,
+                 description: str = "") -> None: ...

@@ -1,0 +1,1 @@
+"""The admin API (Flask): the app, authentication, errors, request helpers and the routes."""

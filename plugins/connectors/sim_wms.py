@@ -1,0 +1,93 @@
+"""A simulated warehouse (WMS) that answers through the real callback path.
+
+It behaves like a remote WMS: it keeps its own view of each document (in the
+plugin state store), works through accepted -> picking -> packed -> shipped
+on its own schedule, and reports each step with a callback handed to the core
+exactly as the callback API would hand it. Interception requests succeed
+while the parcel is still in the building, and fail for a share of parcels
+already on the loading dock. Timings and rates come from
+``plugin_settings.sim_wms`` in config.yaml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from oms_engine import CallbackEvent, OutboundMessage, PluginContext, hookimpl
+
+from .simulation import fraction, parse_status_callback
+
+STEPS = ("ACCEPTED", "PICKING", "PACKED", "SHIPPED")
+DEFAULTS = {"accept_minutes": 5, "pick_minutes": 120, "pack_minutes": 60, "ship_minutes": 120,
+            "intercept_minutes": 15, "dock_refusal_rate": 0.3}
+
+
+class SimWMS:
+    kind = "wms"
+
+    def __init__(self, name: str = "sim_wms", settings: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.settings = {**DEFAULTS, **(settings or {})}
+
+    def _delay(self, step: str, number: str) -> timedelta:
+        minutes = {"ACCEPTED": "accept_minutes", "PICKING": "pick_minutes", "PACKED": "pack_minutes",
+                   "SHIPPED": "ship_minutes"}[step]
+        base = float(self.settings[minutes])
+        return timedelta(minutes=base * (0.5 + fraction(f"{number}:{step}")))
+
+    def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
+        number = message.order_number
+        doc = ctx.state_get(self.name, number) or {}
+        if message.topic == "wms.create":
+            if doc:
+                return  # the same document twice: a real WMS answers with its existing status
+            ctx.state_put(self.name, number, {"status": "NEW", "warehouse": message.payload.get("warehouse"),
+                                              "lines": len(message.payload.get("lines", [])), "message": message.id})
+            ctx.schedule(self.name, ctx.now() + self._delay("ACCEPTED", number),
+                         {"order": number, "step": "ACCEPTED"}, key=number)
+        elif message.topic == "wms.cancel":
+            ctx.state_put(self.name, number, {**doc, "status": "CANCELLED"})
+        elif message.topic == "wms.intercept":
+            ctx.state_put(self.name, number, {**doc, "intercept": True})
+            ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["intercept_minutes"])),
+                         {"order": number, "step": "INTERCEPT"}, key=number)
+        else:
+            raise ValueError(f"sim_wms does not understand topic '{message.topic}'")
+
+    def on_task(self, payload: Any, ctx: PluginContext) -> None:
+        number, step = payload["order"], payload["step"]
+        doc = ctx.state_get(self.name, number) or {}
+        if doc.get("status") in ("CANCELLED", "INTERCEPTED"):
+            return
+        if step == "INTERCEPT":
+            on_dock = doc.get("status") == "PACKED" and fraction(f"{number}:dock") < float(
+                self.settings["dock_refusal_rate"])
+            if doc.get("status") == "SHIPPED" or on_dock:
+                ctx.state_put(self.name, number, {**doc, "intercept": False})
+                ctx.receive_callback(self.name, {"order_number": number, "status": "INTERCEPT_FAILED",
+                                                 "note": "parcel already left" if not on_dock else "on the dock"})
+            else:
+                ctx.state_put(self.name, number, {**doc, "status": "INTERCEPTED"})
+                ctx.receive_callback(self.name, {"order_number": number, "status": "INTERCEPTED"})
+            return
+        event: dict[str, Any] = {"order_number": number, "status": step}
+        if step == "SHIPPED":
+            event["tracking_no"] = "SIM" + hashlib.sha1(number.encode()).hexdigest()[:12].upper()
+            event["carrier"] = "sim_carrier"
+        ctx.state_put(self.name, number, {**doc, "status": step})
+        ctx.receive_callback(self.name, event)
+        i = STEPS.index(step)
+        if i + 1 < len(STEPS):
+            nxt = STEPS[i + 1]
+            ctx.schedule(self.name, ctx.now() + self._delay(nxt, number), {"order": number, "step": nxt}, key=number)
+
+    def parse_callback(self, payload: Any) -> Sequence[CallbackEvent]:
+        return parse_status_callback(payload)
+
+
+@hookimpl(trylast=True)
+def oms_register_connectors(register: Any, config: Any) -> None:
+    register(SimWMS(settings=config.plugin_settings.get("sim_wms")))

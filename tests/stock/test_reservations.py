@@ -1,0 +1,276 @@
+"""Stock: reservations never overdraw available stock, under concurrency, and every change is in the ledger."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, insert, select
+
+from oms_engine.engine import OMS
+from oms_engine.orders.queries import get_order
+from oms_engine.stock import reservations
+from oms_engine.stock.ledger import StockError, receive
+from oms_engine.storage.db import Database
+from oms_engine.storage.models import Product, Reservation, Stock, StockMovement
+from tests.support import T0, build_oms, order_json, payload
+
+
+def blank_orders(oms: OMS, n: int, prefix: str) -> list[int]:
+    """``n`` stored orders that hold no stock (unmapped SKU, unpaid): owners for test reservations."""
+    body = payload(*[order_json(f"{prefix}-{i}", [("UNMAPPED-SKU", 1)], paid=False) for i in range(n)])
+    results = oms.intake.ingest("json", body)
+    assert all(r.status == "on_hold" for r in results), results
+    numbers = [r.number for r in results]
+    with oms.db.session() as s:
+        return [get_order(s, n).id for n in numbers]
+
+
+def add_sku(oms: OMS, sku: str, stock: dict[str, int]) -> None:
+    with oms.db.session() as s:
+        s.execute(insert(Product), [dict(sku=sku, name=sku, price=100, currency="CNY", merchant="M-T",
+                                         weight_g=1, attributes={})])
+        s.execute(insert(Stock), [dict(warehouse=w, sku=sku, on_hand=q, reserved=0) for w, q in stock.items()])
+
+
+def row(oms: OMS, warehouse: str, sku: str) -> tuple[int, int]:
+    with oms.db.session() as s:
+        st_ = s.get(Stock, (warehouse, sku))
+        assert st_ is not None
+        return st_.on_hand, st_.reserved
+
+
+def movements(oms: OMS, sku: str, kind: str | None = None) -> int:
+    with oms.db.session() as s:
+        stmt = select(func.count()).select_from(StockMovement).where(StockMovement.sku == sku)
+        if kind:
+            stmt = stmt.where(StockMovement.kind == kind)
+        return int(s.scalar(stmt) or 0)
+
+
+def _hammer(makers: list, order_ids: list[int], sku: str) -> list[bool]:  # type: ignore[type-arg]
+    """Each worker thread tries its share of the 40 reservations of one unit, each in its own transaction."""
+    results: list[bool] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(makers))
+    errors: list[BaseException] = []
+    per = len(order_ids) // len(makers)
+
+    def work(k: int) -> None:
+        try:
+            barrier.wait()
+            for oid in order_ids[k * per:(k + 1) * per]:
+                with makers[k]() as s, s.begin():
+                    ok = reservations.reserve(s, oid, f"test:{oid}", 1, "WH-SH", sku, 1, T0)
+                with lock:
+                    results.append(ok)
+        except BaseException as exc:  # reported below: a crash is a failure, not a lost attempt
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(makers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    return results
+
+
+def _check_exactly_ten(oms: OMS, results: list[bool], sku: str, order_ids: list[int]) -> None:
+    assert len(results) == 40
+    assert results.count(True) == 10
+    assert row(oms, "WH-SH", sku) == (10, 10)
+    assert movements(oms, sku, "reserve") == 10
+    with oms.db.session() as s:
+        n = s.scalar(select(func.count()).select_from(Reservation).where(Reservation.sku == sku))
+    assert n == 10
+
+
+def test_concurrent_reservations_never_overdraw(oms: OMS) -> None:
+    add_sku(oms, "CONC-1", {"WH-SH": 10})
+    order_ids = blank_orders(oms, 40, "CONC")
+    makers = [oms.db.sessionmaker] * 8
+    results = _hammer(makers, order_ids, "CONC-1")
+    _check_exactly_ten(oms, results, "CONC-1", order_ids)
+
+
+def test_concurrent_reservations_with_separate_sqlite_engines(sqlite_oms: OMS) -> None:
+    add_sku(sqlite_oms, "CONC-2", {"WH-SH": 10})
+    order_ids = blank_orders(sqlite_oms, 40, "CONC2")
+    dbs = [Database(sqlite_oms.db.url) for _ in range(8)]
+    try:
+        results = _hammer([d.sessionmaker for d in dbs], order_ids, "CONC-2")
+    finally:
+        for d in dbs:
+            d.dispose()
+    _check_exactly_ten(sqlite_oms, results, "CONC-2", order_ids)
+
+
+def test_reserve_refuses_non_positive_and_unknown_rows(sqlite_oms: OMS) -> None:
+    [oid] = blank_orders(sqlite_oms, 1, "R")
+    with sqlite_oms.db.session() as s:
+        for q in (0, -1):
+            with pytest.raises(StockError):
+                reservations.reserve(s, oid, "d", 1, "WH-SH", "TEA-1", q, T0)
+        # no stock row for MUG-1 at WH-GZ: refused, nothing recorded
+        assert reservations.reserve(s, oid, "d", 1, "WH-GZ", "MUG-1", 1, T0) is False
+        assert reservations.reserve(s, oid, "d", 1, "WH-SH", "RARE-1", 2, T0) is False
+    assert row(sqlite_oms, "WH-SH", "RARE-1") == (1, 0)
+    assert movements(sqlite_oms, "RARE-1") == 0 and movements(sqlite_oms, "MUG-1") == 0
+
+
+def test_release_and_ship_arithmetic(oms: OMS) -> None:
+    a, b = blank_orders(oms, 2, "ARITH")
+    with oms.db.session() as s:
+        assert reservations.reserve(s, a, "order:a", 1, "WH-SH", "TEA-1", 3, T0)
+        assert reservations.reserve(s, a, "order:a", 2, "WH-SH", "MUG-1", 2, T0)
+        assert reservations.reserve(s, b, "order:b", 1, "WH-SH", "TEA-1", 4, T0)
+    assert row(oms, "WH-SH", "TEA-1") == (50, 7)
+    assert row(oms, "WH-SH", "MUG-1") == (20, 2)
+    with oms.db.session() as s:
+        assert reservations.release_order(s, a, "cancel:a", T0) == 5
+        assert reservations.release_order(s, a, "cancel:a", T0) == 0  # nothing left to release
+    assert row(oms, "WH-SH", "TEA-1") == (50, 4)
+    assert row(oms, "WH-SH", "MUG-1") == (20, 0)
+    with oms.db.session() as s:
+        assert reservations.ship_order(s, b, "ship:b", T0) == 4
+        assert not list(s.scalars(select(Reservation).where(Reservation.order_id.in_([a, b]))))
+    assert row(oms, "WH-SH", "TEA-1") == (46, 0)
+    with oms.db.session() as s:
+        receive(s, "WH-SH", "TEA-1", 5, "purchase", "po:1", T0)
+        with pytest.raises(StockError):
+            receive(s, "WH-SH", "TEA-1", 0, "purchase", "po:2", T0)
+    assert row(oms, "WH-SH", "TEA-1") == (51, 0)
+    with oms.db.session() as s:
+        kinds = [(m.kind, m.on_hand_delta, m.reserved_delta, m.document) for m in s.scalars(
+            select(StockMovement).where(StockMovement.sku == "TEA-1").order_by(StockMovement.id))]
+    assert kinds == [("reserve", 0, 3, "order:a"), ("reserve", 0, 4, "order:b"), ("release", 0, -3, "cancel:a"),
+                     ("ship", -4, -4, "ship:b"), ("purchase", 5, 0, "po:1")]
+
+
+def _reservations(oms: OMS, oid: int) -> list[tuple[str, str, int, int]]:
+    with oms.db.session() as s:
+        return sorted((r.warehouse, r.sku, r.line_no, r.quantity)
+                      for r in s.scalars(select(Reservation).where(Reservation.order_id == oid)))
+
+
+def test_move_to_warehouse_moves_reservations(oms: OMS) -> None:
+    [oid] = blank_orders(oms, 1, "MOVE")
+    with oms.db.session() as s:
+        assert reservations.reserve(s, oid, "o", 1, "WH-SH", "TEA-1", 2, T0)
+        assert reservations.reserve(s, oid, "o", 2, "WH-SH", "TV-1", 1, T0)
+        assert reservations.reserve(s, oid, "o", 2, "WH-BJ", "TV-1", 1, T0)
+    with oms.db.session() as s:
+        assert reservations.move_to_warehouse(s, oid, "o", "WH-BJ", {1: ("TEA-1", 2), 2: ("TV-1", 2)}, T0)
+    assert _reservations(oms, oid) == [("WH-BJ", "TEA-1", 1, 2), ("WH-BJ", "TV-1", 2, 1), ("WH-BJ", "TV-1", 2, 1)]
+    assert row(oms, "WH-SH", "TEA-1") == (50, 0)
+    assert row(oms, "WH-SH", "TV-1") == (5, 0)
+    assert row(oms, "WH-BJ", "TEA-1") == (50, 2)
+    assert row(oms, "WH-BJ", "TV-1") == (5, 2)
+
+
+def test_move_to_warehouse_fails_cleanly_when_target_lacks_stock(oms: OMS) -> None:
+    [oid] = blank_orders(oms, 1, "NOMOVE")
+    with oms.db.session() as s:
+        assert reservations.reserve(s, oid, "o", 1, "WH-SH", "TEA-1", 2, T0)
+        assert reservations.reserve(s, oid, "o", 2, "WH-SH", "MUG-1", 1, T0)
+    before = _reservations(oms, oid)
+    # WH-GZ has TEA-1 but no MUG-1 at all: the move is refused as a whole (the caller's savepoint, as in routing)
+    with oms.db.session() as s, s.begin_nested() as sp:
+        ok = reservations.move_to_warehouse(s, oid, "o", "WH-GZ", {1: ("TEA-1", 2), 2: ("MUG-1", 1)}, T0)
+        assert ok is False
+        # nothing was released at the source
+        assert s.get(Stock, ("WH-SH", "TEA-1")).reserved == 2  # type: ignore[union-attr]
+        sp.rollback()
+    assert _reservations(oms, oid) == before
+    assert row(oms, "WH-SH", "TEA-1") == (50, 2) and row(oms, "WH-SH", "MUG-1") == (20, 1)
+    assert row(oms, "WH-GZ", "TEA-1") == (50, 0)
+    # WH-BJ has only 5 MUG-1: asking for 6 is refused too
+    with oms.db.session() as s, s.begin_nested() as sp:
+        assert not reservations.move_to_warehouse(s, oid, "o", "WH-BJ", {2: ("MUG-1", 6)}, T0)
+        sp.rollback()
+    assert _reservations(oms, oid) == before
+
+
+# --------------------------------------------------------------------------- ledger property (SQLite)
+
+
+@pytest.fixture(scope="module")
+def ledger_oms() -> Iterator[tuple[OMS, list[int]]]:
+    with tempfile.TemporaryDirectory() as d:
+        o = build_oms(Path(d), f"sqlite:///{d}/ledger.db")
+        pool = blank_orders(o, 40, "LEDGER")
+        yield o, pool
+        o.close()
+
+
+_sku_counter = itertools.count()
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("reserve"), st.integers(1, 8)),
+    st.tuples(st.just("release"), st.integers(0, 20)),
+    st.tuples(st.just("ship"), st.integers(0, 20)),
+    st.tuples(st.just("receive"), st.integers(1, 8)),
+), min_size=1, max_size=12)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(initial=st.integers(0, 12), steps=ops)
+def test_ledger_property(ledger_oms: tuple[OMS, list[int]], initial: int, steps: list[tuple[str, int]]) -> None:
+    oms, pool = ledger_oms
+    sku = f"LEDGER-{next(_sku_counter)}"
+    add_sku(oms, sku, {"WH-SH": initial})
+    holders: list[tuple[int, int]] = []  # (order id, quantity) with a live reservation of this SKU
+    try:
+        _run_ledger_steps(oms, pool, sku, initial, steps, holders)
+    finally:
+        # hand the owners back with nothing reserved, so the next example starts clean
+        with oms.db.session() as s:
+            for oid, _ in holders:
+                reservations.release_order(s, oid, "cleanup", T0)
+        pool.extend(oid for oid, _ in holders)
+
+
+def _run_ledger_steps(oms: OMS, pool: list[int], sku: str, initial: int, steps: list[tuple[str, int]],
+                      holders: list[tuple[int, int]]) -> None:
+    on_hand, reserved = initial, 0
+    for op, n in steps:
+        with oms.db.session() as s:
+            if op == "reserve":
+                oid = pool.pop()
+                ok = reservations.reserve(s, oid, f"o:{oid}", 1, "WH-SH", sku, n, T0)
+                assert ok is (on_hand - reserved >= n)
+                if ok:
+                    reserved += n
+                    holders.append((oid, n))
+                else:
+                    pool.append(oid)
+            elif op == "receive":
+                receive(s, "WH-SH", sku, n, "purchase", "po", T0)
+                on_hand += n
+            elif holders:
+                oid, q = holders.pop(n % len(holders))
+                if op == "release":
+                    assert reservations.release_order(s, oid, "rel", T0) == q
+                    reserved -= q
+                else:
+                    assert reservations.ship_order(s, oid, "ship", T0) == q
+                    on_hand -= q
+                    reserved -= q
+                pool.append(oid)
+        with oms.db.session() as s:
+            stock = s.get(Stock, ("WH-SH", sku))
+            assert stock is not None
+            assert (stock.on_hand, stock.reserved) == (on_hand, reserved)
+            assert stock.on_hand - stock.reserved >= 0 and stock.reserved >= 0
+            d_on, d_res = s.execute(select(func.coalesce(func.sum(StockMovement.on_hand_delta), 0),
+                                           func.coalesce(func.sum(StockMovement.reserved_delta), 0))
+                                    .where(StockMovement.sku == sku)).one()
+            assert stock.on_hand == initial + d_on
+            assert stock.reserved == d_res

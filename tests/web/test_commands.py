@@ -1,0 +1,160 @@
+"""Support staff steering orders: release, reject, cancel, intercept, pay."""
+
+from __future__ import annotations
+
+from oms_engine.engine import OMS
+from tests.support.web import (
+    ADMIN,
+    INTEGRATION,
+    SUPPORT,
+    VIEWER,
+    ApiServer,
+    dispatched_order,
+    held_order,
+    history_rows,
+    ingest_one,
+    status_of,
+)
+
+
+def test_support_releases_a_held_order_and_it_goes_on_to_the_warehouse(oms: OMS, api_any: ApiServer) -> None:
+    number = held_order(oms)
+    r = api_any.post(f"/api/orders/{number}/release", token=SUPPORT, json_body={"note": "checked with the bank"})
+    assert (r.status, r.json) == (200, {"number": number, "status": "paid"})
+    oms.pipeline.run_until_idle()
+    assert status_of(oms, number) == "dispatched"
+    history = api_any.get(f"/api/orders/{number}", token=VIEWER).json["history"]
+    release = next(h for h in history if h["event"] == "release")
+    assert release["actor"].startswith("api:support:")
+    assert (release["from"], release["to"], release["cause"]) == ("on_hold", "paid", "checked with the bank")
+    assert api_any.get("/api/holds", token=VIEWER).json["holds"] == []
+
+
+def test_illegal_transition_is_409_naming_state_and_event_and_changes_nothing(oms: OMS, api_any: ApiServer) -> None:
+    number = dispatched_order(oms)
+    before = history_rows(oms, number)
+    r = api_any.post(f"/api/orders/{number}/release", token=SUPPORT)
+    assert r.status == 409
+    assert number in r.json["error"] and "'dispatched'" in r.json["error"] and "'release'" in r.json["error"]
+    assert (r.json["order"], r.json["state"], r.json["event"]) == (number, "dispatched", "release")
+    r = api_any.post(f"/api/orders/{number}/intercept", token=SUPPORT)
+    assert r.status == 409
+    assert (r.json["state"], r.json["event"]) == ("dispatched", "intercept")
+    assert status_of(oms, number) == "dispatched"
+    assert history_rows(oms, number) == before
+
+
+def test_reject_cancels_a_held_order(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = held_order(sqlite_oms)
+    r = api.post(f"/api/orders/{number}/reject", token=SUPPORT, json_body={"note": "fraud confirmed"})
+    assert (r.status, r.json) == (200, {"number": number, "status": "cancelled"})
+    assert history_rows(sqlite_oms, number)[-1][:2] == ("reject", "cancelled")
+    # a second reject is now illegal
+    assert api.post(f"/api/orders/{number}/reject", token=SUPPORT).json["state"] == "cancelled"
+
+
+def test_cancel_before_picking(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = dispatched_order(sqlite_oms)
+    r = api.post(f"/api/orders/{number}/cancel", token=ADMIN, body=b"")
+    assert (r.status, r.json) == (200, {"number": number, "status": "cancelled"})
+    assert history_rows(sqlite_oms, number)[-1][2].startswith("api:admin:")
+
+
+def test_unknown_order_is_404(api: ApiServer) -> None:
+    for verb in ("release", "reject", "cancel", "intercept"):
+        r = api.post(f"/api/orders/NOPE-1/{verb}", token=SUPPORT)
+        assert r.status == 404, verb
+        assert "NOPE-1" in r.json["error"]
+    r = api.post("/api/orders/NOPE-1/payments", token=SUPPORT, json_body={"amount": "1.00", "transaction_id": "T"})
+    assert r.status == 404
+    assert api.get("/api/orders/NOPE-1", token=VIEWER).status == 404
+
+
+def test_bad_command_bodies_are_400_naming_the_field(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = held_order(sqlite_oms)
+    before = history_rows(sqlite_oms, number)
+    cases = [
+        (b'{"note": "unterminated', "malformed JSON"),
+        (b"\xff\xfe", "UTF-8"),
+        (b'["a note"]', "JSON object"),
+        (b'{"note": 42}', "'note'"),
+        (b'{"reason": "x"}', "reason"),
+    ]
+    for body, expected in cases:
+        r = api.post(f"/api/orders/{number}/release", token=SUPPORT, body=body,
+                     headers={"Content-Type": "application/json"})
+        assert r.status == 400, body
+        assert expected in r.json["error"], (body, r.json)
+    assert status_of(sqlite_oms, number) == "on_hold"
+    assert history_rows(sqlite_oms, number) == before
+
+
+def _unpaid(oms: OMS) -> str:
+    number = ingest_one(oms, "U-1", paid=False)  # TEA-1 x2 + 10.00 freight = 128.00
+    assert status_of(oms, number) == "pending_payment"
+    return number
+
+
+def test_payment_with_a_negative_or_malformed_amount_is_400_and_changes_nothing(
+        sqlite_oms: OMS, api: ApiServer) -> None:
+    number = _unpaid(sqlite_oms)
+    before = history_rows(sqlite_oms, number)
+    cases = [
+        ({"amount": "-128.00", "transaction_id": "T-1"}, "negative"),
+        ({"amount": "12.3.4", "transaction_id": "T-1"}, "'amount'"),
+        ({"amount": "1.001", "transaction_id": "T-1"}, "decimals"),
+        ({"amount": 128.0, "transaction_id": "T-1"}, "decimal string"),
+        ({"amount": "NaN", "transaction_id": "T-1"}, "'amount'"),
+        ({"transaction_id": "T-1"}, "'amount'"),
+        ({"amount": "128.00"}, "'transaction_id'"),
+        ({"amount": "128.00", "transaction_id": "  "}, "'transaction_id'"),
+        ({"amount": "128.00", "transaction_id": "T" * 129}, "'transaction_id'"),
+    ]
+    for body, expected in cases:
+        r = api.post(f"/api/orders/{number}/payments", token=SUPPORT, json_body=body)
+        assert r.status == 400, body
+        assert expected in r.json["error"], (body, r.json)
+    assert status_of(sqlite_oms, number) == "pending_payment"
+    assert history_rows(sqlite_oms, number) == before
+
+
+def test_payment_of_the_payable_amount_pays_the_order(oms: OMS, api_any: ApiServer) -> None:
+    number = _unpaid(oms)
+    wrong = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
+                         json_body={"amount": "100.00", "transaction_id": "PAY-9"})
+    assert wrong.status == 409
+    assert "differs from payable" in wrong.json["error"]
+    assert status_of(oms, number) == "pending_payment"
+    r = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
+                     json_body={"amount": "128.00", "transaction_id": "PAY-9"})
+    assert (r.status, r.json) == (200, {"number": number, "status": "paid"})
+    shown = api_any.get(f"/api/orders/{number}", token=VIEWER).json
+    assert shown["payment"]["transaction_id"] == "PAY-9"
+    assert shown["amounts"]["paid_amount"] == 12800
+    assert shown["history"][-1]["actor"].startswith("api:support:")
+    # the same payment notice again is harmless; a different one is refused
+    again = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
+                         json_body={"amount": "128.00", "transaction_id": "PAY-9"})
+    assert (again.status, again.json["status"]) == (200, "paid")
+    other = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
+                         json_body={"amount": "128.00", "transaction_id": "PAY-10"})
+    assert other.status == 409
+    assert "already paid" in other.json["error"]
+
+
+def test_after_picking_cancel_and_intercept_ask_the_warehouse(sqlite_oms: OMS, api: ApiServer) -> None:
+    numbers = [dispatched_order(sqlite_oms, "I-1"), dispatched_order(sqlite_oms, "I-2")]
+    for number in numbers:
+        for status in ("ACCEPTED", "PICKING"):
+            r = api.post("/api/callbacks/sim_wms", token=INTEGRATION, json_body={"order_number": number,
+                                                                                 "status": status})
+            assert r.status == 202
+    sqlite_oms.pipeline.run_until_idle()
+    assert [status_of(sqlite_oms, n) for n in numbers] == ["picking", "picking"]
+    r = api.post(f"/api/orders/{numbers[0]}/intercept", token=SUPPORT, json_body={"note": "address fraud"})
+    assert (r.status, r.json["status"]) == (200, "intercept_requested")
+    # cancel after picking has started becomes an interception request, not a cancel
+    r = api.post(f"/api/orders/{numbers[1]}/cancel", token=SUPPORT)
+    assert (r.status, r.json["status"]) == (200, "intercept_requested")
+    topics = [m["topic"] for m in api.get(f"/api/orders/{numbers[0]}", token=VIEWER).json["messages"]]
+    assert topics[-1] == "wms.intercept"

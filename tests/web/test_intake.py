@@ -1,0 +1,145 @@
+"""Orders and status reports coming in: signed channel webhooks and WMS / carrier callbacks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from oms_engine.engine import OMS
+from oms_engine.orders.intake import MAX_PAYLOAD_BYTES
+from oms_engine.storage.models import InboxMessage, RawPayload
+from tests.support import order_json, payload
+from tests.support.web import (
+    ADMIN,
+    INTEGRATION,
+    VIEWER,
+    WEBHOOK_SECRET,
+    ApiServer,
+    count,
+    dispatched_order,
+    order_count,
+    status_of,
+)
+
+
+def _signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    return {"X-OMS-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+            "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OMS_WEBHOOK_SECRET_JSON", WEBHOOK_SECRET)
+    return WEBHOOK_SECRET
+
+
+def test_signed_webhook_ingests_and_a_resend_returns_the_same_order(
+        oms: OMS, api_any: ApiServer, webhook_secret: str) -> None:
+    body = payload(order_json("W-1"))
+    r = api_any.post("/api/webhooks/json", body=body, headers=_signed(body))
+    assert r.status == 200, r.json
+    [first] = r.json["results"]
+    assert (first["external_id"], first["status"]) == ("W-1", "paid")
+    assert status_of(oms, first["number"]) == "paid"
+    again = api_any.post("/api/webhooks/json", body=body, headers=_signed(body))
+    assert again.status == 200
+    [second] = again.json["results"]
+    assert (second["number"], second["duplicate"]) == (first["number"], True)
+    assert order_count(oms) == 1
+
+
+def test_webhook_reports_each_order_of_a_batch(sqlite_oms: OMS, api: ApiServer, webhook_secret: str) -> None:
+    bad = order_json("W-BAD")
+    bad["currency"] = "money"
+    body = payload(order_json("W-2"), bad)
+    r = api.post("/api/webhooks/json", body=body, headers=_signed(body))
+    assert r.status == 200
+    good, broken = r.json["results"]
+    assert good["number"] and good["status"] == "paid"
+    assert "currency" in broken["error"] and "number" not in broken
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"X-OMS-Signature": "sha256=" + "0" * 64},
+    _signed(b"some other body"),
+    _signed(payload(order_json("W-3")), secret="wrong-secret"),
+])
+def test_unsigned_or_badly_signed_webhook_is_refused_and_nothing_is_stored(
+        sqlite_oms: OMS, api: ApiServer, webhook_secret: str, headers: dict[str, str]) -> None:
+    raw_before = count(sqlite_oms, RawPayload)
+    r = api.post("/api/webhooks/json", body=payload(order_json("W-3")), headers=headers)
+    assert r.status == 401
+    assert "signature" in r.json["error"]
+    assert count(sqlite_oms, RawPayload) == raw_before
+    assert order_count(sqlite_oms) == 0
+
+
+def test_webhook_without_a_configured_secret_is_refused(
+        sqlite_oms: OMS, api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMS_WEBHOOK_SECRET_JSON", raising=False)
+    body = payload(order_json("W-4"))
+    # signed with an empty key: must not pass for a channel that has no secret
+    r = api.post("/api/webhooks/json", body=body, headers=_signed(body, secret=""))
+    assert r.status == 401
+    assert "no signing secret" in r.json["error"]
+    assert count(sqlite_oms, RawPayload) == 0
+
+
+def test_webhook_for_an_unknown_channel_is_404(api: ApiServer, webhook_secret: str) -> None:
+    body = payload(order_json("W-5"))
+    r = api.post("/api/webhooks/nosuchshop", body=body, headers=_signed(body))
+    assert r.status == 404
+    assert "nosuchshop" in r.json["error"]
+
+
+def test_oversized_body_is_413_json_and_stores_nothing(sqlite_oms: OMS, api: ApiServer, webhook_secret: str) -> None:
+    body = b'{"external_id": "' + b"x" * MAX_PAYLOAD_BYTES + b'"}'
+    r = api.post("/api/webhooks/json", body=body, headers=_signed(body))
+    assert r.status == 413
+    assert r.headers["content-type"] == "application/json"
+    assert f"{MAX_PAYLOAD_BYTES:,}" in r.json["error"]
+    assert count(sqlite_oms, RawPayload) == 0
+    r = api.post("/api/callbacks/sim_wms", token=ADMIN, body=body)
+    assert r.status == 413 and "error" in r.json
+    assert count(sqlite_oms, InboxMessage) == 0
+
+
+def test_callback_is_accepted_then_applied_by_the_pipeline(oms: OMS, api_any: ApiServer) -> None:
+    number = dispatched_order(oms)
+    # The simulated WMS scheduled its own ACCEPTED report, but the simulated clock
+    # stands still, so the only report the pipeline sees is the one posted here.
+    r = api_any.post("/api/callbacks/sim_wms", token=INTEGRATION, json_body={"order_number": number,
+                                                                             "status": "ACCEPTED"})
+    assert r.status == 202
+    inbox_id = r.json["inbox_id"]
+    assert isinstance(inbox_id, int)
+    assert status_of(oms, number) == "dispatched"  # stored, not applied yet
+    oms.pipeline.run_until_idle()
+    assert status_of(oms, number) == "accepted"
+    shown = api_any.get(f"/api/orders/{number}", token=VIEWER).json
+    assert [c["id"] for c in shown["callbacks"]] == [inbox_id]
+    assert shown["callbacks"][0]["status"] == "applied"
+    assert shown["history"][-1]["event"] == "wms_accept"
+
+
+def test_admin_may_post_callbacks_too(sqlite_oms: OMS, api: ApiServer) -> None:
+    r = api.post("/api/callbacks/sim_carrier", token=ADMIN, json_body={"order_number": "1", "status": "SIGNED"})
+    assert r.status == 202
+    assert count(sqlite_oms, InboxMessage) == 1
+
+
+def test_callback_refusals(sqlite_oms: OMS, api: ApiServer) -> None:
+    r = api.post("/api/callbacks/acme_wms", token=INTEGRATION, json_body={"order_number": "1", "status": "X"})
+    assert r.status == 404
+    assert "acme_wms" in r.json["error"] and "sim_wms" in r.json["error"]
+    r = api.post("/api/callbacks/sim_wms", token=INTEGRATION, body=b'{"order_number": "1",')
+    assert r.status == 400
+    assert "malformed JSON" in r.json["error"]
+    r = api.post("/api/callbacks/sim_wms", token=INTEGRATION, body=b"")
+    assert r.status == 400
+    r = api.post("/api/callbacks/sim_wms", json_body={"order_number": "1", "status": "ACCEPTED"})
+    assert r.status == 401
+    assert count(sqlite_oms, InboxMessage) == 0
