@@ -42,8 +42,12 @@ from .storage.migrate import require_current
 
 
 class OMS:
-    def __init__(self, config: Config, *, clock: Clock | None = None, extra_plugins: Sequence[str] = ()) -> None:
+    def __init__(self, config: Config, *, clock: Clock | None = None, extra_plugins: Sequence[str] = (),
+                 require_rules: bool = True) -> None:
+        """``require_rules=False`` starts even when the active rules do not validate in this process (a
+        plugin they name is missing), so that new rules can be published from it."""
         self.config = config
+        self._require_rules = require_rules
         self.clock = clock or Clock()
         self.db = Database(config.resolved_database_url())
         try:
@@ -64,7 +68,7 @@ class OMS:
         rules_dir = config.path(config.rules_dir)
         self.rulebook = rulebook = Rulebook(rules_dir, plugins)
         self.rules = RuleStore(db=db, clock=clock, rulebook=rulebook)
-        self.rules.start()
+        self.rules.start(strict=self._require_rules)
         self.status_map = load_status_map(rules_dir / "maps" / "status.yaml")
         self.numbers = NumberGenerator(db.engine, config.number_secret, config.shard_count)
         self.warehouses = WarehouseCache()

@@ -14,7 +14,8 @@ from .root import console
 def print_order(d: dict[str, Any]) -> None:
     cur = d["currency"]
     console.print(f"[bold]Order {d['number']}[/bold]  {d['status']}"
-                  + (f"  (held: {d['hold_reason']})" if d.get("hold_reason") else ""), highlight=False)
+                  + (f"  (held at {d['hold_stage']}: {d['hold_reason']})" if d.get("hold_reason") else ""),
+                  highlight=False)
     console.print(f"channel {d['channel']} / {d['external_id'] or '-'}   customer {d['customer']}   "
                   f"placed {d['placed_at']}   shard {d['shard']}"
                   + (f"   parent {d['parent']}" if d.get("parent") else ""), highlight=False)
@@ -44,9 +45,15 @@ def print_order(d: dict[str, Any]) -> None:
                   json.dumps(dec["outcome"], ensure_ascii=False)[:160])
     console.print(t)
     if d["messages"]:
-        t = Table("id", "kind", "to", "topic", "status", title="outbox")
+        t = Table("id", "kind", "to", "topic", "status", "tries", "last error", title="outbox")
         for m in d["messages"]:
-            t.add_row(str(m["id"]), m["kind"], m["target"], m["topic"], m["status"])
+            t.add_row(str(m["id"]), m["kind"], m["target"], m["topic"], m["status"], str(m["attempts"]),
+                      m["last_error"] or "")
+        console.print(t)
+    if d["incidents"]:
+        t = Table("at", "stage", "plugin", "where", "error", "what the OMS did", title="incidents")
+        for i in d["incidents"]:
+            t.add_row(i["at"], i["stage"], i["plugin"] or "(core)", i["hook"], i["error"], i["action"])
         console.print(t)
 
 

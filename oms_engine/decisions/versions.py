@@ -61,8 +61,11 @@ class RuleStore:
     def _latest(self, s: Session) -> int | None:
         return s.scalar(select(func.max(RuleChange.id)))
 
-    def start(self) -> None:
-        """Install the active versions; a database with none gets the rules directory published."""
+    def start(self, *, strict: bool = True) -> None:
+        """Install the active versions; a database with none gets the rules directory published.
+
+        Not ``strict``: active rules that do not validate here are logged and none are installed.
+        """
         with self.db.read() as s:
             latest, texts = self._latest(s), self._active_texts(s)
         if not texts:
@@ -73,7 +76,13 @@ class RuleStore:
             except IntegrityError:  # another process published them first
                 with self.db.read() as s:
                     latest, texts = self._latest(s), self._active_texts(s)
-        self.rulebook.install(self.rulebook.validate_texts(texts))
+        try:
+            self.rulebook.install(self.rulebook.validate_texts(texts))
+        except RulesetInvalid as exc:
+            if strict:
+                raise RuleVersionError(f"the active rules (change {latest}) do not validate with this process's "
+                                       f"plugins; publish rules that do:\n{exc}") from None
+            log.error("the active rules (change %s) do not validate here; no rules installed:\n%s", latest, exc)
         self.seen = latest
 
     def refresh(self) -> list[str]:

@@ -134,15 +134,18 @@ class OrderBuilder:
 
     def __init__(self, external_id: str, *, customer: str = "C-OLD") -> None:
         self.external_id, self.customer = external_id, customer
-        self.lines: list[tuple[str, int]] = []
+        self.lines: list[tuple[str, int, int | None]] = []
         self.freight, self.coupon, self.is_paid = 1000, 0, True
         self.address: dict[str, str] = {"name": "Test Customer", "phone": "13800000000", "country": "CN",
                                         "region": "Shanghai", "city": "Shanghai", "district": "Pudong",
                                         "line1": "1 Century Avenue", "postcode": "200120"}
         self.extra: dict[str, Any] = {}
 
-    def line(self, sku: str, quantity: int = 1) -> OrderBuilder:
-        self.lines.append((sku, quantity))
+    def line(self, sku: str, quantity: int = 1, *, unit_price: int | None = None) -> OrderBuilder:
+        """A line as the channel sends it. ``unit_price`` (minor units) is sent with the line; without it
+        the catalogue price is used, so give it for a channel SKU that only a mapper knows (the payment
+        then covers it)."""
+        self.lines.append((sku, quantity, unit_price))
         return self
 
     def ship_to(self, **fields: str) -> OrderBuilder:
@@ -159,14 +162,17 @@ class OrderBuilder:
         return self
 
     def build(self) -> dict[str, Any]:
-        lines = self.lines or [("TEA-1", 2)]
-        goods = sum(CATALOGUE[sku][0] * q for sku, q in lines if sku in CATALOGUE)
+        lines = self.lines or [("TEA-1", 2, None)]
+        goods = sum((CATALOGUE[sku][0] if price is None else price) * q for sku, q, price in lines
+                    if price is not None or sku in CATALOGUE)
         payable = goods + self.freight - self.coupon
         order: dict[str, Any] = {
             "external_id": self.external_id, "currency": "CNY", "placed_at": T0.isoformat() + "Z",
             "customer": {"ref": self.customer, "name": "Test Customer",
                          "email": f"{self.customer.lower()}@example.com", "phone": "13800000000"},
-            "ship_to": dict(self.address), "lines": [{"sku": sku, "quantity": q} for sku, q in lines],
+            "ship_to": dict(self.address),
+            "lines": [{"sku": sku, "quantity": q, **({} if price is None else {"unit_price": _money(price)})}
+                      for sku, q, price in lines],
             "freight": _money(self.freight), "coupon": _money(self.coupon)}
         if self.is_paid:
             order["payment"] = {"transaction_id": f"PAY-{self.external_id}", "amount": _money(payable)}

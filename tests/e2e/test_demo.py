@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from oms_engine.demo.driver import run_demo
-from tests.support import make_config
+from tests.support import ROOT, build_oms, make_config, order_json, payload
 
 
 def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> None:
@@ -30,3 +32,41 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     shipped_out = sum(b[0] - summary["stock_after"][w][0] for w, b in summary["stock_before"].items())
     assert shipped_out > 0
     assert sum(summary["holds"].values()) > 0 and summary["split_parents"] > 0
+
+
+def _oms_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "oms"), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_demo_uses_a_database_of_its_own_and_never_wipes_real_orders(tmp_path: Path) -> None:
+    main = tmp_path / "main.db"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database_url: sqlite:///{main}\nrules_dir: {ROOT / 'rules'}\n"
+                      f"templates_dir: {ROOT / 'templates'}\noutbox_dir: {tmp_path / 'outbox'}\n", encoding="utf-8")
+    assert _oms_cli("--config", str(config), "init").returncode == 0
+    oms = build_oms(tmp_path, f"sqlite:///{main}")
+    [real] = oms.intake.ingest("json", payload(order_json("REAL-1")))
+    oms.close()
+
+    ran = _oms_cli("--config", str(config), "demo", "--orders", "20", "--skus", "50")
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "var" / "demo.db").exists()        # next to config.yaml, not the configured database
+    assert build_counts(main)["orders"] == 1
+    again = _oms_cli("--config", str(config), "demo", "--orders", "20", "--skus", "50")
+    assert again.returncode == 0, again.stderr              # its own database: reset without asking
+
+    refused = _oms_cli("--config", str(config), "--db", f"sqlite:///{main}", "demo", "--orders", "20")
+    assert refused.returncode != 0
+    assert "holds orders the demo did not make" in refused.stderr and "Traceback" not in refused.stderr
+    assert build_counts(main)["orders"] == 1 and real.number
+
+    forced = _oms_cli("--config", str(config), "--db", f"sqlite:///{main}", "demo", "--orders", "20", "--skus", "50",
+                      "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert build_counts(main)["orders"] > 1
+
+
+def build_counts(path: Path) -> dict[str, int]:
+    from tests.support.pipeline import table_counts_url
+    return table_counts_url(f"sqlite:///{path}")

@@ -1,0 +1,79 @@
+"""The runner contains what it cannot foresee: a pass that fails on one unit of work sets that unit aside and
+goes on; a pass that loses a race with another transaction runs again; nothing else is swallowed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from oms_engine.decisions.fact_builder import FactCache
+from oms_engine.engine import OMS
+from oms_engine.orders.explain import explain
+from oms_engine.pipeline.runner import Pipeline, is_retryable
+from oms_engine.pipeline.stage import StageName, Unit, UnitKind
+from oms_engine.storage.models import Order
+from tests.support import order_json, payload
+from tests.support.pipeline import status
+
+
+class Trips:
+    """A stage that fails, the way a bug would, on the orders it is told to."""
+
+    name = StageName.SCREEN
+
+    def __init__(self, inner: object, bad: set[str], *, before_any: bool = False) -> None:
+        self.inner, self.bad, self.before_any = inner, bad, before_any
+        self.current: Unit | None = None
+
+    def run(self, s: Session, cache: FactCache) -> int:
+        if self.before_any:
+            raise ZeroDivisionError("nothing to pin it on")
+        for order in s.scalars(select(Order).where(Order.stage == "screen", Order.status == "paid")):
+            self.current = Unit(UnitKind.ORDER, order.id)
+            if order.external_id in self.bad:
+                raise KeyError(f"a bug met order {order.number}")
+        self.current = None
+        return self.inner.run(s, cache)  # type: ignore[attr-defined]
+
+
+def _pipeline(oms: OMS, stage: Trips) -> Pipeline:
+    stages = [stage if st.name == StageName.SCREEN else st for st in oms.pipeline.stages]
+    return Pipeline(db=oms.db, clock=oms.clock, machine=oms.machine, stages=stages, retry_seconds=60)
+
+
+def test_an_unexpected_failure_sets_its_order_aside_and_the_rest_go_on(oms: OMS) -> None:
+    results = oms.intake.ingest("json", payload(order_json("A"), order_json("B"), order_json("C")))
+    numbers = {r.external_id: r.number for r in results}
+    pipeline = _pipeline(oms, Trips(oms.pipeline.stage(StageName.SCREEN), {"B"}))
+    pipeline.run_until_idle()
+    assert status(oms, numbers["A"]) == status(oms, numbers["C"]) == "dispatched"
+    with oms.db.read() as s:
+        story = explain(s, numbers["B"])
+    assert story["status"] == "on_hold" and story["hold_stage"] == "screen-fault"
+    assert "internal error" in story["hold_reason"] and "a bug met order" in story["hold_reason"]
+    [incident] = story["incidents"]
+    assert incident["plugin"] == "" and incident["hook"] == "core" and incident["action"] == "order held for review"
+    assert pipeline.faults == 1
+
+
+def test_a_failure_that_names_no_unit_is_raised(sqlite_oms: OMS) -> None:
+    sqlite_oms.intake.ingest("json", payload(order_json("A")))
+    pipeline = _pipeline(sqlite_oms, Trips(sqlite_oms.pipeline.stage(StageName.SCREEN), set(), before_any=True))
+    with pytest.raises(ZeroDivisionError):
+        pipeline.run_pass()
+
+
+def test_lost_races_are_recognised() -> None:
+    locked = OperationalError("UPDATE stock", {}, sqlite3.OperationalError("database is locked"))
+    assert is_retryable(locked)
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    assert is_retryable(OperationalError("UPDATE stock", {}, Deadlock("deadlock detected")))
+    assert not is_retryable(OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x")))
+    assert not is_retryable(KeyError("x"))
