@@ -103,6 +103,31 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class CustomerChange(Base):
+    """Every change to a customer record: which field, from what to what, by whom and why."""
+
+    __tablename__ = "customer_changes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str] = mapped_column(Text)
+    new_value: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WebhookDelivery(Base):
+    """A signed webhook delivery seen: its id is remembered for the replay window, so a replay is refused."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    __table_args__ = (UniqueConstraint("channel", "delivery_id", name="uq_webhook_delivery"),)
+
+
 class Order(Base):
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -142,6 +167,11 @@ class Order(Base):
     # When the current state's timer fires: payment timeout, auto-confirm, close.
     due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payloads.id"), nullable=True)
+    # The buyer's contact details as this order's payload gave them (name, email, phone): the
+    # order's own snapshot. The customer record is the OMS's and changes only through an audited path.
+    contact: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # sha256 of the canonical order as received, so a re-sent channel order whose content differs is told apart.
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.line_no", cascade="all, delete-orphan")
