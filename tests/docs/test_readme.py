@@ -33,10 +33,10 @@ def test_the_readme_plugin_routes_northern_orders_from_beijing(make_oms: Callabl
     (rules / "maps").mkdir(parents=True)
     for f in ("blocking.yaml", "split.yaml", "notifications.yaml", "maps/status.yaml"):
         (rules / f).write_text((ROOT / "rules" / f).read_text(encoding="utf-8"), encoding="utf-8")
-    (rules / "routing.yaml").write_text("ruleset: routing\nrules:\n  - name: north\n    priority: 1\n"
-                                        "    then: [{route: {strategy: north_first}}]\n"
-                                        "  - name: anywhere\n    priority: 2\n    then: [{route: {strategy: priority}}]\n",
-                                        encoding="utf-8")
+    routing = ("ruleset: routing\nrules:\n  - name: north\n    priority: 1\n"
+               "    then: [{route: {strategy: north_first}}]\n"
+               "  - name: anywhere\n    priority: 2\n    then: [{route: {strategy: priority}}]\n")
+    (rules / "routing.yaml").write_text(routing, encoding="utf-8")
     oms = make_oms(plugins=[str(plugin)], rules_dir=str(rules))
     north = ingest_one(oms, OrderBuilder("N-1").line("TEA-1", 1).ship_to(region="Beijing", city="Beijing").build())
     south = ingest_one(oms, OrderBuilder("S-1").line("TEA-1", 1).build())
