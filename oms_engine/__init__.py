@@ -7,6 +7,10 @@ not exported here is internal and may change in any release.
     from oms_engine import hookimpl, OrderView, StockView, RoutePlan
 """
 
+from typing import TYPE_CHECKING, Any
+
+from .config import Config
+from .errors import OmsError
 from .money import MoneyError, apportion, exponent, format_minor, to_minor
 from .orders.canonical import (
     CanonicalAddress,
@@ -31,7 +35,9 @@ from .plugin.contracts import (
     SplitStrategy,
     Template,
 )
+from .plugin.faults import PluginFault
 from .plugin.hookspecs import hookimpl
+from .plugin.manager import PluginError
 from .plugin.params import (
     Validator,
     check_bool,
@@ -56,10 +62,28 @@ from .plugin.views import (
 )
 from .stock.cover import plan_by_stock
 
+if TYPE_CHECKING:
+    from .engine import OMS
+    from .plugin.registry import RegistryError
+
 __version__ = "0.2.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the engine pulls in the whole core, which plugins importing
+    # this module for a view or hookimpl should not pay for (nor risk an import cycle with).
+    if name == "OMS":
+        from .engine import OMS
+        return OMS
+    if name == "RegistryError":
+        from .plugin.registry import RegistryError
+        return RegistryError
+    raise AttributeError(f"module 'oms_engine' has no attribute {name!r}")
+
 
 __all__ = [
     "CAPABILITY_ATTRIBUTES",
+    "OMS",
     "Address",
     "CallbackEvent",
     "CanonicalAddress",
@@ -68,17 +92,22 @@ __all__ = [
     "CanonicalOrder",
     "CanonicalPayment",
     "ChannelAdapter",
+    "Config",
     "Connector",
     "FactProvider",
     "LineView",
     "MoneyError",
     "Notification",
+    "OmsError",
     "OrderStock",
     "OrderView",
     "OutboundMessage",
     "ParamsValidator",
     "ParsedPayload",
     "PluginContext",
+    "PluginError",
+    "PluginFault",
+    "RegistryError",
     "RoutePlan",
     "RoutingStrategy",
     "RuleAction",

@@ -36,7 +36,10 @@ class Ctx:
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # click.echo, not rich: a message is one line whatever the terminal (rich wraps at 80 columns
+    # when piped) and square brackets in it are text, not markup.
+    click.secho("error: ", fg="red", err=True, nl=False)
+    click.echo(message, err=True)
     sys.exit(code)
 
 

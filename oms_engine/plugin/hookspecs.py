@@ -134,7 +134,7 @@ def oms_register_rule_actions(register: RegisterRuleAction, config: Config) -> N
 
 
 @hookspec(firstresult=True)
-def oms_resolve_sku(channel: str, sku: str) -> str | None:
+def oms_resolve_sku(channel: str, sku: str, config: Config) -> str | None:
     """Map a channel's SKU to the catalogue's SKU. First result wins.
 
     When no plugin answers (every implementation returns None), the core uses
@@ -143,6 +143,7 @@ def oms_resolve_sku(channel: str, sku: str) -> str | None:
 
     :param channel: the channel adapter's name, e.g. "json".
     :param sku: the SKU as the channel sent it.
+    :param config: the loaded configuration (``config.plugin_settings[name]``: the plugin's settings).
     """
 
 

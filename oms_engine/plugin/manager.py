@@ -12,7 +12,7 @@ directory. Environment switches:
 ``OMS_BLOCK_PLUGINS``
     comma-separated plugin names never to load.
 ``OMS_TRACE_HOOKS=1``
-    log every hook call and its result at DEBUG level, logger ``oms.hooks``.
+    log every hook call (and, for pluggy's own calls, its result) at DEBUG level, logger ``oms.hooks``.
 
 Every hook implementation is checked before its plugin is registered: a
 misspelt hook name or argument stops the start with one line naming the
@@ -73,6 +73,11 @@ class LoadedPlugins:
     info: dict[str, PluginInfo] = field(default_factory=dict)
 
 
+def tracing() -> bool:
+    """OMS_TRACE_HOOKS set to anything but empty, 0, false or no."""
+    return os.environ.get("OMS_TRACE_HOOKS", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _names(env: str) -> set[str] | None:
     raw = os.environ.get(env)
     if raw is None:
@@ -108,9 +113,13 @@ def check_plugin(name: str, module: object, pm: pluggy.PluginManager) -> tuple[s
     return tuple(hooks)
 
 
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or os.sep in spec
+
+
 def _import(spec: str, base_dir: Path | None) -> tuple[str, ModuleType]:
     """A ``plugins:`` entry: a module name, or a path to a .py file (relative to config.yaml)."""
-    if spec.endswith(".py") or "/" in spec or os.sep in spec:
+    if _is_path(spec):
         path = Path(spec)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
@@ -175,11 +184,11 @@ def load_plugins(extra: Iterable[str] = (), *, base_dir: Path | None = None,
             dist = f" of {ep.dist.name} {ep.dist.version}" if ep.dist is not None else ""
             add(ep.name, module, f"entry point{dist}")
     for spec in extra:
-        if wanted(spec):
-            name, module = _import(spec, base_dir)
-            if wanted(name):
-                add(name, module, "config.yaml")
-    if os.environ.get("OMS_TRACE_HOOKS"):
+        # A path entry is named by its file's stem: the switches may name it either way.
+        name = Path(spec).stem if _is_path(spec) else spec
+        if not {spec, name} & blocked and (only is None or {spec, name} & only):
+            add(*_import(spec, base_dir), "config.yaml")
+    if tracing():
         pm.trace.root.setwriter(log.debug)
         pm.enable_tracing()
     return loaded

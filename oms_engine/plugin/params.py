@@ -18,13 +18,14 @@ Validator = Callable[[Mapping[str, Any]], None]
 
 
 def check_keys(kind: str, name: str, params: Mapping[str, Any], allowed: Iterable[str],
-               required: Iterable[str] = ()) -> None:
+               required: Iterable[str] = (), *, thing: str = "strategy") -> None:
     """Reject unknown or missing keys.
 
     ``strategy`` is always accepted: the rule loader passes the whole mapping
-    on, including the key that chose the strategy.
+    on, including the key that chose the strategy. ``thing`` names what takes
+    the parameters in messages ("strategy", "action"...).
     """
-    where = f"{kind} strategy '{name}'"
+    where = f"{kind} {thing} '{name}'"
     if not isinstance(params, Mapping):
         raise ValueError(f"{where}: parameters must be a mapping, got {type(params).__name__}")
     allowed = tuple(allowed)
@@ -51,8 +52,8 @@ def no_params(kind: str, name: str) -> Validator:
     return validate
 
 
-def _type_error(kind: str, name: str, key: str, expected: str, value: Any) -> ValueError:
-    return ValueError(f"{kind} strategy '{name}': parameter '{key}' must be {expected}, "
+def _type_error(kind: str, name: str, key: str, expected: str, value: Any, thing: str = "strategy") -> ValueError:
+    return ValueError(f"{kind} {thing} '{name}': parameter '{key}' must be {expected}, "
                       f"got {value!r} ({type(value).__name__})")
 
 
@@ -78,11 +79,13 @@ def check_positive_int(kind: str, name: str, params: Mapping[str, Any], key: str
             raise _type_error(kind, name, key, "a whole number greater than 0", value)
 
 
-def check_str_list(kind: str, name: str, params: Mapping[str, Any], key: str) -> None:
+def check_str_list(kind: str, name: str, params: Mapping[str, Any], key: str, *, items: str = "warehouse codes",
+                   item: str = "a warehouse", thing: str = "strategy") -> None:
+    """A non-empty list of distinct non-empty strings; ``items`` and ``item`` name them in messages."""
     if key in params:
         value = params[key]
         if (not isinstance(value, list | tuple) or not value
                 or not all(isinstance(v, str) and v.strip() for v in value)):
-            raise _type_error(kind, name, key, "a non-empty list of warehouse codes", value)
+            raise _type_error(kind, name, key, f"a non-empty list of {items}", value, thing)
         if len(set(value)) != len(value):
-            raise ValueError(f"{kind} strategy '{name}': parameter '{key}' lists a warehouse twice: {value!r}")
+            raise ValueError(f"{kind} {thing} '{name}': parameter '{key}' lists {item} twice: {value!r}")

@@ -10,7 +10,6 @@ remembers the plugin that registered it, so a fault names its plugin.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -31,7 +30,7 @@ from .contracts import (
     Template,
 )
 from .faults import PluginFault, blame
-from .manager import DEFAULT_PLUGINS
+from .manager import DEFAULT_PLUGINS, tracing
 from .views import OrderView, RoutePlan, SplitPlan, StockView
 
 log = logging.getLogger("oms.hooks")
@@ -116,7 +115,7 @@ class PluginRegistry:
         self.templates: Named[Template] = Named("template")
         self.fact_providers: Named[FactProvider] = Named("fact provider")
         self.rule_actions: dict[str, Named[RuleActionHandler]] = {}
-        self._trace = bool(os.environ.get("OMS_TRACE_HOOKS"))
+        self._trace = tracing()
         self._collect()
 
     def _each(self, hook: str, make: Callable[[str], Callable[..., None]]) -> None:
@@ -171,10 +170,9 @@ class PluginRegistry:
 
         def template(plugin: str) -> Callable[..., None]:
             def add(t: Template) -> None:
-                # Templates are data, not code: the first registration of a name
-                # wins, so a plugin's template replaces a built-in file of that name.
-                if t.name not in self.templates:
-                    self.templates.add(t.name, t, plugin)
+                if not isinstance(t, Template):
+                    raise RegistryError(f"plugin '{plugin}': {t!r} is not a Template")
+                self.templates.add(t.name, t, plugin)
             return add
 
         def provider(plugin: str) -> Callable[..., None]:
@@ -229,9 +227,11 @@ class PluginRegistry:
     def resolve_sku(self, channel: str, sku: str) -> str:
         """The first SKU mapper that answers, else the SKU as sent."""
         for impl in reversed(self.pm.hook.oms_resolve_sku.get_hookimpls()):
-            kwargs = {"channel": channel, "sku": sku}
+            kwargs = {"channel": channel, "sku": sku, "config": self.config}
             with blame(impl.plugin_name, "oms_resolve_sku"):
                 mapped = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            if self._trace:
+                log.debug("oms_resolve_sku(channel=%r, sku=%r) by %s -> %r", channel, sku, impl.plugin_name, mapped)
             if mapped is not None:
                 if not isinstance(mapped, str) or not mapped:
                     with blame(impl.plugin_name, "oms_resolve_sku"):
@@ -243,6 +243,9 @@ class PluginRegistry:
         """Every observer, each blamed on its plugin; the first fault is raised after all have run."""
         first: BaseException | None = None
         for impl in reversed(self.pm.hook.oms_after_transition.get_hookimpls()):
+            if self._trace:
+                log.debug("oms_after_transition(%s) by %s", ", ".join(f"{k}={v!r}" for k, v in kw.items()),
+                          impl.plugin_name)
             try:
                 with blame(impl.plugin_name, "oms_after_transition"):
                     impl.function(**{k: kw[k] for k in impl.argnames})

@@ -231,6 +231,14 @@ def status(oms: OMS, number: str) -> str:
     return st
 
 
+def show_order(oms: OMS, number: str) -> dict[str, Any]:
+    """The order as ``oms order show NUMBER --json`` prints it: warehouse, lines (with ``channel_sku``),
+    children, history, decisions (with the strategy that answered), messages and incidents."""
+    from ..orders.explain import explain
+    with oms.db.read() as s:
+        return explain(s, number)
+
+
 def drive_until_state(oms: OMS, number: str, state: str, *, max_steps: int = 200) -> None:
     """Drive one due time at a time until ``number`` is in ``state``."""
     for _ in range(max_steps):

@@ -175,11 +175,3 @@ def test_hookspecs_are_found() -> None:
 def test_every_hook_has_a_docstring(hook: str) -> None:
     doc = inspect.getdoc(getattr(hookspecs, hook))
     assert doc and len(doc) > 20, f"{hook} has no docstring"
-
-
-def test_every_hook_is_in_the_readme() -> None:
-    readme = ROOT / "README.md"
-    assert readme.exists(), "README.md is missing"
-    text = readme.read_text(encoding="utf-8")
-    missing = [h for h in HOOKS if h not in text]
-    assert not missing, f"hooks not documented in README.md: {missing}"
