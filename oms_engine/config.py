@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import OmsError
+from .rules.yaml_source import YamlProblem, load_plain
 
 
 class ConfigError(OmsError):
@@ -67,9 +67,11 @@ def load_config(path: str | os.PathLike[str] | None = None, *, database_url: str
     data: dict[str, Any] = {}
     if cfg_path.exists():
         try:
-            loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{cfg_path}: {exc}") from None
+            # Plain data only: anchors and aliases (a few hundred bytes can expand to gigabytes),
+            # duplicate keys and tags are refused with the line.
+            loaded = load_plain(cfg_path.read_text(encoding="utf-8"), filename=str(cfg_path))
+        except YamlProblem as exc:
+            raise ConfigError(str(exc)) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{cfg_path}: the top level must be a mapping")
         data = loaded or {}

@@ -80,3 +80,29 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     c = load_config()
     assert c.timeouts.payment_minutes == 30 and c.timeouts.confirm_days == 15
     assert c.timeouts.after_sales_days == 10
+
+
+BOMB = """\
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+plugin_settings: {bomb: {x: *g}}
+"""
+
+
+def test_a_yaml_alias_bomb_in_the_config_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(BOMB, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config.yaml:1: .*(anchor|alias)"):
+        load_config(path)
+
+
+def test_duplicate_keys_in_the_config_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("batch_size: 10\nbatch_size: 20\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config.yaml:2: .*duplicate key .batch_size."):
+        load_config(path)

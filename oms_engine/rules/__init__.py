@@ -57,11 +57,39 @@ Semantics:
 * ``any_line`` is false for no lines; ``all_lines`` is true for no lines.
 * ``matches`` means Python ``re.search`` with full ``re`` syntax. It is evaluated in
   Python by the facade and durable_rules tests the result, because durable's own
-  regex matcher gives wrong answers for ordinary patterns (see regex.py).
+  regex matcher gives wrong answers for ordinary patterns (see regex.py). ``in`` and
+  ``not_in`` with several values are evaluated the same way (durable has no ``$in``,
+  and its ``$or`` inside a line quantifier is broken, see normalize.py).
+* Every Decision carries ``facts``: the checked, projected facts it was made on
+  (only the fields the ruleset reads). Stored with the decision, they replay it.
+
+Limits. durable_rules 2.0.28 aborts, hangs or answers wrongly past some small fixed
+limits (compiler.py lists them; tests/rules/probe_durable_limits.py measures them).
+The compiler keeps every ruleset inside them, and the loader refuses, naming file,
+line and rule, what it cannot fit; durable itself is never asked to compile something
+it would refuse (each refusal leaks ~200 KB in its C engine). So no ruleset that
+loads can crash the process or fail an evaluation. What users can hit:
+
+* Any number of rules loads. A ruleset is split into chunks of at most 64
+  alternatives, each its own durable ruleset (durable aborts the process when more
+  than 64 tests pass at once), so an evaluation costs one durable call per chunk
+  that can fire; ``mode: first`` stops at the first chunk that fires.
+* One rule may expand to at most 256 alternatives: and-ed ``any`` lists multiply
+  (``all: [{any: [a, b, c]}, {any: [d, e]}]`` is 6), while ``in`` and an ``any`` of
+  equalities on one field count as one. Split bigger rules.
+* At most 14 ``any_line``/``any_item`` tests with several conditions each may be
+  and-ed in one alternative (durable refuses a 16th and/or group, error 113).
+* One rule may read at most ~250 fields, and ~250 fields of each list element
+  (durable fails every evaluation of a fact with more than 254 properties, error 302).
+  Lists may have any number of elements.
+* Text literals are limited to 4096 characters (durable compares strings over a
+  16-bit length); longer text in facts is fine: it is cut before posting to a length
+  that still equals no literal.
 * ``all_lines`` can only OR equalities on a single field inside it (``in`` is fine);
   other ORs are rejected at load time because durable_rules mis-evaluates them.
-  Conditions too large for durable_rules (it caps expressions per rule) are load
-  errors too: every loaded ruleset is compiled once by durable_rules to check.
+* YAML anchors and aliases (``&a``, ``*a``) are refused in rule files: a few hundred
+  bytes of nested aliases expand to gigabytes. ``yaml_source.load_plain`` reads other
+  YAML files (settings) with the same guarantees.
 
 Rule tests live in ``rules/tests/*.yaml``::
 

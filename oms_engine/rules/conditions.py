@@ -9,10 +9,12 @@ from typing import Any
 
 from .errors import RuleError
 from .facts import ANY_TYPE
+from .limits import MAX_LITERAL_CHARS
 from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or
-from .normalize import NotCompilable, item_cnf, item_dnf, nnf
+from .normalize import NotCompilable
 from .regex import compile_pattern
 from .schema import FactSchema
+from .terms import check_condition
 from .yaml_source import LList, LMap
 
 PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -80,21 +82,13 @@ class ConditionParser:
         except Skip:
             return None
         try:
-            # Reject what durable_rules cannot express now, not at engine load time.
-            self._check_compilable(nnf(cond))
+            # Reject what durable_rules cannot express, or not within its limits, now rather
+            # than at engine load time (and never by letting durable refuse it: that leaks).
+            check_condition(cond)
         except NotCompilable as exc:
             self.error(node.line_of("when"), str(exc))
             return None
         return cond
-
-    def _check_compilable(self, cond: Condition) -> None:
-        if isinstance(cond, And | Or):
-            for part in cond.parts:
-                self._check_compilable(part)
-        elif isinstance(cond, AnyItem):
-            item_dnf(cond.part)
-        elif isinstance(cond, AllItems):
-            item_cnf(cond.part)
 
     def cond(self, raw: Any, line: int, scope: str | None) -> Condition:
         if not isinstance(raw, LMap) or not raw:
@@ -227,6 +221,11 @@ class ConditionParser:
         for item in values:
             if isinstance(item, list | dict) or item is None:
                 self.error(line, f"'{op}' values must be plain scalars, got {item!r}")
+                raise Skip
+            if isinstance(item, str) and len(item) > MAX_LITERAL_CHARS and op != "matches":
+                # durable_rules mis-compares strings of 64 KiB and more; long fact values are cut
+                # to just over this length before posting, which keeps every comparison exact.
+                self.error(line, f"text values are limited to {MAX_LITERAL_CHARS} characters, this one has {len(item)}")
                 raise Skip
         if op == "matches":
             # Report "needs a text field" rather than a literal/field type mismatch.

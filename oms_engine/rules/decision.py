@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .model import Action, Rule
@@ -19,11 +22,24 @@ class FiredRule:
         return cls(rule.name, rule.priority, rule.then)
 
 
+def _no_facts() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Decision:
+    """What a ruleset decided, and the checked, projected facts it decided on.
+
+    `facts` is what prepare_facts made of the caller's facts (only the fields the
+    ruleset reads, nulls dropped, types checked): evaluating them again with the
+    same ruleset version gives the same fired rules, so a stored decision can be replayed.
+    """
+
     ruleset: str
     version: str
     fired: tuple[FiredRule, ...] = field(default_factory=tuple)
+    # Left out of the hash: a mapping is unhashable.
+    facts: Mapping[str, Any] = field(default_factory=_no_facts, hash=False)
 
     @property
     def actions(self) -> list[Action]:
@@ -41,4 +57,5 @@ class Decision:
                 {"name": r.name, "priority": r.priority, "actions": [a.to_dict() for a in r.actions]}
                 for r in self.fired
             ],
+            "facts": copy.deepcopy(dict(self.facts)),
         }

@@ -2,44 +2,71 @@
 
 durable_rules is not thread-safe (concurrent calls segfault), so every call into
 it, from any RuleEngine, happens under one module-level re-entrant lock.
+
+Each YAML ruleset is registered as one or more durable rulesets ("chunks", see
+compiler.py) that stay inside the engine's measured limits; an evaluation posts
+one fact to each chunk that can fire and merges the fired rules.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException, MessageObservedException
+from durable.engine import Ruleset as DurableRuleset
 
-from .compiler import (
-    COUNTS_KEY,
-    DATA_KEY,
-    MARKER,
-    MATCHES_KEY,
-    SENTINEL,
-    PatternTable,
-    compile_ruleset,
-    count_key,
-    pattern_table,
-    rule_key,
-)
+from .compiler import Chunk, CompiledRuleset, compile_ruleset
 from .decision import Decision, FiredRule
 from .errors import RuleEngineError
 from .facts import MISSING, lookup, prepare_facts
 from .model import And, Compare, Rule, Ruleset
-from .regex import search
+from .posting import FlagValues, post_document
+from .terms import MARKER, SENTINEL, RuleNotCompilable, rule_key
 
 DURABLE_LOCK = threading.RLock()
 _names = itertools.count(1)
 _sids = itertools.count(1)
 
 FireHook = Callable[[str, str], None]
+
+# Definitions durable refused, by fingerprint: every refused create_ruleset leaks about 200 KB
+# in the C engine, so a definition it refused once is never handed to it again.
+_REFUSED: dict[str, str] = {}
+_REFUSED_MAX = 1024
+# Durable handles whose owner was garbage collected while they could not be freed safely.
+_DEFERRED_FREES: list[int] = []
+_depth = 0  # durable sections entered on the thread that holds DURABLE_LOCK
+
+
+@contextlib.contextmanager
+def _durable_section() -> Iterator[None]:
+    """Hold the lock; on leaving the outermost section, free what finalizers had to defer."""
+    global _depth
+    with DURABLE_LOCK:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+            if _depth == 0 and _DEFERRED_FREES:
+                _free_deferred()
+
+
+def _free_deferred() -> None:
+    while _DEFERRED_FREES:
+        with contextlib.suppress(Exception):  # an invalid handle is only refused, never crashes
+            durable_rules_engine.delete_ruleset(_DEFERRED_FREES.pop())
 
 
 class _QuietHost(Host):
@@ -80,14 +107,72 @@ class _QuietHost(Host):
         return act
 
 
+class _Registry:
+    """The durable rulesets of one RuleEngine: kept apart so a finalizer can free them."""
+
+    def __init__(self) -> None:
+        self.host = _QuietHost()
+        self.handles: dict[str, int] = {}  # internal name -> durable handle
+
+    def create(self, internal: str, definition: dict[str, Any]) -> None:
+        text = json.dumps(definition, sort_keys=True, default=str)
+        fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        refused = _REFUSED.get(fingerprint)
+        if refused is not None:
+            raise RuleEngineError(f"{refused} (refused before; not retried)")
+        try:
+            # register_rulesets consumes the dict it is given ('run' keys are deleted).
+            self.host.register_rulesets({internal: copy.deepcopy(definition)})
+        except Exception as exc:
+            if len(_REFUSED) >= _REFUSED_MAX:
+                _REFUSED.clear()
+            _REFUSED[fingerprint] = str(exc)
+            raise RuleEngineError(str(exc)) from exc
+        self.handles[internal] = self.host._ruleset_directory[internal]._handle
+
+    def rebuild(self, internal: str, definition: dict[str, Any]) -> None:
+        """Replace a durable ruleset whose state is broken (touching that state can crash)."""
+        old = self.host._ruleset_directory[internal]
+        durable_rules_engine.delete_ruleset(old._handle)
+        fresh = DurableRuleset(internal, self.host, copy.deepcopy(definition))
+        self.host._ruleset_directory[internal] = fresh
+        self.host._ruleset_list[self.host._ruleset_list.index(old)] = fresh
+        self.handles[internal] = fresh._handle
+
+    def drop(self, internal: str) -> None:
+        # Host has no removal API; without delete_ruleset the C side leaks the ruleset.
+        durable_ruleset = self.host._ruleset_directory.pop(internal)
+        self.host._ruleset_list.remove(durable_ruleset)
+        del self.handles[internal]
+        durable_rules_engine.delete_ruleset(durable_ruleset._handle)
+
+    def release(self) -> None:
+        """Free every durable ruleset still registered (the RuleEngine was collected)."""
+        handles = list(self.handles.values())
+        self.handles.clear()
+        if not handles:
+            return
+        # A finalizer may run inside a durable call on this thread (garbage collection during
+        # an action) or while another thread holds the lock: then defer instead of re-entering.
+        if DURABLE_LOCK.acquire(blocking=False):
+            try:
+                _DEFERRED_FREES.extend(handles)
+                if _depth == 0:
+                    _free_deferred()
+            finally:
+                DURABLE_LOCK.release()
+        else:
+            _DEFERRED_FREES.extend(handles)
+
+
 @dataclass(frozen=True)
 class _Active:
     ruleset: Ruleset
-    internal_name: str
+    compiled: CompiledRuleset
+    internal_names: tuple[str, ...]  # one per chunk
     by_key: dict[str, Rule]
-    patterns: PatternTable
-    # Per rule, the equalities it cannot fire without (top-level `field: value` conjuncts).
-    guards: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    # Per rule index, the equalities it cannot fire without (top-level `field: value` conjuncts).
+    guards: dict[int, tuple[tuple[str, Any], ...]]
 
 
 def required_equalities(rule: Rule) -> tuple[tuple[str, Any], ...]:
@@ -106,62 +191,56 @@ def _excluded(doc: Mapping[str, Any], guards: tuple[tuple[str, Any], ...]) -> bo
     return False
 
 
-def probe_definition(definition: dict[str, Any]) -> str | None:
-    """Compile a durable definition in a throwaway ruleset; the engine's complaint, or None.
-
-    Catches limits that only durable knows about (e.g. error 113, too many
-    expressions in one rule) so they surface as load errors, not at deploy time.
-    """
-    plain = {key: {k: v for k, v in rule.items() if k != "run"} for key, rule in definition.items()}
-    with DURABLE_LOCK:
-        try:
-            handle = durable_rules_engine.create_ruleset(f"probe__{next(_names)}", json.dumps(plain))
-        except Exception as exc:  # durable raises a bare error carrying only a code
-            return str(exc)
-        durable_rules_engine.delete_ruleset(handle)
-    return None
-
-
 class RuleEngine:
     """Holds compiled rulesets by name; load() adds or hot-replaces, evaluate() decides.
 
     `on_fire(ruleset_name, rule_name)` runs inside the durable action for each fired
-    rule (audit/metrics hook); an exception there fails the evaluation.
+    rule (audit/metrics hook); an exception there fails the evaluation. close() frees
+    the engine's durable rulesets; an engine that is garbage collected frees them too.
     """
 
     def __init__(self, *, on_fire: FireHook | None = None) -> None:
         self._on_fire = on_fire
         self._active: dict[str, _Active] = {}
-        with DURABLE_LOCK:
-            self._host = _QuietHost()
+        with _durable_section():
+            self._registry = _Registry()
+        self._finalizer = weakref.finalize(self, self._registry.release)
+
+    @property
+    def _host(self) -> _QuietHost:
+        return self._registry.host
 
     def load(self, ruleset: Ruleset) -> None:
         """Register `ruleset`, atomically replacing one of the same name; the old stays on failure."""
-        definition = compile_ruleset(ruleset)
-        internal = f"{ruleset.name}__{ruleset.version}__{next(_names)}"
+        try:
+            compiled = compile_ruleset(ruleset)
+        except RuleNotCompilable as exc:
+            raise RuleEngineError(f"rule engine rejected ruleset '{ruleset.name}': {exc}") from exc
         by_key = {rule_key(rule): rule for rule in ruleset.rules}
-        with DURABLE_LOCK:
+        guards = {rule.index: required_equalities(rule) for rule in ruleset.rules}
+        with _durable_section():
+            created: list[str] = []
             try:
-                # register_rulesets consumes the dict it is given ('run' keys are deleted).
-                self._host.register_rulesets({internal: copy.deepcopy(definition)})
-            except Exception as exc:
+                for chunk in compiled.chunks:
+                    internal = f"{ruleset.name}__{ruleset.version}__{next(_names)}"
+                    self._registry.create(internal, chunk.definition)
+                    created.append(internal)
+            except RuleEngineError as exc:
+                for internal in created:
+                    self._registry.drop(internal)
                 raise RuleEngineError(f"rule engine rejected ruleset '{ruleset.name}': {exc}") from exc
             old = self._active.get(ruleset.name)
-            self._active[ruleset.name] = _Active(ruleset, internal, by_key, pattern_table(ruleset),
-                                                 tuple(required_equalities(r) for r in ruleset.rules))
+            self._active[ruleset.name] = _Active(ruleset, compiled, tuple(created), by_key, guards)
             if old is not None:
-                self._drop(old.internal_name)
+                self._drop(old)
 
     def unload(self, name: str) -> None:
-        with DURABLE_LOCK:
-            active = self._active.pop(name)
-            self._drop(active.internal_name)
+        with _durable_section():
+            self._drop(self._active.pop(name))
 
-    def _drop(self, internal: str) -> None:
-        # Host has no removal API; without delete_ruleset the C side leaks the ruleset.
-        durable_ruleset = self._host._ruleset_directory.pop(internal)
-        self._host._ruleset_list.remove(durable_ruleset)
-        durable_rules_engine.delete_ruleset(durable_ruleset._handle)
+    def _drop(self, active: _Active) -> None:
+        for internal in active.internal_names:
+            self._registry.drop(internal)
 
     def names(self) -> list[str]:
         with DURABLE_LOCK:
@@ -175,7 +254,8 @@ class RuleEngine:
         return self.ruleset(name).version
 
     def close(self) -> None:
-        with DURABLE_LOCK:
+        """Free every durable ruleset of this engine; it can be loaded again afterwards."""
+        with _durable_section():
             for name in list(self._active):
                 self.unload(name)
 
@@ -183,88 +263,71 @@ class RuleEngine:
         """Fired rules in (priority, file order); raises KeyError, FactError or RuleEngineError."""
         # One critical section: a concurrent reload must not free the ruleset between
         # looking it up and asserting into it.
-        with DURABLE_LOCK:
+        with _durable_section():
             active = self._active[name]
+            ruleset = active.ruleset
             # Facts are checked first, so bad facts fail the same way on every path.
-            doc = prepare_facts(facts, active.ruleset)
-            # Most evaluations of a ruleset like the notifications one match nothing:
-            # when every rule lacks one of its required equalities, the answer is
-            # known without asking durable_rules.
-            if all(_excluded(doc, g) for g in active.guards):
-                return Decision(active.ruleset.name, active.ruleset.version, ())
-            keys = self._run(active, doc)
-        rules = sorted((active.by_key[k] for k in set(keys)), key=lambda r: (r.priority, r.index))
-        if active.ruleset.mode == "first":
+            doc = prepare_facts(facts, ruleset)
+            # Most evaluations of a ruleset like the notifications one match nothing: a chunk
+            # whose every rule lacks one of its required equalities need not be asked.
+            guards = active.guards
+            flags = FlagValues(active.compiled.flags, doc)
+            keys: set[str] = set()
+            for chunk, internal in zip(active.compiled.chunks, active.internal_names, strict=True):
+                if all(_excluded(doc, guards[rule.index]) for rule in chunk.rules):
+                    continue
+                fired = self._run(active, chunk, internal, post_document(chunk, doc, flags), keys)
+                keys.update(fired)
+                # Chunks follow (priority, file order), so the first chunk that fires holds the winner.
+                if fired and ruleset.mode == "first":
+                    break
+        rules = sorted((active.by_key[k] for k in keys), key=lambda r: (r.priority, r.index))
+        if ruleset.mode == "first":
             rules = rules[:1]
-        return Decision(active.ruleset.name, active.ruleset.version, tuple(FiredRule.of(r) for r in rules))
+        fired_rules = tuple(FiredRule.of(r) for r in rules)
+        return Decision(ruleset.name, ruleset.version, fired_rules, MappingProxyType(doc))
 
-    def _run(self, active: _Active, doc: dict[str, Any]) -> list[str]:
+    def _run(
+        self, active: _Active, chunk: Chunk, internal: str, posted: dict[str, Any], reported: set[str]
+    ) -> list[str]:
         ruleset = active.ruleset
-        counts = {}
-        for list_path in ruleset.list_paths:
-            items = lookup(doc, list_path)
-            counts[count_key(ruleset.list_paths, list_path)] = 0 if not isinstance(items, list) else len(items)
         sid = f"e{next(_sids)}"
-        flags, data = _match_flags(active.patterns, doc)
-        fact = {"sid": sid, "id": sid, **MARKER, COUNTS_KEY: counts, MATCHES_KEY: flags, DATA_KEY: data}
+        fact = {"sid": sid, "id": sid, **MARKER, **posted}
         fired: list[str] = []
         hook = self._on_fire
+        seen = set(reported)
 
         def on_fire(key: str) -> None:
-            if hook is not None:
+            # durable fires once per true alternative of a rule, possibly in several chunks:
+            # the hook hears of each rule once.
+            if hook is not None and key not in seen:
+                seen.add(key)
                 hook(ruleset.name, active.by_key[key].name)
 
-        with DURABLE_LOCK:
-            host = self._host
-            host.sink, host.on_fire, host.failures = fired, on_fire, []
-            failures = host.failures
+        host = self._host
+        host.sink, host.on_fire, host.failures = fired, on_fire, []
+        failures = host.failures
+        try:
             try:
-                try:
-                    host.assert_fact(active.internal_name, fact)
-                except MessageNotHandledException:
-                    pass  # nothing matched (cannot happen while the sentinel rule exists)
-                except MessageObservedException:
-                    pass  # same fact twice; ids are unique so this is defensive only
-                state = host.get_state(active.internal_name, sid)
-            finally:
+                host.assert_fact(internal, fact)
+            except MessageNotHandledException:
+                pass  # nothing matched (cannot happen while the sentinel rule exists)
+            except MessageObservedException:
+                pass  # same fact twice; ids are unique so this is defensive only
+            except durable_rules_engine.error as exc:
+                # Reading or deleting the state of a failed assert aborts the process: replace
+                # the whole durable ruleset instead. The compiler keeps facts inside the limits,
+                # so this is a last line of defence, not a code path.
                 host.sink, host.on_fire = None, None
-                # Live states are capped (~1024 per ruleset): always delete.
-                host.delete_state(active.internal_name, sid)
+                self._registry.rebuild(internal, chunk.definition)
+                raise RuleEngineError(f"ruleset '{ruleset.name}' failed during evaluation: {exc}") from exc
+            state = host.get_state(internal, sid)
+            # Live states are capped (~1024 per ruleset): always delete.
+            host.delete_state(internal, sid)
+        finally:
+            host.sink, host.on_fire = None, None
         if failures:
             raise RuleEngineError(f"ruleset '{ruleset.name}' failed during evaluation: {failures[0]}") from failures[0]
         if "exception" in state:
             raise RuleEngineError(f"ruleset '{ruleset.name}' failed during evaluation: {state['exception']}")
         return fired
-
-
-def _flags_for(patterns: PatternTable, scope: str | None, record: Any) -> dict[str, bool]:
-    flags = {}
-    for (where, path, pattern), flag in patterns.items():
-        if where == scope:
-            value = lookup(record, path)
-            if value is not MISSING:  # absent flag = unknown, as for any missing field
-                flags[flag] = search(pattern, value)
-    return flags
-
-
-def _match_flags(patterns: PatternTable, doc: dict[str, Any]) -> tuple[dict[str, bool], dict[str, Any]]:
-    """Top-level match flags, and `doc` with per-element flags added to list elements."""
-    if not patterns:
-        return {}, doc
-    data = dict(doc)
-    for list_path in {scope for scope, _, _ in patterns if scope is not None}:
-        items = lookup(doc, list_path)
-        if isinstance(items, list):
-            flagged = [{**item, MATCHES_KEY: _flags_for(patterns, list_path, item)} for item in items]
-            _replace(data, list_path, flagged)
-    return _flags_for(patterns, None, doc), data
-
-
-def _replace(doc: dict[str, Any], path: str, value: Any) -> None:
-    # Copy the dicts along the path so the caller's (shared) projection is untouched.
-    *parents, last = path.split(".")
-    node = doc
-    for part in parents:
-        node[part] = dict(node[part])
-        node = node[part]
-    node[last] = value

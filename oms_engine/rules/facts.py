@@ -91,7 +91,8 @@ def _project(source: Any, fields: tuple[tuple[str, tuple[str, ...], str], ...], 
 _Fields = tuple[tuple[str, tuple[str, ...], str], ...]
 
 
-_Plan = tuple[_Fields, tuple[tuple[str, _Fields], ...]]
+# (top-level fields, per list its element fields, whether any field is untyped)
+_Plan = tuple[_Fields, tuple[tuple[str, _Fields], ...], bool]
 # id(ruleset) -> (ruleset, plan); holding the ruleset keeps its id from being reused.
 _PLANS: dict[int, tuple[Ruleset, _Plan]] = {}
 
@@ -118,7 +119,8 @@ def _make_plan(ruleset: Ruleset) -> _Plan:
         else:
             rel = path[len(owner) + 1 :]
             per_list[owner].append((rel, tuple(rel.split(".")), kind))
-    return tuple(plain), tuple((lp, tuple(f)) for lp, f in per_list.items())
+    untyped = any(kind == ANY_TYPE for kind in ruleset.field_types.values())
+    return tuple(plain), tuple((lp, tuple(f)) for lp, f in per_list.items()), untyped
 
 
 _JSON_SCALARS = (str, int, float, bool)
@@ -128,7 +130,7 @@ def prepare_facts(facts: Mapping[str, Any], ruleset: Ruleset) -> dict[str, Any]:
     """Return the checked projection of `facts`; raise FactError naming the bad path."""
     if not isinstance(facts, Mapping):
         raise FactError("<facts>", f"expected a mapping, got {type(facts).__name__}")
-    plain, per_list = _plan(ruleset)
+    plain, per_list, untyped = _plan(ruleset)
     doc = _project(facts, plain, "")
     for list_path, item_fields in per_list:
         items = lookup(facts, list_path)
@@ -143,10 +145,11 @@ def prepare_facts(facts: Mapping[str, Any], ruleset: Ruleset) -> dict[str, Any]:
             projected.append(_project(item, item_fields, f"{list_path}[{i}]."))
         # Replace any raw copy (from an `exists` test on the list) with the checked projection.
         _put(doc, list_path, projected, replace=True)
-    if any(kind == ANY_TYPE for _, _, kind in plain):
-        # Only untyped (exists-only) fields can carry arbitrary objects: check those serialise.
+    if untyped:
+        # Only untyped (exists-only) fields can carry arbitrary objects: check those serialise,
+        # and keep a plain copy, so a Decision's facts do not change with the caller's objects.
         try:
-            json.dumps(doc, allow_nan=False)
+            doc = json.loads(json.dumps(doc, allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise FactError("<facts>", f"not JSON-serialisable: {exc}") from None
     return doc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,23 +61,14 @@ def _parse(
 
 
 def _engine_errors(ruleset: Ruleset) -> list[RuleError]:
-    """Ask durable_rules itself whether it accepts the compiled rules; blame single rules."""
-    from .compiler import compile_ruleset
-    from .engine import probe_definition
+    """Rules the compiler cannot fit within durable_rules' limits (see compiler.py).
 
-    if probe_definition(compile_ruleset(ruleset)) is None:
-        return []
-    errors = []
-    for rule in ruleset.rules:
-        single = dataclasses.replace(ruleset, rules=(rule,))
-        problem = probe_definition(compile_ruleset(single))
-        if problem is not None:
-            message = f"the rule engine cannot compile this condition, probably too complex ({problem})"
-            errors.append(RuleError(ruleset.path, rule.line, rule.name, message))
-    if not errors:
-        problem = probe_definition(compile_ruleset(ruleset))
-        errors.append(RuleError(ruleset.path, 1, None, f"the rule engine cannot compile this ruleset ({problem})"))
-    return errors
+    The check is made in Python: a definition durable_rules refuses leaks memory in
+    its C engine, so the loader never asks durable_rules to compile anything.
+    """
+    from .compiler import compile_problems
+
+    return [RuleError(ruleset.path, p.rule.line, p.rule.name, p.message) for p in compile_problems(ruleset)]
 
 
 def load_ruleset_text(

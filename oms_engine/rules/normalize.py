@@ -1,17 +1,22 @@
 """Rewrites used by the compiler: negation push-down and normal forms.
 
-durable_rules has no `$not` and no `$in`, and its evaluation of `$or`/nested
-`$and` *inside* `$iall`/`$iany` is unreliable (observed: `$iall` over an `$or`
-of two different fields ignores the first branch). So:
+durable_rules has no `$not` and no `$in`, and an `$or` *inside* `$iall`/`$iany`
+is broken: `$iall` over an `$or` of two different fields ignores the first
+branch, and creating a ruleset with `$iall`/`$iany` over an `$or` fails with
+error 102 whenever recycled memory holds one particular byte (rete.c leaves a
+node type uninitialised). So no `$or` is ever put inside a list quantifier:
 
 * `not` is pushed to the leaves (De Morgan, eq<->ne, gt<->lte, ...). Leaves on a
   missing field are "unknown" and never true, in both polarities; this matches
   Kleene three-valued logic, which is what `evaluate_reference` implements.
-* `in`/`not_in` become `or`-of-eq / `and`-of-ne.
+* `in`/`not_in` with one value become `eq`/`ne`; with several they stay one
+  leaf, which the facade evaluates in Python and posts as a boolean flag, like
+  `matches` (a flag is absent when its field is missing, so it stays unknown).
 * an `any_item` body is put in DNF and split into one `$iany` per conjunction;
   an `all_items` body is put in CNF and split into one `$iall` per clause. A CNF
-  clause may only OR equalities on one field (that is `in`); anything else is
-  rejected at load time with a message, rather than silently mis-evaluated.
+  clause may only OR equalities on one field: it becomes one membership flag.
+  Anything else is rejected at load time with a message, rather than silently
+  mis-evaluated.
 """
 
 from __future__ import annotations
@@ -70,12 +75,11 @@ def _negate_compare(cond: Compare) -> Compare:
 
 
 def _expand(cond: Compare) -> Condition:
-    if cond.op == "in":
-        items = tuple(Compare(cond.path, "eq", v) for v in cond.value)
-        return items[0] if len(items) == 1 else Or(items)
-    if cond.op == "not_in":
-        items = tuple(Compare(cond.path, "ne", v) for v in cond.value)
-        return items[0] if len(items) == 1 else And(items)
+    if cond.op in ("in", "not_in"):
+        values = tuple(dict.fromkeys(cond.value))
+        if len(values) == 1:
+            return Compare(cond.path, "eq" if cond.op == "in" else "ne", values[0])
+        return Compare(cond.path, cond.op, values)
     return cond
 
 
@@ -122,21 +126,34 @@ def item_dnf(body: Condition) -> list[list[Condition]]:
     return groups
 
 
-def item_cnf(body: Condition) -> list[list[Condition]]:
+def item_cnf(body: Condition) -> list[Condition]:
+    """The clauses of `body` in CNF, each as one leaf (an OR of equalities becomes `in`)."""
     groups = _terms(body, And)
     _check_leaves(groups)
+    clauses: list[Condition] = []
     for clause in groups:
-        if len(clause) > 1 and not _same_field_equalities(clause):
+        if len(clause) == 1:
+            clauses.append(clause[0])
+        elif _same_field_equalities(clause):
+            clauses.append(_membership(clause))
+        else:
             raise NotCompilable(
                 "all_lines cannot OR conditions on different fields or with operators other than "
                 "equality (rule engine limitation); express it with any_line/not or split the rule"
             )
-    return groups
+    return list(dict.fromkeys(clauses))
 
 
 def _same_field_equalities(clause: list[Condition]) -> bool:
-    paths = {c.path for c in clause if isinstance(c, Compare) and c.op == "eq"}
-    return len(paths) == 1 and all(isinstance(c, Compare) and c.op == "eq" for c in clause)
+    paths = {c.path for c in clause if isinstance(c, Compare)}
+    return len(paths) == 1 and all(isinstance(c, Compare) and c.op in ("eq", "in") for c in clause)
+
+
+def _membership(clause: list[Condition]) -> Compare:
+    leaves = [c for c in clause if isinstance(c, Compare)]
+    values = tuple(dict.fromkeys(v for c in leaves for v in (c.value if c.op == "in" else (c.value,))))
+    path = leaves[0].path
+    return Compare(path, "eq", values[0]) if len(values) == 1 else Compare(path, "in", values)
 
 
 def _check_leaves(groups: list[list[Condition]]) -> None:

@@ -10,6 +10,7 @@ only when its condition is definitely true. `exists` is never unknown.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .decision import Decision, FiredRule
@@ -95,4 +96,4 @@ def evaluate_reference(ruleset: Ruleset, facts: Mapping[str, Any]) -> Decision:
     """Evaluate without durable_rules; raises FactError exactly like RuleEngine.evaluate."""
     doc = prepare_facts(facts, ruleset)
     fired = tuple(FiredRule.of(rule) for rule in matching_rules(ruleset, doc))
-    return Decision(ruleset.name, ruleset.version, fired)
+    return Decision(ruleset.name, ruleset.version, fired, MappingProxyType(doc))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from oms_engine.rules import FactError, RuleEngine, RuleEngineError, evaluate_reference
-from oms_engine.rules.model import And, AnyItem, Compare, Or
+from oms_engine.rules.model import And, AnyItem, Compare
 
 BLOCKING = """\
 ruleset: blocking
@@ -101,12 +101,11 @@ def test_reload_two_thousand_times_frees_old_rulesets(load: Any, engine: RuleEng
 def test_failed_reload_keeps_the_old_ruleset(load: Any, engine: RuleEngine) -> None:
     good = load(BLOCKING.format(mode="all"))
     engine.load(good)
-    # Bypass the loader (which would reject it) to make durable_rules itself refuse the ruleset.
-    skus = Or(tuple(Compare("sku", "eq", f"S{i}") for i in range(4)))
-    quantities = Or(tuple(Compare("quantity", "eq", i) for i in range(4)))
-    huge = AnyItem("lines", And((skus, quantities)))
+    # Bypass the loader (which would reject it): more and/or groups than durable_rules takes.
+    huge = And(tuple(AnyItem("lines", And((Compare("sku", "eq", f"S{i}"), Compare("quantity", "eq", i))))
+                     for i in range(15)))
     broken = dataclasses.replace(good, rules=(dataclasses.replace(good.rules[0], when=huge),), version="broken")
-    with pytest.raises(RuleEngineError, match="error code: 113"):
+    with pytest.raises(RuleEngineError, match=r"rule 'big-order': .*error 113"):
         engine.load(broken)
     assert engine.version("blocking") == good.version
     assert engine.evaluate("blocking", RISKY).fired_names[0] == "always"
@@ -176,6 +175,18 @@ def test_on_fire_hook_sees_each_fired_rule(load: Any) -> None:
     assert sorted(seen) == sorted(("blocking", n) for n in ["always", "blacklisted-customer", "big-order", "tie-a"])
 
 
+def test_on_fire_hook_hears_of_a_rule_once_when_several_alternatives_hold(load: Any) -> None:
+    seen: list[str] = []
+    engine = RuleEngine(on_fire=lambda ruleset, rule: seen.append(rule))
+    try:
+        engine.load(load("ruleset: b\nrules:\n  - name: either\n    when: {any: [{order.currency: CNY}, "
+                         "{order.payable: {gt: 1}}, {any_line: {sku: A}}]}\n    then: [flag]\n"))
+        decision = engine.evaluate("b", {"order": {"currency": "CNY", "payable": 5}, "lines": [{"sku": "A"}]})
+    finally:
+        engine.close()
+    assert decision.fired_names == ["either"] and seen == ["either"]
+
+
 def test_concurrent_evaluations_from_eight_threads(load: Any) -> None:
     engines = [RuleEngine(), RuleEngine()]  # the lock must be shared across instances too
     for eng in engines:
@@ -204,3 +215,51 @@ def test_concurrent_evaluations_from_eight_threads(load: Any) -> None:
     for eng in engines:
         eng.close()
     assert errors == []
+
+
+REPLAYED = """\
+ruleset: replay
+rules:
+  - name: gold-city
+    when: {customer.level: {in: [gold, vip]}, ship_to.city: {matches: '^Shang'}}
+    then: [flag]
+  - name: cold
+    when: {any_line: {attributes.cold_chain: true, sku: {matches: '1$'}}}
+    then: [flag]
+  - name: all-small
+    when: {all_lines: {quantity: {lt: 10}, sku: {in: [A1, B2]}}}
+    then: [flag]
+  - name: tagged
+    when: {customer.tags: {exists: true}, order.coupon: {exists: false}}
+    then: [flag]
+"""
+
+
+def test_a_decision_keeps_the_facts_it_was_made_on_and_replays(load: Any, engine: RuleEngine) -> None:
+    ruleset = load(REPLAYED)
+    engine.load(ruleset)
+    facts: dict[str, Any] = {
+        "order": {"payable": 5, "coupon": None, "channel": "web"},
+        "customer": {"level": "gold", "tags": ["b2b"], "blacklisted": False},
+        "ship_to": {"city": "Shanghai", "country": "CN"},
+        "lines": [{"sku": "A1", "quantity": 2, "attributes": {"cold_chain": True}}, {"sku": "B2", "quantity": 1}],
+        "unknown": {"anything": 1},
+    }
+    decision = engine.evaluate("replay", facts)
+    assert decision.fired_names == ["gold-city", "cold", "all-small", "tagged"]
+    # Only what the rules read, checked; nulls dropped; none of the facade's own keys ("$m", "$n").
+    projected = {
+        "customer": {"level": "gold", "tags": ["b2b"]},
+        "ship_to": {"city": "Shanghai"},
+        "lines": [{"sku": "A1", "quantity": 2, "attributes": {"cold_chain": True}}, {"sku": "B2", "quantity": 1}],
+    }
+    assert decision.facts == projected
+    assert evaluate_reference(ruleset, facts).facts == projected
+    stored = json.loads(json.dumps(decision.to_dict()))
+    assert stored["facts"] == projected
+    facts["customer"]["level"] = "bronze"  # the caller's objects may change afterwards
+    assert decision.facts["customer"]["level"] == "gold"
+    replayed = engine.evaluate("replay", stored["facts"])
+    assert replayed.fired_names == decision.fired_names
+    assert replayed.to_dict() == decision.to_dict()
+    assert evaluate_reference(ruleset, stored["facts"]).to_dict() == stored

@@ -118,7 +118,11 @@ def build_ruleset(conditions: list[dict[str, Any]], mode: str) -> Any:
 ENGINE = RuleEngine()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same 200 examples on every run, so a failure here is a bug, never luck.
+# (It used to fail now and then: `all_lines` with `in` compiled to `$iall` over `$or`, which
+# durable_rules refused with error 102 depending on what freed memory held.)
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(
     conditions=st.lists(condition, min_size=1, max_size=4),
     facts=st.lists(facts_strategy, min_size=1, max_size=4),
@@ -137,7 +141,7 @@ def test_engine_agrees_with_reference(conditions: list[dict[str, Any]], facts: l
 
 def test_rejections_are_by_design() -> None:
     """The only rules the generator may lose are the documented engine limitations."""
-    allowed = re.compile(r"all_lines cannot OR|never matches|probably too complex")
+    allowed = re.compile(r"all_lines cannot OR|never matches|too complex for the rule engine")
     text = yaml.safe_dump(
         {
             "ruleset": "prop",

@@ -262,19 +262,102 @@ def test_load_ruleset_file_records_path_version_and_source(tmp_path: Path, schem
 
 
 def test_conditions_too_complex_for_durable_are_load_errors(load: Any) -> None:
-    # durable_rules caps expressions per rule (error 113); the loader asks it up front.
-    skus = ", ".join(f"{{sku: S{i}}}" for i in range(4))
-    quantities = ", ".join(f"{{quantity: {i}}}" for i in range(4))
+    # durable_rules caps and/or groups per rule (error 113); the compiler counts them in
+    # Python, because a definition durable refuses leaks memory in its C engine.
+    many = ", ".join(f"{{any_line: {{sku: S{i}, quantity: {i}}}}}" for i in range(15))
     text = f"""\
     ruleset: blocking
     rules:
       - name: fine
         then: [flag]
       - name: huge
-        when: {{any_line: {{all: [{{any: [{skus}]}}, {{any: [{quantities}]}}]}}}}
+        when: {{all: [{many}]}}
         then: [flag]
     """
     assert errors_of(load, text) == [
-        f"{FILE}:5: rule 'huge': the rule engine cannot compile this condition, probably too complex "
-        "(Could not create ruleset, error code: 113)"
+        f"{FILE}:6: rule 'huge': condition too complex for the rule engine: 15 any_line/any_item tests with "
+        "several conditions each are and-ed, at most 14 fit in one durable rule (it refuses more with error 113); "
+        "split the rule"
     ]
+
+
+def test_wide_line_conditions_are_split_into_several_durable_rules(load: Any) -> None:
+    # 16 alternatives inside any_line used to be one durable rule over its limit (error 113);
+    # each alternative is now a durable rule of its own.
+    skus = ", ".join(f"{{sku: S{i}}}" for i in range(4))
+    quantities = ", ".join(f"{{quantity: {i}}}" for i in range(4))
+    text = f"""\
+    ruleset: blocking
+    rules:
+      - name: huge
+        when: {{any_line: {{all: [{{any: [{skus}]}}, {{any: [{quantities}]}}]}}}}
+        then: [flag]
+    """
+    ruleset = load(textwrap.dedent(text), filename=FILE)
+    from oms_engine.rules import RuleEngine, evaluate_reference
+
+    engine = RuleEngine()
+    try:
+        engine.load(ruleset)
+        for facts in ({"lines": [{"sku": "S3", "quantity": 2}]}, {"lines": [{"sku": "S3", "quantity": 9}]}, {}):
+            expected = evaluate_reference(ruleset, facts).fired_names
+            assert engine.evaluate("blocking", facts).fired_names == expected
+        assert engine.evaluate("blocking", {"lines": [{"sku": "S1", "quantity": 3}]}).fired_names == ["huge"]
+    finally:
+        engine.close()
+
+
+def test_yaml_anchors_and_aliases_are_refused_with_their_line(load: Any) -> None:
+    text = """\
+    ruleset: blocking
+    rules:
+      - name: a
+        when: &big {order.payable: {gt: 1}}
+        then: [flag]
+      - name: b
+        when: *big
+        then: [flag]
+    """
+    assert errors_of(load, text) == [
+        f"{FILE}:4: YAML anchor '&big' is not allowed: write the value out where it is needed",
+        f"{FILE}:7: YAML alias '*big' is not allowed: write the value out where it is needed",
+    ]
+
+
+def test_a_billion_laughs_file_is_refused_before_anything_expands(load: Any) -> None:
+    # Each line holds 9 references to the one before: 9**6 strings if the aliases were expanded.
+    levels = [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 6)]
+    errors = errors_of(load, "ruleset: b\nrules: []\n" + "\n".join(levels) + "\n")
+    assert errors == [
+        f"{FILE}:{3 + i}: YAML anchor '&l{i}' is not allowed: write the value out where it is needed" for i in range(6)
+    ]
+
+
+def test_load_plain_gives_plain_data_and_refuses_what_is_not_plain() -> None:
+    from oms_engine.rules.yaml_source import YamlProblem, load_plain
+
+    data = load_plain("a: 1\nb: [x, {c: 2.5, d: null, e: true}]\n3: three\n", filename="config.yaml")
+    assert data == {"a": 1, "b": ["x", {"c": 2.5, "d": None, "e": True}], 3: "three"}
+    assert type(data) is dict and type(data["b"]) is list and type(data["b"][1]) is dict
+    assert load_plain("", filename="config.yaml") is None
+    refused = [
+        ("a: 1\nb: 2\na: 3\n", "config.yaml:3: duplicate key 'a'"),
+        ("1: x\n1: y\n", "config.yaml:2: duplicate key 1"),
+        ("a: !!python/object/apply:os.system [echo]\n",
+         "config.yaml:1: unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' "
+         "(only plain data is allowed)"),
+        ("a: !!binary aGk=\n", "config.yaml:1: unsupported YAML tag 'tag:yaml.org,2002:binary' "
+         "(only plain data is allowed)"),
+        ("a: &x 1\n", "config.yaml:1: YAML anchor '&x' is not allowed: write the value out where it is needed"),
+        ("a: 1\nb: *x\n", "config.yaml:2: YAML alias '*x' is not allowed: write the value out where it is needed"),
+        ("? [a, b]\n: 1\n", "config.yaml:1: mapping keys must be plain values"),
+        ("a: [1, 2\n", "config.yaml:2: invalid YAML: expected ',' or ']', but got '<stream end>'"),
+        ("a: 1\n---\nb: 2\n", "config.yaml:2: invalid YAML: but found another document"),
+        ("[" * 5000 + "]" * 5000, "config.yaml: invalid YAML: nested too deeply"),
+    ]
+    for text, message in refused:
+        with pytest.raises(YamlProblem) as info:
+            load_plain(text, filename="config.yaml")
+        assert str(info.value) == message
+        assert info.value.filename == "config.yaml"
