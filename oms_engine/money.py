@@ -7,6 +7,7 @@ with :mod:`decimal` and rejected when they have more digits than the currency al
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
@@ -25,22 +26,40 @@ class MoneyError(ValueError):
     pass
 
 
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# Minor units are stored in 64-bit columns; far below that, sums of lines cannot overflow either.
+MAX_MINOR = 10**15
+
+
 def to_minor(value: str | int | Decimal, currency: str) -> int:
     """Parse a decimal amount ("12.30", 12, Decimal) into minor units, exactly.
 
+    A string is ASCII digits with an optional point, nothing else: no exponent,
+    "_", "+" or other scripts' digits, which Decimal would take silently.
     Floats are refused: they cannot represent most decimal amounts exactly.
     """
-    if isinstance(value, bool | float):
+    if isinstance(value, bool | float) or not isinstance(value, str | int | Decimal):
         raise MoneyError(f"amount {value!r} must be a decimal string or integer, not {type(value).__name__}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DECIMAL.fullmatch(text):
+            raise MoneyError(f"amount {value[:40]!r} is not a decimal number (ASCII digits and an optional point)")
+        d = Decimal(text)
+    elif isinstance(value, int):
+        d = Decimal(value)
+    else:
+        d = value
+        if not d.is_finite():
+            raise MoneyError(f"amount {value!r} is not a finite number")
     try:
-        d = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise MoneyError(f"amount {value!r} is not a decimal number") from None
-    if not d.is_finite():
-        raise MoneyError(f"amount {value!r} is not a finite number")
-    scaled = d.scaleb(exponent(currency))
-    if scaled != scaled.to_integral_value():
+        scaled = d.scaleb(exponent(currency))
+        exact = scaled == scaled.to_integral_value()
+    except InvalidOperation:
+        raise MoneyError(f"amount {str(value)[:40]!r} is out of range") from None
+    if not exact:
         raise MoneyError(f"amount {value!r} has more decimals than {currency} allows")
+    if abs(scaled) > MAX_MINOR:
+        raise MoneyError(f"amount {str(value)[:40]!r} is out of range")
     return int(scaled)
 
 

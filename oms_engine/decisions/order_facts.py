@@ -101,7 +101,9 @@ def order_facts(order: Order, stats: Mapping[int, tuple[int, int]]) -> dict[str,
             "ref": customer.ref, "level": customer.level, "blacklisted": bool(customer.blacklisted),
             # the order being decided on is counted in the stats; "order_count" means earlier ones
             "order_count": max(total - 1, 0), "orders_last_24h": max(recent - 1, 0),
-            "email": customer.email, "phone": customer.phone,
+            # What this order gave: a risk rule looks at the details the buyer used this time.
+            "email": (order.contact or {}).get("email") or customer.email,
+            "phone": (order.contact or {}).get("phone") or customer.phone,
         },
         "ship_to": {"country": ship.country, "region": ship.region, "city": ship.city,
                     "postcode": ship.postcode, "complete": ship.is_complete()},

@@ -3,15 +3,211 @@
 Channel adapters turn a marketplace payload into :class:`CanonicalOrder`; the
 core validates it (pydantic, so errors name the field), stores it and takes it
 through the pipeline. Amounts are integer minor units of the order's currency.
+
+The model is the one place where the bounds of stored data are decided, so that
+SQLite and PostgreSQL refuse the same orders, before anything is written:
+
+- every text field has a maximum length that fits its column
+  (``oms_engine/storage/models.py``), and no control characters (C0, DEL, C1)
+  or lone surrogates: PostgreSQL cannot store NUL in text and UTF-8 cannot
+  encode a surrogate; only ``note`` may have line breaks and tabs;
+- every amount is an ``int`` (never ``bool`` or a numeric string) from 0 to
+  :data:`MAX_AMOUNT` minor units, and so are a line's ``unit_price x quantity``
+  and the order's lines + freight + tax: BigInteger columns and the OMS's
+  sums (several amounts added together) then never overflow;
+- quantities are ``int`` from 1 to 100,000;
+- times carry a time-zone offset and are kept in UTC (a naive time is refused,
+  since nobody can tell which instant it meant), from 2000-01-01 to 2100-01-01;
+- the currency is an active ISO 4217 code for legal tender (no funds, metals,
+  XTS or XXX) whose minor unit the OMS's money module agrees with.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from ..money import exponent, format_minor
+
+# 10^13 minor units (100 billion in a two-decimal currency) per amount: far above any real order, and
+# even a few of them added together stay far below BigInteger's 9.2 x 10^18.
+MAX_AMOUNT = 10**13
+MAX_QUANTITY = 100_000
+MAX_LINES = 500
+# From 1970: marketplace sandboxes send orders dated at the Unix epoch (see the Amazon sample).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+# ISO 4217 list one (published 2026-01-01): active codes for legal tender and their minor units.
+# Left out on purpose: funds (BOV CHE CHW CLF COU MXV USN UYI UYW), units of account (XAD XBA XBB XBC
+# XBD XDR XSU XUA), precious metals (XAG XAU XPD XPT), XTS (testing) and XXX (no currency).
+def _codes(codes: str, digits: int) -> dict[str, int]:
+    return dict.fromkeys(codes.split(), digits)
+
+
+ISO_4217: dict[str, int] = {
+    **_codes(
+        "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF "
+        "CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL "
+        "HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT "
+        "MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB "
+        "SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH "
+        "USD UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG", 2),
+    **_codes("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF", 0),
+    **_codes("BHD IQD JOD KWD LYD OMR TND", 3),
+}
+
+
+def currency_digits(code: object) -> int:
+    """The number of decimals of ``code``, or ValueError saying why it is not a currency the OMS takes."""
+    if not isinstance(code, str):
+        raise ValueError(f"an ISO 4217 currency code (e.g. \"CNY\") is required, not {_json_type(code)}")
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValueError(f"{shown(code)} is not an ISO 4217 code: three capital letters A-Z, e.g. \"CNY\"")
+    digits = ISO_4217.get(code)
+    if digits is None:
+        raise ValueError(f"{code} is not an active ISO 4217 currency")
+    if exponent(code) != digits:
+        # Stored amounts are read everywhere with the money module's minor units: until it knows this
+        # currency's, an amount in it would be shown and checked wrong, so it is refused instead.
+        raise ValueError(f"{code} ({digits} decimals in ISO 4217) is not supported by the OMS yet")
+    return digits
+
+
+_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+
+
+def minor_units(value: object, currency: str) -> int:
+    """An amount as the canonical formats write it, in minor units: a string of ASCII digits with an optional
+    point and at most the currency's decimals ("129.90"). ValueError says what is wrong with anything else.
+
+    Numbers are refused: most JSON readers make them floats, which cannot hold most decimal amounts; so are
+    exponents, signs other than a leading minus (refused as negative), spaces, "_" and non-ASCII digits.
+    """
+    digits = currency_digits(currency)
+    if not isinstance(value, str):
+        raise ValueError(f"an amount is a decimal string such as \"129.90\", not {_json_type(value)}")
+    m = _DECIMAL.fullmatch(value)
+    if m is None:
+        raise ValueError(f"{shown(value)} is not a decimal amount: ASCII digits with an optional \".\", "
+                         f"e.g. \"129.90\"")
+    negative, whole, fraction = m.group(1), m.group(2), m.group(3) or ""
+    if len(fraction) > digits:
+        raise ValueError(f"{shown(value)} has more decimals than {currency} allows ({digits})")
+    # Digits are counted before int() so a 5,000-digit amount is refused as too large, cheaply.
+    whole = whole.lstrip("0") or "0"
+    minor = int(whole + fraction.ljust(digits, "0")) if len(whole) <= 20 else MAX_AMOUNT + 1
+    if negative and minor:
+        raise ValueError(f"{shown(value)} is negative; amounts are 0 or more")
+    if minor > MAX_AMOUNT:
+        raise ValueError(f"{shown(value)} is over the limit of {format_minor(MAX_AMOUNT, currency)}")
+    return minor
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+             dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``value`` quoted for an error message: control characters escaped, cut to ``limit`` characters."""
+    text = repr(value if not isinstance(value, str) or len(value) <= limit else value[:limit])
+    return text + ("..." if isinstance(value, str) and len(value) > limit else "")
+
+
+def _bad_character(text: str, allowed: str = "") -> str | None:
+    for i, ch in enumerate(text):
+        category = unicodedata.category(ch)
+        if ch not in allowed and category in ("Cc", "Cs"):
+            what = "a lone surrogate" if category == "Cs" else "a control character"
+            return f"contains U+{ord(ch):04X} ({what}) at position {i}, which is not allowed here"
+    return None
+
+
+def _single_line(value: object) -> object:
+    problem = _bad_character(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _multi_line(value: object) -> object:
+    problem = _bad_character(value, allowed="\n\r\t") if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Before pydantic's own check, so a lone surrogate is reported as such rather than as "not a string".
+SingleLine = BeforeValidator(_single_line)
+MultiLine = BeforeValidator(_multi_line)
+
+# Text fields, each no longer than the column it is stored in (storage/models.py) or, for the JSON
+# address, than any real address part; an empty string is allowed unless min_length says otherwise.
+Text32 = Annotated[str, Field(strict=True, max_length=32), SingleLine]
+Text64 = Annotated[str, Field(strict=True, max_length=64), SingleLine]
+Text100 = Annotated[str, Field(strict=True, max_length=100), SingleLine]
+Text128 = Annotated[str, Field(strict=True, max_length=128), SingleLine]
+Text200 = Annotated[str, Field(strict=True, max_length=200), SingleLine]
+Id32 = Annotated[str, Field(strict=True, min_length=1, max_length=32), SingleLine]
+Id64 = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine]
+Id128 = Annotated[str, Field(strict=True, min_length=1, max_length=128), SingleLine]
+Note = Annotated[str, Field(strict=True, max_length=4000), MultiLine]
+
+Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
+
+
+def _parse_time(value: object) -> object:
+    """RFC 3339 text (``2026-11-20T09:30:00+08:00``) or a datetime; pydantic's own parsing would also take
+    unix timestamps and date-only strings."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a date-time string such as \"2026-11-20T09:30:00Z\" is required, not {_json_type(value)}")
+    m = _RFC3339.fullmatch(value)
+    if not m:
+        raise ValueError(f"{shown(value)} is not an RFC 3339 date-time such as \"2026-11-20T09:30:00+08:00\"")
+    if m.group(2) is None:
+        raise ValueError(f"{shown(value)} has no time-zone offset: add Z (UTC) or the offset, e.g. +08:00")
+    text = value
+    if m.group(1) and len(m.group(1)) > 6:  # datetime keeps microseconds; nanoseconds are cut, not refused
+        text = value[:m.start(1) + 6] + value[m.end(1):]
+    try:
+        return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{shown(value)} is not a valid date-time") from None
+
+
+def _in_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("has no time-zone offset: add Z (UTC) or the offset, e.g. +08:00")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"{value.isoformat()} is outside the accepted range "
+                         f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)")
+    return utc
+
+
+# An aware datetime in UTC; the database stores it naive (see :func:`naive_utc`).
+Instant = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(_in_utc)]
+
+
+def naive_utc(value: datetime) -> datetime:
+    """An instant as the database keeps it: UTC without tzinfo (SQLite has no time zones)."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 class _Strict(BaseModel):
@@ -19,68 +215,126 @@ class _Strict(BaseModel):
 
 
 class CanonicalAddress(_Strict):
-    name: str = ""
-    phone: str = ""
-    country: str = ""           # ISO 3166-1 alpha-2
-    region: str = ""            # province / state
-    city: str = ""
-    district: str = ""
-    line1: str = ""
-    line2: str = ""
-    postcode: str = ""
+    name: Text200 = ""
+    phone: Text64 = ""
+    country: Text32 = ""        # ISO 3166-1 alpha-2
+    region: Text100 = ""      # province / state
+    city: Text100 = ""
+    district: Text100 = ""
+    line1: Text200 = ""
+    line2: Text200 = ""
+    postcode: Text32 = ""
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        # Rules and routing compare it with codes ("CN"): a name or lower case would silently match nothing.
+        if v and not re.fullmatch(r"[A-Z]{2}", v):
+            raise ValueError(f"{shown(v)} is not an ISO 3166-1 alpha-2 country code such as \"CN\"")
+        return v
 
 
 class CanonicalCustomer(_Strict):
-    ref: str = Field(min_length=1, description="the channel's or the shop's customer id")
-    name: str = ""
-    email: str = ""
-    phone: str = ""
-    level: str = "regular"
+    ref: Id128 = Field(description="the channel's or the shop's customer id")
+    name: Text200 = ""
+    email: Text200 = ""
+    phone: Text64 = ""
+    # Only a new customer takes it; afterwards the level is the OMS's (see orders/customers.py).
+    level: Id32 = "regular"
 
 
 class CanonicalLine(_Strict):
-    sku: str = Field(min_length=1)
-    quantity: int = Field(gt=0, le=100_000)
+    sku: Id64
+    quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
     # Price the customer agreed to, minor units; None takes the catalogue price.
-    unit_price: int | None = Field(default=None, ge=0)
-    name: str | None = None
-    channel_line_id: str | None = None
+    unit_price: Amount | None = None
+    name: Text200 | None = None
+    channel_line_id: Text128 | None = None
+
+    @model_validator(mode="after")
+    def _line_total(self) -> CanonicalLine:
+        if self.unit_price is not None and self.unit_price * self.quantity > MAX_AMOUNT:
+            raise ValueError(f"unit_price x quantity is {self.unit_price * self.quantity:,} minor units, "
+                             f"over the limit of {MAX_AMOUNT:,}")
+        return self
 
 
 class CanonicalPayment(_Strict):
-    transaction_id: str = Field(min_length=1)
-    amount: int = Field(ge=0)
-    method: str = ""
-    paid_at: datetime | None = None
+    transaction_id: Id128
+    amount: Amount
+    method: Text64 = ""
+    paid_at: Instant | None = None
 
 
 class CanonicalOrder(_Strict):
     """What every channel adapter produces: one order, amounts in minor units."""
 
-    channel: str = Field(min_length=1)
-    external_id: str = Field(min_length=1, max_length=128)
-    currency: str = Field(min_length=3, max_length=3)
-    placed_at: datetime | None = None
+    # For adapters: the largest amount, and the checks the model makes, usable before building it.
+    MAX_AMOUNT: ClassVar[int] = MAX_AMOUNT
+
+    @staticmethod
+    def currency_digits(code: object) -> int:
+        """The decimals of an ISO 4217 currency the OMS takes; ValueError says why it does not take ``code``."""
+        return currency_digits(code)
+
+    @staticmethod
+    def minor_units(value: object, currency: str) -> int:
+        """A decimal-string amount ("129.90") in minor units of ``currency``; ValueError says what is wrong."""
+        return minor_units(value, currency)
+
+    channel: Id32
+    external_id: Id128
+    currency: str
+    placed_at: Instant | None = None
     customer: CanonicalCustomer
     ship_to: CanonicalAddress
-    lines: tuple[CanonicalLine, ...] = Field(min_length=1, max_length=500)
-    freight: int = Field(default=0, ge=0)
-    tax: int = Field(default=0, ge=0)
-    coupon: int = Field(default=0, ge=0)
-    gift_card: int = Field(default=0, ge=0)
-    points: int = Field(default=0, ge=0)
+    lines: tuple[CanonicalLine, ...]
+    freight: Amount = 0
+    tax: Amount = 0
+    coupon: Amount = 0
+    gift_card: Amount = 0
+    points: Amount = 0
     # The total the channel says the customer owes; when it disagrees with the
     # OMS's own arithmetic the order is held, not dropped.
-    declared_total: int | None = Field(default=None, ge=0)
+    declared_total: Amount | None = None
     payment: CanonicalPayment | None = None
-    note: str = ""
+    note: Note = ""
 
-    @field_validator("currency")
+    @field_validator("currency", mode="before")
     @classmethod
-    def _upper(cls, v: str) -> str:
-        if not v.isalpha():
-            raise ValueError("currency must be a 3-letter ISO 4217 code")
-        return v.upper()
+    def _currency(cls, v: object) -> str:
+        currency_digits(v)
+        assert isinstance(v, str)
+        return v
+
+    @field_validator("lines")
+    @classmethod
+    def _line_count(cls, v: tuple[CanonicalLine, ...]) -> tuple[CanonicalLine, ...]:
+        # Checked here rather than with Field(min_length=...): pydantic would add a second, misleading
+        # "at least 1 item" error to every error inside a line.
+        if not 1 <= len(v) <= MAX_LINES:
+            raise ValueError(f"an order has 1 to {MAX_LINES} lines, not {len(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _total(self) -> CanonicalOrder:
+        priced = sum(ln.unit_price * ln.quantity for ln in self.lines if ln.unit_price is not None)
+        if priced + self.freight + self.tax > MAX_AMOUNT:
+            total = priced + self.freight + self.tax
+            raise ValueError(f"lines + freight + tax come to {format_minor(total, self.currency)}, "
+                             f"over the limit of {format_minor(MAX_AMOUNT, self.currency)}")
+        return self
+
+    def contact(self) -> dict[str, str]:
+        """The buyer's contact details as this order gives them: the order's own snapshot."""
+        return {"name": self.customer.name, "email": self.customer.email, "phone": self.customer.phone}
+
+    def content_hash(self) -> str:
+        """sha256 of the order's content: sorted keys, instants in UTC, fields left at their default omitted
+        (so a field added to the model later does not change the hash of orders that do not use it)."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         "payment": {"transaction_id": o.payment_txn, "paid_at": iso(o.paid_at)},
         "customer_detail": {"ref": o.customer.ref, "name": o.customer.name, "level": o.customer.level,
                             "blacklisted": o.customer.blacklisted},
+        # The buyer's details as this order gave them; customer_detail is the OMS's own record.
+        "contact": o.contact or {},
         "ship_to": o.ship_to,
         "carrier": o.carrier, "tracking_no": o.tracking_no, "due_at": iso(o.due_at),
         "lines": [{"line_no": ln.line_no, "sku": ln.sku, "channel_sku": ln.channel_sku, "name": ln.name,

@@ -3,34 +3,56 @@
 The raw payload is committed on its own before anything parses it, so no
 payload is ever lost to a parsing bug. Each order then gets its own savepoint:
 a bad order is reported and the rest of the payload goes on, and the raw
-payload's outcome says which order became what. An order that arrives again
-(same channel and external id) is the same order; the second arrival reports
-the existing number and changes nothing.
+payload's outcome says which order became what. Whatever goes wrong with one
+order (refused input, a failing row, a bug) costs that order only: its savepoint
+takes back every row it wrote, and its result says why. Rows queued to be
+written at commit (history, stock movements...) are written for the whole
+payload at once; should one fail there, the payload is stored again with each
+order's rows written inside its own savepoint.
+
+An order that arrives again (same channel and external id) is the same order;
+the second arrival reports the existing number and changes nothing, and says
+whether its content differs from the stored order's (``content_differs``, from
+the canonical order's content hash).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
+from ..decisions.fact_builder import FactCache
 from ..errors import OmsError
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
-from ..storage.db import Database, savepoint
+from ..storage.db import Database, drain, savepoint
 from ..storage.models import Order, RawPayload
-from .canonical import CanonicalOrder, ParsedPayload
-from .creation import OrderCreator, Prefetched
+from ..storage.retry import LostRace, is_retryable
+from .canonical import CanonicalOrder, ParsedPayload, shown
+from .creation import OrderCreator, Prefetched, Seen
 from .numbering import NumberGenerator
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
+MAX_ERROR_CHARS = 2000
+MAX_SKU_CHARS = 64    # OrderLine.sku
 log = logging.getLogger("oms.intake")
+
+
+def printable(text: str, limit: int) -> str:
+    """Text an adapter or a payload produced, as it may be stored and shown: at most ``limit`` characters,
+    control characters and lone surrogates escaped (PostgreSQL stores no NUL, UTF-8 has no surrogates)."""
+    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    if text.isprintable():
+        return text
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in text)
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,10 @@ class IngestResult:
     status: str | None = None
     error: str | None = None
     duplicate: bool = False
+    # A re-send only: does its content differ from the stored order's? (None: not known, the stored
+    # order predates content hashes.) The stored order is left as it was either way.
+    content_differs: bool | None = None
+    message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -72,15 +98,22 @@ class Intake:
             log.error("%s", fault)
             return [ParsedPayload(None, error=f"the channel adapter failed: {fault}")]
 
-    def _map_skus(self, channel: str, orders: list[CanonicalOrder]) -> tuple[dict[str, str], dict[str, str]]:
+    def _map_skus(self, channel: str, orders: list[CanonicalOrder]) -> tuple[dict[str, str], dict[str, Exception]]:
         """Every line's catalogue SKU, asked of the SKU mappers before the transaction starts."""
         mapped: dict[str, str] = {}
-        failed: dict[str, str] = {}
+        failed: dict[str, Exception] = {}
         for sku in dict.fromkeys(ln.sku for o in orders for ln in o.lines):
             try:
-                mapped[sku] = self.plugins.resolve_sku(channel, sku)
+                to = self.plugins.resolve_sku(channel, sku)
             except PluginFault as fault:
-                failed[sku] = str(fault)
+                failed[sku] = fault
+                continue
+            if len(to) > MAX_SKU_CHARS or not to.isprintable():
+                # A mapper's answer is stored as the line's SKU: it gets the bounds a channel's SKU gets.
+                failed[sku] = ValueError(f"the SKU mapper answered {shown(to)}, not a SKU of up to "
+                                         f"{MAX_SKU_CHARS} characters")
+                continue
+            mapped[sku] = to
         return mapped, failed
 
     def ingest(self, channel: str, body: bytes, *, source: str = "") -> list[IngestResult]:
@@ -91,50 +124,99 @@ class Intake:
         parsed = self._parse(channel, body)
         good = [item.order for item in parsed if item.order is not None]
         skus, sku_faults = self._map_skus(channel, good)
-        self.numbers.prefetch(len(good))
-        results: list[IngestResult] = []
-        with self.db.session() as s:
-            pre = self.creator.prefetch(s, channel, good, skus)
-            for item in parsed:
-                if item.order is None:
-                    results.append(IngestResult(channel, item.external_id, error=item.error or "unreadable order"))
-                    continue
-                fault = next((sku_faults[ln.sku] for ln in item.order.lines if ln.sku in sku_faults), None)
-                if fault is not None:
-                    results.append(IngestResult(channel, item.order.external_id,
-                                                error=f"the SKU could not be mapped: {fault}"))
-                    continue
-                results.append(self._one(s, item.order, payload_id, pre))
-            raw = s.get(RawPayload, payload_id)
-            assert raw is not None
-            raw.outcome = "; ".join(
-                f"{r.external_id}: {r.error or ('duplicate of ' if r.duplicate else '') + str(r.number)}"
-                for r in results)[:4000] or "no orders in payload"
-        return results
 
-    def _one(self, s: Session, canon: CanonicalOrder, payload_id: int, pre: Prefetched) -> IngestResult:
-        if canon.external_id in pre.seen:
-            number, status = pre.seen[canon.external_id]
-            return IngestResult(canon.channel, canon.external_id, number, status, duplicate=True)
+        def store(isolated: bool) -> list[IngestResult]:
+            # Run again from the start if the transaction loses a race with another process on the same
+            # stock rows (storage/retry.py); numbers are taken first, never inside a SQLite write transaction.
+            self.numbers.prefetch(len(good))
+            results: list[IngestResult] = []
+            with self.db.session() as s:
+                pre = self.creator.prefetch(s, channel, good, skus, sku_faults)
+                for item in parsed:
+                    if item.order is None:
+                        ext = printable(item.external_id, 128) if isinstance(item.external_id, str) else None
+                        results.append(IngestResult(channel, ext, error=printable(item.error or "unreadable order",
+                                                                                  MAX_ERROR_CHARS)))
+                        continue
+                    results.append(self._one(s, item.order, payload_id, pre, isolated))
+                raw = s.get(RawPayload, payload_id)
+                assert raw is not None
+                raw.outcome = "; ".join(map(_outcome, results))[:4000] or "no orders in payload"
+            return results
+
+        what = f"intake of payload {payload_id}"
+        try:
+            return self.db.run_retrying(lambda: store(False), what=what)
+        except Exception as exc:
+            if is_retryable(exc):
+                raise
+            # Rows queued with storage.db.append are written at commit, for the whole payload at once; one
+            # of them failed, so nothing was stored. Once more, each order's rows written inside its own
+            # savepoint (slower, so not the first way): the order they belong to fails alone.
+            log.warning("payload %s failed at commit (%s); storing its orders one by one", payload_id,
+                        type(getattr(exc, "orig", None) or exc).__name__)
+            return self.db.run_retrying(lambda: store(True), what=what)
+
+    def _one(self, s: Session, canon: CanonicalOrder, payload_id: int, pre: Prefetched,
+             isolated: bool = False) -> IngestResult:
+        digest = canon.content_hash()
+        seen = pre.seen.get(canon.external_id)
+        if seen is not None:
+            return _resent(canon, seen, digest)
         new_customer = canon.customer.ref not in pre.customers
+        taken = dict(pre.taken)
         try:
             with savepoint(s):
-                order = self.creator.create(s, canon, payload_id, pre)
-        except SQLAlchemyError as exc:
-            if new_customer:  # rolled back with the order: the next order of this customer makes it again
+                order = self.creator.create(s, canon, payload_id, pre, digest)
+                if isolated:
+                    # The queued rows (history, movements...) written inside the savepoint too, so a row
+                    # that fails takes only this order with it (see ingest).
+                    drain(s)
+        except LostRace:
+            raise  # not this order's fault: the whole transaction runs again (storage/retry.py)
+        except Exception as exc:
+            # Any other failure, expected or not, costs this order only; what the payload's later orders
+            # reckon with must forget what the rolled-back one did.
+            if new_customer:
                 pre.customers.pop(canon.customer.ref, None)
-            return self._not_stored(s, canon, exc)
-        pre.seen[canon.external_id] = (order.number, order.status)
+            pre.taken.clear()
+            pre.taken.update(taken)
+            pre.cache = FactCache()  # SQLite may hand the rolled-back order's id to the next order
+            return self._not_stored(s, canon, exc, digest, pre)
+        pre.seen[canon.external_id] = Seen(order.number, order.status, digest)
         return IngestResult(canon.channel, canon.external_id, order.number, order.status)
 
-    def _not_stored(self, s: Session, canon: CanonicalOrder, exc: SQLAlchemyError) -> IngestResult:
+    def _not_stored(self, s: Session, canon: CanonicalOrder, exc: Exception, digest: str,
+                    pre: Prefetched) -> IngestResult:
         if isinstance(exc, IntegrityError):
             # Another process stored the same channel order between our check and insert.
             existing = s.scalar(select(Order).where(Order.channel == canon.channel,
                                                     Order.external_id == canon.external_id))
             if existing is not None:
-                return IngestResult(canon.channel, canon.external_id, existing.number, existing.status,
-                                    duplicate=True)
+                seen = pre.seen[canon.external_id] = Seen(existing.number, existing.status, existing.content_hash)
+                return _resent(canon, seen, digest)
+        if isinstance(exc, OmsError):
+            return IngestResult(canon.channel, canon.external_id, error=printable(str(exc), MAX_ERROR_CHARS))
         log.exception("order %s/%s could not be stored", canon.channel, canon.external_id)
         cause = type(getattr(exc, "orig", None) or exc).__name__
         return IngestResult(canon.channel, canon.external_id, error=f"the order could not be stored ({cause})")
+
+
+def _resent(canon: CanonicalOrder, seen: Seen, digest: str) -> IngestResult:
+    differs = None if seen.content_hash is None else seen.content_hash != digest
+    message = None
+    if differs:
+        message = (f"order {canon.external_id} was received before with different content; the stored order "
+                   f"{seen.number} is unchanged")
+    elif differs is None:
+        message = f"order {seen.number} was stored before content was compared; this re-send changes nothing"
+    return IngestResult(canon.channel, canon.external_id, seen.number, seen.status, duplicate=True,
+                        content_differs=differs, message=message)
+
+
+def _outcome(r: IngestResult) -> str:
+    if r.error:
+        return f"{r.external_id}: {r.error}"
+    if r.duplicate:
+        return f"{r.external_id}: duplicate of {r.number}" + (" (content differs)" if r.content_differs else "")
+    return f"{r.external_id}: {r.number}"

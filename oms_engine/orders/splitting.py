@@ -95,7 +95,8 @@ def make_children(s: Session, machine: OrderMachine, parent: Order, groups: Sequ
             currency=parent.currency, ship_to=dict(parent.ship_to), goods=goods[i], freight=freight[i], tax=tax[i],
             coupon=coupon[i], gift_card=gift[i], points=points[i], payable=payable, paid_amount=0,
             payment_txn=parent.payment_txn, paid_at=parent.paid_at, placed_at=parent.placed_at, created_at=now,
-            updated_at=now, stage=Step.ROUTE.value, lines=cl, warehouse=groups[i].warehouse_hint)
+            updated_at=now, stage=Step.ROUTE.value, lines=cl, warehouse=groups[i].warehouse_hint,
+            contact=dict(parent.contact) if parent.contact else None)
         s.add(child)
         children.append(child)
     s.flush()

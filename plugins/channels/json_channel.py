@@ -1,7 +1,13 @@
 """The canonical JSON channel: the OMS's own order format, for shops without a marketplace adapter.
 
-A payload is one order object or a list of them. Money is a decimal string in
-the order's currency ("129.90"), never a float. Example::
+A payload is one order object or a list of them, as UTF-8 JSON (RFC 8259: no
+byte-order mark, no duplicate keys). Money is a decimal string in the order's
+currency ("129.90": ASCII digits, at most the currency's decimals), never a
+number; quantities are JSON integers; the currency is an active ISO 4217 code;
+``placed_at`` and ``payment.paid_at`` are RFC 3339 date-times with an offset
+(``Z`` or ``+08:00``), kept as UTC instants: a time without an offset is
+refused, since nobody can tell which instant it meant. Anything else is refused
+with an error naming the field. Example::
 
     {"external_id": "A-1001", "currency": "CNY", "placed_at": "2026-11-20T09:30:00Z",
      "customer": {"ref": "C-42", "name": "Li Lei", "phone": "13800000000", "email": "li@example.com"},
@@ -11,39 +17,64 @@ the order's currency ("129.90"), never a float. Example::
      "freight": "10.00", "coupon": "5.00", "declared_total": "123.00",
      "payment": {"transaction_id": "PAY-889", "amount": "123.00", "method": "alipay"}}
 
-Webhooks are signed with HMAC-SHA256 over the raw body, sent as
-``X-OMS-Signature: sha256=<hex>``.
+Webhook signing (``POST /api/webhooks/json``, secret in ``OMS_WEBHOOK_SECRET_JSON``).
+Each delivery carries three headers::
+
+    X-OMS-Timestamp: 1795685400          # when it was signed, Unix seconds
+    X-OMS-Delivery:  7c0e1f2a-...        # unique per delivery, 1-128 visible ASCII characters
+    X-OMS-Signature: sha256=<hex>        # lowercase hex
+
+where the signature is HMAC-SHA256, keyed with the secret, over the timestamp,
+the delivery id and the raw body, joined by dots::
+
+    signed = f"{timestamp}.{delivery_id}.".encode() + body
+    signature = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+This adapter checks only the signature. The core refuses a timestamp more
+than 5 minutes (by default) from its clock, a delivery id it has seen within
+twice that (409), and deliveries past the channel's rate (429 with
+Retry-After); see :mod:`oms_engine.web.webhooks`. Sign each delivery when it
+is sent, a retry included.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from oms_engine import CanonicalOrder, MoneyError, ParsedPayload, hookimpl, to_minor
+from oms_engine import CanonicalOrder, JsonRejected, ParsedPayload, hookimpl
+from oms_engine import read_json as loads
 
 MONEY_FIELDS = ("freight", "tax", "coupon", "gift_card", "points", "declared_total")
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, reported: dict[str, str]) -> list[str]:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
+        if loc in reported:
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return parts
 
 
-def _minor(obj: dict[str, Any], key: str, currency: str, where: str) -> None:
+def _minor(obj: dict[str, Any], key: str, currency: str | None, field: str, errors: dict[str, str]) -> None:
+    """Amount ``obj[key]`` in minor units, in place. A bad one is put in ``errors`` and replaced by 0, so
+    that the model still checks, and the error still names, every other field of the order."""
     if key in obj and obj[key] is not None:
+        if currency is None:  # the currency is wrong, so are its decimals: only the currency is reported
+            obj[key] = 0
+            return
         try:
-            obj[key] = to_minor(obj[key], currency)
-        except MoneyError as exc:
-            raise ValueError(f"{where}{key}: {exc}") from None
+            obj[key] = CanonicalOrder.minor_units(obj[key], currency)
+        except ValueError as exc:
+            errors[field] = str(exc)
+            obj[key] = 0
 
 
 class JsonChannel:
@@ -51,10 +82,9 @@ class JsonChannel:
 
     def parse(self, body: bytes) -> list[ParsedPayload]:
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            return [ParsedPayload(None, error=f"invalid JSON{where}: {getattr(exc, 'msg', exc)}")]
+            data = loads(body)
+        except JsonRejected as exc:
+            return [ParsedPayload(None, error="invalid JSON" + str(exc).removeprefix("malformed JSON"))]
         items = data if isinstance(data, list) else [data]
         return [self._one(item) for item in items]
 
@@ -62,35 +92,50 @@ class JsonChannel:
         if not isinstance(item, dict):
             return ParsedPayload(None, error=f"an order must be a JSON object, got {type(item).__name__}")
         ext = item.get("external_id")
-        ext_id = str(ext) if ext is not None else None
+        # Only to say which order an error is about; the model refuses a number as external_id.
+        ext_id = ext if isinstance(ext, str) else str(ext) if isinstance(ext, int) and not isinstance(ext, bool) \
+            else None
+        errors: dict[str, str] = {}  # field -> what is wrong, found before the model is asked
+        obj = dict(item)
+        obj["channel"] = self.name
+        currency = obj.get("currency")
         try:
-            obj = dict(item)
-            obj["channel"] = self.name
-            currency = str(obj.get("currency", "")).upper()
-            if len(currency) != 3:
-                raise ValueError("currency: a 3-letter ISO 4217 code is required")
-            for key in MONEY_FIELDS:
-                _minor(obj, key, currency, "")
-            lines = obj.get("lines")
-            if isinstance(lines, list):
-                obj["lines"] = [dict(ln) if isinstance(ln, dict) else ln for ln in lines]
-                for i, ln in enumerate(obj["lines"]):
-                    if isinstance(ln, dict):
-                        _minor(ln, "unit_price", currency, f"lines.{i}.")
-            if isinstance(obj.get("payment"), dict):
-                obj["payment"] = dict(obj["payment"])
-                _minor(obj["payment"], "amount", currency, "payment.")
+            CanonicalOrder.currency_digits(currency)
+        except ValueError as exc:
+            errors["currency"] = str(exc)
+        code = currency if isinstance(currency, str) and not errors else None
+        for key in MONEY_FIELDS:
+            _minor(obj, key, code, key, errors)
+        lines = obj.get("lines")
+        if isinstance(lines, list):
+            obj["lines"] = [dict(ln) if isinstance(ln, dict) else ln for ln in lines]
+            for i, ln in enumerate(obj["lines"]):
+                if isinstance(ln, dict):
+                    _minor(ln, "unit_price", code, f"lines.{i}.unit_price", errors)
+        if isinstance(obj.get("payment"), dict):
+            obj["payment"] = dict(obj["payment"])
+            _minor(obj["payment"], "amount", code, "payment.amount", errors)
+        try:
             order = CanonicalOrder.model_validate(obj)
         except ValidationError as exc:
-            return ParsedPayload(ext_id, error=_describe(exc), raw=item)
-        except ValueError as exc:
-            return ParsedPayload(ext_id, error=str(exc), raw=item)
+            problems = [f"{field}: {msg}" for field, msg in errors.items()] + _describe(exc, errors)
+            return ParsedPayload(ext_id, error="; ".join(problems), raw=item)
+        if errors:
+            return ParsedPayload(ext_id, error="; ".join(f"{field}: {msg}" for field, msg in errors.items()), raw=item)
         return ParsedPayload(order.external_id, order=order, raw=item)
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        given = {k.lower(): v for k, v in headers.items()}.get("x-oms-signature", "")
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(given, expected)
+        """True when X-OMS-Signature is the HMAC of timestamp, delivery id and body (the module's docstring)."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        given = lowered.get("x-oms-signature", "")
+        timestamp, delivery_id = lowered.get("x-oms-timestamp", ""), lowered.get("x-oms-delivery", "")
+        if not (secret and given and timestamp and delivery_id):
+            # An empty key is one anybody can sign with.
+            return False
+        signed = f"{timestamp}.{delivery_id}.".encode("utf-8", "surrogateescape") + body
+        expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        # As bytes: compare_digest refuses a str with non-ASCII characters, and header values may have them.
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
 
 
 @hookimpl(trylast=True)

@@ -140,17 +140,22 @@ def test_totals_that_disagree_are_held_not_dropped(sqlite_oms: OMS) -> None:
 
 
 def test_webhook_signature() -> None:
+    """The JSON channel's signature covers the signing time and the delivery id as well as the body."""
     ch = JsonChannel()
     body = payload(order_json("SIG-1"))
-    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert ch.verify({"X-OMS-Signature": good}, body, "s3cret")
-    assert ch.verify({"x-oms-signature": good}, body, "s3cret")  # header names are case-insensitive
-    assert not ch.verify({"X-OMS-Signature": good}, body + b" ", "s3cret")
-    assert not ch.verify({"X-OMS-Signature": good}, body, "other")
-    assert not ch.verify({"X-OMS-Signature": good[:-1] + ("0" if good[-1] != "0" else "1")}, body, "s3cret")
-    assert not ch.verify({"X-OMS-Signature": good[len("sha256="):]}, body, "s3cret")
-    assert not ch.verify({}, body, "s3cret")
-    assert not ch.verify({"X-OMS-Signature": ""}, body, "s3cret")
+    stamp = {"X-OMS-Timestamp": "1793000000", "X-OMS-Delivery": "d-1"}
+    good = "sha256=" + hmac.new(b"s3cret", b"1793000000.d-1." + body, hashlib.sha256).hexdigest()
+    assert ch.verify({**stamp, "X-OMS-Signature": good}, body, "s3cret")
+    assert ch.verify({k.lower(): v for k, v in {**stamp, "X-OMS-Signature": good}.items()}, body, "s3cret")
+    assert not ch.verify({**stamp, "X-OMS-Signature": good}, body + b" ", "s3cret")
+    assert not ch.verify({**stamp, "X-OMS-Signature": good}, body, "other")
+    assert not ch.verify({**stamp, "X-OMS-Delivery": "d-2", "X-OMS-Signature": good}, body, "s3cret")
+    assert not ch.verify({**stamp, "X-OMS-Timestamp": "1793000001", "X-OMS-Signature": good}, body, "s3cret")
+    body_only = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert not ch.verify({**stamp, "X-OMS-Signature": body_only}, body, "s3cret")
+    assert not ch.verify({**stamp, "X-OMS-Signature": good[len("sha256="):]}, body, "s3cret")
+    assert not ch.verify(stamp, body, "s3cret")
+    assert not ch.verify({**stamp, "X-OMS-Signature": ""}, body, "s3cret")
 
 
 def test_concurrent_first_orders_of_a_new_customer_are_all_stored(oms: OMS) -> None:
