@@ -52,7 +52,17 @@ class ChannelAdapter(Protocol):
         """
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        """True when the webhook signature over ``body`` is valid."""
+        """True when the webhook's signature is valid.
+
+        The signature must cover the delivery id and the signing time as well as
+        the body, so neither can be changed without the secret: the core refuses
+        a delivery whose time is off by more than the tolerance, or whose id it
+        has seen in the replay window. The core reads them from the headers
+        ``X-OMS-Delivery`` and ``X-OMS-Timestamp`` (Unix seconds), unless the
+        adapter has a method ``delivery(headers) -> (id, unix_seconds) | None``
+        that reads its marketplace's own headers (None: absent; ValueError:
+        malformed).
+        """
 
 
 class SplitStrategy(Protocol):
@@ -96,7 +106,13 @@ class Connector(Protocol):
     kind: str                   # "wms" or "carrier"
 
     def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
-        """Deliver the message; raise to have the outbox retry it later."""
+        """Deliver the message; raise to have the outbox retry it later.
+
+        Must be idempotent on ``message.id`` (the remote system's idempotency key), or on the
+        connector's own state kept with ``ctx.state_put``, which is written in the same
+        transaction as the record that the message was sent: a worker that dies after a send
+        and before that commit leaves the message to be sent again by another worker.
+        """
 
     def parse_callback(self, payload: JSON) -> Sequence[CallbackEvent]:
         """Read a callback body; raise ValueError for a malformed one."""
@@ -122,11 +138,17 @@ class Sender(Protocol):
     medium: str
 
     def send(self, notification: Notification) -> None:
-        """Deliver it; must be idempotent on ``notification.id``; raise to retry.
+        """Deliver it; raise to have the outbox retry it.
 
-        A sender may also define ``flush()``: the outbox calls it once after a
-        batch of sends and before it records them as sent, so a sender can
-        make a whole batch durable at once (one fsync, one API call).
+        Must be idempotent on ``notification.id``, across processes and restarts: a
+        worker that dies after a send but before recording it as sent leaves the
+        message to be sent again by another worker, so the receiver (the gateway's
+        idempotency key, or the sender checking what it has already delivered) must
+        refuse an id it has seen, not only remember it in memory.
+
+        A sender may also define ``flush()``: the outbox calls it once per batch,
+        before the batch is recorded as sent; it must make the batch durable (one
+        fsync, one API call) and may raise to have the whole batch retried.
         """
 
 

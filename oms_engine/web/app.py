@@ -19,32 +19,41 @@ tokens apart in the history without letting anyone reuse one.
 
 Channel webhooks (``POST /api/webhooks/<channel>``) carry no token: the
 channel adapter checks their signature with the secret in
-``OMS_WEBHOOK_SECRET_<CHANNEL>``, and an unsigned body is refused before
-anything is stored.
+``OMS_WEBHOOK_SECRET_<CHANNEL>``; the core refuses stale timestamps, replayed
+delivery ids and deliveries past the channel's rate
+(:mod:`oms_engine.web.webhooks`). A refused delivery stores nothing.
 
-Errors are ``{"error": "..."}`` with 400 (bad JSON, body or parameter, naming
-the field), 401, 403, 404, 409 (illegal transition or refused command), 413,
-422 (rules that do not validate, with every error) and 500 (no traceback).
+Errors are ``{"error": "..."}`` with 400 (bad JSON, body, header or
+parameter, naming it), 401, 403, 404, 405, 409 (illegal transition, refused
+command, replayed webhook), 413, 422 (rules that do not validate, with every
+error), 429 (with Retry-After) and 500 (no traceback).
 
 Requests are handled one at a time per process: the rules engine and SQLite
 both favour a single caller, so the app serialises requests itself even when
-a server hands it several at once.
+a server hands it several at once. Two things stay outside that lock: reading
+the request body (a slow sender must not hold everybody up) and ``/health``
+(a load balancer must get its answer while a long request runs).
+``oms serve`` runs the app under waitress (:mod:`oms_engine.web.server`).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+from flask import Flask, request
 
 from ..orders.intake import MAX_PAYLOAD_BYTES
 from .auth import TokenTable, parse_tokens
-from .errors import register_error_handlers
+from .errors import ApiError, register_error_handlers
 from .routes import health, intake, orders, rules, stock
+from .webhooks import WebhookGate, WebhookPolicy
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -55,27 +64,130 @@ log = logging.getLogger("oms.api")
 
 
 class _OneAtATime:
-    """Serialise requests, whatever the server does (``flask run`` is threaded by default)."""
+    """Serialise requests, whatever the server does (``flask run`` is threaded by default).
 
-    def __init__(self, app: WSGIApplication) -> None:
+    The body is read before the lock is taken, and paths in ``unlocked`` never
+    take it. The answer is materialised inside the lock (responses are small
+    JSON documents), so sending it to a slow reader holds nobody up either.
+
+    Each request waiting for its turn holds a server thread. ``max_in_flight``
+    bounds how many may be inside (running or waiting) at once; past it the
+    answer is 503 with Retry-After, so with fewer of them than server threads
+    a thread is always free for ``/health``.
+    """
+
+    def __init__(self, app: WSGIApplication, *, max_body: int, unlocked: frozenset[str],
+                 max_in_flight: int | None = None) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self._max_body = max_body
+        self._unlocked = unlocked
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._counting = threading.Lock()
+        self.lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests inside now, running or waiting for their turn."""
+        return self._in_flight
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        with self._lock:
+        if environ.get("PATH_INFO", "") in self._unlocked:
+            return self._answer(environ, start_response)
+        try:
+            _buffer_body(environ, self._max_body)
+        except Exception:
+            log.info("request body of %s %s not received in full", environ.get("REQUEST_METHOD"),
+                     environ.get("PATH_INFO"), exc_info=True)
+            return _json_error(start_response, "400 Bad Request", "the request body was not received in full")
+        with self._counting:
+            busy = self._max_in_flight is not None and self._in_flight >= self._max_in_flight
+            if not busy:
+                self._in_flight += 1
+        if busy:
+            log.warning("%d requests in hand: %s %s answered 503", self._in_flight, environ.get("REQUEST_METHOD"),
+                        environ.get("PATH_INFO"))
+            return _json_error(start_response, "503 Service Unavailable",
+                               f"the server is busy ({self._in_flight} requests in hand); retry shortly",
+                               headers=[("Retry-After", "1")])
+        try:
+            with self.lock:
+                return self._answer(environ, start_response)
+        finally:
+            with self._counting:
+                self._in_flight -= 1
+
+    def _answer(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
             body = self._app(environ, start_response)
             try:
-                # Responses are small JSON documents; materialising them keeps
-                # the whole request, body included, inside the lock.
                 return [b"".join(body)]
             finally:
                 close = getattr(body, "close", None)
                 if close is not None:
                     close()
+        except Exception:
+            # Flask's handlers answer every error; this is the last guard, so the
+            # server never sends its own (text) error page.
+            log.exception("unhandled error outside the app's handlers on %s %s", environ.get("REQUEST_METHOD"),
+                          environ.get("PATH_INFO"))
+            return _json_error(start_response, "500 Internal Server Error",
+                               "internal server error; the details are in the server log", sys.exc_info())
 
 
-def create_app(oms: OMS, *, tokens: Mapping[str, str] | None = None) -> Flask:
-    """The admin API for ``oms``; ``tokens`` (token -> role) overrides the environment."""
+def _buffer_body(environ: WSGIEnvironment, limit: int) -> None:
+    """Read the whole request body into memory (at most ``limit`` + 1 bytes) and hand the app that copy."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    length_text = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if length_text:
+        if not length_text.isdigit() or int(length_text) > limit:
+            return  # the app refuses it (400 or 413) without reading it
+        wanted = int(length_text)
+    elif environ.get("wsgi.input_terminated"):
+        wanted = limit + 1  # chunked: one byte past the limit is enough for the app to answer 413
+    else:
+        return  # no body
+    chunks: list[bytes] = []
+    got = 0
+    while got < wanted:
+        chunk = stream.read(min(wanted - got, 1 << 16))
+        if not chunk:
+            break  # the client stopped: the app sees a short body and answers 400
+        chunks.append(chunk)
+        got += len(chunk)
+    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+
+
+def _json_error(start_response: StartResponse, status: str, message: str, exc_info: Any = None, *,
+                headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    body = json.dumps({"error": message}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                            *(headers or [])], exc_info)
+    return [body]
+
+
+def _no_nul_characters() -> None:
+    # PostgreSQL refuses NUL in text, which would turn a silly parameter into a 500.
+    if "\x00" in request.path:
+        raise ApiError(400, "the path must not contain NUL characters")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in value or "\x00" in name:
+            raise ApiError(400, f"parameter '{name.replace(chr(0), '')}' must not contain NUL characters")
+
+
+def create_app(oms: OMS, *, tokens: Mapping[str, str] | None = None,
+               webhooks: WebhookPolicy | None = None, max_in_flight: int | None = None) -> Flask:
+    """The admin API for ``oms``.
+
+    ``tokens`` (token -> role) overrides the environment; ``webhooks`` sets the
+    webhook timestamp tolerance and the per-channel rate limit;
+    ``max_in_flight`` bounds the requests inside the app at once, ``/health``
+    aside (``oms serve`` gives one less than its threads; None: no bound).
+    """
+    if max_in_flight is not None and max_in_flight < 1:
+        raise ValueError("max_in_flight must be at least 1")
     if tokens is None:
         tokens = parse_tokens(os.environ.get(oms.config.api_tokens_env, ""))
     table = TokenTable(tokens)
@@ -88,8 +200,14 @@ def create_app(oms: OMS, *, tokens: Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep explain()'s reading order
     app.extensions["oms"] = oms
     app.extensions["oms_api_tokens"] = table
+    app.extensions["oms_webhooks"] = WebhookGate(webhooks or WebhookPolicy())
+    app.before_request(_no_nul_characters)
     for module in (health, orders, intake, stock, rules):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
-    app.wsgi_app = _OneAtATime(app.wsgi_app)  # type: ignore[method-assign]
+    guard = _OneAtATime(app.wsgi_app, max_body=MAX_PAYLOAD_BYTES, unlocked=frozenset({"/health"}),
+                        max_in_flight=max_in_flight)
+    app.wsgi_app = guard  # type: ignore[method-assign]
+    # Whatever else must not run beside a request (a console task, say) takes this lock too.
+    app.extensions["oms_request_lock"] = guard.lock
     return app

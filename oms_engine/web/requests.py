@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 
+from .. import strict_json
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+# Ids and amounts are BIGINT (SQLite's INTEGER is the same 64 bits): a larger number is an error, not a query.
+DB_INT_MAX = 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,25}")
 
 
 def oms() -> OMS:
@@ -23,26 +27,46 @@ def oms() -> OMS:
 
 
 def body_json(*, optional: bool = False) -> Any:
+    """The request body as JSON, read by :mod:`oms_engine.strict_json`: anything else is a 400 saying why."""
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     if not raw.strip():
         if optional:
             return {}
         raise ApiError(400, "the request body must be a JSON document")
     try:
-        # Decoded here: json.loads would guess UTF-16/32 from the bytes, and JSON is UTF-8 (RFC 8259).
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed JSON: the body is not UTF-8") from None
+        data = strict_json.loads(raw)
+    except strict_json.JsonRejected as exc:
+        raise ApiError(400, f"the request body: {exc}") from None
+    _storable(data, "")
+    return data
+
+
+def _storable(value: Any, path: str) -> None:
+    """Refuse text the database cannot store: NUL (PostgreSQL) and lone surrogates (not UTF-8 at all)."""
+    if isinstance(value, str):
+        _storable_text(value, f"field '{path[:100]}'" if path else "the request body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            _storable_text(key, f"the name of field '{where[:100]}'")
+            _storable(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _storable(item, f"{path}.{i}" if path else str(i))
+
+
+def _storable_text(text: str, what: str) -> None:
+    if "\x00" in text:
+        raise ApiError(400, f"{what} contains a NUL character")
     try:
-        return json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except ValueError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, f"{what} contains a lone surrogate (\\u{ord(text[_first_surrogate(text)]):04x}), "
+                            "which is no character") from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+def _first_surrogate(text: str) -> int:
+    return next(i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF)
 
 
 def body_object(allowed: Iterable[str], *, optional: bool = False) -> dict[str, Any]:
@@ -53,7 +77,8 @@ def body_object(allowed: Iterable[str], *, optional: bool = False) -> dict[str, 
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         # A misspelt field silently ignored would lose what the person typed.
-        raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}")
+        raise ApiError(400, f"unknown field(s) {', '.join(k[:50] for k in unknown)}; "
+                            f"allowed: {', '.join(allowed) or 'none'}")
     return data
 
 
@@ -78,15 +103,17 @@ def string_field(data: Mapping[str, Any], name: str, *, required: bool, max_len:
     return value
 
 
-def int_param(name: str, default: int | None, low: int, high: int | None) -> int | None:
+def int_param(name: str, default: int | None, low: int, high: int = DB_INT_MAX) -> int | None:
+    """An integer query parameter within [low, high]; ``high`` is never past what a BIGINT column holds."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    bounds = f"between {low} and {high}" if high is not None else f"of at least {low}"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"parameter '{name}' must be an integer {bounds}, got '{raw}'") from None
-    if value < low or (high is not None and value > high):
-        raise ApiError(400, f"parameter '{name}' must be an integer {bounds}, got {value}")
+    high = min(high, DB_INT_MAX)
+    bounds = f"between {low} and {high}"
+    # ASCII digits only: int() would also take '1_000', ' 7 ' and other scripts' digits.
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, f"parameter '{name}' must be an integer {bounds}, got '{raw[:40]}'")
+    value = int(raw)
+    if value < low or value > high:
+        raise ApiError(400, f"parameter '{name}' must be an integer {bounds}, got {raw[:40]}")
     return value

@@ -1,23 +1,28 @@
-"""A real admin API on loopback: the app served by werkzeug in a daemon thread, spoken to with http.client."""
+"""A real admin API on loopback, served by waitress as ``oms serve`` does, spoken to with http.client."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from oms_engine.engine import OMS
 from oms_engine.orders.queries import get_order
 from oms_engine.storage.models import History, Order
 from oms_engine.web.app import create_app
+from oms_engine.web.server import AdminServer
+from oms_engine.web.webhooks import epoch_seconds
 
 # The shared tests/conftest.py: pytest puts tests/ on sys.path, so it imports as "conftest".
 from tests.support import order_json, payload
@@ -25,6 +30,17 @@ from tests.support import order_json, payload
 ADMIN, SUPPORT, VIEWER, INTEGRATION = "adm-7f3c9e", "sup-51d2aa", "view-0b8e41", "int-c4f019"
 TOKENS = {ADMIN: "admin", SUPPORT: "support", VIEWER: "viewer", INTEGRATION: "integration"}
 WEBHOOK_SECRET = "whsec-test-1"
+
+
+def sign_webhook(body: bytes, *, timestamp: int | datetime, delivery: str | None = None,
+                 secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    """The headers a sender puts on a webhook (plugins/channels/json_channel.py), for a new delivery id by default."""
+    ts = str(epoch_seconds(timestamp) if isinstance(timestamp, datetime) else timestamp)
+    delivery = delivery if delivery is not None else uuid.uuid4().hex
+    signed = f"{ts}.{delivery}.".encode() + body
+    return {"X-OMS-Timestamp": ts, "X-OMS-Delivery": delivery,
+            "X-OMS-Signature": "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest(),
+            "Content-Type": "application/json"}
 
 
 @dataclass
@@ -39,29 +55,29 @@ class Reply:
 
 
 class ApiServer:
-    """One app on 127.0.0.1:<free port>, one request at a time like ``oms serve``."""
+    """One app on 127.0.0.1:<free port>, served like ``oms serve``."""
 
-    def __init__(self, app: Flask) -> None:
-        self.server = make_server("127.0.0.1", 0, app)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+    def __init__(self, app: Flask, **server_options: Any) -> None:
+        self.app = app
+        self.server = AdminServer(app, "127.0.0.1", 0, **server_options)
+        self.port = self.server.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-        self.server.server_close()
+        self.server.stop()
+        self.thread.join(timeout=10)
 
     def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
-                body: bytes | None = None, headers: Mapping[str, str] | None = None) -> Reply:
+                body: bytes | None = None, headers: Mapping[str, str] | None = None,
+                timeout: float = 30) -> Reply:
         hdrs = dict(headers or {})
         if token is not None:
             hdrs["Authorization"] = f"Bearer {token}"
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=hdrs)
             resp = conn.getresponse()
@@ -75,14 +91,22 @@ class ApiServer:
     def post(self, path: str, **kw: Any) -> Reply:
         return self.request("POST", path, **kw)
 
+    def webhook(self, channel: str, body: bytes, *, delivery: str | None = None,
+                timestamp: int | datetime | None = None, secret: str = WEBHOOK_SECRET) -> Reply:
+        """A delivery signed as a sender would, at the OMS's own clock time unless told otherwise."""
+        oms: OMS = self.app.extensions["oms"]
+        headers = sign_webhook(body, timestamp=timestamp if timestamp is not None else oms.clock.now(),
+                               delivery=delivery, secret=secret)
+        return self.post(f"/api/webhooks/{channel}", body=body, headers=headers)
+
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Flask], ApiServer]]:
-    """Start any app on loopback; every server started is shut down after the test."""
+def serve() -> Iterator[Callable[..., ApiServer]]:
+    """Start any app on loopback (with AdminServer options if given); every server is shut down after the test."""
     started: list[ApiServer] = []
 
-    def start(app: Flask) -> ApiServer:
-        started.append(ApiServer(app))
+    def start(app: Flask, **server_options: Any) -> ApiServer:
+        started.append(ApiServer(app, **server_options))
         return started[-1]
 
     yield start
@@ -91,12 +115,12 @@ def serve() -> Iterator[Callable[[Flask], ApiServer]]:
 
 
 @pytest.fixture
-def api(sqlite_oms: OMS, serve: Callable[[Flask], ApiServer]) -> ApiServer:
+def api(sqlite_oms: OMS, serve: Callable[..., ApiServer]) -> ApiServer:
     return serve(create_app(sqlite_oms, tokens=TOKENS))
 
 
 @pytest.fixture
-def api_any(oms: OMS, serve: Callable[[Flask], ApiServer]) -> ApiServer:
+def api_any(oms: OMS, serve: Callable[..., ApiServer]) -> ApiServer:
     """The API over the ``oms`` fixture: SQLite and PostgreSQL."""
     return serve(create_app(oms, tokens=TOKENS))
 

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from oms_engine.engine import OMS
-from tests.support.web import ADMIN, VIEWER, ApiServer
+from oms_engine.storage.models import InboxMessage
+from tests.support.web import (
+    ADMIN,
+    INTEGRATION,
+    SUPPORT,
+    VIEWER,
+    ApiServer,
+    count,
+    held_order,
+    history_rows,
+    ingest_one,
+    status_of,
+)
 
 
 def _rename(oms: OMS, old: str, new: str) -> None:
@@ -39,3 +51,75 @@ def test_health_reports_an_unreachable_database_as_503(sqlite_oms: OMS, api: Api
     assert r.status == 503
     assert r.json["status"] == "unavailable"
     assert "orders_moved_away" not in r.body.decode()
+
+
+def test_integer_parameters_outside_the_database_range_are_400_naming_the_parameter(api_any: ApiServer) -> None:
+    for query, name in [("before_id=9223372036854775808", "before_id"), ("before_id=-9223372036854775809", "before_id"),
+                        ("before_id=" + "9" * 5000, "before_id"), ("before_id=1_000", "before_id"),
+                        ("before_id=%D9%A1%D9%A2", "before_id"), ("before_id=%201", "before_id"),
+                        ("limit=99999999999999999999", "limit"), ("limit=0", "limit")]:
+        r = api_any.get(f"/api/orders?{query}", token=VIEWER)
+        assert r.status == 400, (query, r.json)
+        assert f"'{name}'" in r.json["error"], r.json
+        if name == "before_id":
+            assert "9223372036854775807" in r.json["error"]
+        assert len(r.body) < 500
+    for path in ("/api/stock?limit=9223372036854775808", "/api/holds?limit=-1"):
+        r = api_any.get(path, token=VIEWER)
+        assert r.status == 400 and "'limit'" in r.json["error"], path
+    r = api_any.get("/api/orders?before_id=9223372036854775807", token=VIEWER)
+    assert (r.status, r.json) == (200, {"orders": [], "next": None})
+
+
+def test_amounts_in_exponent_notation_or_past_the_range_are_400(oms: OMS, api_any: ApiServer) -> None:
+    number = ingest_one(oms, "AMT-1", paid=False)
+    for amount in ("1e999999999", "1E2", "Infinity", "-Infinity", "sNaN", "１２８.００", "128.00\u0000",
+                   "9" * 19 + ".00", "1" * 20, "0x80", "1_28.00", "+-1", ".5"):
+        r = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
+                         json_body={"amount": amount, "transaction_id": "T-1"})
+        assert r.status == 400, (amount, r.json)
+        assert "'amount'" in r.json["error"], (amount, r.json)
+    assert status_of(oms, number) == "pending_payment"
+
+
+def test_deeply_nested_or_unreadable_json_bodies_are_400(oms: OMS, api_any: ApiServer) -> None:
+    number = held_order(oms)
+    before = history_rows(oms, number)
+    deep = b'{"note": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    cases = [
+        (deep, "nested"),
+        (b"[" * 65 + b"]" * 65, "nested"),
+        (b'{"note": "a", "note": "b"}', "twice"),
+        (b'{"note": ' + b"1" * 5000 + b"}", "number"),
+        (b'{"note": 1e999}', "out of range"),
+        (b'{"note": NaN}', "NaN"),
+        (b"\xef\xbb\xbf{}", "byte-order mark"),
+    ]
+    for path, token in ((f"/api/orders/{number}/reject", SUPPORT), ("/api/callbacks/sim_wms", INTEGRATION)):
+        for body, expected in cases:
+            r = api_any.post(path, token=token, body=body, headers={"Content-Type": "application/json"})
+            assert r.status == 400, (path, body[:30], r.json)
+            assert "request body" in r.json["error"] and expected in r.json["error"], (body[:30], r.json)
+    assert status_of(oms, number) == "on_hold"
+    assert history_rows(oms, number) == before
+    assert count(oms, InboxMessage) == 0
+
+
+def test_text_the_database_cannot_store_is_400_naming_where(oms: OMS, api_any: ApiServer) -> None:
+    number = held_order(oms)
+    before = history_rows(oms, number)
+    for body, expected in [({"note": "a\u0000b"}, "field 'note' contains a NUL"),
+                           ({"note": "\ud800"}, "field 'note' contains a lone surrogate")]:
+        r = api_any.post(f"/api/orders/{number}/release", token=SUPPORT, json_body=body)
+        assert r.status == 400 and expected in r.json["error"], r.json
+    r = api_any.post("/api/callbacks/sim_wms", token=INTEGRATION,
+                     json_body={"order_number": number, "events": [{"status": "A\u0000"}]})
+    assert r.status == 400 and "field 'events.0.status' contains a NUL" in r.json["error"], r.json
+    r = api_any.post("/api/callbacks/sim_wms", token=INTEGRATION, json_body={"order\u0000": 1})
+    assert r.status == 400 and "NUL" in r.json["error"], r.json
+    for path in ("/api/orders?q=%00", "/api/orders?customer=C%00", "/api/stock?sku=%00", "/api/orders/X%00"):
+        r = api_any.get(path, token=VIEWER)
+        assert r.status == 400 and "NUL" in r.json["error"], (path, r.json)
+    assert status_of(oms, number) == "on_hold"
+    assert history_rows(oms, number) == before
+    assert count(oms, InboxMessage) == 0

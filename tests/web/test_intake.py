@@ -9,8 +9,9 @@ import pytest
 
 from oms_engine.engine import OMS
 from oms_engine.orders.intake import MAX_PAYLOAD_BYTES
-from oms_engine.storage.models import InboxMessage, RawPayload
-from tests.support import order_json, payload
+from oms_engine.storage.models import InboxMessage, RawPayload, WebhookDelivery
+from oms_engine.web.webhooks import epoch_seconds
+from tests.support import T0, order_json, payload
 from tests.support.web import (
     ADMIN,
     INTEGRATION,
@@ -20,13 +21,9 @@ from tests.support.web import (
     count,
     dispatched_order,
     order_count,
+    sign_webhook,
     status_of,
 )
-
-
-def _signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
-    return {"X-OMS-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-            "Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -38,12 +35,13 @@ def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_signed_webhook_ingests_and_a_resend_returns_the_same_order(
         oms: OMS, api_any: ApiServer, webhook_secret: str) -> None:
     body = payload(order_json("W-1"))
-    r = api_any.post("/api/webhooks/json", body=body, headers=_signed(body))
+    r = api_any.webhook("json", body)
     assert r.status == 200, r.json
     [first] = r.json["results"]
     assert (first["external_id"], first["status"]) == ("W-1", "paid")
     assert status_of(oms, first["number"]) == "paid"
-    again = api_any.post("/api/webhooks/json", body=body, headers=_signed(body))
+    # the channel sends the same order again, as a new delivery
+    again = api_any.webhook("json", body)
     assert again.status == 200
     [second] = again.json["results"]
     assert (second["number"], second["duplicate"]) == (first["number"], True)
@@ -53,51 +51,63 @@ def test_signed_webhook_ingests_and_a_resend_returns_the_same_order(
 def test_webhook_reports_each_order_of_a_batch(sqlite_oms: OMS, api: ApiServer, webhook_secret: str) -> None:
     bad = order_json("W-BAD")
     bad["currency"] = "money"
-    body = payload(order_json("W-2"), bad)
-    r = api.post("/api/webhooks/json", body=body, headers=_signed(body))
+    r = api.webhook("json", payload(order_json("W-2"), bad))
     assert r.status == 200
     good, broken = r.json["results"]
     assert good["number"] and good["status"] == "paid"
     assert "currency" in broken["error"] and "number" not in broken
 
 
+_BODY = payload(order_json("W-3"))
+_NOW = epoch_seconds(T0)
+
+
 @pytest.mark.parametrize("headers", [
     {},
-    {"X-OMS-Signature": "sha256=" + "0" * 64},
-    _signed(b"some other body"),
-    _signed(payload(order_json("W-3")), secret="wrong-secret"),
-])
+    {"X-OMS-Signature": "sha256=" + "0" * 64, "X-OMS-Timestamp": str(_NOW), "X-OMS-Delivery": "d-1"},
+    sign_webhook(b"some other body", timestamp=_NOW),
+    sign_webhook(_BODY, timestamp=_NOW, secret="wrong-secret"),
+    # the old scheme: a signature over the body alone
+    {"X-OMS-Signature": "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), _BODY, hashlib.sha256).hexdigest(),
+     "X-OMS-Timestamp": str(_NOW), "X-OMS-Delivery": "d-1"},
+    # signed, but the timestamp or the delivery id changed afterwards
+    {**sign_webhook(_BODY, timestamp=_NOW, delivery="d-1"), "X-OMS-Timestamp": str(_NOW + 1)},
+    {**sign_webhook(_BODY, timestamp=_NOW, delivery="d-1"), "X-OMS-Delivery": "d-2"},
+    # a signature header that is not ASCII must not crash the comparison
+    {**sign_webhook(_BODY, timestamp=_NOW, delivery="d-1"), "X-OMS-Signature": "sha256=\u00e9"},
+], ids=["unsigned", "zeros", "other-body", "wrong-secret", "body-only", "timestamp-changed", "delivery-changed",
+        "not-ascii"])
 def test_unsigned_or_badly_signed_webhook_is_refused_and_nothing_is_stored(
         sqlite_oms: OMS, api: ApiServer, webhook_secret: str, headers: dict[str, str]) -> None:
-    raw_before = count(sqlite_oms, RawPayload)
-    r = api.post("/api/webhooks/json", body=payload(order_json("W-3")), headers=headers)
+    assert sqlite_oms.clock.now() == T0
+    r = api.post("/api/webhooks/json", body=_BODY, headers=headers)
     assert r.status == 401
     assert "signature" in r.json["error"]
-    assert count(sqlite_oms, RawPayload) == raw_before
+    assert r.headers["www-authenticate"].startswith("Signature")
+    assert count(sqlite_oms, RawPayload) == 0
+    assert count(sqlite_oms, WebhookDelivery) == 0
     assert order_count(sqlite_oms) == 0
 
 
 def test_webhook_without_a_configured_secret_is_refused(
         sqlite_oms: OMS, api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMS_WEBHOOK_SECRET_JSON", raising=False)
-    body = payload(order_json("W-4"))
     # signed with an empty key: must not pass for a channel that has no secret
-    r = api.post("/api/webhooks/json", body=body, headers=_signed(body, secret=""))
+    r = api.webhook("json", payload(order_json("W-4")), secret="")
     assert r.status == 401
     assert "no signing secret" in r.json["error"]
     assert count(sqlite_oms, RawPayload) == 0
 
 
 def test_webhook_for_an_unknown_channel_is_404(api: ApiServer, webhook_secret: str) -> None:
-    body = payload(order_json("W-5"))
-    r = api.post("/api/webhooks/nosuchshop", body=body, headers=_signed(body))
+    r = api.webhook("nosuchshop", payload(order_json("W-5")))
     assert r.status == 404
     assert "nosuchshop" in r.json["error"]
 
 
 def test_oversized_body_is_413_json_and_stores_nothing(sqlite_oms: OMS, api: ApiServer, webhook_secret: str) -> None:
     body = b'{"external_id": "' + b"x" * MAX_PAYLOAD_BYTES + b'"}'
-    r = api.post("/api/webhooks/json", body=body, headers=_signed(body))
+    r = api.webhook("json", body)
     assert r.status == 413
     assert r.headers["content-type"] == "application/json"
     assert f"{MAX_PAYLOAD_BYTES:,}" in r.json["error"]

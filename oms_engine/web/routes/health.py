@@ -1,4 +1,8 @@
-"""``GET /health``: is the database reachable? Anyone may ask."""
+"""``GET /health``: is the database reachable? Anyone may ask.
+
+It runs outside the app's one-request-at-a-time lock (``create_app``), so it
+answers while a long request runs: keep it to this one read.
+"""
 
 from __future__ import annotations
 

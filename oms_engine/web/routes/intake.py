@@ -6,14 +6,23 @@ import logging
 import os
 import re
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from ..auth import CALLBACK, actor, requires
 from ..errors import ApiError, json_response
 from ..requests import body_json, oms
+from ..webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_CHALLENGE,
+    TIMESTAMP_HEADER,
+    Delivery,
+    WebhookGate,
+    check_fresh,
+    forget,
+    read_headers,
+)
 
 WEBHOOK_SECRET_PREFIX = "OMS_WEBHOOK_SECRET_"
-_SIGNATURE_CHALLENGE = {"WWW-Authenticate": 'Signature realm="oms-webhooks"'}
 
 log = logging.getLogger("oms.api")
 bp = Blueprint("intake", __name__)
@@ -33,12 +42,33 @@ def callback(source: str) -> Response:
     return json_response({"inbox_id": inbox_id}, 202)
 
 
+def _delivery(adapter: object, channel: str) -> Delivery:
+    """The delivery's id and signing time: from the adapter when it reads its own channel's headers
+    (``delivery(headers) -> (id, unix seconds)``), else from the OMS's own X-OMS-* headers."""
+    read = getattr(adapter, "delivery", None)
+    if read is None:
+        return read_headers(request.headers)
+    try:
+        found = read(dict(request.headers))
+    except ValueError as exc:
+        raise ApiError(400, f"webhook headers for channel '{channel}': {exc}") from None
+    if found is None:
+        raise ApiError(401, "webhook signature is missing or invalid: no delivery id or timestamp",
+                       headers=SIGNATURE_CHALLENGE)
+    delivery_id, timestamp = found
+    return read_headers({DELIVERY_HEADER: str(delivery_id), TIMESTAMP_HEADER: str(timestamp)})
+
+
 def webhook_secret_env(channel: str) -> str:
     return WEBHOOK_SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", channel.upper())
 
 
 @bp.post("/api/webhooks/<channel>")
 def webhook(channel: str) -> Response:
+    """A channel's delivery: fresh, authentic, not seen before and within the channel's rate, or nothing is stored.
+
+    The checks and their order are in :mod:`oms_engine.web.webhooks`.
+    """
     app = oms()
     if channel not in app.plugins.channels:
         raise ApiError(404, f"unknown channel '{channel}'")
@@ -46,9 +76,14 @@ def webhook(channel: str) -> Response:
     secret = os.environ.get(webhook_secret_env(channel), "")
     if not secret:
         raise ApiError(401, f"webhooks for channel '{channel}' are disabled: no signing secret is configured",
-                       headers=_SIGNATURE_CHALLENGE)
-    body = request.get_data(cache=True)
+                       headers=SIGNATURE_CHALLENGE)
+    gate: WebhookGate = current_app.extensions["oms_webhooks"]
     adapter = app.plugins.channels.get(channel)
+    # The cheap checks first: a stale or malformed delivery costs no HMAC over its body.
+    delivery = _delivery(adapter, channel)
+    now = app.clock.now()
+    check_fresh(delivery, now, gate.policy)
+    body = request.get_data(cache=True)
     try:
         valid = bool(adapter.verify(dict(request.headers), body, secret))
     except Exception:
@@ -56,6 +91,18 @@ def webhook(channel: str) -> Response:
         valid = False
     if not valid:
         # Refused before ingest: an unsigned body must not even reach raw_payloads.
-        raise ApiError(401, "webhook signature is missing or invalid", headers=_SIGNATURE_CHALLENGE)
-    results = app.intake.ingest(channel, body, source=f"webhook:{request.remote_addr}")
+        raise ApiError(401, "webhook signature is missing or invalid", headers=SIGNATURE_CHALLENGE)
+    gate.admit(app.db, channel, delivery, now)
+    try:
+        results = app.intake.ingest(channel, body, source=f"webhook:{request.remote_addr}")
+    except Exception:
+        # Not stored: the sender's retry of this delivery must not be refused as a replay.
+        try:
+            forget(app.db, channel, delivery.delivery_id)
+        except Exception:
+            log.exception("channel %s: could not forget delivery %s; a retry with the same id will be refused "
+                          "until the replay window passes", channel, delivery.delivery_id)
+        raise
+    log.info("webhook %s delivery %s from %s: %d order(s)", channel, delivery.delivery_id, request.remote_addr,
+             len(results))
     return json_response({"results": [r.to_dict() for r in results]})
