@@ -1,15 +1,21 @@
-"""Telling the customer what happened: the notification rules, rendered templates, the outbox.
+"""Telling the customer what happened: the notification rules, the outbox, templates rendered on delivery.
 
 On every transition the ``notifications`` ruleset is asked what to send, with
-the order's facts plus the transition. Each ``notify`` action renders its
-template in the sandbox and queues the message in the outbox, in the
-transition's transaction; the outbox stage delivers it. A template that fails
-on this order's data, or a fact provider that failed on it, costs that one
-notification (recorded with the decision), never the transition or the batch.
+the order's facts plus the transition. Each ``notify`` action queues a message
+in the outbox, in the transition's transaction: the template's name and the
+render context (the order, the customer and the transition as they are now),
+not the text. The outbox stage renders it when it delivers it
+(:func:`render_notification`) and keeps the rendered subject and body on the
+row once sent. So a template that fails on this order's data fails that one
+message, retried with backoff and dead after the retry limit with its error on
+the message, never the transition, the order or the batch it came with; and a
+template fixed in the meantime is used for the messages still waiting. A fact
+provider that failed on the order costs its notifications (an incident says so).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +28,7 @@ from ..orders.incidents import record_incident
 from ..plugin.registry import PluginRegistry
 from ..storage.models import Order
 from .outbox import Kind, OutboxWriter, Topic
-from .templates import TemplateProblem, render
+from .templates import render
 
 if TYPE_CHECKING:
     from ..orders.machine import Event, State
@@ -56,28 +62,47 @@ class Notifier:
         for action in decision.actions:
             if action.name != "notify":
                 continue
-            sent.append(self._send(s, order, target, transition, action.params))
+            sent.append(self._queue(s, order, target, transition, action.params))
         self.decisions.record(s, order, POINT, decision, {"event": event.value, "sent": sent})
 
-    def _send(self, s: Session, order: Order, target: State, transition: dict[str, str],
-              params: dict[str, Any]) -> dict[str, Any]:
+    def _queue(self, s: Session, order: Order, target: State, transition: dict[str, str],
+               params: dict[str, Any]) -> dict[str, Any]:
         template = self.plugins.templates.get(params["template"])
         medium = params.get("medium", template.medium)
         customer = order.customer
-        recipient = customer.email if medium == "email" else customer.phone if medium == "sms" else customer.ref
+        # The order's own contact snapshot first (orders/customers.py: a payload never changes the
+        # customer record, so each order's messages go where that order said); then the record.
+        contact = order.contact or {}
+        if medium == "email":
+            recipient = contact.get("email") or customer.email
+        elif medium == "sms":
+            recipient = contact.get("phone") or customer.phone
+        else:
+            recipient = customer.ref
+        # Plain JSON, taken now: the message tells what this transition did, whenever it is delivered.
         context = {"order": {"number": order.number, "status": target.value, "payable": order.payable,
                              "currency": order.currency, "tracking_no": order.tracking_no or "",
                              "carrier": order.carrier or "", "warehouse": order.warehouse or "",
                              "refund": order.refund_amount, "hold_reason": order.hold_reason or ""},
-                   "customer": {"name": customer.name, "level": customer.level},
+                   "customer": {"name": contact.get("name") or customer.name, "level": customer.level},
                    "transition": transition}
-        try:
-            body = render(template.body, context, name=template.name)
-            subject = render(template.subject, context, name=template.name) if template.subject else ""
-        except TemplateProblem as exc:
-            # Templates are checked at start; should one still fail on real data, the
-            # order's transition stands and the failure is on record, not the order lost.
-            return {"template": template.name, "medium": medium, "error": str(exc)}
         self.outbox.enqueue(s, order, Kind.NOTIFICATION, medium, Topic.notify(template.name),
-                            {"recipient": recipient, "template": template.name, "subject": subject, "body": body})
+                            {"recipient": recipient, "template": template.name, "context": context})
         return {"template": template.name, "medium": medium, "recipient": recipient}
+
+
+def render_notification(plugins: PluginRegistry, payload: Mapping[str, Any]) -> tuple[str, str]:
+    """(subject, body) of a queued notification, rendered now from its template and context.
+
+    Raises :class:`~oms_engine.messaging.templates.TemplateProblem` when the
+    template fails on this context, and RegistryError when no template has
+    that name any more: the outbox retries the message either way. A message
+    queued before templates were rendered on delivery carries its text already.
+    """
+    if "context" not in payload:
+        return payload.get("subject", ""), payload["body"]
+    template = plugins.templates.get(payload["template"])
+    context = payload["context"]
+    body = render(template.body, context, name=template.name)
+    subject = render(template.subject, context, name=template.name) if template.subject else ""
+    return subject, body

@@ -2,8 +2,11 @@
 
 A message is written in the same transaction as the change that caused it,
 then delivered by the outbox stage (pipeline/outbox.py): oldest first, a
-message waiting while an older one of its order is unsent, retried with
-backoff when delivery fails, dead after :data:`RETRY_LIMIT` attempts.
+message waiting while an older one of its order and kind (notification or
+connector document) is unsent, retried with backoff when delivery fails,
+dead after :data:`RETRY_LIMIT` attempts. Every receiver must be idempotent
+on the message id: a worker that dies between delivering a message and
+recording it as sent leaves it to be delivered again by another.
 """
 
 from __future__ import annotations

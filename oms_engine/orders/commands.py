@@ -3,6 +3,10 @@
 Each is one transaction. A refused request raises before anything is
 written (:class:`~oms_engine.orders.machine.IllegalTransition`, or
 :class:`~oms_engine.errors.CommandError`), so the database is unchanged.
+A transaction that loses a race with another one (a deadlock with a worker
+moving the same stock) is run again from the start (storage/retry.py): the
+person asking never sees it. Each locks the order first, then the stock
+rows it moves, in the global order (see stock/ledger.py).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from ..money import format_minor
 from ..payments.status import is_paid, record_payment
 from ..plugin.faults import PluginFault
 from ..plugin.registry import PluginRegistry
-from ..stock.reservations import held_per_line, reservations_of, reserve_lines
+from ..stock.reservations import held_per_line, lock_held, reservations_of, reserve_lines
 from ..stock.warehouses import WarehouseCache, stock_view
+from ..storage.claims import lock_orders
 from ..storage.db import Database
 from ..storage.models import Order, Product
+from ..storage.retry import retrying
 from .machine import Event, IllegalTransition, OrderMachine, State, check, stop_event
 from .queries import get_order
 from .steps import RESUME, HoldStage, Step
@@ -29,6 +35,7 @@ class Commands:
                  warehouses: WarehouseCache) -> None:
         self.db, self.clock, self.machine, self.plugins, self.warehouses = db, clock, machine, plugins, warehouses
 
+    @retrying
     def pay(self, number: str, amount: int, transaction_id: str, *, actor: str = "payment") -> str:
         if amount < 0:
             raise CommandError(f"payment amount must not be negative, got {amount}")
@@ -48,6 +55,7 @@ class Commands:
             self.machine.fire(s, order, Event.PAY, actor=actor, cause=f"transaction {transaction_id}")
             return order.status
 
+    @retrying
     def release(self, number: str, *, actor: str, note: str = "") -> str:
         with self.db.session() as s:
             order = get_order(s, number, lock=True)
@@ -90,12 +98,14 @@ class Commands:
                 return "insufficient stock for " + ", ".join(f"SKU '{k}'" for k in short)
         return None
 
+    @retrying
     def reject(self, number: str, *, actor: str, note: str = "") -> str:
         with self.db.session() as s:
             order = get_order(s, number, lock=True)
             self.machine.fire(s, order, Event.REJECT, actor=actor, cause=note or "rejected in review")
             return order.status
 
+    @retrying
     def cancel(self, number: str, *, actor: str, reason: str = "") -> str:
         """Cancel before picking; once picking has started, ask the warehouse to intercept.
 
@@ -105,6 +115,11 @@ class Commands:
         with self.db.session() as s:
             order = get_order(s, number, lock=True)
             if order.status == State.SPLIT.value:
+                # Each child may release stock: all of them, then all of their stock rows, locked first.
+                lock_orders(s, [child.id for child in order.children])
+                for child in order.children:
+                    s.expire(child)  # read again as they are now that they are locked
+                lock_held(s, order.children)
                 for child in order.children:
                     event = stop_event(child.status)
                     try:
@@ -118,6 +133,7 @@ class Commands:
             self.machine.fire(s, order, event, actor=actor, cause=reason or default)
             return order.status
 
+    @retrying
     def intercept(self, number: str, *, actor: str, reason: str = "") -> str:
         with self.db.session() as s:
             order = get_order(s, number, lock=True)

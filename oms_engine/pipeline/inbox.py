@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..fulfilment.callbacks import Callbacks, InboxStatus, Unreadable
-from ..orders.queries import load_orders_by_number
+from ..orders.queries import load_orders
 from ..plugin.contracts import CallbackEvent
 from ..plugin.faults import PluginFault
 from ..plugin.registry import RegistryError
-from ..storage.claims import claim_rows
-from ..storage.models import InboxMessage
+from ..stock.reservations import lock_held
+from ..storage.claims import claim_rows, lock_orders
+from ..storage.models import InboxMessage, Order
 from .stage import StageName, Unit, UnitKind
 
 
@@ -40,7 +41,12 @@ class InboxStage:
             except PluginFault as fault:
                 results[row.id] = (InboxStatus.REJECTED.value, f"the connector could not read it: {fault}")
         wanted = sorted({e.order_number for evs in events.values() for e in evs})
-        by_number = {o.number: o for o in load_orders_by_number(s, wanted)}
+        # The orders (and the parents a finished child flags) are locked before they are read, then
+        # the stock they may ship, release or take back: orders first, then stock, each in one order.
+        family = s.execute(select(Order.id, Order.parent_id).where(Order.number.in_(wanted))).all() if wanted else []
+        lock_orders(s, {i for row in family for i in row if i is not None})
+        by_number = {o.number: o for o in load_orders(s, [row.id for row in family])}
+        lock_held(s, list(by_number.values()))
         # Facts for the notifications are built once for the whole batch.
         self.facts.facts(s, list(by_number.values()), cache, point=DecisionPoint.NOTIFICATIONS.value)
         for row in rows:

@@ -1,10 +1,26 @@
-"""Outbox delivery: due messages, oldest first; a message waits while an older one of its order is unsent.
+"""Outbox delivery: due messages, oldest first; a message waits while an older one of its order and kind is unsent.
 
-A delivery that fails (the connector or sender raised) is retried with
-exponential backoff and dead after RETRY_LIMIT attempts, its last error kept
-on the message (``oms order show`` lists it); the rest of the batch goes on.
-A sender's ``flush()`` makes its batch durable before the batch is recorded
-as sent; if it fails, every message of that batch for that sender is retried.
+A delivery that fails (the connector or sender raised, a notification's
+template failed on its data) is retried with exponential backoff and dead
+after RETRY_LIMIT attempts, its last error kept on the message (``oms order
+show`` lists it); the rest of the batch goes on. A sender's ``flush()`` makes
+its batch durable before the batch is recorded as sent; if it fails, every
+message of that batch for that sender is retried.
+
+Notifications are rendered here, at delivery, from the template name and
+context queued with them (messaging/notifications.py); the subject and body
+sent are stored on the row with it. Order is kept per order within a kind:
+a customer's messages arrive in the order they were queued, and so do a
+warehouse's documents, but a notification that cannot be sent (a gateway
+down, a template failing on this order) does not hold back the order's
+warehouse document, nor the other way round.
+
+Idempotency: a message can be delivered again when a worker dies after
+delivering it and before its transaction recorded it as sent (another worker
+then claims it). Every receiver therefore checks the message id: senders are
+idempotent on ``Notification.id`` (the file senders check the file itself,
+under a lock, across processes), and connectors on ``OutboundMessage.id`` or
+on their own state, which is written in the delivering transaction.
 """
 
 from __future__ import annotations
@@ -20,13 +36,15 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..fulfilment.callbacks import Callbacks
+from ..messaging.notifications import render_notification
 from ..messaging.outbox import RETRY_LIMIT, Kind, Status, Topic
+from ..messaging.templates import TemplateProblem
 from ..orders.machine import Event, OrderMachine, State
 from ..orders.queries import load_orders
 from ..plugin.contracts import Notification, OutboundMessage
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
-from ..storage.claims import claim_rows
+from ..storage.claims import claim_rows, lock_orders
 from ..storage.models import Order, OutboxMessage
 from .context import BufferedContext
 from .stage import StageName, Unit, UnitKind
@@ -53,44 +71,57 @@ class OutboxStage:
         stmt = (select(OutboxMessage.id, OutboxMessage.order_id, OutboxMessage.order_number, OutboxMessage.kind,
                        OutboxMessage.target, OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.attempts)
                 .where(OutboxMessage.status == Status.PENDING.value, OutboxMessage.available_at <= now,
-                       ~exists().where(earlier.order_id == OutboxMessage.order_id,
+                       ~exists().where(earlier.order_id == OutboxMessage.order_id, earlier.kind == OutboxMessage.kind,
                                        earlier.status == Status.PENDING.value, earlier.id < OutboxMessage.id))
                 .order_by(OutboxMessage.id))
         rows = claim_rows(s, stmt, self.batch_size)
-        blocked: set[int | None] = set()
+        blocked: set[tuple[int | None, str]] = set()    # (order, kind) with a message that failed in this batch
         ctx = BufferedContext(s, self.clock, self.callbacks)
-        # Orders that will be dispatched, loaded (and their facts built) for the batch at once.
-        dispatching = load_orders(s, sorted({m.order_id for m in rows
-                                             if m.topic == Topic.WMS_CREATE and m.order_id}))
+        # Orders that will be dispatched, loaded (and their facts built) for the batch at once; locked
+        # first, so that a cancel committed meanwhile is seen (the document is withdrawn), not overwritten.
+        wanted = sorted({m.order_id for m in rows if m.topic == Topic.WMS_CREATE and m.order_id})
+        lock_orders(s, wanted)
+        dispatching = load_orders(s, wanted)
         self.facts.facts(s, dispatching, cache, point=DecisionPoint.NOTIFICATIONS.value)
         by_id = {o.id: o for o in dispatching}
-        sent: dict[str, list[Any]] = {}    # sender name -> messages it took (None: connectors)
+        sent: dict[str, list[Any]] = {}    # sender name -> messages it took ("": connectors)
+        rendered: dict[int, tuple[str, str]] = {}   # notification id -> (subject, body) sent
         changed: list[dict[str, Any]] = []
         for msg in rows:
-            if msg.order_id is not None and msg.order_id in blocked:
+            if (msg.order_id, msg.kind) in blocked:
                 continue
             self.current = Unit(UnitKind.MESSAGE, msg.id)
             try:
-                via = self._deliver(s, msg, ctx, cache, by_id)
+                via = self._deliver(s, msg, ctx, cache, by_id, rendered)
             except _Withdrawn as why:
                 changed.append({"id": msg.id, "status": Status.WITHDRAWN.value, "last_error": str(why)})
                 continue
-            except (PluginFault, RegistryError) as exc:  # a failed delivery is retried later, never lost
+            except (PluginFault, RegistryError, TemplateProblem) as exc:  # retried later, never lost
                 changed.append(self._failed(msg, exc, now))
-                blocked.add(msg.order_id)
+                blocked.add((msg.order_id, msg.kind))
                 continue
             sent.setdefault(via, []).append(msg)
         self.current = None
         ok: list[int] = []
+        texts: list[dict[str, Any]] = []
         for via, msgs in sent.items():
             if not self._flush(via):
                 changed.extend(self._failed(m, RuntimeError(f"sender '{via}' could not flush"), now) for m in msgs)
                 continue
-            ok.extend(m.id for m in msgs)
+            for m in msgs:
+                if m.id in rendered:
+                    subject, body = rendered[m.id]
+                    texts.append({"id": m.id, "payload": {**m.payload, "subject": subject, "body": body},
+                                  "status": Status.SENT.value, "sent_at": now, "attempts": m.attempts + 1})
+                else:
+                    ok.append(m.id)
         for change in changed:
             s.execute(update(OutboxMessage).where(OutboxMessage.id == change.pop("id")).values(**change),
                       execution_options={"synchronize_session": False})
-        # One UPDATE for the whole batch: the common case should not pay for per-row bookkeeping.
+        # Notifications keep the text they were sent with: one executemany for the batch.
+        if texts:
+            s.execute(update(OutboxMessage), texts)
+        # One UPDATE for the rest of the batch: the common case should not pay for per-row bookkeeping.
         for i in range(0, len(ok), 500):
             s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ok[i:i + 500]))
                       .values(status=Status.SENT.value, sent_at=now, attempts=OutboxMessage.attempts + 1),
@@ -121,16 +152,19 @@ class OutboxStage:
             return False
         return True
 
-    def _deliver(self, s: Session, msg: Any, ctx: BufferedContext, cache: FactCache, orders: dict[int, Order]
-                 ) -> str:
+    def _deliver(self, s: Session, msg: Any, ctx: BufferedContext, cache: FactCache, orders: dict[int, Order],
+                 rendered: dict[int, tuple[str, str]]) -> str:
         """Deliver one message; returns the sender's name ("" for a connector)."""
         if msg.kind == Kind.NOTIFICATION:
             p = msg.payload
             sender = self.plugins.sender_for(msg.target)
+            subject, body = render_notification(self.plugins, p)
             with blame(self.plugins.senders.plugin_of(sender.name), f"sender '{sender.name}'"):
                 sender.send(Notification(id=msg.id, order_number=msg.order_number, medium=msg.target,
-                                         recipient=p["recipient"], template=p["template"],
-                                         subject=p.get("subject", ""), body=p["body"]))
+                                         recipient=p["recipient"], template=p["template"], subject=subject,
+                                         body=body))
+            if "context" in p:
+                rendered[msg.id] = (subject, body)
             return sender.name
         connector = self.plugins.connectors.get(msg.target)
         order = orders.get(msg.order_id) if msg.topic == Topic.WMS_CREATE and msg.order_id is not None else None

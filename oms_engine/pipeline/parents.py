@@ -15,6 +15,7 @@ from ..decisions.fact_builder import FactCache
 from ..orders.machine import Event, OrderMachine, State
 from ..orders.queries import load_orders
 from ..orders.steps import Step
+from ..stock.reservations import lock_held
 from ..storage.claims import claim
 from ..storage.models import Order
 from .stage import StageName, Unit, UnitKind
@@ -38,7 +39,9 @@ class ParentsStage:
         statuses: dict[int, set[str]] = defaultdict(set)
         for pid, status in s.execute(select(Order.parent_id, Order.status).where(Order.parent_id.in_(ids))):
             statuses[pid].add(status)
-        for order in load_orders(s, ids):
+        parents = load_orders(s, ids)
+        lock_held(s, parents)  # a parent cancelled with its children gives back whatever it still holds
+        for order in parents:
             self.current = Unit(UnitKind.ORDER, order.id)
             kids = statuses[order.id]
             order.stage = None

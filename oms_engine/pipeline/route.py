@@ -51,10 +51,11 @@ class RouteStage:
         orders = load_orders(s, ids)
         facts = self.facts.facts(s, orders, cache)
         reservations = reservations_of(s, ids)
-        # One stock view for the batch, kept current as orders move their reservations;
-        # it guides the strategies, the conditional UPDATEs guarantee the stock.
+        # One stock view for the batch, kept current as orders move their reservations; it guides
+        # the strategies, the conditional UPDATEs guarantee the stock. Every stock row the batch may
+        # move is locked here, in the global order, before the first order moves anything.
         whs = self.warehouses.get(s)
-        available = dict(stock_view(s, {ln.sku for o in orders for ln in o.lines}, whs).available)
+        available = dict(stock_view(s, {ln.sku for o in orders for ln in o.lines}, whs, lock=True).available)
         stock = StockView(whs, available)
         for order in orders:
             self.current = Unit(UnitKind.ORDER, order.id)

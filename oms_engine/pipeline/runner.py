@@ -1,18 +1,29 @@
-"""The pipeline: stages that each take a batch of ready work, one transaction per pass.
+"""The pipeline: stages that each take a batch of ready work, one transaction per stage.
 
 A pass runs every stage in order (timers, tasks, inbox, screen, split, route,
-outbox, parents) in one transaction, so each stage sees the previous one's
-work and the whole pass commits once. :meth:`Pipeline.run_until_idle`
+outbox, parents), each in a transaction of its own that commits before the next
+stage starts, so each stage sees the previous one's work. :meth:`Pipeline.run_until_idle`
 repeats passes until none finds work.
+
+Why a transaction per stage rather than one per pass: a stage holds row locks
+(the orders it claimed, the stock rows it moves) until it commits. In one
+transaction per pass the stock rows locked by the timers would stay locked
+through routing and delivery, and routing would lock its rows after them,
+out of the global (warehouse, sku) order every other process keeps (see
+stock/ledger.py): short lock scopes and one lock order are what keep workers
+and intake from deadlocking each other. Each stage's work is complete in
+itself (a claimed row is finished or left as it was), so a stage that commits
+leaves nothing half done for the next one.
 
 Faults are contained at three levels. A plugin that raises is handled where
 it is called (the order held, the message or task retried, the callback
-rejected). A transaction that loses a deadlock or a lock wait is run again.
-Anything else unexpected rolls the pass back, and the unit of work the
-failing stage was on is set aside in a transaction of its own (an order held
-or parked, a callback rejected, a task or message retried), with an incident
-recorded; the next pass goes on without it. The worker never dies of one bad
-order.
+rejected). A stage whose transaction loses a race with another one (a
+deadlock, a serialization failure, a lock wait) is run again after a short
+pause. Anything else unexpected rolls the stage back, and the unit of work
+the stage was on is set aside in a transaction of its own (an order held or
+parked, a callback rejected, a task or message retried), with an incident
+recorded; the rest of the pass goes on without it. The worker never dies of
+one bad order.
 """
 
 from __future__ import annotations
@@ -24,7 +35,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
@@ -33,26 +43,15 @@ from ..messaging.outbox import RETRY_LIMIT, Status
 from ..orders.incidents import record_incident
 from ..orders.machine import TIMEOUTS, Event, IllegalTransition, OrderMachine, State, check
 from ..orders.steps import FAULT_HOLD, Step
-from ..storage.db import Database, drain
+from ..storage.db import Database
 from ..storage.models import Order, OutboxMessage, ScheduledTask
+from ..storage.retry import MAX_ATTEMPTS, pause, run_retrying
+from ..storage.retry import is_retryable as is_retryable  # where callers have always found it
 from .inbox import reject
 from .stage import Stage, StageName, Unit, UnitKind
 
 log = logging.getLogger("oms.pipeline")
 _ORDER_STEPS = {StageName.SCREEN: Step.SCREEN, StageName.SPLIT: Step.SPLIT, StageName.ROUTE: Step.ROUTE}
-# PostgreSQL: deadlock detected, serialization failure, lock not available; SQLite: database is locked.
-RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
-MAX_RETRIES = 5
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """A transaction that lost a race with another one, and should simply run again."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
-        return True
-    return isinstance(exc, OperationalError) and "database is locked" in str(orig)
 
 
 class Pipeline:
@@ -60,7 +59,7 @@ class Pipeline:
                  retry_seconds: int) -> None:
         self.db, self.clock, self.machine, self.retry_seconds = db, clock, machine, retry_seconds
         self.stages = tuple(stages)
-        self.faults = 0    # passes rolled back by an unexpected failure, since start
+        self.faults = 0    # stages rolled back by an unexpected failure, since start
         self.before_pass: list[Callable[[], None]] = []
 
     def stage(self, name: StageName | str) -> Stage:
@@ -70,35 +69,47 @@ class Pipeline:
         """One pass over the stages (or only the named ones); returns the units of work done per stage."""
         for hook in self.before_pass:
             hook()
-        for attempt in range(MAX_RETRIES + 1):
-            failing: Stage | None = None
-            done: dict[str, int] = {}
+        done: dict[str, int] = {}
+        # Facts and statistics carry from stage to stage (an order screened, split and routed in one
+        # pass is described once); a stage that rolls back starts a fresh cache (see _run_stage).
+        cache = FactCache()
+        for stage in self.stages:
+            if only is not None and stage.name not in only:
+                continue
+            n, cache = self._run_stage(stage, cache)
+            if n is None:
+                done["set aside"] = done.get("set aside", 0) + 1
+            else:
+                done[stage.name] = n
+        return done
+
+    def _run_stage(self, stage: Stage, cache: FactCache) -> tuple[int | None, FactCache]:
+        """Run one stage in its own transaction; (units done or None when one was set aside, the cache)."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            stage.current = None
             try:
                 with self.db.session() as s:
-                    cache = FactCache()
-                    for stage in self.stages:
-                        if only is not None and stage.name not in only:
-                            continue
-                        failing, stage.current = stage, None
-                        done[stage.name] = stage.run(s, cache)
-                        stage.current = None
-                        drain(s)  # the next stage's queries must see this one's changes
-                        s.flush()
-                    failing = None
-                return done
+                    n = stage.run(s, cache)
+                stage.current = None
+                return n, cache
             except Exception as exc:
-                if is_retryable(exc) and attempt < MAX_RETRIES:
-                    log.info("pass lost a race with another transaction (%s); running it again", exc.__class__.__name__)
-                    time.sleep(0.05 * (attempt + 1))
+                # What the cache holds may come from the transaction just rolled back.
+                cache = FactCache()
+                unit, stage.current = stage.current, None
+                if is_retryable(exc):
+                    if attempt == MAX_ATTEMPTS:
+                        raise  # a race lost this often is the database's trouble, not the unit's
+                    log.info("stage %s lost a race with another transaction (%s, attempt %d); running it again",
+                             stage.name, type(getattr(exc, "orig", None) or exc).__name__, attempt)
+                    time.sleep(pause(attempt))
                     continue
-                unit = failing.current if failing is not None else None
                 if unit is None:
                     raise
                 self.faults += 1
-                log.error("stage %s failed on %s %s; setting it aside", failing.name if failing else "?",
-                          unit.kind.value, unit.id, exc_info=exc)
-                self._set_aside(failing.name if failing else "", unit, exc)
-                return {"set aside": 1}
+                log.error("stage %s failed on %s %s; setting it aside", stage.name, unit.kind.value, unit.id,
+                          exc_info=exc)
+                self._set_aside(stage.name, unit, exc)
+                return None, cache
         raise AssertionError("unreachable")
 
     def run_until_idle(self, *, max_passes: int = 10_000,
@@ -129,13 +140,21 @@ class Pipeline:
     # -- setting a unit of work aside ------------------------------------------------
     def _set_aside(self, stage: str, unit: Unit, error: BaseException) -> None:
         now = self.clock.now()
-        try:
+
+        def set_aside() -> None:
             with self.db.session() as s:
                 self._set_aside_in(s, stage, unit, error, now)
-        except Exception:
-            log.exception("setting %s %s aside failed; parking it", unit.kind.value, unit.id)
+
+        def park() -> None:
             with self.db.session() as s:
                 self._park(s, stage, unit, error, now)
+
+        what = f"setting {unit.kind.value} {unit.id} aside"
+        try:
+            run_retrying(set_aside, what=what)
+        except Exception:
+            log.exception("%s failed; parking it", what)
+            run_retrying(park, what=f"parking {unit.kind.value} {unit.id}")
 
     def _set_aside_in(self, s: Session, stage: str, unit: Unit, error: BaseException, now: datetime) -> None:
         if unit.kind is UnitKind.ORDER:

@@ -10,6 +10,7 @@ from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..orders.machine import TIMEOUTS, OrderMachine, State
 from ..orders.queries import load_orders
+from ..stock.reservations import lock_held
 from ..storage.claims import claim
 from ..storage.models import Order
 from .stage import StageName, Unit, UnitKind
@@ -27,6 +28,7 @@ class TimersStage:
                                               Order.status.in_([st.value for st in TIMEOUTS]))
                     .order_by(Order.due_at, Order.id), self.batch_size)
         orders = load_orders(s, ids)
+        lock_held(s, orders)  # a payment timeout releases stock: the batch's rows, locked in order first
         self.facts.facts(s, orders, cache, point=DecisionPoint.NOTIFICATIONS.value)
         for order in orders:
             self.current = Unit(UnitKind.ORDER, order.id)

@@ -1,23 +1,29 @@
 """Stock held for order lines at warehouses: reserve, hand over, release, ship.
 
-Each function says what it changes. Reservations queued in the current
-transaction (written in bulk at the next drain) are drained first wherever
-reservations are read, so a reader never misses one.
+Each function says what it changes and what it locks. Reservations queued in
+the current transaction (written in bulk at the next drain) are drained first
+wherever reservations are read, so a reader never misses one.
+
+Each function locks the stock rows it may touch, in the global order, before
+it moves anything (see ledger.py); a caller that moves stock for several
+orders in one transaction locks all of their rows first (:func:`lock_held`,
+or a stock view read with ``lock=True``), so that the per-order locking finds
+everything already held.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..plugin.views import StockView
-from ..storage.db import append, drain, savepoint
-from ..storage.models import Reservation
-from .ledger import Movement, StockError, move
+from ..storage.db import append, drain, row_locks_apply, savepoint
+from ..storage.models import Order, Reservation
+from .ledger import Movement, StockError, lock_stock, move
 
 
 def reserved_map(reservations: Iterable[Reservation]) -> dict[str, dict[int, int]]:
@@ -57,12 +63,23 @@ def reserve_lines(s: Session, order_id: int, document: str, lines: Sequence[tupl
     A line may be spread over warehouses. Returns the SKUs that could not be
     covered; what was reserved for them stays reserved (released on cancel).
     ``taken`` carries what earlier orders reserved since ``stock`` was read, so
-    one stock view serves a whole payload. The view is only a guide: the
-    conditional UPDATE is what guarantees availability.
+    one stock view serves a whole payload. The conditional UPDATE is what
+    guarantees availability.
+
+    Locks every stock row of the view (not only this order's): when one view
+    serves a whole payload, the payload's rows are all locked in the global
+    order before its first order reserves, and the later orders find them
+    held. The figures of rows locked now are refreshed in the view (when it
+    can be changed), read under the lock, so the choice is made on exact stock.
     """
     short: list[str] = []
     ranked = sorted(stock.warehouses, key=lambda w: (w.code != prefer, w.priority, w.code))
     taken = taken if taken is not None else defaultdict(int)
+    fresh = lock_stock(s, stock.available.keys())
+    if fresh and isinstance(stock.available, MutableMapping):
+        for key, q in fresh.items():
+            # ``have`` below is the view less what was taken since it was read: make it the locked figure.
+            stock.available[key] = q + taken.get(key, 0)
     for line_no, sku, qty in lines:
         left = qty
         for w in ranked:
@@ -88,10 +105,27 @@ def reservations_of(s: Session, order_ids: Sequence[int]) -> dict[int, list[Rese
     return out
 
 
+def lock_held(s: Session, orders: Sequence[Order]) -> None:
+    """Lock the stock rows these orders hold, or may take goods back into, before any of them moves stock.
+
+    For a stage or command about to cancel, ship or take back several orders in
+    one transaction: their rows are locked at once in the global order. Nothing
+    to do on SQLite.
+    """
+    if not orders or not row_locks_apply(s):
+        return
+    keys = {(r.warehouse, r.sku) for held in reservations_of(s, [o.id for o in orders]).values() for r in held}
+    # A parcel coming back is received at the warehouse that shipped it.
+    keys.update((o.warehouse, ln.sku) for o in orders if o.warehouse for ln in o.lines)
+    lock_stock(s, keys)
+
+
 def _consume(s: Session, order_id: int, document: str, at: datetime, kind: Movement) -> int:
     drain(s, Reservation)  # reservations queued in this transaction count too
+    held = list(s.scalars(select(Reservation).where(Reservation.order_id == order_id)))
+    lock_stock(s, {(r.warehouse, r.sku) for r in held})
     moved = 0
-    for r in s.scalars(select(Reservation).where(Reservation.order_id == order_id)):
+    for r in held:
         if not move(s, warehouse=r.warehouse, sku=r.sku, kind=kind, qty=r.quantity,
                     order_id=order_id, document=document, at=at):
             raise StockError(f"{kind.value} of {r.quantity} x {r.sku} at {r.warehouse} for reservation {r.id}: "
@@ -122,9 +156,12 @@ def move_to_warehouse(s: Session, order_id: int, document: str, target: str,
     Reserve at the target first, then release elsewhere. If the target cannot
     take all of it, everything this call did is rolled back (its own savepoint)
     and it returns False, so the caller can simply try another warehouse.
+    Locks the rows it may touch (at the target, and where the order holds
+    stock now) before the savepoint, so a rollback keeps them locked.
     """
     drain(s, Reservation)  # reservations queued in this transaction count too
     current = list(s.scalars(select(Reservation).where(Reservation.order_id == order_id)))
+    lock_stock(s, {(r.warehouse, r.sku) for r in current} | {(target, sku) for sku, _ in lines.values()})
     have_at_target = held_per_line(current, target)
     try:
         with savepoint(s):

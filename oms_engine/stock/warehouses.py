@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..plugin.views import StockView, WarehouseView
 from ..storage.models import Stock, Warehouse
+from .ledger import lock_stock
 
 
 def warehouse_views(s: Session) -> tuple[WarehouseView, ...]:
@@ -34,8 +35,14 @@ class WarehouseCache:
         return self._cached[1]
 
 
-def stock_view(s: Session, skus: Iterable[str], whs: tuple[WarehouseView, ...]) -> StockView:
-    """Available quantity of these SKUs in every warehouse, read in chunks of 500."""
+def stock_view(s: Session, skus: Iterable[str], whs: tuple[WarehouseView, ...], *, lock: bool = False
+               ) -> StockView:
+    """Available quantity of these SKUs in every warehouse, read in chunks of 500.
+
+    ``lock``: also lock every one of these stock rows until the transaction
+    ends, in the global order (see ledger.py), for a batch that is about to
+    move stock of these SKUs; the figures are then read under the lock.
+    """
     wanted = sorted(set(skus))
     avail: dict[tuple[str, str], int] = {}
     for i in range(0, len(wanted), 500):
@@ -43,4 +50,6 @@ def stock_view(s: Session, skus: Iterable[str], whs: tuple[WarehouseView, ...]) 
             select(Stock.warehouse, Stock.sku, Stock.on_hand - Stock.reserved).where(Stock.sku.in_(wanted[i:i + 500])))
         for wh, sku, qty in rows:
             avail[(wh, sku)] = int(qty)
+    if lock:
+        avail.update(lock_stock(s, list(avail)))
     return StockView(warehouses=whs, available=avail)

@@ -8,10 +8,13 @@ alone. SQLite has a single writer at a time (``BEGIN IMMEDIATE``), so a plain
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, Select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
+
+from .models import Order
 
 
 def _locked(s: Session, stmt: Select[Any], limit: int) -> Select[Any]:
@@ -29,3 +32,18 @@ def claim(s: Session, stmt: Select[Any], limit: int) -> list[Any]:
 def claim_rows(s: Session, stmt: Select[Any], limit: int) -> list[Row[Any]]:
     """Plain rows (no ORM objects): queue tables are read and written in bulk."""
     return list(s.execute(_locked(s, stmt, limit)))
+
+
+def lock_orders(s: Session, ids: Iterable[int]) -> None:
+    """Wait for and take the row locks of these orders, lowest id first (PostgreSQL; nothing on SQLite).
+
+    For a stage that changes orders it did not claim (a callback names its
+    order): it locks them before it reads them, so it works on their latest
+    state and no one else's change is overwritten, and before any stock row,
+    which keeps the global lock order (orders, then stock; see stock/ledger.py).
+    """
+    wanted = sorted(set(ids))
+    if not wanted or s.get_bind().dialect.name != "postgresql":
+        return
+    for i in range(0, len(wanted), 5000):
+        s.execute(select(Order.id).where(Order.id.in_(wanted[i:i + 5000])).order_by(Order.id).with_for_update())

@@ -9,14 +9,18 @@ transaction takes the write lock up front instead of failing half-way with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from .retry import LostRace, is_retryable, run_retrying
+
+T = TypeVar("T")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -56,6 +60,8 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
 
 _APPEND = "oms_append"
+_LOCKED = "oms_locked"         # (root transaction, keys of the rows it locked)
+_LOST_RACE = "oms_lost_race"   # (root transaction, the error) when it lost a race inside a savepoint
 
 
 def append(s: Session, model: type, **values: Any) -> None:
@@ -86,10 +92,15 @@ def drain(s: Session, only: type | None = None) -> None:
             s.execute(insert(model), rows)
 
 
-def _drain_on_commit(s: Session) -> None:
-    # before_commit also fires when a SAVEPOINT is released: only the real commit drains.
-    if not s.in_nested_transaction():
-        drain(s)
+def _before_commit(s: Session) -> None:
+    # before_commit also fires when a SAVEPOINT is released: only the real commit counts.
+    if s.in_nested_transaction():
+        return
+    lost = s.info.pop(_LOST_RACE, None)
+    if lost is not None and lost[0] is s.get_transaction():
+        # Whatever was done after the race was lost was done on a transaction that must run again.
+        raise LostRace(f"the transaction lost a race inside a savepoint: {lost[1]}") from lost[1]
+    drain(s)
 
 
 @contextmanager
@@ -98,14 +109,55 @@ def savepoint(s: Session) -> Iterator[None]:
 
     On failure the queue is restored as it was: rows queued inside are dropped,
     and rows queued before but written inside (and so rolled back) are queued again.
+    So is the record of the row locks taken (:func:`locked_rows`): PostgreSQL lets
+    go of the locks a rolled-back savepoint took.
+
+    A lost race (a deadlock, a serialization failure) is raised as
+    :class:`~oms_engine.storage.retry.LostRace`: rolling back to the savepoint
+    cannot save the transaction's place in the race, so whoever handles the
+    savepoint's own failures must not take it for one of them; the whole
+    transaction is run again instead.
     """
     before = {m: list(rows) for m, rows in s.info.get(_APPEND, {}).items()}
+    locks = s.info.get(_LOCKED)
+    locks_before = (locks[0], set(locks[1])) if locks is not None else None
     try:
         with s.begin_nested():
             yield
-    except BaseException:
+    except BaseException as exc:
         s.info[_APPEND] = before
+        if locks_before is None:
+            s.info.pop(_LOCKED, None)
+        else:
+            s.info[_LOCKED] = locks_before
+        if isinstance(exc, Exception) and is_retryable(exc):
+            # Noted on the transaction as well: should a caller handle the LostRace as a failure of
+            # its own work and go on, the transaction still refuses to commit (see _before_commit).
+            s.info[_LOST_RACE] = (s.get_transaction(), exc)
+            if not isinstance(exc, LostRace):
+                raise LostRace(f"lost a race inside a savepoint: {exc}") from exc
         raise
+
+
+def locked_rows(s: Session) -> set[Any]:
+    """Keys of the rows this transaction holds locks on, as noted by whoever locked them.
+
+    The stock ledger notes each stock row it locks, so that it can lock the rest
+    in the one global order (see oms_engine/stock/ledger.py). The set belongs to
+    the session's current transaction and starts empty with the next one.
+    """
+    s.connection()  # begins the transaction if none is open yet, so the set is keyed to it
+    root = s.get_transaction()
+    held: tuple[Any, set[Any]] | None = s.info.get(_LOCKED)
+    if held is None or held[0] is not root:
+        held = (root, set())
+        s.info[_LOCKED] = held
+    return held[1]
+
+
+def row_locks_apply(s: Session) -> bool:
+    """True on PostgreSQL, where writers take row locks; SQLite's single writer holds the whole database."""
+    return s.get_bind().dialect.name == "postgresql"
 
 
 class Database:
@@ -113,8 +165,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        # Whoever commits a session, queued rows go with it.
-        event.listen(self.sessionmaker, "before_commit", _drain_on_commit)
+        # Whoever commits a session, queued rows go with it (and a lost race stops it).
+        event.listen(self.sessionmaker, "before_commit", _before_commit)
         self._reader = sessionmaker(self.engine.execution_options(oms_readonly=True), expire_on_commit=False,
                                     autoflush=False)
 
@@ -124,6 +176,13 @@ class Database:
         with self.sessionmaker() as s, s.begin():
             yield s
             drain(s)
+
+    def run_retrying(self, fn: Callable[[], T], *, what: str) -> T:
+        """``fn()``, which opens its own transaction(s), run again from the start while it loses races.
+
+        See storage/retry.py: for work that may meet other processes on the same rows.
+        """
+        return run_retrying(fn, what=what)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -1,12 +1,15 @@
-"""The runner contains what it cannot foresee: a pass that fails on one unit of work sets that unit aside and
-goes on; a pass that loses a race with another transaction runs again; nothing else is swallowed."""
+"""The runner contains what it cannot foresee: a stage that fails on one unit of work sets that unit aside and
+the pass goes on; a stage that loses a race with another transaction runs again; nothing else is swallowed.
+Each stage commits on its own, so what one stage did stands whatever a later one meets."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
+import psycopg.errors
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -77,3 +80,52 @@ def test_lost_races_are_recognised() -> None:
     assert is_retryable(OperationalError("UPDATE stock", {}, Deadlock("deadlock detected")))
     assert not is_retryable(OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x")))
     assert not is_retryable(KeyError("x"))
+
+
+class Explodes:
+    """A stage that fails before it takes any unit of work: nothing to pin it on."""
+
+    def __init__(self, name: StageName) -> None:
+        self.name = name
+        self.current: Unit | None = None
+
+    def run(self, s: Session, cache: FactCache) -> int:
+        raise ZeroDivisionError("the outbox is broken")
+
+
+def test_each_stage_commits_on_its_own(sqlite_oms: OMS) -> None:
+    [r] = sqlite_oms.intake.ingest("json", payload(order_json("A")))
+    stages = [Explodes(StageName.OUTBOX) if st.name == StageName.OUTBOX else st for st in sqlite_oms.pipeline.stages]
+    pipeline = Pipeline(db=sqlite_oms.db, clock=sqlite_oms.clock, machine=sqlite_oms.machine, stages=stages,
+                        retry_seconds=60)
+    with pytest.raises(ZeroDivisionError):
+        pipeline.run_pass()
+    # screened, split and routed before the outbox failed: that work was committed stage by stage
+    assert status(sqlite_oms, r.number) == "routed"
+
+
+def test_a_stage_that_loses_a_race_runs_again(oms: OMS, caplog: pytest.LogCaptureFixture) -> None:
+    [r] = oms.intake.ingest("json", payload(order_json("A", [("TEA-1", 1), ("MUG-1", 1)])))
+    oms.pipeline.run_pass(only=["screen", "split"])
+    lost: list[str] = []
+    sqlite = oms.db.engine.dialect.name == "sqlite"
+
+    def lose_once(conn: object, cursor: object, statement: str, params: object, context: object,
+                  many: bool) -> None:
+        # The routing stage's claim fails as the loser of a race would.
+        if not lost and "orders.stage" in statement:
+            lost.append(statement)
+            if sqlite:
+                raise sqlite3.OperationalError("database is locked")
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    event.listen(oms.db.engine, "before_cursor_execute", lose_once)
+    try:
+        with caplog.at_level(logging.INFO, logger="oms.pipeline"):
+            done = oms.pipeline.run_pass(only=["route"])
+    finally:
+        event.remove(oms.db.engine, "before_cursor_execute", lose_once)
+    assert lost and done == {"route": 1}
+    assert "stage route lost a race" in caplog.text
+    assert oms.pipeline.faults == 0
+    assert status(oms, r.number) == "routed"
