@@ -61,6 +61,8 @@ from .plugin.views import (
     units_by_sku,
 )
 from .stock.cover import plan_by_stock
+from .strict_json import JsonRejected
+from .strict_json import loads as read_json
 
 if TYPE_CHECKING:
     from .engine import OMS
@@ -95,6 +97,7 @@ __all__ = [
     "Config",
     "Connector",
     "FactProvider",
+    "JsonRejected",
     "LineView",
     "MoneyError",
     "Notification",
@@ -131,6 +134,7 @@ __all__ = [
     "hookimpl",
     "no_params",
     "plan_by_stock",
+    "read_json",
     "to_minor",
     "units_by_sku",
 ]

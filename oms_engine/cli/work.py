@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from .root import Ctx, console, err, errors_to_exit, main
+from ..errors import OmsError
+from .root import Ctx, console, errors_to_exit, fail, main
 
 log = logging.getLogger("oms.worker")
 
@@ -43,10 +44,17 @@ def ingest(c: Ctx, channel: str, as_json: bool, paths: tuple[Path, ...]) -> None
     results: list[dict[str, Any]] = []
     try:
         for path in paths:
+            # A file that cannot be taken in is reported and the next one goes on: never abandon the rest.
             try:
                 rs = oms.intake.ingest(channel, path.read_bytes(), source=str(path))
             except PayloadTooLarge as exc:
                 results.append({"channel": channel, "file": str(path), "error": str(exc)})
+                continue
+            except OmsError:
+                raise  # the command itself is wrong (an unknown channel): one clear line
+            except Exception as exc:
+                results.append({"channel": channel, "file": str(path),
+                                "error": f"not taken in ({type(exc).__name__}); send it again: {exc}"[:500]})
                 continue
             for r in rs:
                 results.append({"file": str(path), **r.to_dict()})
@@ -58,9 +66,11 @@ def ingest(c: Ctx, channel: str, as_json: bool, paths: tuple[Path, ...]) -> None
         for r in results:
             ident = r.get("external_id") or r["file"]
             if "error" in r:
-                err.print(f"{ident}: [red]error[/red] {r['error']}", highlight=False)
+                click.echo(f"{ident}: error {r['error']}", err=True)
             else:
                 dup = " (already received)" if r.get("duplicate") else ""
+                if r.get("content_differs"):
+                    dup = " (already received, with different content: the stored order is unchanged)"
                 console.print(f"{ident}: {r['number']} {r['status']}{dup}", highlight=False)
     if any("error" in r for r in results):
         sys.exit(1)
@@ -114,11 +124,47 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="0: any free port (the one chosen is printed)")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(2, 256),
+              help="worker threads; requests other than /health still run one at a time, and past threads - 1 "
+                   "of them in hand the answer is 503, so /health always has a thread")
+@click.option("--channel-timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
+              help="seconds an idle or stalled connection is kept open")
+@click.option("--connection-limit", default=100, show_default=True, type=click.IntRange(1, 10000),
+              help="connections open at once; past it new ones wait")
+@click.option("--webhook-rate", default=10.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="webhook deliveries a second per channel, sustained")
+@click.option("--webhook-burst", default=20, show_default=True, type=click.IntRange(1),
+              help="webhook deliveries per channel at once")
+@click.option("--webhook-tolerance", default=300, show_default=True, type=click.IntRange(1, 86400),
+              help="seconds a webhook's X-OMS-Timestamp may be from this server's clock")
 @click.pass_obj
 @errors_to_exit
-def serve(c: Ctx, host: str, port: int) -> None:
-    """Run the admin API."""
+def serve(c: Ctx, host: str, port: int, threads: int, channel_timeout: int, connection_limit: int,
+          webhook_rate: float, webhook_burst: int, webhook_tolerance: int) -> None:
+    """Run the admin API (waitress) until SIGTERM or Ctrl-C."""
     from ..web.app import create_app
-    app = create_app(c.oms())
-    app.run(host=host, port=port, threaded=False)
+    from ..web.server import AdminServer
+    from ..web.webhooks import WebhookPolicy
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    oms = c.oms()
+    try:
+        app = create_app(oms, webhooks=WebhookPolicy(tolerance=webhook_tolerance, rate=webhook_rate,
+                                                     burst=webhook_burst), max_in_flight=threads - 1)
+        try:
+            server = AdminServer(app, host, port, threads=threads, channel_timeout=channel_timeout,
+                                 connection_limit=connection_limit)
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            # The handler only raises a flag: the server finishes what it has in hand, then stops.
+            signal.signal(signum, lambda *_: server.stop())
+        for where, bound in server.addresses:
+            shown = f"[{where}]" if ":" in where else where
+            # Plain echo, flushed: scripts and tests read the port from this line.
+            click.echo(f"admin API listening on http://{shown}:{bound}")
+        server.serve_forever()
+        click.echo("admin API stopped")
+    finally:
+        oms.close()

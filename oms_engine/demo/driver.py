@@ -54,8 +54,8 @@ def demo_config(config: Config, database_url: str | None) -> Config:
     return config.model_copy(update={"database_url": database_url or DEMO_DATABASE})
 
 
-def _holds_other_orders(url: str) -> bool:
-    """True when the database has orders and no mark saying the demo made them."""
+def _holds_other_orders(url: str, *, any_orders: bool = False) -> bool:
+    """True when the database has orders and no mark saying the demo made them (``any_orders``: any at all)."""
     engine = make_engine(url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -64,6 +64,8 @@ def _holds_other_orders(url: str) -> bool:
         with engine.connect() as conn:
             if not conn.scalar(select(func.count()).select_from(Order)):
                 return False
+            if any_orders:
+                return True
             return "oms_meta" not in tables or conn.scalar(select(Meta.value).where(Meta.key == DEMO_MARK)) is None
     except SQLAlchemyError:
         return False

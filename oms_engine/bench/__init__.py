@@ -1,0 +1,1 @@
+"""``oms bench``: a realistic synthetic load through the real pipeline, and a baseline to hold it against."""

@@ -1,0 +1,192 @@
+"""Running the benchmark: one process on SQLite, or an ingesting process and K ``oms worker`` processes.
+
+Each order is timed from its creation (intake) to its dispatch to the
+warehouse, or to its hold, by the history rows the OMS writes anyway, on the
+real clock. Orders per second count every order from the first payload in to
+the last order out.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+
+from ..config import Config
+from ..engine import OMS
+from ..storage.db import make_engine
+from ..storage.migrate import upgrade
+from ..storage.models import History, Order, OutboxMessage
+from . import world
+from .baseline import replay_seconds
+
+
+@dataclass
+class BenchResult:
+    orders: int
+    seconds: float
+    latencies_ms: list[float]
+    peak_rss_mb: float
+    rules_seconds: float
+    held: int
+    split: int
+    dispatched: int
+    duplicates: int
+    backend: str
+    workers: int
+    baseline_seconds: float | None = None
+    baseline_rows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
+        per_s = self.orders / self.seconds if self.seconds else 0.0
+        base = self.orders / self.baseline_seconds if self.baseline_seconds else None
+        return {"orders": self.orders, "seconds": round(self.seconds, 2), "orders_per_s": round(per_s, 1),
+                "p50_ms": round(median(lat), 1) if lat else None, "p99_ms": round(p99, 1) if p99 is not None else None,
+                "peak_rss_mb": round(self.peak_rss_mb, 1),
+                "rules_share": round(self.rules_seconds / self.seconds, 3)
+                if self.seconds and self.rules_seconds == self.rules_seconds else None,
+                "baseline_orders_per_s": round(base, 1) if base else None,
+                "ratio": round(per_s / base, 4) if base else None,
+                "held": self.held, "split": self.split, "dispatched": self.dispatched,
+                "processed_twice": self.duplicates, "backend": self.backend, "workers": self.workers, **self.extra}
+
+
+def _chunks(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _peak_rss_mb(children: bool = False) -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if children:
+        kb = max(kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return kb / 1024
+
+
+def prepare(config: Config, *, skus: int, customers: int, seed: int) -> tuple[world.Catalogue, list[dict[str, Any]]]:
+    engine = make_engine(config.resolved_database_url())
+    upgrade(engine)
+    engine.dispose()
+    from ..storage.db import Database
+    db = Database(config.resolved_database_url())
+    try:
+        return world.seed(db, random.Random(seed), skus=skus, customers=customers)
+    finally:
+        db.dispose()
+
+
+def _outcomes(oms: OMS) -> tuple[list[float], int, int, int, int]:
+    """Per-order latency (create -> dispatch or hold), and held, split, dispatched, processed-twice counts."""
+    with oms.db.read() as s:
+        first = dict(s.execute(select(History.order_id, func.min(History.at)).where(History.event == "create")
+                               .group_by(History.order_id)).all())
+        ends = s.execute(select(History.order_id, History.event, History.at)
+                         .where(History.event.in_(["dispatch", "hold", "split"]))).all()
+        twice = s.scalar(select(func.count()).select_from(
+            select(OutboxMessage.order_id).where(OutboxMessage.topic == "wms.create")
+            .group_by(OutboxMessage.order_id).having(func.count() > 1).subquery())) or 0
+        twice += s.scalar(select(func.count()).select_from(
+            select(History.order_id).where(History.event == "dispatch")
+            .group_by(History.order_id).having(func.count() > 1).subquery())) or 0
+        parents = {oid: pid for oid, pid in s.execute(select(Order.id, Order.parent_id)
+                                                      .where(Order.parent_id.is_not(None)))}
+    done: dict[int, Any] = {}
+    held = split = dispatched = 0
+    for oid, event, at in ends:
+        held += event == "hold"
+        split += event == "split"
+        dispatched += event == "dispatch"
+        if event == "split":
+            continue
+        root = parents.get(oid, oid)   # a child's latency counts from its parent's creation
+        done[root] = max(done.get(root, at), at)
+    latencies = [(at - first[oid]).total_seconds() * 1000 for oid, at in done.items() if oid in first]
+    return latencies, held, split, dispatched, twice
+
+
+def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[str, Any]], *, orders: int,
+               payload_size: int, seed: int, baseline: bool) -> BenchResult:
+    rng = random.Random(seed + 1)
+    oms = OMS(config)
+    try:
+        payloads = 0
+        started = time.perf_counter()
+        for chunk in _chunks(world.orders(rng, catalogue, customers, orders), payload_size):
+            oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
+            oms.pipeline.run_until_idle()
+            payloads += 1
+        seconds = time.perf_counter() - started
+        latencies, held, split, dispatched, twice = _outcomes(oms)
+        result = BenchResult(orders, seconds, latencies, _peak_rss_mb(), oms.rulebook.seconds, held, split,
+                             dispatched, twice, oms.db.engine.dialect.name, 1)
+    finally:
+        oms.close()
+    if baseline and result.backend == "sqlite":
+        path = Path(make_engine(config.resolved_database_url()).url.database or "")
+        result.baseline_seconds, result.baseline_rows = replay_seconds(path, payloads)
+    return result
+
+
+def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict[str, Any]], *, orders: int,
+                payload_size: int, seed: int, workers: int) -> BenchResult:
+    """This process ingests; ``workers`` ``oms worker`` processes share the pipeline through the database."""
+    rng = random.Random(seed + 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg_path = Path(tmp) / "config.yaml"
+        data = config.model_dump()
+        cfg_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        oms_cmd = str(Path(sys.executable).parent / "oms")
+        procs = [subprocess.Popen([oms_cmd, "--config", str(cfg_path), "worker", "--interval", "0.05"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(workers)]
+        oms = OMS(config)
+        try:
+            started = time.perf_counter()
+            for chunk in _chunks(world.orders(rng, catalogue, customers, orders), payload_size):
+                oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
+            while True:
+                with oms.db.read() as s:
+                    open_ = s.scalar(select(func.count()).select_from(Order).where(
+                        Order.status.in_(["paid", "routed"]))) or 0
+                if not open_:
+                    break
+                if any(p.poll() is not None for p in procs):
+                    raise RuntimeError("a worker exited during the benchmark: "
+                                       + "; ".join((p.stderr.read() or b"").decode()[-500:] for p in procs
+                                                   if p.poll() is not None and p.stderr))
+                time.sleep(0.02)
+            seconds = time.perf_counter() - started
+            latencies, held, split, dispatched, twice = _outcomes(oms)
+            # The workers decide; their time in the rules engine is theirs, not this process's.
+            return BenchResult(orders, seconds, latencies, _peak_rss_mb(children=True), float("nan"), held,
+                               split, dispatched, twice, oms.db.engine.dialect.name, workers)
+        finally:
+            oms.close()
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
