@@ -1,7 +1,7 @@
 """Built-in split strategies: divide an order into groups of lines (child orders).
 
 Each strategy is a pure function ``(order, stock, params) -> SplitPlan`` over the
-plain views of :mod:`oms_engine.domain`. ``params`` come from a YAML rule such as
+plain views of the public API (:mod:`oms_engine`). ``params`` come from a YAML rule such as
 ``split: {strategy: by_attribute, attribute: cold_chain}``; :data:`PARAMS` maps each
 strategy name to a validator the rule loader calls so a typo is reported with the
 file and line instead of surfacing later as a KeyError in the middle of a batch.

@@ -1,20 +1,14 @@
 """Evaluations per second for rulesets of 5, 50 and 200 rules (prints figures only).
 
-Run: python -m tests.rules.bench_rules   or   python tests/rules/bench_rules.py
+Run: python -m tests.rules.bench_rules (make bench-rules)
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from oms_engine.rules import RuleEngine, evaluate_reference, load_ruleset_text  # noqa: E402
+from oms_engine.rules import RuleEngine, evaluate_reference, load_ruleset_text
 
 FACTS: dict[str, Any] = {
     "order": {"payable": 120000, "currency": "CNY", "channel": "json"},

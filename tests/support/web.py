@@ -23,8 +23,6 @@ from oms_engine.storage.models import History, Order
 from oms_engine.web.app import create_app
 from oms_engine.web.server import AdminServer
 from oms_engine.web.webhooks import epoch_seconds
-
-# The shared tests/conftest.py: pytest puts tests/ on sys.path, so it imports as "conftest".
 from tests.support import order_json, payload
 
 ADMIN, SUPPORT, VIEWER, INTEGRATION = "adm-7f3c9e", "sup-51d2aa", "view-0b8e41", "int-c4f019"
