@@ -20,7 +20,7 @@ from ..payments.status import is_paid, record_payment
 from ..plugin.faults import PluginFault
 from ..plugin.registry import PluginRegistry
 from ..stock.reservations import held_per_line, lock_held, reservations_of, reserve_lines
-from ..stock.warehouses import WarehouseCache, stock_view
+from ..stock.warehouses import WarehouseCache
 from ..storage.claims import lock_orders
 from ..storage.db import Database
 from ..storage.models import Order, Product
@@ -92,8 +92,8 @@ class Commands:
         missing = [(ln.line_no, ln.sku, ln.quantity - held.get(ln.line_no, 0)) for ln in order.lines
                    if ln.quantity > held.get(ln.line_no, 0)]
         if missing:
-            stock = stock_view(s, {m[1] for m in missing}, self.warehouses.get(s))
-            short = reserve_lines(s, order.id, f"order:{order.number}", missing, stock, self.clock.now())
+            short = reserve_lines(s, order.id, f"order:{order.number}", missing, self.warehouses.get(s),
+                                  self.clock.now())
             if short:
                 return "insufficient stock for " + ", ".join(f"SKU '{k}'" for k in short)
         return None

@@ -9,8 +9,9 @@ Instants are stored as naive UTC, the payload's offset applied.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,15 +22,17 @@ from ..errors import OmsError
 from ..money import apportion, format_minor
 from ..payments.status import record_payment
 from ..plugin.registry import PluginRegistry
-from ..plugin.views import StockView
+from ..plugin.views import WarehouseView
+from ..stock.batch import stock_batch
 from ..stock.reservations import reserve_lines
-from ..stock.warehouses import WarehouseCache, stock_view
-from ..storage.models import Customer, Order, OrderLine, Product
+from ..stock.warehouses import WarehouseCache
+from ..storage.models import Order, Product
 from .canonical import MAX_AMOUNT, CanonicalOrder, naive_utc
-from .customers import customer_for_order
+from .customers import customers_for_orders, known_customers
 from .incidents import record_incident
 from .machine import Event, OrderMachine, State
 from .numbering import NumberGenerator
+from .records import CustomerRec, OrderRec, insert_orders
 from .steps import HoldStage, Step
 
 
@@ -51,13 +54,23 @@ class Prefetched:
     """What a payload's orders need, read in a few queries for the whole payload."""
 
     seen: dict[str, Seen]                     # by external id
-    customers: dict[str, Customer]
-    products: dict[str, Product]
+    customers: dict[str, CustomerRec]
+    products: dict[str, Any]                  # sku -> product row
     skus: dict[str, str]                      # channel SKU -> catalogue SKU
-    stock: StockView
-    taken: dict[tuple[str, str], int]         # reserved so far by this payload's orders
+    warehouses: tuple[WarehouseView, ...]
     cache: FactCache
     sku_faults: dict[str, Exception] = field(default_factory=dict)   # channel SKU -> why its mapping failed
+
+
+@dataclass
+class _Draft:
+    """An order worked out in memory, before anything is written."""
+
+    canon: CanonicalOrder
+    digest: str
+    row: dict[str, Any]
+    lines: list[dict[str, Any]]
+    holds: list[str]
 
 
 class OrderCreator:
@@ -68,27 +81,29 @@ class OrderCreator:
 
     def prefetch(self, s: Session, channel: str, orders: list[CanonicalOrder],
                  skus: dict[str, str], sku_faults: dict[str, Exception] | None = None) -> Prefetched:
-        """``skus``: the SKU mapping of every line, resolved before the transaction (plugins may be slow)."""
+        """``skus``: the SKU mapping of every line, resolved before the transaction (plugins may be slow).
+
+        Reads (on PostgreSQL locks, in the global order) every stock row the payload may reserve from,
+        before its first order is created.
+        """
         ids = [o.external_id for o in orders]
         seen = {ext: Seen(num, st, h) for ext, num, st, h in s.execute(
             select(Order.external_id, Order.number, Order.status, Order.content_hash)
             .where(Order.channel == channel, Order.external_id.in_(ids)))} if ids else {}
-        refs = sorted({o.customer.ref for o in orders})
-        customers = {c.ref: c for c in s.scalars(select(Customer).where(Customer.ref.in_(refs)))} if refs else {}
+        customers = known_customers(s, {o.customer.ref for o in orders})
         wanted = sorted(set(skus.values()))
-        products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(wanted)))} if wanted else {}
-        stock = stock_view(s, wanted, self.warehouses.get(s))
-        return Prefetched(seen, customers, products, skus, stock, defaultdict(int), FactCache(), dict(sku_faults or {}))
+        products = {p.sku: p for p in s.execute(select(Product.sku, Product.name, Product.price, Product.currency,
+                                                       Product.merchant, Product.weight_g, Product.attributes)
+                                                .where(Product.sku.in_(wanted)))} if wanted else {}
+        whs = self.warehouses.get(s)
+        stock_batch(s).load((w.code, sku) for sku in products for w in whs)
+        return Prefetched(seen, customers, products, skus, whs, FactCache(), dict(sku_faults or {}))
 
-    def create(self, s: Session, canon: CanonicalOrder, payload_id: int | None, pre: Prefetched,
-               content_hash: str | None = None) -> Order:
-        """``content_hash``: ``canon.content_hash()`` when the caller has it already."""
-        now = self.clock.now()
-        customer = customer_for_order(s, canon.customer, now, pre.customers)
-        number, shard = self.numbers.new_number(customer.ref, now)
+    def _draft(self, canon: CanonicalOrder, digest: str, payload_id: int | None, pre: Prefetched,
+               now: datetime) -> _Draft:
+        """The order's lines, amounts and reasons to hold, in memory; OrderRefused when it cannot be stored."""
         holds: list[str] = []
-
-        lines: list[OrderLine] = []
+        lines: list[dict[str, Any]] = []
         for i, ln in enumerate(canon.lines, start=1):
             sku = pre.skus.get(ln.sku, ln.sku)
             p = pre.products.get(sku)
@@ -102,13 +117,11 @@ class OrderCreator:
             elif p.currency != canon.currency and ln.unit_price is None:
                 holds.append(f"SKU '{sku}' is priced in {p.currency}, order is in {canon.currency}")
             price = ln.unit_price if ln.unit_price is not None else (p.price if p else 0)
-            lines.append(OrderLine(
-                line_no=i, sku=sku, channel_sku=ln.sku, name=ln.name or (p.name if p else ln.sku),
-                quantity=ln.quantity, unit_price=price, goods=price * ln.quantity,
-                merchant=p.merchant if p else "", weight_g=p.weight_g if p else 0,
-                attributes=dict(p.attributes or {}) if p else {}, mapped=p is not None))
-
-        goods = sum(ln.goods for ln in lines)
+            lines.append({"line_no": i, "sku": sku, "channel_sku": ln.sku, "name": ln.name or (p.name if p else ln.sku),
+                          "quantity": ln.quantity, "unit_price": price, "goods": price * ln.quantity, "discount": 0,
+                          "merchant": p.merchant if p else "", "weight_g": p.weight_g if p else 0,
+                          "attributes": dict(p.attributes or {}) if p else {}, "mapped": p is not None})
+        goods = sum(ln["goods"] for ln in lines)
         discounts = canon.coupon + canon.gift_card + canon.points
         gross = goods + canon.freight + canon.tax
         if gross > MAX_AMOUNT:
@@ -121,39 +134,71 @@ class OrderCreator:
                          f"{format_minor(gross, canon.currency)}")
         payable = max(gross - discounts, 0)
         # Discounts reduce the goods first; what is left over reduces freight and tax.
-        for ln, share in zip(lines, apportion(min(discounts, goods), [ln.goods for ln in lines]), strict=True):
-            ln.discount = share
+        for ln, share in zip(lines, apportion(min(discounts, goods), [ln["goods"] for ln in lines]), strict=True):
+            ln["discount"] = share
         if canon.declared_total is not None and canon.declared_total != payable:
             holds.append(f"totals disagree: channel says {format_minor(canon.declared_total, canon.currency)}, "
                          f"lines add up to {format_minor(payable, canon.currency)}")
+        placed_at = naive_utc(canon.placed_at) if canon.placed_at else now
+        row = {"channel": canon.channel, "external_id": canon.external_id, "status": State.PENDING_PAYMENT.value,
+               "currency": canon.currency, "ship_to": canon.ship_to.model_dump(), "goods": goods,
+               "freight": canon.freight, "tax": canon.tax, "coupon": canon.coupon, "gift_card": canon.gift_card,
+               "points": canon.points, "payable": payable, "declared_total": canon.declared_total,
+               "paid_amount": 0, "refund_amount": 0, "placed_at": placed_at, "created_at": now, "updated_at": now,
+               "payload_id": payload_id, "note": canon.note, "stage": Step.SCREEN.value,
+               "contact": canon.contact(), "content_hash": digest,
+               "due_at": self.machine.first_deadline(State.PENDING_PAYMENT, placed_at)}
+        return _Draft(canon, digest, row, lines, holds)
 
-        order = Order(
-            number=number, shard=shard, channel=canon.channel, external_id=canon.external_id,
-            status=State.PENDING_PAYMENT.value, customer=customer, customer_id=customer.id, currency=canon.currency,
-            ship_to=canon.ship_to.model_dump(), goods=goods, freight=canon.freight, tax=canon.tax,
-            coupon=canon.coupon, gift_card=canon.gift_card, points=canon.points, payable=payable,
-            declared_total=canon.declared_total, placed_at=naive_utc(canon.placed_at) if canon.placed_at else now,
-            created_at=now, updated_at=now, payload_id=payload_id, note=canon.note, stage=Step.SCREEN.value,
-            lines=lines, contact=canon.contact(), content_hash=content_hash or canon.content_hash())
-        order.due_at = self.machine.deadline(order)
-        s.add(order)
-        s.flush()
+    def create_many(self, s: Session, items: list[tuple[CanonicalOrder, str]], payload_id: int | None,
+                    pre: Prefetched) -> list[OrderRec | Seen | OmsError]:
+        """Create these (canonical order, content hash) in bulk; per item its record, the stored order it
+        repeats, or why it is refused. Raises when the database refuses a row (the caller then creates
+        the orders one at a time to find which)."""
+        now = self.clock.now()
+        out: list[OrderRec | Seen | OmsError | None] = [None] * len(items)
+        drafts: list[tuple[int, _Draft]] = []
+        first: dict[str, int] = {}
+        for i, (canon, digest) in enumerate(items):
+            if canon.external_id in pre.seen or canon.external_id in first:
+                continue  # answered below, once the first of them has a number
+            try:
+                drafts.append((i, self._draft(canon, digest, payload_id, pre, now)))
+                first[canon.external_id] = i
+            except OmsError as exc:
+                out[i] = exc
+        customers = customers_for_orders(s, [d.canon.customer for _, d in drafts], now, pre.customers)
+        for (_, d), customer in zip(drafts, customers, strict=True):
+            d.row["number"], d.row["shard"] = self.numbers.new_number(customer.ref, now)
+            d.row["customer_id"] = customer.id
+        records = insert_orders(s, [d.row for _, d in drafts], [d.lines for _, d in drafts], customers)
+        for (i, d), rec in zip(drafts, records, strict=True):
+            self._finish(s, d, rec, payload_id, pre, now)
+            out[i] = rec
+            pre.seen[d.canon.external_id] = Seen(rec.number, rec.status, d.digest)
+        for i, (canon, _) in enumerate(items):
+            if out[i] is None:
+                out[i] = pre.seen[canon.external_id]
+        return [o for o in out if o is not None]
+
+    def _finish(self, s: Session, d: _Draft, order: OrderRec, payload_id: int | None, pre: Prefetched,
+                now: datetime) -> None:
+        """The created order's history, stock, payment and first transition."""
+        canon, holds = d.canon, d.holds
         self.machine.create(s, order, actor=f"channel:{canon.channel}", cause=f"payload {payload_id}")
         for sku in dict.fromkeys(ln.sku for ln in canon.lines if ln.sku in pre.sku_faults):
             record_incident(s, order_id=order.id, stage="intake", error=pre.sku_faults[sku],
                             action=f"order held: SKU '{sku}' not mapped", at=now)
-
         if not holds:
-            short = reserve_lines(s, order.id, f"order:{number}", [(ln.line_no, ln.sku, ln.quantity) for ln in lines],
-                                  pre.stock, now, taken=pre.taken)
+            short = reserve_lines(s, order.id, f"order:{order.number}",
+                                  [(ln.line_no, ln.sku, ln.quantity) for ln in order.lines], pre.warehouses, now)
             holds.extend(f"insufficient stock for SKU '{sku}'" for sku in short)
-
         if canon.payment is not None:
             record_payment(order, canon.payment.amount, canon.payment.transaction_id,
                            naive_utc(canon.payment.paid_at) if canon.payment.paid_at else now)
-            if canon.payment.amount != payable and not holds:
+            if canon.payment.amount != order.payable and not holds:
                 holds.append(f"payment {format_minor(canon.payment.amount, canon.currency)} differs from payable "
-                             f"{format_minor(payable, canon.currency)}")
+                             f"{format_minor(order.payable, canon.currency)}")
         if holds:
             order.hold_reason = "; ".join(dict.fromkeys(holds))
             order.hold_stage = HoldStage.INTAKE.value
@@ -161,4 +206,3 @@ class OrderCreator:
         elif canon.payment is not None:
             self.machine.fire(s, order, Event.PAY, actor=f"channel:{canon.channel}",
                               cause=f"payment {canon.payment.transaction_id}", cache=pre.cache)
-        return order

@@ -12,19 +12,21 @@ saying from what to what, by whom and why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..clock import utcnow
 from ..errors import OmsError
 from ..storage.models import Customer, CustomerChange
 from .canonical import CanonicalCustomer, Id32, MultiLine, SingleLine, Text64, Text200, shown
+from .records import CUSTOMER_COLUMNS, CustomerRec
 
 # The fields a person may change, each with the same bounds as the canonical order's (and the column's).
 EDITABLE: dict[str, TypeAdapter[Any]] = {
@@ -43,27 +45,37 @@ class CustomerError(OmsError, ValueError):
     """A customer change the OMS refuses: unknown customer or field, a value out of bounds, no reason."""
 
 
-def customer_for_order(s: Session, details: CanonicalCustomer, now: datetime,
-                       known: dict[str, Customer]) -> Customer:
-    """The customer an order belongs to; one not seen before is created from this order's details.
+def known_customers(s: Session, refs: Iterable[str]) -> dict[str, CustomerRec]:
+    """The customers that exist of these refs, as records."""
+    wanted = sorted(set(refs))
+    out: dict[str, CustomerRec] = {}
+    for i in range(0, len(wanted), 500):
+        for row in s.execute(select(*(getattr(Customer, c) for c in CUSTOMER_COLUMNS))
+                             .where(Customer.ref.in_(wanted[i:i + 500]))):
+            out[row.ref] = CustomerRec(**row._mapping)
+    return out
 
-    ``known`` caches the customers of a payload by ref (and learns the new ones). An existing
-    customer is returned as it is: the order keeps its own contact snapshot instead.
+
+def customers_for_orders(s: Session, details: Sequence[CanonicalCustomer], now: datetime,
+                         known: dict[str, CustomerRec]) -> list[CustomerRec]:
+    """The customer of each order; those not seen before are created from their first order's details.
+
+    ``known`` caches a payload's customers by ref (and learns the new ones). An existing customer is
+    returned as it is: the order keeps its own contact snapshot instead. New customers are inserted in
+    one statement; one that a concurrent intake created first is taken as that intake made it.
     """
-    row = known.get(details.ref)
-    if row is not None:
-        return row
-    row = Customer(ref=details.ref, name=details.name, email=details.email, phone=details.phone,
-                   level=details.level, created_at=now)
-    try:
-        with s.begin_nested():
-            s.add(row)
-            s.flush()
-    except IntegrityError:
-        # A concurrent intake created this customer first: use theirs, as it is.
-        row = s.scalars(select(Customer).where(Customer.ref == details.ref)).one()
-    known[details.ref] = row
-    return row
+    new: dict[str, CanonicalCustomer] = {}
+    for d in details:
+        if d.ref not in known and d.ref not in new:
+            new[d.ref] = d
+    if new:
+        rows = [{"ref": d.ref, "name": d.name, "email": d.email, "phone": d.phone, "level": d.level,
+                 "blacklisted": False, "blacklist_reason": "", "created_at": now} for d in new.values()]
+        dialect = s.get_bind().dialect.name
+        insert_ = sqlite_insert if dialect == "sqlite" else pg_insert
+        s.execute(insert_(Customer).on_conflict_do_nothing(index_elements=["ref"]), rows)
+        known.update(known_customers(s, new))
+    return [known[d.ref] for d in details]
 
 
 def _text(value: Any) -> str:

@@ -39,6 +39,7 @@ from ..storage.retry import LostRace, is_retryable
 from .canonical import CanonicalOrder, ParsedPayload, shown
 from .creation import OrderCreator, Prefetched, Seen
 from .numbering import NumberGenerator
+from .records import OrderRec
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 MAX_ERROR_CHARS = 2000
@@ -129,20 +130,29 @@ class Intake:
             # Run again from the start if the transaction loses a race with another process on the same
             # stock rows (storage/retry.py); numbers are taken first, never inside a SQLite write transaction.
             self.numbers.prefetch(len(good))
-            results: list[IngestResult] = []
+            results: list[IngestResult | None] = [None] * len(parsed)
             with self.db.session() as s:
                 pre = self.creator.prefetch(s, channel, good, skus, sku_faults)
-                for item in parsed:
+                todo: list[tuple[int, CanonicalOrder, str]] = []
+                for i, item in enumerate(parsed):
                     if item.order is None:
                         ext = printable(item.external_id, 128) if isinstance(item.external_id, str) else None
-                        results.append(IngestResult(channel, ext, error=printable(item.error or "unreadable order",
-                                                                                  MAX_ERROR_CHARS)))
-                        continue
-                    results.append(self._one(s, item.order, payload_id, pre, isolated))
+                        results[i] = IngestResult(channel, ext, error=printable(item.error or "unreadable order",
+                                                                               MAX_ERROR_CHARS))
+                    else:
+                        todo.append((i, item.order, item.order.content_hash()))
+                if isolated:
+                    for i, canon, digest in todo:
+                        results[i] = self._one(s, canon, digest, payload_id, pre)
+                else:
+                    made = self.creator.create_many(s, [(c, d) for _, c, d in todo], payload_id, pre)
+                    for (i, canon, digest), outcome in zip(todo, made, strict=True):
+                        results[i] = _result(canon, digest, outcome)
+                done = [r for r in results if r is not None]
                 raw = s.get(RawPayload, payload_id)
                 assert raw is not None
-                raw.outcome = "; ".join(map(_outcome, results))[:4000] or "no orders in payload"
-            return results
+                raw.outcome = "; ".join(map(_outcome, done))[:4000] or "no orders in payload"
+            return done
 
         what = f"intake of payload {payload_id}"
         try:
@@ -150,41 +160,33 @@ class Intake:
         except Exception as exc:
             if is_retryable(exc):
                 raise
-            # Rows queued with storage.db.append are written at commit, for the whole payload at once; one
-            # of them failed, so nothing was stored. Once more, each order's rows written inside its own
-            # savepoint (slower, so not the first way): the order they belong to fails alone.
+            # The payload's orders are written together (a few statements for all of them); one of their
+            # rows failed, so nothing was stored. Once more, each order in a savepoint of its own, its rows
+            # written inside it (slower, so not the first way): the order they belong to fails alone.
             log.warning("payload %s failed at commit (%s); storing its orders one by one", payload_id,
                         type(getattr(exc, "orig", None) or exc).__name__)
             return self.db.run_retrying(lambda: store(True), what=what)
 
-    def _one(self, s: Session, canon: CanonicalOrder, payload_id: int, pre: Prefetched,
-             isolated: bool = False) -> IngestResult:
-        digest = canon.content_hash()
-        seen = pre.seen.get(canon.external_id)
-        if seen is not None:
-            return _resent(canon, seen, digest)
-        new_customer = canon.customer.ref not in pre.customers
-        taken = dict(pre.taken)
+    def _one(self, s: Session, canon: CanonicalOrder, digest: str, payload_id: int, pre: Prefetched
+             ) -> IngestResult:
+        customers = dict(pre.customers)
         try:
             with savepoint(s):
-                order = self.creator.create(s, canon, payload_id, pre, digest)
-                if isolated:
-                    # The queued rows (history, movements...) written inside the savepoint too, so a row
-                    # that fails takes only this order with it (see ingest).
-                    drain(s)
+                [outcome] = self.creator.create_many(s, [(canon, digest)], payload_id, pre)
+                # The rows queued (history, movements...) written inside the savepoint too, so a row
+                # that fails takes only this order with it (see ingest).
+                drain(s)
         except LostRace:
             raise  # not this order's fault: the whole transaction runs again (storage/retry.py)
         except Exception as exc:
             # Any other failure, expected or not, costs this order only; what the payload's later orders
             # reckon with must forget what the rolled-back one did.
-            if new_customer:
-                pre.customers.pop(canon.customer.ref, None)
-            pre.taken.clear()
-            pre.taken.update(taken)
-            pre.cache = FactCache()  # SQLite may hand the rolled-back order's id to the next order
+            pre.customers.clear()
+            pre.customers.update(customers)
+            pre.seen.pop(canon.external_id, None)
+            pre.cache = FactCache()  # the rolled-back order's id may be handed out again
             return self._not_stored(s, canon, exc, digest, pre)
-        pre.seen[canon.external_id] = Seen(order.number, order.status, digest)
-        return IngestResult(canon.channel, canon.external_id, order.number, order.status)
+        return _result(canon, digest, outcome)
 
     def _not_stored(self, s: Session, canon: CanonicalOrder, exc: Exception, digest: str,
                     pre: Prefetched) -> IngestResult:
@@ -200,6 +202,14 @@ class Intake:
         log.exception("order %s/%s could not be stored", canon.channel, canon.external_id)
         cause = type(getattr(exc, "orig", None) or exc).__name__
         return IngestResult(canon.channel, canon.external_id, error=f"the order could not be stored ({cause})")
+
+
+def _result(canon: CanonicalOrder, digest: str, outcome: OrderRec | Seen | OmsError) -> IngestResult:
+    if isinstance(outcome, Seen):
+        return _resent(canon, outcome, digest)
+    if isinstance(outcome, OmsError):
+        return IngestResult(canon.channel, canon.external_id, error=printable(str(outcome), MAX_ERROR_CHARS))
+    return IngestResult(canon.channel, canon.external_id, outcome.number, outcome.status)
 
 
 def _resent(canon: CanonicalOrder, seen: Seen, digest: str) -> IngestResult:

@@ -231,9 +231,9 @@ def check(order: Order, event: Event | str) -> State:
 
 
 # -- deadlines: when the timer of the state entered fires ---------------------------
-def deadline(order: Order, target: State, now: datetime, timeouts: Timeouts) -> datetime | None:
+def deadline(placed_at: datetime, target: State, now: datetime, timeouts: Timeouts) -> datetime | None:
     if target is S.PENDING_PAYMENT:
-        return order.placed_at + timedelta(minutes=timeouts.payment_minutes)
+        return placed_at + timedelta(minutes=timeouts.payment_minutes)
     if target is S.DELIVERED:
         return now + timedelta(days=timeouts.confirm_days)
     if target is S.COMPLETED:
@@ -264,7 +264,11 @@ class OrderMachine:
 
     def deadline(self, order: Order) -> datetime | None:
         """When the timer of the order's current state fires (None: it has none)."""
-        return deadline(order, State(order.status), self.clock.now(), self.timeouts)
+        return deadline(order.placed_at, State(order.status), self.clock.now(), self.timeouts)
+
+    def first_deadline(self, status: State, placed_at: datetime) -> datetime | None:
+        """The deadline of an order about to be created in ``status`` (so it is inserted with it)."""
+        return deadline(placed_at, status, self.clock.now(), self.timeouts)
 
     def create(self, s: Session, order: Order, *, actor: str, cause: str) -> None:
         """A new order (or child order) enters the machine in ``order.status``: its first history row."""
@@ -282,7 +286,7 @@ class OrderMachine:
         t = Transition(order, State(order.status), event, target, actor, cause, now)
         order.status = target.value
         order.updated_at = now
-        order.due_at = deadline(order, target, now, self.timeouts)
+        order.due_at = deadline(order.placed_at, target, now, self.timeouts)
         if target not in (S.ON_HOLD, S.CANCELLED):
             # Leaving the review queue clears the reason; a rejected order keeps it on record.
             order.hold_reason = order.hold_stage = None

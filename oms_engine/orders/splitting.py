@@ -21,9 +21,13 @@ from sqlalchemy.orm import Session
 from ..errors import OmsError
 from ..money import apportion
 from ..plugin.views import OrderView, SplitGroup, StockView
+from ..stock.batch import stock_batch
 from ..stock.cover import plan_by_stock
-from ..storage.models import Order, OrderLine, Reservation
+from ..stock.reservations import Held
+from ..storage.db import append
+from ..storage.models import Order, Reservation
 from .machine import OrderMachine, State
+from .records import OrderRec, insert_orders
 from .steps import Step
 
 
@@ -65,56 +69,56 @@ def describe(groups: Sequence[SplitGroup]) -> list[dict[str, Any]]:
              "warehouse_hint": g.warehouse_hint} for g in groups]
 
 
-def make_children(s: Session, machine: OrderMachine, parent: Order, groups: Sequence[SplitGroup],
-                  reservations: Sequence[Reservation], now: datetime) -> list[Order]:
+def make_children(s: Session, machine: OrderMachine, parent: OrderRec, groups: Sequence[SplitGroup],
+                  reservations: Sequence[Held], now: datetime) -> list[OrderRec]:
     lines = {ln.line_no: ln for ln in parent.lines}
     # Each line's discount follows its units into the children, to the cent.
     shares: dict[int, list[int]] = {
         n: apportion(ln.discount, [g.lines.get(n, 0) for g in groups]) for n, ln in lines.items()}
-    child_lines: list[list[OrderLine]] = []
+    child_lines: list[list[dict[str, Any]]] = []
     for gi, g in enumerate(groups):
         cl = []
         for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
             src = lines[n]
-            cl.append(OrderLine(line_no=new_no, sku=src.sku, channel_sku=src.channel_sku, name=src.name, quantity=q,
-                                unit_price=src.unit_price, goods=src.unit_price * q, discount=shares[n][gi],
-                                merchant=src.merchant, weight_g=src.weight_g, attributes=dict(src.attributes),
-                                mapped=src.mapped))
+            cl.append({"line_no": new_no, "sku": src.sku, "channel_sku": src.channel_sku, "name": src.name,
+                       "quantity": q, "unit_price": src.unit_price, "goods": src.unit_price * q,
+                       "discount": shares[n][gi], "merchant": src.merchant, "weight_g": src.weight_g,
+                       "attributes": dict(src.attributes or {}), "mapped": src.mapped})
         child_lines.append(cl)
-    goods = [sum(ln.goods for ln in cl) for cl in child_lines]
-    disc_w = [sum(ln.discount for ln in cl) for cl in child_lines]
+    goods = [sum(ln["goods"] for ln in cl) for cl in child_lines]
+    disc_w = [sum(ln["discount"] for ln in cl) for cl in child_lines]
     freight, tax = apportion(parent.freight, goods), apportion(parent.tax, goods)
     coupon, gift, points = (apportion(parent.coupon, disc_w), apportion(parent.gift_card, disc_w),
                             apportion(parent.points, disc_w))
-    children = []
-    for i, cl in enumerate(child_lines):
+    rows = []
+    for i in range(len(child_lines)):
         payable = goods[i] + freight[i] + tax[i] - coupon[i] - gift[i] - points[i]
-        child = Order(
-            number=f"{parent.number}-{i + 1}", shard=parent.shard, parent_id=parent.id, channel=parent.channel,
-            external_id=None, status=State.PAID.value, customer_id=parent.customer_id, customer=parent.customer,
-            currency=parent.currency, ship_to=dict(parent.ship_to), goods=goods[i], freight=freight[i], tax=tax[i],
-            coupon=coupon[i], gift_card=gift[i], points=points[i], payable=payable, paid_amount=0,
-            payment_txn=parent.payment_txn, paid_at=parent.paid_at, placed_at=parent.placed_at, created_at=now,
-            updated_at=now, stage=Step.ROUTE.value, lines=cl, warehouse=groups[i].warehouse_hint,
-            contact=dict(parent.contact) if parent.contact else None)
-        s.add(child)
-        children.append(child)
-    s.flush()
-    if sum(c.payable for c in children) != parent.payable:
+        rows.append({
+            "number": f"{parent.number}-{i + 1}", "shard": parent.shard, "parent_id": parent.id,
+            "channel": parent.channel, "external_id": None, "status": State.PAID.value,
+            "customer_id": parent.customer_id, "currency": parent.currency, "ship_to": dict(parent.ship_to),
+            "goods": goods[i], "freight": freight[i], "tax": tax[i], "coupon": coupon[i], "gift_card": gift[i],
+            "points": points[i], "payable": payable, "paid_amount": 0, "refund_amount": 0,
+            "payment_txn": parent.payment_txn, "paid_at": parent.paid_at, "placed_at": parent.placed_at,
+            "created_at": now, "updated_at": now, "stage": Step.ROUTE.value, "note": "",
+            "warehouse": groups[i].warehouse_hint, "contact": dict(parent.contact) if parent.contact else None})
+    if sum(r["payable"] for r in rows) != parent.payable:
         raise PlanError(f"order {parent.number}: children payable does not add up to the parent's")
+    children = insert_orders(s, rows, child_lines, [parent.customer] * len(rows))
     for c in children:
         machine.create(s, c, actor="rules:split", cause=f"split from {parent.number}")
     _hand_reservations(s, parent, children, groups, reservations)
     return children
 
 
-def _hand_reservations(s: Session, parent: Order, children: Sequence[Order], groups: Sequence[SplitGroup],
-                       reservations: Sequence[Reservation]) -> None:
+def _hand_reservations(s: Session, parent: OrderRec, children: Sequence[OrderRec], groups: Sequence[SplitGroup],
+                       reservations: Sequence[Held]) -> None:
     """Pass the parent's reserved units to the children, the hinted warehouse first."""
     pool: dict[int, list[list[Any]]] = defaultdict(list)
     for r in reservations:
         pool[r.line_no].append([r.warehouse, r.quantity])
     skus = {ln.line_no: ln.sku for ln in parent.lines}
+    batch = stock_batch(s)
     for child, g in zip(children, groups, strict=True):
         for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
             chunks = sorted(pool[n], key=lambda c: c[0] != g.warehouse_hint)
@@ -122,11 +126,10 @@ def _hand_reservations(s: Session, parent: Order, children: Sequence[Order], gro
             for chunk in chunks:
                 take = min(left, chunk[1])
                 if take:
-                    s.add(Reservation(order_id=child.id, line_no=new_no, warehouse=chunk[0],
-                                      sku=skus[n], quantity=take))
+                    append(s, Reservation, order_id=child.id, line_no=new_no, warehouse=chunk[0], sku=skus[n],
+                           quantity=take)
                     chunk[1] -= take
                     left -= take
             if left:
                 raise PlanError(f"order {parent.number}: line {n} is not fully reserved")
-    for r in reservations:
-        s.delete(r)
+    batch.hand_over(reservations)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..fulfilment.callbacks import Callbacks, InboxStatus, Unreadable
-from ..orders.queries import load_orders
+from ..orders.records import load_records
 from ..plugin.contracts import CallbackEvent
 from ..plugin.faults import PluginFault
 from ..plugin.registry import RegistryError
@@ -45,7 +45,7 @@ class InboxStage:
         # the stock they may ship, release or take back: orders first, then stock, each in one order.
         family = s.execute(select(Order.id, Order.parent_id).where(Order.number.in_(wanted))).all() if wanted else []
         lock_orders(s, {i for row in family for i in row if i is not None})
-        by_number = {o.number: o for o in load_orders(s, [row.id for row in family])}
+        by_number = {o.number: o for o in load_records(s, [row.id for row in family])}
         lock_held(s, list(by_number.values()))
         # Facts for the notifications are built once for the whole batch.
         self.facts.facts(s, list(by_number.values()), cache, point=DecisionPoint.NOTIFICATIONS.value)

@@ -40,7 +40,7 @@ from ..messaging.notifications import render_notification
 from ..messaging.outbox import RETRY_LIMIT, Kind, Status, Topic
 from ..messaging.templates import TemplateProblem
 from ..orders.machine import Event, OrderMachine, State
-from ..orders.queries import load_orders
+from ..orders.records import load_records
 from ..plugin.contracts import Notification, OutboundMessage
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
@@ -81,7 +81,7 @@ class OutboxStage:
         # first, so that a cancel committed meanwhile is seen (the document is withdrawn), not overwritten.
         wanted = sorted({m.order_id for m in rows if m.topic == Topic.WMS_CREATE and m.order_id})
         lock_orders(s, wanted)
-        dispatching = load_orders(s, wanted)
+        dispatching = load_records(s, wanted)
         self.facts.facts(s, dispatching, cache, point=DecisionPoint.NOTIFICATIONS.value)
         by_id = {o.id: o for o in dispatching}
         sent: dict[str, list[Any]] = {}    # sender name -> messages it took ("": connectors)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..decisions.fact_builder import FactCache
 from ..orders.machine import Event, OrderMachine, State
-from ..orders.queries import load_orders
+from ..orders.records import load_records
 from ..orders.steps import Step
 from ..stock.reservations import lock_held
 from ..storage.claims import claim
@@ -39,7 +39,7 @@ class ParentsStage:
         statuses: dict[int, set[str]] = defaultdict(set)
         for pid, status in s.execute(select(Order.parent_id, Order.status).where(Order.parent_id.in_(ids))):
             statuses[pid].add(status)
-        parents = load_orders(s, ids)
+        parents = load_records(s, ids)
         lock_held(s, parents)  # a parent cancelled with its children gives back whatever it still holds
         for order in parents:
             self.current = Unit(UnitKind.ORDER, order.id)

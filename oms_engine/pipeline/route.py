@@ -17,17 +17,18 @@ from ..decisions.rulebook import Rulebook
 from ..fulfilment.documents import wms_document
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..orders.machine import Event, OrderMachine, State
-from ..orders.queries import load_orders
+from ..orders.records import OrderRec, load_records
 from ..orders.steps import HoldStage, Step
 from ..orders.views import order_view
 from ..plugin.faults import PluginFault
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import StockView
 from ..rules import Decision, FactError, RuleEngineError
-from ..stock.reservations import held_per_line, move_to_warehouse, reservations_of, reserved_map
-from ..stock.warehouses import WarehouseCache, stock_view
+from ..stock.batch import stock_batch
+from ..stock.reservations import Held, move_to_warehouse, reservations_of, reserved_map
+from ..stock.warehouses import WarehouseCache
 from ..storage.claims import claim
-from ..storage.models import Order, Reservation
+from ..storage.models import Order
 from .holding import hold, hold_on_fault
 from .stage import StageName, Unit, UnitKind
 
@@ -48,15 +49,17 @@ class RouteStage:
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.ROUTE.value)
                     .order_by(Order.id), self.batch_size)
-        orders = load_orders(s, ids)
+        orders = load_records(s, ids)
         facts = self.facts.facts(s, orders, cache)
         reservations = reservations_of(s, ids)
-        # One stock view for the batch, kept current as orders move their reservations; it guides
-        # the strategies, the conditional UPDATEs guarantee the stock. Every stock row the batch may
-        # move is locked here, in the global order, before the first order moves anything.
+        # One stock view for the batch: the transaction's stock batch, whose figures move as orders move
+        # their reservations. Every stock row the batch may touch is read (on PostgreSQL locked, in the
+        # global order) here, before the first order moves anything.
         whs = self.warehouses.get(s)
-        available = dict(stock_view(s, {ln.sku for o in orders for ln in o.lines}, whs, lock=True).available)
-        stock = StockView(whs, available)
+        batch = stock_batch(s)
+        batch.load({(w.code, ln.sku) for o in orders for ln in o.lines for w in whs}
+                   | {(r.warehouse, r.sku) for held in reservations.values() for r in held})
+        stock = StockView(whs, batch.available)
         for order in orders:
             self.current = Unit(UnitKind.ORDER, order.id)
             res = reservations.get(order.id, [])
@@ -69,11 +72,11 @@ class RouteStage:
             except (PluginFault, FactError, RuleEngineError) as exc:
                 hold_on_fault(s, self.machine, order, Step.ROUTE, exc, cache)
                 continue
-            self._route(s, order, res, available, decision, candidates, tried, cache)
+            self._route(s, order, res, decision, candidates, tried, cache)
         self.current = None
         return len(orders)
 
-    def _candidates(self, order: Order, res: Sequence[Reservation], stock: StockView, decision: Decision | None
+    def _candidates(self, order: OrderRec, res: Sequence[Held], stock: StockView, decision: Decision | None
                     ) -> tuple[list[tuple[str, str, str]], list[dict[str, Any]]]:
         view = order_view(order, reserved_map(res))
         tried: list[dict[str, Any]] = []
@@ -93,22 +96,14 @@ class RouteStage:
             candidates.append((next(iter(reserved_at)), "core-fallback", "all units already reserved there"))
         return candidates, tried
 
-    def _route(self, s: Session, order: Order, res: Sequence[Reservation], available: dict[tuple[str, str], int],
-               decision: Decision | None, candidates: list[tuple[str, str, str]], tried: list[dict[str, Any]],
-               cache: FactCache) -> None:
+    def _route(self, s: Session, order: OrderRec, res: Sequence[Held], decision: Decision | None,
+               candidates: list[tuple[str, str, str]], tried: list[dict[str, Any]], cache: FactCache) -> None:
         now = self.clock.now()
         need = {ln.line_no: (ln.sku, ln.quantity) for ln in order.lines}
         for wh, strategy, reason in candidates:
-            if not move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, now):
+            if not move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, res, now):
                 tried.append({"strategy": strategy, "warehouse": wh, "reason": "stock moved away; tried next"})
                 continue
-            # Keep the batch's stock view current: what moved here is gone, what left elsewhere is back.
-            held_at_target = held_per_line(res, wh)
-            for r in res:
-                if r.warehouse != wh:
-                    available[(r.warehouse, r.sku)] = available.get((r.warehouse, r.sku), 0) + r.quantity
-            for line_no, (sku, qty) in need.items():
-                available[(wh, sku)] = available.get((wh, sku), 0) - (qty - held_at_target.get(line_no, 0))
             order.warehouse, order.stage, order.carrier = wh, None, self.carrier
             self.decisions.record(s, order, POINT, decision, {"warehouse": wh, "strategy": strategy,
                                                               "reason": reason, "tried": tried})

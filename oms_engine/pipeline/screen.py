@@ -10,7 +10,7 @@ from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
 from ..decisions.rulebook import Rulebook
 from ..orders.machine import OrderMachine, State
-from ..orders.queries import load_orders
+from ..orders.records import load_records
 from ..orders.steps import HoldStage, Step
 from ..rules import FactError, RuleEngineError
 from ..storage.claims import claim
@@ -33,7 +33,7 @@ class ScreenStage:
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.SCREEN.value)
                     .order_by(Order.id), self.batch_size)
-        orders = load_orders(s, ids)
+        orders = load_records(s, ids)
         facts = self.facts.facts(s, orders, cache)
         for order in orders:
             self.current = Unit(UnitKind.ORDER, order.id)

@@ -13,7 +13,7 @@ from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
 from ..decisions.rulebook import Rulebook
 from ..orders.machine import Event, OrderMachine, State
-from ..orders.queries import load_orders
+from ..orders.records import load_records
 from ..orders.splitting import PlanError, check_plan, describe, make_children, refine_by_stock
 from ..orders.steps import Step
 from ..orders.views import order_view
@@ -45,7 +45,7 @@ class SplitStage:
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.SPLIT.value)
                     .order_by(Order.id), self.batch_size)
-        orders = load_orders(s, ids)
+        orders = load_records(s, ids)
         facts = self.facts.facts(s, orders, cache)
         reservations = reservations_of(s, ids)
         stock = stock_view(s, {ln.sku for o in orders for ln in o.lines}, self.warehouses.get(s))

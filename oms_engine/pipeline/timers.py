@@ -9,7 +9,7 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..orders.machine import TIMEOUTS, OrderMachine, State
-from ..orders.queries import load_orders
+from ..orders.records import load_records
 from ..stock.reservations import lock_held
 from ..storage.claims import claim
 from ..storage.models import Order
@@ -27,7 +27,7 @@ class TimersStage:
         ids = claim(s, select(Order.id).where(Order.due_at <= self.clock.now(),
                                               Order.status.in_([st.value for st in TIMEOUTS]))
                     .order_by(Order.due_at, Order.id), self.batch_size)
-        orders = load_orders(s, ids)
+        orders = load_records(s, ids)
         lock_held(s, orders)  # a payment timeout releases stock: the batch's rows, locked in order first
         self.facts.facts(s, orders, cache, point=DecisionPoint.NOTIFICATIONS.value)
         for order in orders:

@@ -76,7 +76,11 @@ def append(s: Session, model: type, **values: Any) -> None:
 
 
 def drain(s: Session, only: type | None = None) -> None:
-    """Write the queued rows (of every table, or of ``only`` when a reader needs just that one)."""
+    """Write what is queued: the changes of tracked order records (orders/records.py) and the appended
+    rows (of every table, or of ``only`` when a reader needs just that one)."""
+    if only is None:
+        for flush in s.info.get(_FLUSHERS, ()):
+            flush(s)
     buffered: dict[type, list[dict[str, Any]]] | None = s.info.get(_APPEND)
     if not buffered:
         return
@@ -90,6 +94,25 @@ def drain(s: Session, only: type | None = None) -> None:
     for model, rows in buffered.items():
         if rows:
             s.execute(insert(model), rows)
+
+
+_FLUSHERS = "oms_flushers"
+# session.info keys whose values a savepoint puts back as they were when it rolls back.
+_RESTORED = "oms_restored"
+
+
+def on_drain(s: Session, flush: Callable[[Session], None]) -> None:
+    """Have ``flush(s)`` write its own queued changes whenever the session drains (once per session)."""
+    flushers: list[Callable[[Session], None]] = s.info.setdefault(_FLUSHERS, [])
+    if flush not in flushers:
+        flushers.append(flush)
+
+
+def restored_on_rollback(s: Session, key: str) -> None:
+    """A savepoint that rolls back puts ``s.info[key]`` back as it was when the savepoint began: a dict
+    (copied), or an object with ``snapshot()`` and ``restore(snapshot)``."""
+    keys: set[str] = s.info.setdefault(_RESTORED, set())
+    keys.add(key)
 
 
 def _before_commit(s: Session) -> None:
@@ -119,6 +142,7 @@ def savepoint(s: Session) -> Iterator[None]:
     transaction is run again instead.
     """
     before = {m: list(rows) for m, rows in s.info.get(_APPEND, {}).items()}
+    kept = {key: _snapshot(s.info.get(key)) for key in s.info.get(_RESTORED, ())}
     locks = s.info.get(_LOCKED)
     locks_before = (locks[0], set(locks[1])) if locks is not None else None
     try:
@@ -126,6 +150,9 @@ def savepoint(s: Session) -> Iterator[None]:
             yield
     except BaseException as exc:
         s.info[_APPEND] = before
+        for key in s.info.get(_RESTORED, set()):
+            # A key first used inside the savepoint goes back to nothing (None).
+            _restore(s, key, kept.get(key))
         if locks_before is None:
             s.info.pop(_LOCKED, None)
         else:
@@ -137,6 +164,22 @@ def savepoint(s: Session) -> Iterator[None]:
             if not isinstance(exc, LostRace):
                 raise LostRace(f"lost a race inside a savepoint: {exc}") from exc
         raise
+
+
+def _snapshot(value: Any) -> Any:
+    if value is None:
+        return None
+    return value.snapshot() if hasattr(value, "snapshot") else dict(value)
+
+
+def _restore(s: Session, key: str, snap: Any) -> None:
+    value = s.info.get(key)
+    if hasattr(value, "restore"):
+        value.restore(snap)   # None: as new
+    elif snap is None:
+        s.info.pop(key, None)
+    else:
+        s.info[key] = snap
 
 
 def locked_rows(s: Session) -> set[Any]:

@@ -206,15 +206,14 @@ def test_an_order_failing_half_way_through_creation_leaves_nothing_and_its_neigh
         oms: OMS, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever breaks inside creation (here: after the order, its customer, its reservation and its history
     were written), the order's savepoint takes back all of it, and the stock it held is there for the next."""
-    real = oms.intake.creator.create
+    real = oms.intake.creator._finish
 
-    def create(s: Any, canon: CanonicalOrder, *args: Any, **kw: Any) -> Order:
-        order = real(s, canon, *args, **kw)
-        if canon.external_id == "BOOM":
+    def finish(s: Any, draft: Any, order: Any, *args: Any, **kw: Any) -> None:
+        real(s, draft, order, *args, **kw)
+        if draft.canon.external_id == "BOOM":
             raise RuntimeError("a bug after the rows were written")
-        return order
 
-    monkeypatch.setattr(oms.intake.creator, "create", create)
+    monkeypatch.setattr(oms.intake.creator, "_finish", finish)
     before, stock_before = table_counts(oms), stock(oms)
     # RARE-1: one unit in all; BOOM reserves it and fails, LAST must get it.
     results = oms.intake.ingest("json", payload(
@@ -235,16 +234,15 @@ def test_an_order_failing_half_way_through_creation_leaves_nothing_and_its_neigh
 def test_a_row_failing_only_at_commit_costs_its_own_order_only(oms: OMS, monkeypatch: pytest.MonkeyPatch) -> None:
     """History rows and the like are queued and written at commit, for the whole payload at once: a bad one
     must not take the payload's other orders with it."""
-    real = oms.intake.creator.create
+    real = oms.intake.creator._finish
 
-    def create(s: Any, canon: CanonicalOrder, *args: Any, **kw: Any) -> Order:
-        order = real(s, canon, *args, **kw)
-        if canon.external_id == "POISON":
+    def finish(s: Any, draft: Any, order: Any, *args: Any, **kw: Any) -> None:
+        real(s, draft, order, *args, **kw)
+        if draft.canon.external_id == "POISON":
             append(s, History, order_id=order.id, from_state=None, to_state=None, event="x", actor="x", cause="",
                    at=T0)  # to_state is NOT NULL
-        return order
 
-    monkeypatch.setattr(oms.intake.creator, "create", create)
+    monkeypatch.setattr(oms.intake.creator, "_finish", finish)
     before = table_counts(oms)
     results = oms.intake.ingest("json", payload(order_json("OK-A"), order_json("POISON"), order_json("OK-B")))
     assert [(r.external_id, r.status) for r in results] == [("OK-A", "paid"), ("POISON", None), ("OK-B", "paid")]

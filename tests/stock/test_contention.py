@@ -38,7 +38,8 @@ def stock_touches(engine: Engine) -> Iterator[list[list[Key]]]:
     def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
         sql = " ".join(statement.split())
         if sql.startswith("UPDATE stock SET"):
-            keys = [(params["w"], params["k"])]
+            # One conditional UPDATE, or a batch of them (executemany): each touches its row in turn.
+            keys = [(p["w"], p["k"]) for p in (params if many else [params])]
         elif sql.startswith("SELECT") and " FROM stock " in sql and sql.endswith("FOR UPDATE"):
             values = list(params.values())
             keys = sorted(zip(values[0::2], values[1::2], strict=True))
@@ -107,8 +108,10 @@ def _lose_once(engine: Engine, when: Any) -> list[str]:
 
 def _stock_update_of(sku: str) -> Any:
     def picks(sql: str, params: Any) -> bool:
-        # PostgreSQL's driver takes named parameters, SQLite's positional ones.
-        values = params.values() if isinstance(params, dict) else params
+        # PostgreSQL's driver takes named parameters, SQLite's positional ones; a batch of stock moves
+        # is one executemany, whose parameters are a list of either.
+        sets = params if isinstance(params, list) else [params]
+        values = [v for p in sets for v in (p.values() if isinstance(p, dict) else p)]
         return sql.startswith("UPDATE stock SET") and sku in values
 
     return picks
@@ -117,7 +120,7 @@ def _stock_update_of(sku: str) -> Any:
 def test_intake_runs_a_payload_again_when_it_loses_a_race(oms: OMS) -> None:
     orders = [order_json(f"RACE-{i}", [("TEA-1", 1), ("MUG-1", 1)] if i == 3 else [("TEA-1", 1)],
                          customer=f"C-RACE-{i}") for i in range(6)]
-    lost = _lose_once(oms.db.engine, _stock_update_of("MUG-1"))   # inside order 3's savepoint
+    lost = _lose_once(oms.db.engine, _stock_update_of("MUG-1"))   # the payload's stock moves
     results = oms.intake.ingest("json", payload(*orders))
     assert lost
     assert [r.error for r in results] == [None] * 6, results

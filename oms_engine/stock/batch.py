@@ -1,0 +1,160 @@
+"""Stock moves of one transaction: decided in memory on figures read under the lock, written in bulk.
+
+A stage (or an intake payload) reserves and hands over stock for hundreds of
+orders at once. Instead of one conditional UPDATE per line, :class:`StockBatch`
+reads the stock rows the batch may touch once, under the lock (PostgreSQL:
+``SELECT ... FOR UPDATE`` in the global (warehouse, sku) order, ledger.py;
+SQLite: inside the ``BEGIN IMMEDIATE`` write transaction, which no other
+writer can enter), decides every move on those exact figures, and at drain
+writes one conditional ``UPDATE`` per stock row touched (executemany), the
+reservation rows and the ledger rows. The UPDATE still states the invariant
+(``on_hand - reserved`` and ``reserved`` stay non-negative): should a figure
+ever be wrong, fewer rows change than were sent and the transaction fails
+instead of overselling; CHECK constraints back it again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from ..storage.db import append, on_drain, restored_on_rollback, row_locks_apply
+from ..storage.models import Reservation, Stock, StockMovement
+from .ledger import Movement, StockError, lock_stock
+
+_KEY = "oms_stock_batch"
+_CHUNK = 500
+
+# On the table, not the mapped class: an ORM UPDATE given many parameter sets becomes a bulk update by
+# primary key, which this is not.
+_STOCK = Stock.__table__.c
+_APPLY = (update(Stock.__table__).where(_STOCK.warehouse == bindparam("w"), _STOCK.sku == bindparam("k"),
+                                        _STOCK.on_hand + bindparam("h") >= _STOCK.reserved + bindparam("r"),
+                                        _STOCK.reserved + bindparam("r") >= 0)
+          .values(on_hand=_STOCK.on_hand + bindparam("h"), reserved=_STOCK.reserved + bindparam("r")))
+
+
+class StockBatch:
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.available: dict[tuple[str, str], int] = {}
+        self._deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])   # on_hand, reserved
+
+    # -- figures ------------------------------------------------------------------------------
+    def load(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read (and on PostgreSQL lock) the stock rows not read yet; missing rows count as 0."""
+        todo = sorted(set(keys) - self.available.keys())
+        if not todo:
+            return
+        if row_locks_apply(self.s):
+            fresh = lock_stock(self.s, todo)
+            missing = [k for k in todo if k not in fresh]
+            if missing:  # locked earlier in this transaction by another path: read them as they are now
+                fresh.update(self._read(missing))
+        else:
+            fresh = self._read(todo)
+        for key in todo:
+            d = self._deltas.get(key)
+            self.available[key] = fresh.get(key, 0) + (d[0] - d[1] if d else 0)
+
+    def _read(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for i in range(0, len(keys), _CHUNK):
+            rows = self.s.execute(select(Stock.warehouse, Stock.sku, Stock.on_hand - Stock.reserved)
+                                  .where(tuple_(Stock.warehouse, Stock.sku).in_(keys[i:i + _CHUNK])))
+            out.update({(w, k): int(q) for w, k, q in rows})
+        return out
+
+    def qty(self, warehouse: str, sku: str) -> int:
+        return self.available.get((warehouse, sku), 0)
+
+    # -- moves ----------------------------------------------------------------------------------
+    def _move(self, key: tuple[str, str], kind: Movement, qty: int, order_id: int | None, document: str,
+              at: datetime, ledger_kind: str | None = None) -> None:
+        d = self._deltas[key]
+        if kind is Movement.RESERVE:
+            d[1] += qty
+            self.available[key] = self.available.get(key, 0) - qty
+            deltas = (0, qty)
+        elif kind is Movement.RELEASE:
+            d[1] -= qty
+            self.available[key] = self.available.get(key, 0) + qty
+            deltas = (0, -qty)
+        elif kind is Movement.SHIP:
+            d[0] -= qty
+            d[1] -= qty
+            deltas = (-qty, -qty)
+        else:
+            d[0] += qty
+            self.available[key] = self.available.get(key, 0) + qty
+            deltas = (qty, 0)
+        append(self.s, StockMovement, warehouse=key[0], sku=key[1], kind=ledger_kind or kind.value,
+               on_hand_delta=deltas[0], reserved_delta=deltas[1], order_id=order_id, document=document, at=at)
+
+    def reserve(self, order_id: int, document: str, line_no: int, warehouse: str, sku: str, qty: int,
+                at: datetime) -> bool:
+        """Hold ``qty`` for a line at ``warehouse`` if the figure allows; False (nothing done) otherwise."""
+        if qty <= 0:
+            raise StockError(f"cannot reserve a quantity of {qty}")
+        key = (warehouse, sku)
+        self.load([key])
+        if self.available[key] < qty:
+            return False
+        self._move(key, Movement.RESERVE, qty, order_id, document, at)
+        append(self.s, Reservation, order_id=order_id, line_no=line_no, warehouse=warehouse, sku=sku, quantity=qty)
+        return True
+
+    def give_back(self, held: Sequence[Any], document: str, at: datetime, kind: Movement = Movement.RELEASE
+                  ) -> None:
+        """Release (or ship) reservation rows (each with id, order_id, warehouse, sku and quantity).
+
+        The rows go at once (one DELETE), so that whatever reads reservations next in this transaction
+        does not see them; the stock figures move with the batch.
+        """
+        self.load((r.warehouse, r.sku) for r in held)
+        for r in held:
+            self._move((r.warehouse, r.sku), kind, r.quantity, r.order_id, document, at)
+        self.hand_over(held)
+
+    def hand_over(self, held: Sequence[Any]) -> None:
+        """The reservation rows go (their units are re-booked to another order by the caller): no stock move."""
+        ids = [r.id for r in held]
+        for i in range(0, len(ids), _CHUNK):
+            self.s.execute(delete(Reservation).where(Reservation.id.in_(ids[i:i + _CHUNK])),
+                           execution_options={"synchronize_session": False})
+
+    # -- savepoints -------------------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        return dict(self.available), {k: list(v) for k, v in self._deltas.items()}
+
+    def restore(self, snap: Any) -> None:
+        available, deltas = snap if snap is not None else ({}, {})
+        self.available = available
+        self._deltas = defaultdict(lambda: [0, 0], deltas)
+
+    # -- writing ----------------------------------------------------------------------------------
+    def write(self, s: Session) -> None:
+        """One conditional UPDATE per stock row moved; fewer rows changed than sent is a failure."""
+        changes = [{"w": w, "k": k, "h": h, "r": r} for (w, k), (h, r) in sorted(self._deltas.items()) if h or r]
+        self._deltas.clear()
+        if changes:
+            result = s.execute(_APPLY, changes, execution_options={"synchronize_session": False})
+            changed = result.rowcount  # type: ignore[attr-defined]
+            if changed != -1 and changed != len(changes):
+                raise StockError(f"{len(changes) - changed} stock row(s) could not take the batch's moves: the "
+                                 "figures it decided on were not the rows' (nothing was written)")
+
+
+def stock_batch(s: Session) -> StockBatch:
+    """The transaction's stock batch, written whenever the session drains (and so before commit)."""
+    batch: StockBatch | None = s.info.get(_KEY)
+    if batch is None or batch.s is not s:
+        batch = s.info[_KEY] = StockBatch(s)
+        on_drain(s, batch.write)
+        restored_on_rollback(s, _KEY)
+    return batch
