@@ -87,7 +87,8 @@ class OMS:
         self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses)
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
-        decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine)
+        decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
+                      rules_in_force=self.rules.refresh_in)
         self.pipeline = Pipeline(db=db, clock=clock, machine=machine, retry_seconds=retry, stages=(
             TimersStage(batch_size=n, clock=clock, facts=facts, machine=machine),
             TasksStage(batch_size=n, clock=clock, plugins=plugins, callbacks=callbacks, retry_seconds=retry),
@@ -100,7 +101,8 @@ class OMS:
                         callbacks=callbacks, retry_seconds=retry),
             ParentsStage(batch_size=n, machine=machine),
         ))
-        # Every process decides with the active rules: a change made anywhere is picked up between passes.
+        # Every process decides with the active rules: a change made anywhere is picked up between passes
+        # (and by each decision stage in its own transaction, see decisions/versions.py).
         self.pipeline.before_pass.append(self.rules.refresh)
 
     def close(self) -> None:

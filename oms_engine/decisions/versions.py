@@ -6,7 +6,9 @@ validated as a set, each changed file is stored as a version (its text, its
 content hash, who, when), and one change makes them active in a single
 transaction. Every process (API, workers on any machine) checks for a new
 change between pipeline passes with one small query and swaps the active
-versions in, so a rule edit reaches a running worker within a pass.
+versions in, and each decision stage checks again in its own transaction
+right after claiming orders, so an order stored after a rules change is
+decided by that change.
 ``oms rules activate VERSION`` makes a stored version active again and
 ``oms rules rollback`` undoes the latest change. A version that does not
 validate can never become active; the rules in force stay as they were.
@@ -88,10 +90,21 @@ class RuleStore:
     def refresh(self) -> list[str]:
         """Install the active versions if they changed since this process last looked; the names changed."""
         with self.db.read() as s:
-            latest = self._latest(s)
-            if latest == self.seen:
-                return []
-            texts = self._active_texts(s)
+            return self.refresh_in(s)
+
+    def refresh_in(self, s: Session) -> list[str]:
+        """:meth:`refresh` with the caller's transaction.
+
+        A decision stage calls it after claiming its orders and before
+        deciding them: whatever rules change committed before those orders
+        were visible to the claim is visible here too (a later statement of
+        the same transaction, on SQLite under the write lock), so an order
+        stored after a publish or rollback is never decided by the rules it replaced.
+        """
+        latest = self._latest(s)
+        if latest == self.seen:
+            return []
+        texts = self._active_texts(s)
         try:
             changed = self.rulebook.install(self.rulebook.validate_texts(texts))
         except RulesetInvalid as exc:

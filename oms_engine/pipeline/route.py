@@ -30,7 +30,7 @@ from ..stock.warehouses import WarehouseCache
 from ..storage.claims import claim
 from ..storage.models import Order
 from .holding import hold, hold_on_fault
-from .stage import StageName, Unit, UnitKind
+from .stage import RulesInForce, StageName, Unit, UnitKind, rules_as_loaded
 
 POINT = DecisionPoint.ROUTING.value
 
@@ -40,15 +40,19 @@ class RouteStage:
 
     def __init__(self, *, batch_size: int, clock: Clock, facts: FactBuilder, rulebook: Rulebook,
                  decisions: DecisionRecorder, machine: OrderMachine, plugins: PluginRegistry,
-                 warehouses: WarehouseCache, outbox: OutboxWriter, wms: str, carrier: str) -> None:
+                 warehouses: WarehouseCache, outbox: OutboxWriter, wms: str, carrier: str,
+                 rules_in_force: RulesInForce = rules_as_loaded) -> None:
         self.batch_size, self.clock, self.facts, self.rulebook = batch_size, clock, facts, rulebook
         self.decisions, self.machine, self.plugins, self.warehouses = decisions, machine, plugins, warehouses
         self.outbox, self.wms, self.carrier = outbox, wms, carrier
+        self.rules_in_force = rules_in_force
         self.current: Unit | None = None
 
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.ROUTE.value)
                     .order_by(Order.id), self.batch_size)
+        if ids:
+            self.rules_in_force(s)
         orders = load_records(s, ids)
         facts = self.facts.facts(s, orders, cache)
         reservations = reservations_of(s, ids)

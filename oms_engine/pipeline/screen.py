@@ -16,7 +16,7 @@ from ..rules import FactError, RuleEngineError
 from ..storage.claims import claim
 from ..storage.models import Order
 from .holding import hold, hold_on_fault
-from .stage import StageName, Unit, UnitKind
+from .stage import RulesInForce, StageName, Unit, UnitKind, rules_as_loaded
 
 POINT = DecisionPoint.BLOCKING.value
 
@@ -25,14 +25,18 @@ class ScreenStage:
     name = StageName.SCREEN
 
     def __init__(self, *, batch_size: int, facts: FactBuilder, rulebook: Rulebook, decisions: DecisionRecorder,
-                 machine: OrderMachine) -> None:
+                 machine: OrderMachine,
+                 rules_in_force: RulesInForce = rules_as_loaded) -> None:
         self.batch_size, self.facts, self.rulebook = batch_size, facts, rulebook
         self.decisions, self.machine = decisions, machine
+        self.rules_in_force = rules_in_force
         self.current: Unit | None = None
 
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.SCREEN.value)
                     .order_by(Order.id), self.batch_size)
+        if ids:
+            self.rules_in_force(s)
         orders = load_records(s, ids)
         facts = self.facts.facts(s, orders, cache)
         for order in orders:

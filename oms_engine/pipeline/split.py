@@ -27,7 +27,7 @@ from ..storage.claims import claim
 from ..storage.db import savepoint
 from ..storage.models import Order
 from .holding import hold_on_fault
-from .stage import StageName, Unit, UnitKind
+from .stage import RulesInForce, StageName, Unit, UnitKind, rules_as_loaded
 
 POINT = DecisionPoint.SPLIT.value
 
@@ -37,14 +37,18 @@ class SplitStage:
 
     def __init__(self, *, batch_size: int, clock: Clock, facts: FactBuilder, rulebook: Rulebook,
                  decisions: DecisionRecorder, machine: OrderMachine, plugins: PluginRegistry,
-                 warehouses: WarehouseCache) -> None:
+                 warehouses: WarehouseCache,
+                 rules_in_force: RulesInForce = rules_as_loaded) -> None:
         self.batch_size, self.clock, self.facts, self.rulebook = batch_size, clock, facts, rulebook
         self.decisions, self.machine, self.plugins, self.warehouses = decisions, machine, plugins, warehouses
+        self.rules_in_force = rules_in_force
         self.current: Unit | None = None
 
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.SPLIT.value)
                     .order_by(Order.id), self.batch_size)
+        if ids:
+            self.rules_in_force(s)
         orders = load_records(s, ids)
         facts = self.facts.facts(s, orders, cache)
         reservations = reservations_of(s, ids)

@@ -8,6 +8,7 @@ pinned on that one order, callback, task or message (see runner.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -46,3 +47,12 @@ class Stage(Protocol):
     current: Unit | None
 
     def run(self, s: Session, cache: FactCache) -> int: ...
+
+
+# Called by a decision stage with its transaction after claiming orders and before deciding them, so
+# the rules in force are the latest ones committed before those orders (see decisions/versions.py).
+RulesInForce = Callable[[Session], object]
+
+
+def rules_as_loaded(_s: Session) -> None:
+    """For a pipeline with no rules store: the rules installed are the rules in force."""

@@ -108,6 +108,32 @@ def test_another_oms_on_the_database_picks_up_a_change_between_passes(tmp_path: 
         first.close()
 
 
+def test_an_order_stored_after_a_change_is_decided_by_it_even_in_a_pass_begun_before(
+        tmp_path: Path, db_url: str) -> None:
+    rules = copy_rules(tmp_path)
+    first = build_oms(tmp_path, db_url, rules_dir=rules)
+    worker = OMS(first.config, clock=first.clock)
+    numbers: list[str] = []
+
+    def meanwhile() -> None:
+        # The worker's pass has looked for rule changes already; then operations publish and an order arrives.
+        worker.pipeline.before_pass.remove(meanwhile)
+        _add_pen_rule(rules)
+        first.rules.publish_dir(actor="ops")
+        [r] = first.intake.ingest("json", payload(order_json("P-10", [("PEN-1", 1)])))
+        numbers.append(r.number or "")
+
+    worker.pipeline.before_pass.append(meanwhile)
+    try:
+        old = worker.rulebook.version("blocking")
+        worker.pipeline.run_pass()
+        assert worker.rulebook.version("blocking") != old
+        assert status(worker, numbers[0]) == "on_hold"
+    finally:
+        worker.close()
+        first.close()
+
+
 def test_decisions_store_the_facts_they_were_made_on(edited: tuple[OMS, Path]) -> None:
     oms, _ = edited
     number = _pen_order(oms, "F-1")
