@@ -172,6 +172,7 @@ class OrderCreator:
             d.row["number"], d.row["shard"] = self.numbers.new_number(customer.ref, now)
             d.row["customer_id"] = customer.id
         records = insert_orders(s, [d.row for _, d in drafts], [d.lines for _, d in drafts], customers)
+        self.machine.prepare(s, records, pre.cache)
         for (i, d), rec in zip(drafts, records, strict=True):
             self._finish(s, d, rec, payload_id, pre, now)
             out[i] = rec

@@ -270,6 +270,10 @@ class OrderMachine:
         """The deadline of an order about to be created in ``status`` (so it is inserted with it)."""
         return deadline(placed_at, status, self.clock.now(), self.timeouts)
 
+    def prepare(self, s: Session, orders: list[Any], cache: FactCache) -> None:
+        """Ready a batch of orders for transitions: what the notifications will ask, built once for all."""
+        self.notifier.prepare(s, orders, cache)
+
     def create(self, s: Session, order: Order, *, actor: str, cause: str) -> None:
         """A new order (or child order) enters the machine in ``order.status``: its first history row."""
         now = self.clock.now()

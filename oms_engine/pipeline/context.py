@@ -1,9 +1,11 @@
 """The :class:`~oms_engine.PluginContext` the core lends a connector while it works.
 
 Everything a connector does through it (its own state, scheduled tasks,
-callbacks) is kept aside until the call returns, and only then written to the
+callbacks) is kept aside until the call returns, and only then taken into the
 transaction: a connector that raises half-way leaves no trace, with no
-savepoint on the hot path.
+savepoint on the hot path. Plugin state is read for a whole batch at once
+where the stage knows the keys (:meth:`PluginStates.preload`) and written with
+one upsert per batch when the session drains.
 """
 
 from __future__ import annotations
@@ -11,14 +13,80 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..fulfilment.callbacks import Callbacks
-from ..storage.db import append
+from ..storage.db import append, on_drain, restored_on_rollback
 from ..storage.models import PluginState, ScheduledTask
 
 _ABSENT = object()
+_KEY = "oms_plugin_states"
+
+
+class PluginStates:
+    """The plugin state of one transaction: what was read, and what is to be written at drain."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.known: dict[tuple[str, str], Any] = {}    # value, or None when there is no row
+        self.pending: dict[tuple[str, str], Any] = {}
+
+    def preload(self, keys: Any) -> None:
+        """Read these (namespace, key) states in a few queries, for the calls about to come."""
+        by_namespace: dict[str, list[str]] = {}
+        for ns, key in keys:
+            if (ns, key) not in self.known:
+                self.known[(ns, key)] = None
+                by_namespace.setdefault(ns, []).append(key)
+        # One namespace at a time: "namespace = ? AND key IN (...)" walks the primary key.
+        for ns, names in sorted(by_namespace.items()):
+            names.sort()
+            for i in range(0, len(names), 500):
+                for key, value in self.s.execute(select(PluginState.key, PluginState.value)
+                                                 .where(PluginState.namespace == ns,
+                                                        PluginState.key.in_(names[i:i + 500]))):
+                    self.known[(ns, key)] = value.get("v")
+
+    def get(self, namespace: str, key: str) -> Any:
+        k = (namespace, key)
+        if k not in self.known:
+            row = self.s.execute(select(PluginState.value).where(PluginState.namespace == namespace,
+                                                                 PluginState.key == key)).scalar()
+            self.known[k] = None if row is None else row.get("v")
+        return self.known[k]
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        self.known[(namespace, key)] = value
+        self.pending[(namespace, key)] = value
+
+    def write(self, s: Session) -> None:
+        if not self.pending:
+            return
+        rows = [{"namespace": ns, "key": key, "value": {"v": v}} for (ns, key), v in sorted(self.pending.items())]
+        self.pending = {}
+        insert_ = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
+        stmt = insert_(PluginState)
+        s.execute(stmt.on_conflict_do_update(index_elements=["namespace", "key"],
+                                             set_={"value": stmt.excluded.value}), rows)
+
+    def snapshot(self) -> Any:
+        return dict(self.known), dict(self.pending)
+
+    def restore(self, snap: Any) -> None:
+        self.known, self.pending = snap if snap is not None else ({}, {})
+
+
+def plugin_states(s: Session) -> PluginStates:
+    states: PluginStates | None = s.info.get(_KEY)
+    if states is None or states.s is not s:
+        states = s.info[_KEY] = PluginStates(s)
+        on_drain(s, states.write)
+        restored_on_rollback(s, _KEY)
+    return states
 
 
 class BufferedContext:
@@ -36,8 +104,7 @@ class BufferedContext:
         value = self._states.get((namespace, key), _ABSENT)
         if value is not _ABSENT:
             return value
-        row = self.s.get(PluginState, (namespace, key))
-        return None if row is None else row.value.get("v")
+        return plugin_states(self.s).get(namespace, key)
 
     def state_put(self, namespace: str, key: str, value: Any) -> None:
         self._states[(namespace, key)] = value
@@ -54,12 +121,9 @@ class BufferedContext:
     # -- the core's side ------------------------------------------------------------
     def commit(self) -> None:
         """Write what the call did into the transaction."""
+        states = plugin_states(self.s)
         for (namespace, key), value in self._states.items():
-            row = self.s.get(PluginState, (namespace, key))
-            if row is None:
-                self.s.add(PluginState(namespace=namespace, key=key, value={"v": value}))
-            else:
-                row.value = {"v": value}
+            states.put(namespace, key, value)
         for task in self._tasks:
             append(self.s, ScheduledTask, **task)
         for source, payload in self._callbacks:

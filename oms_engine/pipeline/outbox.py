@@ -46,7 +46,7 @@ from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
 from ..storage.claims import claim_rows, lock_orders
 from ..storage.models import Order, OutboxMessage
-from .context import BufferedContext
+from .context import BufferedContext, plugin_states
 from .stage import StageName, Unit, UnitKind
 
 log = logging.getLogger("oms.pipeline")
@@ -77,6 +77,9 @@ class OutboxStage:
         rows = claim_rows(s, stmt, self.batch_size)
         blocked: set[tuple[int | None, str]] = set()    # (order, kind) with a message that failed in this batch
         ctx = BufferedContext(s, self.clock, self.callbacks)
+        # Connectors usually keep their state of a document under its order number: read it for the batch.
+        plugin_states(s).preload((m.target, m.order_number) for m in rows
+                                 if m.kind == Kind.CONNECTOR and m.order_number)
         # Orders that will be dispatched, loaded (and their facts built) for the batch at once; locked
         # first, so that a cancel committed meanwhile is seen (the document is withdrawn), not overwritten.
         wanted = sorted({m.order_id for m in rows if m.topic == Topic.WMS_CREATE and m.order_id})

@@ -7,7 +7,6 @@ given up (an incident says so). Either way the rest of the batch goes on.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
@@ -20,8 +19,8 @@ from ..orders.incidents import record_incident
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
 from ..storage.claims import claim_rows
-from ..storage.models import PluginState, ScheduledTask
-from .context import BufferedContext
+from ..storage.models import ScheduledTask
+from .context import BufferedContext, plugin_states
 from .stage import StageName, Unit, UnitKind
 
 RETRY_LIMIT = 8
@@ -42,14 +41,8 @@ class TasksStage:
                                     ScheduledTask.payload, ScheduledTask.attempts)
                           .where(ScheduledTask.due_at <= now)
                           .order_by(ScheduledTask.due_at, ScheduledTask.id), self.batch_size)
-        keys: dict[str, set[str]] = defaultdict(set)
-        for task in rows:
-            if task.key is not None:
-                keys[task.connector].add(task.key)
-        # Loaded into the session's identity map so that state_get needs no query; the list
-        # keeps them alive (the identity map only holds unchanged objects weakly).
-        states = [st for namespace, names in keys.items() for st in s.scalars(
-            select(PluginState).where(PluginState.namespace == namespace, PluginState.key.in_(sorted(names))))]
+        # The state each task names (its key) is read for the whole batch at once.
+        plugin_states(s).preload((task.connector, task.key) for task in rows if task.key is not None)
         ctx = BufferedContext(s, self.clock, self.callbacks)
         done: list[int] = []
         for task in rows:
@@ -65,7 +58,6 @@ class TasksStage:
             ctx.commit()
             done.append(task.id)
         self.current = None
-        del states
         for i in range(0, len(done), 500):
             s.execute(delete(ScheduledTask).where(ScheduledTask.id.in_(done[i:i + 500])),
                       execution_options={"synchronize_session": False})

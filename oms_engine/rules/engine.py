@@ -30,6 +30,7 @@ from .compiler import Chunk, CompiledRuleset, compile_ruleset
 from .decision import Decision, FiredRule
 from .errors import RuleEngineError
 from .facts import MISSING, lookup, prepare_facts
+from .memo import Memo
 from .model import And, Compare, Rule, Ruleset
 from .posting import FlagValues, post_document
 from .terms import MARKER, SENTINEL, RuleNotCompilable, rule_key
@@ -173,6 +174,8 @@ class _Active:
     by_key: dict[str, Rule]
     # Per rule index, the equalities it cannot fire without (top-level `field: value` conjuncts).
     guards: dict[int, tuple[tuple[str, Any], ...]]
+    # Remembered answers of this version (memo.py); None when every evaluation must reach durable.
+    memo: Memo | None = None
 
 
 def required_equalities(rule: Rule) -> tuple[tuple[str, Any], ...]:
@@ -199,8 +202,10 @@ class RuleEngine:
     the engine's durable rulesets; an engine that is garbage collected frees them too.
     """
 
-    def __init__(self, *, on_fire: FireHook | None = None) -> None:
+    def __init__(self, *, on_fire: FireHook | None = None, memo: bool = True) -> None:
+        """``memo``: remember the answer per signature (memo.py); off when ``on_fire`` must hear every firing."""
         self._on_fire = on_fire
+        self._memo = memo and on_fire is None
         self._active: dict[str, _Active] = {}
         with _durable_section():
             self._registry = _Registry()
@@ -230,7 +235,8 @@ class RuleEngine:
                     self._registry.drop(internal)
                 raise RuleEngineError(f"rule engine rejected ruleset '{ruleset.name}': {exc}") from exc
             old = self._active.get(ruleset.name)
-            self._active[ruleset.name] = _Active(ruleset, compiled, tuple(created), by_key, guards)
+            self._active[ruleset.name] = _Active(ruleset, compiled, tuple(created), by_key, guards,
+                                                 Memo(ruleset) if self._memo else None)
             if old is not None:
                 self._drop(old)
 
@@ -270,22 +276,42 @@ class RuleEngine:
             doc = prepare_facts(facts, ruleset)
             # Most evaluations of a ruleset like the notifications one match nothing: a chunk
             # whose every rule lacks one of its required equalities need not be asked.
-            guards = active.guards
-            flags = FlagValues(active.compiled.flags, doc)
-            keys: set[str] = set()
-            for chunk, internal in zip(active.compiled.chunks, active.internal_names, strict=True):
-                if all(_excluded(doc, guards[rule.index]) for rule in chunk.rules):
-                    continue
-                fired = self._run(active, chunk, internal, post_document(chunk, doc, flags), keys)
-                keys.update(fired)
-                # Chunks follow (priority, file order), so the first chunk that fires holds the winner.
-                if fired and ruleset.mode == "first":
-                    break
+            memo, signature = active.memo, None
+            remembered = None
+            if memo is not None:
+                signature = memo.signature.of(doc)
+                remembered = memo.get(signature)
+            if remembered is not None:
+                keys: set[str] | frozenset[str] = remembered
+            else:
+                keys = self._ask(active, doc)
+                if memo is not None and signature is not None:
+                    memo.put(signature, keys)
         rules = sorted((active.by_key[k] for k in keys), key=lambda r: (r.priority, r.index))
         if ruleset.mode == "first":
             rules = rules[:1]
         fired_rules = tuple(FiredRule.of(r) for r in rules)
         return Decision(ruleset.name, ruleset.version, fired_rules, MappingProxyType(doc))
+
+    def _ask(self, active: _Active, doc: dict[str, Any]) -> set[str]:
+        """The keys of the rules durable_rules fires for ``doc``, chunk by chunk."""
+        guards = active.guards
+        flags = FlagValues(active.compiled.flags, doc)
+        keys: set[str] = set()
+        for chunk, internal in zip(active.compiled.chunks, active.internal_names, strict=True):
+            if all(_excluded(doc, guards[rule.index]) for rule in chunk.rules):
+                continue
+            fired = self._run(active, chunk, internal, post_document(chunk, doc, flags), keys)
+            keys.update(fired)
+            # Chunks follow (priority, file order), so the first chunk that fires holds the winner.
+            if fired and active.ruleset.mode == "first":
+                break
+        return keys
+
+    def memo_stats(self, name: str) -> tuple[int, int]:
+        """(hits, misses) of a ruleset's memo since it was loaded."""
+        memo = self._active[name].memo
+        return (memo.hits, memo.misses) if memo is not None else (0, 0)
 
     def _run(
         self, active: _Active, chunk: Chunk, internal: str, posted: dict[str, Any], reported: set[str]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..storage.db import append, on_drain, restored_on_rollback, row_locks_apply
@@ -44,11 +44,13 @@ class StockBatch:
         self.s = s
         self.available: dict[tuple[str, str], int] = {}
         self._deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])   # on_hand, reserved
+        self._gone: list[int] = []   # reservation rows released, shipped or handed over
 
     # -- figures ------------------------------------------------------------------------------
     def load(self, keys: Iterable[tuple[str, str]]) -> None:
         """Read (and on PostgreSQL lock) the stock rows not read yet; missing rows count as 0."""
-        todo = sorted(set(keys) - self.available.keys())
+        available = self.available
+        todo = sorted({k for k in keys if k not in available})
         if not todo:
             return
         if row_locks_apply(self.s):
@@ -63,12 +65,7 @@ class StockBatch:
             self.available[key] = fresh.get(key, 0) + (d[0] - d[1] if d else 0)
 
     def _read(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        out: dict[tuple[str, str], int] = {}
-        for i in range(0, len(keys), _CHUNK):
-            rows = self.s.execute(select(Stock.warehouse, Stock.sku, Stock.on_hand - Stock.reserved)
-                                  .where(tuple_(Stock.warehouse, Stock.sku).in_(keys[i:i + _CHUNK])))
-            out.update({(w, k): int(q) for w, k, q in rows})
-        return out
+        return read_available(self.s, keys)
 
     def qty(self, warehouse: str, sku: str) -> int:
         return self.available.get((warehouse, sku), 0)
@@ -113,8 +110,8 @@ class StockBatch:
                   ) -> None:
         """Release (or ship) reservation rows (each with id, order_id, warehouse, sku and quantity).
 
-        The rows go at once (one DELETE), so that whatever reads reservations next in this transaction
-        does not see them; the stock figures move with the batch.
+        The rows are deleted with the batch's other writes (reservations_of drains first, so a reader
+        in this transaction never sees them); the stock figures move at once.
         """
         self.load((r.warehouse, r.sku) for r in held)
         for r in held:
@@ -123,31 +120,52 @@ class StockBatch:
 
     def hand_over(self, held: Sequence[Any]) -> None:
         """The reservation rows go (their units are re-booked to another order by the caller): no stock move."""
-        ids = [r.id for r in held]
-        for i in range(0, len(ids), _CHUNK):
-            self.s.execute(delete(Reservation).where(Reservation.id.in_(ids[i:i + _CHUNK])),
-                           execution_options={"synchronize_session": False})
+        self._gone.extend(r.id for r in held)
 
     # -- savepoints -------------------------------------------------------------------------------
     def snapshot(self) -> Any:
-        return dict(self.available), {k: list(v) for k, v in self._deltas.items()}
+        return dict(self.available), {k: list(v) for k, v in self._deltas.items()}, list(self._gone)
 
     def restore(self, snap: Any) -> None:
-        available, deltas = snap if snap is not None else ({}, {})
+        available, deltas, gone = snap if snap is not None else ({}, {}, [])
         self.available = available
         self._deltas = defaultdict(lambda: [0, 0], deltas)
+        self._gone = gone
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, s: Session) -> None:
         """One conditional UPDATE per stock row moved; fewer rows changed than sent is a failure."""
         changes = [{"w": w, "k": k, "h": h, "r": r} for (w, k), (h, r) in sorted(self._deltas.items()) if h or r]
         self._deltas.clear()
+        gone, self._gone = self._gone, []
+        for i in range(0, len(gone), _CHUNK):
+            s.execute(delete(Reservation).where(Reservation.id.in_(gone[i:i + _CHUNK])),
+                      execution_options={"synchronize_session": False})
         if changes:
             result = s.execute(_APPLY, changes, execution_options={"synchronize_session": False})
             changed = result.rowcount  # type: ignore[attr-defined]
             if changed != -1 and changed != len(changes):
                 raise StockError(f"{len(changes) - changed} stock row(s) could not take the batch's moves: the "
                                  "figures it decided on were not the rows' (nothing was written)")
+
+
+def read_available(s: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """on_hand - reserved of these stock rows, without locks; missing rows are left out.
+
+    One query per warehouse (and 500 SKUs): ``warehouse = ? AND sku IN (...)`` walks the primary key,
+    where a row-value ``(warehouse, sku) IN (...)`` makes SQLite scan the whole table.
+    """
+    by_warehouse: dict[str, list[str]] = defaultdict(list)
+    for w, k in keys:
+        by_warehouse[w].append(k)
+    out: dict[tuple[str, str], int] = {}
+    for w, skus in sorted(by_warehouse.items()):
+        skus = sorted(set(skus))
+        for i in range(0, len(skus), _CHUNK):
+            rows = s.execute(select(Stock.sku, Stock.on_hand - Stock.reserved)
+                             .where(Stock.warehouse == w, Stock.sku.in_(skus[i:i + _CHUNK])))
+            out.update({(w, k): int(q) for k, q in rows})
+    return out
 
 
 def stock_batch(s: Session) -> StockBatch:

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..plugin.views import StockView, WarehouseView
-from ..storage.models import Stock, Warehouse
+from ..storage.models import Warehouse
+from .batch import read_available
 from .ledger import lock_stock
 
 
@@ -43,13 +44,8 @@ def stock_view(s: Session, skus: Iterable[str], whs: tuple[WarehouseView, ...], 
     ends, in the global order (see ledger.py), for a batch that is about to
     move stock of these SKUs; the figures are then read under the lock.
     """
-    wanted = sorted(set(skus))
-    avail: dict[tuple[str, str], int] = {}
-    for i in range(0, len(wanted), 500):
-        rows = s.execute(
-            select(Stock.warehouse, Stock.sku, Stock.on_hand - Stock.reserved).where(Stock.sku.in_(wanted[i:i + 500])))
-        for wh, sku, qty in rows:
-            avail[(wh, sku)] = int(qty)
+    wanted = set(skus)
+    avail = read_available(s, [(w.code, sku) for w in whs for sku in wanted])
     if lock:
         avail.update(lock_stock(s, list(avail)))
     return StockView(warehouses=whs, available=avail)

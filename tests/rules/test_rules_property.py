@@ -115,7 +115,8 @@ def build_ruleset(conditions: list[dict[str, Any]], mode: str) -> Any:
                 return None
 
 
-ENGINE = RuleEngine()
+ENGINE = RuleEngine()              # remembers decisions per signature (rules/memo.py)
+FRESH = RuleEngine(memo=False)     # asks durable_rules every time
 
 
 # derandomize: the same 200 examples on every run, so a failure here is a bug, never luck.
@@ -133,10 +134,32 @@ def test_engine_agrees_with_reference(conditions: list[dict[str, Any]], facts: l
     if ruleset is None:
         return
     ENGINE.load(ruleset)
-    for fact in facts:
+    FRESH.load(ruleset)
+    # Twice over: the second round answers from the memo wherever a signature repeats.
+    for fact in facts + facts:
         expected = evaluate_reference(ruleset, fact).fired_names
-        actual = ENGINE.evaluate("prop", fact).fired_names
-        assert actual == expected, f"facts={fact}\n{ruleset.source}"
+        fresh = FRESH.evaluate("prop", fact).fired_names
+        remembered = ENGINE.evaluate("prop", fact)
+        assert fresh == expected, f"facts={fact}\n{ruleset.source}"
+        assert remembered.fired_names == fresh, f"memoized decision differs: facts={fact}\n{ruleset.source}"
+        assert dict(remembered.facts) == dict(FRESH.evaluate("prop", fact).facts)
+
+
+def test_one_signature_one_question_to_the_engine() -> None:
+    """Amounts on the same side of every threshold share a signature: durable is asked once for them all."""
+    ruleset = load_ruleset_text(yaml.safe_dump({"ruleset": "sig", "rules": [
+        {"name": "big", "when": {"order.payable": {"gt": 1}}, "then": ["flag"]},
+        {"name": "cold", "when": {"any_line": {"cold": True}}, "then": ["flag"]}]}), filename="sig.yaml",
+        schema=SCHEMA)
+    engine = RuleEngine()
+    engine.load(ruleset)
+    answers = [engine.evaluate("sig", {"order": {"payable": p}, "lines": [{"cold": True}] * n}).fired_names
+               for p in (2, 3, 50, 1000) for n in (1, 4)]
+    assert answers == [["big", "cold"]] * 8
+    assert engine.memo_stats("sig") == (7, 1)
+    assert engine.evaluate("sig", {"order": {"payable": 1}, "lines": []}).fired_names == []
+    assert engine.memo_stats("sig") == (7, 2)
+    engine.close()
 
 
 def test_rejections_are_by_design() -> None:

@@ -140,6 +140,8 @@ def test_release_and_ship_arithmetic(oms: OMS) -> None:
     assert row(oms, "WH-SH", "MUG-1") == (20, 0)
     with oms.db.session() as s:
         assert reservations.ship_order(s, b, "ship:b", T0) == 4
+        assert reservations.reservations_of(s, [a, b]) == {}
+    with oms.db.read() as s:
         assert not list(s.scalars(select(Reservation).where(Reservation.order_id.in_([a, b]))))
     assert row(oms, "WH-SH", "TEA-1") == (46, 0)
     with oms.db.session() as s:

@@ -1,0 +1,96 @@
+"""Decisions remembered per ruleset version: one durable_rules evaluation per distinct case.
+
+A ruleset's answer depends only on the truth of its tests (the leaves of its
+conditions: comparisons, `exists`, `matches`, `in`), each true, false or
+unknown (Kleene, as evaluate_reference has it), and, for a line quantifier,
+on which combinations of its tests' truths occur among the lines: `any_line`
+is an OR and `all_lines` an AND over the lines, so neither their number nor
+their order matters, only the set (an empty set for no lines). That is the
+*signature* of a document. Two orders with one signature get one answer, so
+durable_rules (still the engine of record) is asked once per signature and
+ruleset version, and the answer is remembered: "payable > 500000" has two
+outcomes however many amounts there are.
+
+The memo is bounded; a full memo starts again empty (the next evaluations
+simply ask durable again). tests/rules/test_rules_property.py checks that
+remembered and fresh decisions agree, over random rulesets and facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from .facts import MISSING, lookup
+from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or, Ruleset
+from .reference import truth
+
+MAX_ENTRIES = 4096
+
+Leaf = Compare | Exists
+
+
+def _key(leaf: Leaf) -> Hashable:
+    if isinstance(leaf, Exists):
+        return ("exists", leaf.path, leaf.present)
+    value = tuple(leaf.value) if isinstance(leaf.value, list) else leaf.value
+    # The type is part of the key: 1 and True compare equal in Python, not in a rule.
+    return ("compare", leaf.path, leaf.op, type(value).__name__, value)
+
+
+class Signature:
+    """The tests of a ruleset, deduplicated, at the top level and per line quantifier's list."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        top: dict[Hashable, Leaf] = {}
+        lists: dict[str, dict[Hashable, Leaf]] = {}
+
+        def walk(cond: Condition, scope: str | None) -> None:
+            if isinstance(cond, Compare | Exists):
+                (top if scope is None else lists.setdefault(scope, {})).setdefault(_key(cond), cond)
+            elif isinstance(cond, And | Or):
+                for part in cond.parts:
+                    walk(part, scope)
+            elif isinstance(cond, Not):
+                walk(cond.part, scope)
+            elif isinstance(cond, AnyItem | AllItems):
+                lists.setdefault(cond.list_path, {})
+                walk(cond.part, cond.list_path)
+            elif not isinstance(cond, Always):
+                raise TypeError(f"unknown condition {cond!r}")
+
+        for rule in ruleset.rules:
+            walk(rule.when, None)
+        self.top = tuple(top.values())
+        self.lists = tuple((path, tuple(leaves.values())) for path, leaves in sorted(lists.items()))
+
+    def of(self, doc: Any) -> tuple[Any, ...]:
+        """The signature of a prepared document (rules/facts.prepare_facts)."""
+        parts: list[Any] = [tuple(truth(leaf, doc) for leaf in self.top)]
+        for path, leaves in self.lists:
+            items = lookup(doc, path)
+            elements: Iterable[Any] = () if items is MISSING or not isinstance(items, list) else items
+            parts.append(frozenset(tuple(truth(leaf, item) for leaf in leaves) for item in elements))
+        return tuple(parts)
+
+
+class Memo:
+    """Fired rule keys by signature, for one ruleset version."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.signature = Signature(ruleset)
+        self._answers: dict[tuple[Any, ...], frozenset[str]] = {}
+        self.hits = self.misses = 0
+
+    def get(self, signature: tuple[Any, ...]) -> frozenset[str] | None:
+        found = self._answers.get(signature)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    def put(self, signature: tuple[Any, ...], keys: Iterable[str]) -> None:
+        if len(self._answers) >= MAX_ENTRIES:
+            self._answers.clear()
+        self._answers[signature] = frozenset(keys)
