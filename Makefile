@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: demo test install dev lint bench-rules clean
+.PHONY: demo test install dev lint bench bench-rules clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: $(DEV)
 
 lint: $(DEV)
 	$(BIN)/ruff check .
+
+## make bench: set up and run the throughput benchmark (figures explained in docs/performance.md)
+bench: $(STAMP)
+	$(BIN)/oms bench
 
 bench-rules: $(DEV)
 	$(BIN)/python -m tests.rules.bench_rules

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,7 +57,8 @@ class BenchResult:
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
         per_s = self.orders / self.seconds if self.seconds else 0.0
         base = self.orders / self.baseline_seconds if self.baseline_seconds else None
-        return {"orders": self.orders, "seconds": round(self.seconds, 2), "orders_per_s": round(per_s, 1),
+        return {"orders": self.orders, "finished": len(lat), "seconds": round(self.seconds, 2),
+                "orders_per_s": round(per_s, 1),
                 "p50_ms": round(median(lat), 1) if lat else None, "p99_ms": round(p99, 1) if p99 is not None else None,
                 "peak_rss_mb": round(self.peak_rss_mb, 1),
                 "rules_share": round(self.rules_seconds / self.seconds, 3)
@@ -97,21 +99,44 @@ def prepare(config: Config, *, skus: int, customers: int, seed: int) -> tuple[wo
         db.dispose()
 
 
-def _outcomes(oms: OMS) -> tuple[list[float], int, int, int, int]:
-    """Per-order latency (create -> dispatch or hold), and held, split, dispatched, processed-twice counts."""
+def last_order_id(oms: OMS) -> int:
     with oms.db.read() as s:
-        first = dict(s.execute(select(History.order_id, func.min(History.at)).where(History.event == "create")
+        return s.scalar(select(func.max(Order.id))) or 0
+
+
+def with_blocking_rules(config: Config, total: int, directory: Path, catalogue: world.Catalogue,
+                        customers: list[dict[str, Any]], seed: int) -> Config:
+    """A copy of the config's rules directory in ``directory`` whose blocking ruleset has ``total`` rules."""
+    source = config.path(config.rules_dir)
+    target = directory / "rules"
+    shutil.copytree(source, target)
+    blocking = target / "blocking.yaml"
+    text = blocking.read_text(encoding="utf-8")
+    have = len(yaml.safe_load(text)["rules"])
+    if total < have:
+        raise ValueError(f"the blocking ruleset has {have} rules already: ask for {have} or more")
+    extra = world.blocking_rules(total - have, random.Random(seed + 2), catalogue, customers)
+    blocking.write_text(text.rstrip("\n") + "\n\n" + extra, encoding="utf-8")
+    return config.model_copy(update={"rules_dir": str(target)})
+
+
+def _outcomes(oms: OMS, after: int) -> tuple[list[float], int, int, int, int]:
+    """Per-order latency (create -> dispatch or hold), and held, split, dispatched, processed-twice counts,
+    of the orders with ids above ``after`` (the run's: orders stored before it are not counted)."""
+    with oms.db.read() as s:
+        first = dict(s.execute(select(History.order_id, func.min(History.at))
+                               .where(History.event == "create", History.order_id > after)
                                .group_by(History.order_id)).all())
         ends = s.execute(select(History.order_id, History.event, History.at)
-                         .where(History.event.in_(["dispatch", "hold", "split"]))).all()
+                         .where(History.event.in_(["dispatch", "hold", "split"]), History.order_id > after)).all()
         twice = s.scalar(select(func.count()).select_from(
-            select(OutboxMessage.order_id).where(OutboxMessage.topic == "wms.create")
+            select(OutboxMessage.order_id).where(OutboxMessage.topic == "wms.create", OutboxMessage.order_id > after)
             .group_by(OutboxMessage.order_id).having(func.count() > 1).subquery())) or 0
         twice += s.scalar(select(func.count()).select_from(
-            select(History.order_id).where(History.event == "dispatch")
+            select(History.order_id).where(History.event == "dispatch", History.order_id > after)
             .group_by(History.order_id).having(func.count() > 1).subquery())) or 0
         parents = {oid: pid for oid, pid in s.execute(select(Order.id, Order.parent_id)
-                                                      .where(Order.parent_id.is_not(None)))}
+                                                      .where(Order.parent_id.is_not(None), Order.id > after))}
     done: dict[int, Any] = {}
     held = split = dispatched = 0
     for oid, event, at in ends:
@@ -126,21 +151,44 @@ def _outcomes(oms: OMS) -> tuple[list[float], int, int, int, int]:
     return latencies, held, split, dispatched, twice
 
 
+def _rss_mb() -> float:
+    """Resident memory now (Linux /proc; the peak where there is none)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return _peak_rss_mb()
+
+
 def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[str, Any]], *, orders: int,
-               payload_size: int, seed: int, baseline: bool) -> BenchResult:
+               payload_size: int, seed: int, baseline: bool, prefix: str = "BN",
+               memory_every: int = 0) -> BenchResult:
+    """Ingest ``orders`` in payloads of ``payload_size`` and work each payload off, all in this process.
+
+    ``memory_every``: note resident memory every that many orders (``extra["rss_mb"]``).
+    """
     rng = random.Random(seed + 1)
     oms = OMS(config)
     try:
-        payloads = 0
+        oms.rules.publish_dir(actor="oms:bench", note="the benchmark's rules")
+        after = last_order_id(oms)
+        payloads = done = 0
+        samples: list[tuple[int, float]] = []
         started = time.perf_counter()
-        for chunk in _chunks(world.orders(rng, catalogue, customers, orders), payload_size):
+        for chunk in _chunks(world.orders(rng, catalogue, customers, orders, prefix=prefix), payload_size):
             oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
             oms.pipeline.run_until_idle()
             payloads += 1
+            done += len(chunk)
+            if memory_every and (done // memory_every > (done - len(chunk)) // memory_every or done == orders):
+                samples.append((done, round(_rss_mb(), 1)))
         seconds = time.perf_counter() - started
-        latencies, held, split, dispatched, twice = _outcomes(oms)
-        result = BenchResult(orders, seconds, latencies, _peak_rss_mb(), oms.rulebook.seconds, held, split,
+        peak = _peak_rss_mb()   # before the outcomes are read: that is the report's memory, not the run's
+        latencies, held, split, dispatched, twice = _outcomes(oms, after)
+        result = BenchResult(orders, seconds, latencies, peak, oms.rulebook.seconds, held, split,
                              dispatched, twice, oms.db.engine.dialect.name, 1)
+        if samples:
+            result.extra["rss_mb"] = samples
     finally:
         oms.close()
     if baseline and result.backend == "sqlite":
@@ -162,6 +210,8 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(workers)]
         oms = OMS(config)
         try:
+            oms.rules.publish_dir(actor="oms:bench", note="the benchmark's rules")
+            after = last_order_id(oms)
             started = time.perf_counter()
             for chunk in _chunks(world.orders(rng, catalogue, customers, orders), payload_size):
                 oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
@@ -177,7 +227,7 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
                                                    if p.poll() is not None and p.stderr))
                 time.sleep(0.02)
             seconds = time.perf_counter() - started
-            latencies, held, split, dispatched, twice = _outcomes(oms)
+            latencies, held, split, dispatched, twice = _outcomes(oms, after)
             # The workers decide; their time in the rules engine is theirs, not this process's.
             return BenchResult(orders, seconds, latencies, _peak_rss_mb(children=True), float("nan"), held,
                                split, dispatched, twice, oms.db.engine.dialect.name, workers)

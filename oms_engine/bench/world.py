@@ -131,3 +131,33 @@ def orders(rng: random.Random, catalogue: Catalogue, customers: list[dict[str, A
                "lines": [{"sku": sku, "quantity": q} for sku, q in chosen.items()],
                "freight": _money(freight), "declared_total": _money(goods + freight),
                "payment": {"transaction_id": f"PAY-{prefix}-{i}", "amount": _money(goods + freight)}}
+
+
+# Shapes of the rules an operations team piles up over the years: one recalled SKU, one embargoed
+# postcode, one customer under watch, one merchant's big baskets... Each names values of its own, so
+# with many of them few ever fire on the same order and the hold rate stays near the default rules'.
+_RULE_SHAPES = (
+    "any_line: {{sku: {sku}, quantity: {{gte: 3}}}}",
+    "ship_to.postcode: '{postcode}'",
+    "customer.ref: {ref}",
+    "all: [{{order.payable: {{gt: {amount}}}}}, {{ship_to.region: {region}}}]",
+    "any_line: {{merchant: M-{merchant:02d}, weight_g: {{gt: {weight}}}}}",
+    "customer.email: {{matches: '@{domain}$'}}",
+    "all: [{{order.item_count: {{gte: {items}}}}}, {{customer.level: {level}}}]",
+    "not: {{ship_to.country: {{in: [CN, {country}]}}}}",
+)
+
+
+def blocking_rules(count: int, rng: random.Random, catalogue: Catalogue, customers: list[dict[str, Any]]) -> str:
+    """``count`` extra blocking rules (YAML list items) in the shapes above, seeded."""
+    out: list[str] = []
+    for i in range(count):
+        when = _RULE_SHAPES[i % len(_RULE_SHAPES)].format(
+            sku=rng.choice(catalogue.skus), postcode=f"{rng.randrange(100000, 999999)}",
+            ref=rng.choice(customers)["ref"], amount=rng.randrange(50_000, 5_000_000),
+            region=rng.choice(PLACES)[0], merchant=rng.randrange(MERCHANTS), weight=rng.randrange(5_000, 40_000),
+            domain=f"d{i}-example\\.net", items=rng.randrange(20, 60), level=f"level-{i}",
+            country=f"X{chr(65 + i % 26)}")
+        out.append(f"  - name: bench-rule-{i:04d}\n    priority: {100 + i}\n    when: {{{when}}}\n"
+                   f"    then:\n      - hold: {{reason: bench rule {i}}}\n")
+    return "".join(out)

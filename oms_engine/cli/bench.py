@@ -5,51 +5,93 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
 
 from .root import Ctx, console, errors_to_exit, main
 
+TEMPLATE_ORDERS = 500   # orders the pipeline writes to be copied when --stored asks for history
 
-@main.command()
+
+@main.group(invoke_without_command=True)
 @click.option("--orders", default=2000, show_default=True, help="orders to push through")
 @click.option("--workers", default=0, show_default=True,
               help="0: everything in this process; K: this process ingests, K 'oms worker' processes work")
+@click.option("--db", "db_url", default=None,
+              help="database URL (default: a fresh SQLite file of the benchmark's own); must hold no orders")
 @click.option("--skus", default=100_000, show_default=True, help="catalogue size")
 @click.option("--customers", default=20_000, show_default=True)
 @click.option("--payload", "payload_size", default=200, show_default=True, help="orders per intake payload")
+@click.option("--rules", "rules_total", default=0, show_default=True,
+              help="rules in the blocking ruleset (0: the rules directory as it is); more are generated")
+@click.option("--stored", default=0, show_default=True,
+              help="orders already stored before the run starts (finished orders spread over a year)")
+@click.option("--memory-every", default=0, show_default=True,
+              help="note resident memory every that many orders (one process only)")
 @click.option("--seed", default=11, show_default=True)
 @click.option("--no-baseline", is_flag=True, help="skip the sqlite3 baseline")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@click.pass_obj
+@click.pass_context
 @errors_to_exit
-def bench(c: Ctx, orders: int, workers: int, skus: int, customers: int, payload_size: int, seed: int,
-          no_baseline: bool, as_json: bool) -> None:
+def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
+          payload_size: int, rules_total: int, stored: int, memory_every: int, seed: int, no_baseline: bool,
+          as_json: bool) -> None:
     """Run a synthetic load (5 warehouses, a large catalogue, orders of 1 to 10 lines) through the pipeline.
 
-    It uses a fresh SQLite database of its own unless --db names one, which must hold no orders.
+    It uses a fresh SQLite database of its own unless --db (here or before the
+    command) names one, which must hold no orders. See docs/performance.md.
     """
-    from ..bench.runner import prepare, run_single, run_workers
+    if ctx.invoked_subcommand is not None:
+        return
+    c: Ctx = ctx.obj
+    figures = run_bench(c, orders=orders, workers=workers, db_url=db_url or c.db, skus=skus, customers=customers,
+                        payload_size=payload_size, rules_total=rules_total, stored=stored,
+                        memory_every=memory_every, seed=seed, baseline=not no_baseline)
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    t = Table("figure", "value", title=f"oms bench: {orders:,} orders, {figures['backend']}, "
+                                       f"{workers or 1} worker{'s' if workers > 1 else ''}")
+    for key, value in figures.items():
+        t.add_row(key, str(value))
+    console.print(t)
+
+
+def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
+              payload_size: int, rules_total: int, stored: int, memory_every: int, seed: int,
+              baseline: bool) -> dict[str, Any]:
+    from ..bench.runner import prepare, run_single, run_workers, with_blocking_rules
+    from ..bench.stored import copy_history
     from ..demo.driver import DemoRefused, _holds_other_orders
+    from ..storage.db import Database
     with tempfile.TemporaryDirectory() as tmp:
-        url = c.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        if c.db and _holds_other_orders(url, any_orders=True):
+        url = db_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        if db_url and _holds_other_orders(url, any_orders=True):
             raise DemoRefused(f"the database {url} holds orders: the benchmark needs an empty one")
         config = c.config.model_copy(update={"database_url": url, "outbox_dir": str(Path(tmp) / "outbox")})
         catalogue, people = prepare(config, skus=skus, customers=customers, seed=seed)
+        if rules_total:
+            config = with_blocking_rules(config, rules_total, Path(tmp), catalogue, people, seed)
+        extra: dict[str, Any] = {}
+        if stored:
+            run_single(config, catalogue, people, orders=min(stored, TEMPLATE_ORDERS), payload_size=payload_size,
+                       seed=seed + 100, baseline=False, prefix="BT")
+            db = Database(url)
+            try:
+                extra["stored"] = stored
+                extra["storing_seconds"] = round(copy_history(db, stored), 1)
+            finally:
+                db.dispose()
+            baseline = False   # the baseline replays every row: with history stored it is not the run's
         if workers:
             result = run_workers(config, catalogue, people, orders=orders, payload_size=payload_size, seed=seed,
                                  workers=workers)
         else:
             result = run_single(config, catalogue, people, orders=orders, payload_size=payload_size, seed=seed,
-                                baseline=not no_baseline)
-    figures = result.figures()
-    if as_json:
-        click.echo(json.dumps(figures))
-        return
-    t = Table("figure", "value", title=f"oms bench: {orders:,} orders, {result.backend}, "
-                                       f"{workers or 1} worker{'s' if workers > 1 else ''}")
-    for key, value in figures.items():
-        t.add_row(key, str(value))
-    console.print(t)
+                                baseline=baseline, memory_every=memory_every)
+    result.extra.update(extra)
+    if rules_total:
+        result.extra["blocking_rules"] = rules_total
+    return result.figures()

@@ -17,10 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ..storage.db import on_drain, restored_on_rollback
+from ..storage.db import insert_returning_ids, insert_rows, on_drain, restored_on_rollback
 from ..storage.models import Customer, Order, OrderLine
 
 ORDER_COLUMNS: tuple[str, ...] = tuple(c.key for c in Order.__table__.columns)
@@ -87,7 +87,10 @@ _ORDER_COLUMN_SET = frozenset(ORDER_COLUMNS) - {"id"}
 
 
 def _rows(s: Session, stmt: Any) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in s.execute(stmt)]
+    # On the connection: a Core SELECT needs nothing of the session's ORM execution path.
+    result = s.connection().execute(stmt)
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 def load_records(s: Session, ids: Sequence[int], *, track: bool = True) -> list[OrderRec]:
@@ -103,9 +106,9 @@ def load_records(s: Session, ids: Sequence[int], *, track: bool = True) -> list[
     for i in range(0, len(ids), _CHUNK):
         part = ids[i:i + _CHUNK]
         order_rows += _rows(s, select(*Order.__table__.columns).where(Order.id.in_(part)).order_by(Order.id))
-        for row in s.execute(select(*OrderLine.__table__.columns).where(OrderLine.order_id.in_(part))
-                             .order_by(OrderLine.order_id, OrderLine.line_no)):
-            lines[row.order_id].append(LineRec(**row._mapping))
+        for row in _rows(s, select(*OrderLine.__table__.columns).where(OrderLine.order_id.in_(part))
+                         .order_by(OrderLine.order_id, OrderLine.line_no)):
+            lines[row["order_id"]].append(LineRec(**row))
     customers = load_customers(s, {r["customer_id"] for r in order_rows})
     records = [OrderRec(r, lines[r["id"]], customers[r["customer_id"]]) for r in order_rows]
     if track:
@@ -117,9 +120,9 @@ def load_customers(s: Session, ids: Iterable[int]) -> dict[int, CustomerRec]:
     wanted = sorted(set(ids))
     out: dict[int, CustomerRec] = {}
     for i in range(0, len(wanted), _CHUNK):
-        for row in s.execute(select(*(getattr(Customer, c) for c in CUSTOMER_COLUMNS))
-                             .where(Customer.id.in_(wanted[i:i + _CHUNK]))):
-            out[row.id] = CustomerRec(**row._mapping)
+        for row in _rows(s, select(*(Customer.__table__.c[c] for c in CUSTOMER_COLUMNS))
+                         .where(Customer.__table__.c.id.in_(wanted[i:i + _CHUNK]))):
+            out[row["id"]] = CustomerRec(**row)
     return out
 
 
@@ -169,8 +172,9 @@ def flush_records(s: Session) -> None:
             cols = frozenset(rec.dirty)
             groups[cols].append({"_id": rec.id, **{c: getattr(rec, c) for c in cols}})
             rec.clean()
+    conn = s.connection()
     for cols, rows in groups.items():
-        s.execute(_update_statement(cols), rows, execution_options={"synchronize_session": False})
+        conn.execute(_update_statement(cols), rows)
 
 
 def forget_records(s: Session) -> None:
@@ -186,7 +190,7 @@ def insert_orders(s: Session, orders: Sequence[dict[str, Any]], lines: Sequence[
     """
     if not orders:
         return []
-    ids = s.execute(insert(Order).returning(Order.id, sort_by_parameter_order=True), list(orders)).scalars().all()
+    ids = insert_returning_ids(s, Order.__table__, orders)
     line_rows: list[dict[str, Any]] = []
     records: list[OrderRec] = []
     for oid, values, order_lines, customer in zip(ids, orders, lines, customers, strict=True):
@@ -197,6 +201,6 @@ def insert_orders(s: Session, orders: Sequence[dict[str, Any]], lines: Sequence[
             recs.append(LineRec(**row))
         records.append(OrderRec({**values, "id": oid}, recs, customer))
     if line_rows:
-        s.execute(insert(OrderLine), line_rows)
+        insert_rows(s, OrderLine, line_rows)
     track_records(s, records)
     return records

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 AttrValue = bool | int | str
@@ -50,7 +51,8 @@ class LineView:
     weight_g: int
     attributes: Mapping[str, AttrValue] = field(default_factory=dict)
 
-    @property
+    # Cached: routing asks it of every line for every warehouse it weighs (views are immutable).
+    @cached_property
     def capabilities(self) -> frozenset[str]:
         """What a warehouse must be equipped for to ship this line (cold chain, oversize)."""
         return frozenset(a for a in CAPABILITY_ATTRIBUTES if self.attributes.get(a))
@@ -75,9 +77,18 @@ class OrderView:
     def weight_g(self) -> int:
         return sum(ln.weight_g * ln.quantity for ln in self.lines)
 
-    @property
+    @cached_property
     def capabilities(self) -> frozenset[str]:
         return frozenset().union(*(ln.capabilities for ln in self.lines if ln.quantity > 0))
+
+    @cached_property
+    def units_by_sku(self) -> Mapping[str, int]:
+        """Every line in full, summed per SKU (see :func:`units_by_sku`)."""
+        need: dict[str, int] = {}
+        for ln in self.lines:
+            if ln.quantity > 0:
+                need[ln.sku] = need.get(ln.sku, 0) + ln.quantity
+        return need
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ class StockView:
 
 def units_by_sku(order: OrderView, lines: Mapping[int, int] | None = None) -> dict[str, int]:
     """line_no -> quantity (default: every line in full) summed per SKU: lines sharing an SKU share its stock."""
+    if lines is None:
+        return dict(order.units_by_sku)
     need: dict[str, int] = {}
     for ln in order.lines:
         q = ln.quantity if lines is None else lines.get(ln.line_no, 0)
@@ -156,7 +169,8 @@ class OrderStock:
 
     def covers(self, warehouse: str, lines: Mapping[int, int] | None = None) -> bool:
         """Has ``warehouse`` the stock for these units (line_no -> qty; default: the whole order)?"""
-        return all(self.qty(warehouse, sku) >= q for sku, q in units_by_sku(self.order, lines).items())
+        need = self.order.units_by_sku if lines is None else units_by_sku(self.order, lines)
+        return all(self.qty(warehouse, sku) >= q for sku, q in need.items())
 
     def units(self, warehouse: str, lines: Mapping[int, int] | None = None) -> int:
         """How many of these units ``warehouse`` could ship."""
@@ -175,6 +189,8 @@ class OrderStock:
 
 
 def needed_capabilities(order: OrderView, lines: Mapping[int, int] | None = None) -> frozenset[str]:
+    if lines is None:
+        return order.capabilities
     chosen: Iterable[LineView] = order.lines if lines is None else (ln for ln in order.lines if lines.get(ln.line_no))
     return frozenset().union(*(ln.capabilities for ln in chosen if ln.quantity > 0))
 

@@ -159,12 +159,13 @@ def read_available(s: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[st
     for w, k in keys:
         by_warehouse[w].append(k)
     out: dict[tuple[str, str], int] = {}
+    conn = s.connection()
     for w, skus in sorted(by_warehouse.items()):
         skus = sorted(set(skus))
         for i in range(0, len(skus), _CHUNK):
-            rows = s.execute(select(Stock.sku, Stock.on_hand - Stock.reserved)
-                             .where(Stock.warehouse == w, Stock.sku.in_(skus[i:i + _CHUNK])))
-            out.update({(w, k): int(q) for k, q in rows})
+            rows = conn.execute(select(_STOCK.sku, _STOCK.on_hand - _STOCK.reserved)
+                                .where(_STOCK.warehouse == w, _STOCK.sku.in_(skus[i:i + _CHUNK])))
+            out.update({(w, k): q for k, q in rows})
     return out
 
 

@@ -1,0 +1,72 @@
+"""``oms bench``: the figures the performance docs quote come out of real runs, whole and consistent.
+
+Small worlds and few orders: these tests check what the benchmark reports
+and does, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, func, select
+
+from oms_engine.storage.models import ActiveRule, Order, RuleVersion
+from tests.support import ROOT
+
+OMS_BIN = str(Path(ROOT) / ".venv" / "bin" / "oms")
+SMALL = ("--skus", "800", "--customers", "200", "--payload", "40")
+ISSUE_KEYS = {"orders_per_s", "p50_ms", "p99_ms", "peak_rss_mb", "rules_share", "baseline_orders_per_s", "ratio"}
+
+
+def bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"rules_dir": str(ROOT / "rules"), "templates_dir": str(ROOT / "templates"),
+                                      "number_secret": "bench-tests"}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    p = subprocess.run([OMS_BIN, "--config", str(config), "bench", *SMALL, "--json", *args], capture_output=True,
+                       text=True, timeout=300, env=env, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+def test_a_run_reports_every_figure_and_finishes_every_order(tmp_path: Path) -> None:
+    figures = bench(tmp_path, "--orders", "80")
+    assert figures.keys() >= ISSUE_KEYS
+    assert all(isinstance(figures[k], float | int) and figures[k] > 0 for k in ISSUE_KEYS)
+    assert figures["orders"] == figures["finished"] == 80
+    assert figures["processed_twice"] == 0
+    assert figures["p50_ms"] <= figures["p99_ms"]
+    assert 0 < figures["rules_share"] < 1
+    # the ratio is the run's rate over the baseline's, as printed
+    assert figures["ratio"] == pytest.approx(figures["orders_per_s"] / figures["baseline_orders_per_s"], rel=0.01)
+
+
+def test_generated_rules_and_stored_history_are_in_the_database_the_run_used(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    figures = bench(tmp_path, "--orders", "40", "--rules", "60", "--stored", "300", "--db", url)
+    assert figures["blocking_rules"] == 60 and figures["stored"] == 300
+    assert figures["finished"] == 40 and figures["baseline_orders_per_s"] is None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            parents = conn.scalar(select(func.count()).select_from(Order).where(Order.parent_id.is_(None)))
+            text = conn.scalar(select(RuleVersion.text).join(ActiveRule, ActiveRule.version_id == RuleVersion.id)
+                               .where(ActiveRule.ruleset == "blocking"))
+    finally:
+        engine.dispose()
+    assert parents == 300 + 40
+    assert len(yaml.safe_load(text or "")["rules"]) == 60
+
+
+# Workers share work through PostgreSQL's row locks; on SQLite one writer at a time is all there is.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_workers_share_the_load_and_none_is_processed_twice(db_url: str, tmp_path: Path) -> None:
+    figures = bench(tmp_path, "--orders", "80", "--workers", "2", "--db", db_url)
+    assert figures["workers"] == 2 and figures["backend"] == "postgresql"
+    assert figures["finished"] == 80 and figures["processed_twice"] == 0
