@@ -162,7 +162,7 @@ def _rss_mb() -> float:
 
 def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[str, Any]], *, orders: int,
                payload_size: int, seed: int, baseline: bool, prefix: str = "BN",
-               memory_every: int = 0) -> BenchResult:
+               memory_every: int = 0, lines: tuple[int, int] = (1, 10)) -> BenchResult:
     """Ingest ``orders`` in payloads of ``payload_size`` and work each payload off, all in this process.
 
     ``memory_every``: note resident memory every that many orders (``extra["rss_mb"]``).
@@ -175,7 +175,8 @@ def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[
         payloads = done = 0
         samples: list[tuple[int, float]] = []
         started = time.perf_counter()
-        for chunk in _chunks(world.orders(rng, catalogue, customers, orders, prefix=prefix), payload_size):
+        stream = world.orders(rng, catalogue, customers, orders, prefix=prefix, lines=lines)
+        for chunk in _chunks(stream, payload_size):
             oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
             oms.pipeline.run_until_idle()
             payloads += 1
@@ -198,7 +199,7 @@ def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[
 
 
 def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict[str, Any]], *, orders: int,
-                payload_size: int, seed: int, workers: int) -> BenchResult:
+                payload_size: int, seed: int, workers: int, lines: tuple[int, int] = (1, 10)) -> BenchResult:
     """This process ingests; ``workers`` ``oms worker`` processes share the pipeline through the database."""
     rng = random.Random(seed + 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,7 +214,7 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
             oms.rules.publish_dir(actor="oms:bench", note="the benchmark's rules")
             after = last_order_id(oms)
             started = time.perf_counter()
-            for chunk in _chunks(world.orders(rng, catalogue, customers, orders), payload_size):
+            for chunk in _chunks(world.orders(rng, catalogue, customers, orders, lines=lines), payload_size):
                 oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
             while True:
                 with oms.db.read() as s:

@@ -102,15 +102,15 @@ def _money(minor: int) -> str:
 
 
 def orders(rng: random.Random, catalogue: Catalogue, customers: list[dict[str, Any]], count: int,
-           *, prefix: str = "BN") -> Iterator[dict[str, Any]]:
-    """``count`` canonical JSON-channel orders, paid in full."""
+           *, prefix: str = "BN", lines: tuple[int, int] = (1, 10)) -> Iterator[dict[str, Any]]:
+    """``count`` canonical JSON-channel orders, paid in full, of ``lines`` (least, most) lines each."""
     special = sorted(catalogue.special)
     for i in range(count):
         c = rng.choice(customers)
         merchant = rng.randrange(MERCHANTS)
-        n = rng.randint(1, 10)
+        n = rng.randint(*lines)
         chosen: dict[str, int] = {}
-        for _ in range(n):
+        for _ in range(n):  # an SKU drawn twice makes one line: n lines at most
             pool = catalogue.skus if rng.random() < MIXED_MERCHANT_SHARE / 3 else catalogue.by_merchant[merchant]
             chosen[rng.choice(pool)] = rng.choice((1, 1, 1, 2, 3))
         if rng.random() < 0.03:

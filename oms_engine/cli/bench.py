@@ -24,6 +24,8 @@ TEMPLATE_ORDERS = 500   # orders the pipeline writes to be copied when --stored 
 @click.option("--skus", default=100_000, show_default=True, help="catalogue size")
 @click.option("--customers", default=20_000, show_default=True)
 @click.option("--payload", "payload_size", default=200, show_default=True, help="orders per intake payload")
+@click.option("--lines", "lines", default="1-10", show_default=True, callback=lambda _c, _p, v: _lines(v),
+              help="lines per order: N, or LEAST-MOST drawn evenly")
 @click.option("--rules", "rules_total", default=0, show_default=True,
               help="rules in the blocking ruleset (0: the rules directory as it is); more are generated")
 @click.option("--stored", default=0, show_default=True,
@@ -36,8 +38,8 @@ TEMPLATE_ORDERS = 500   # orders the pipeline writes to be copied when --stored 
 @click.pass_context
 @errors_to_exit
 def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
-          payload_size: int, rules_total: int, stored: int, memory_every: int, seed: int, no_baseline: bool,
-          as_json: bool) -> None:
+          payload_size: int, lines: tuple[int, int], rules_total: int, stored: int, memory_every: int, seed: int,
+          no_baseline: bool, as_json: bool) -> None:
     """Run a synthetic load (5 warehouses, a large catalogue, orders of 1 to 10 lines) through the pipeline.
 
     It uses a fresh SQLite database of its own unless --db (here or before the
@@ -47,7 +49,7 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
         return
     c: Ctx = ctx.obj
     figures = run_bench(c, orders=orders, workers=workers, db_url=db_url or c.db, skus=skus, customers=customers,
-                        payload_size=payload_size, rules_total=rules_total, stored=stored,
+                        payload_size=payload_size, lines=lines, rules_total=rules_total, stored=stored,
                         memory_every=memory_every, seed=seed, baseline=not no_baseline)
     if as_json:
         click.echo(json.dumps(figures))
@@ -60,7 +62,7 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
 
 
 def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
-              payload_size: int, rules_total: int, stored: int, memory_every: int, seed: int,
+              payload_size: int, lines: tuple[int, int], rules_total: int, stored: int, memory_every: int, seed: int,
               baseline: bool) -> dict[str, Any]:
     from ..bench.runner import prepare, run_single, run_workers, with_blocking_rules
     from ..bench.stored import copy_history
@@ -87,11 +89,53 @@ def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: in
             baseline = False   # the baseline replays every row: with history stored it is not the run's
         if workers:
             result = run_workers(config, catalogue, people, orders=orders, payload_size=payload_size, seed=seed,
-                                 workers=workers)
+                                 workers=workers, lines=lines)
         else:
             result = run_single(config, catalogue, people, orders=orders, payload_size=payload_size, seed=seed,
-                                baseline=baseline, memory_every=memory_every)
+                                baseline=baseline, memory_every=memory_every, lines=lines)
     result.extra.update(extra)
     if rules_total:
         result.extra["blocking_rules"] = rules_total
+    result.extra["lines"] = f"{lines[0]}-{lines[1]}" if lines[0] != lines[1] else str(lines[0])
     return result.figures()
+
+
+def _lines(value: str) -> tuple[int, int]:
+    try:
+        least, _, most = value.partition("-")
+        bounds = (int(least), int(most or least))
+    except ValueError:
+        raise click.BadParameter(f"'{value}': give N or LEAST-MOST, e.g. 1-10") from None
+    if not 1 <= bounds[0] <= bounds[1] <= 200:
+        raise click.BadParameter(f"'{value}': between 1 and 200 lines, least first")
+    return bounds
+
+
+@bench.command("sweep", context_settings={"ignore_unknown_options": True})
+@click.argument("parameter", type=click.Choice(["rules", "workers", "lines", "stored", "orders"]))
+@click.argument("values")
+@click.option("--out", default="docs/perf", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="where PARAMETER.json and PARAMETER.png go")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 20),
+              help="runs per value; the median one is kept")
+@click.option("--title", default="", help="the plot's title")
+@click.argument("bench_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+@errors_to_exit
+def sweep_cmd(c: Ctx, parameter: str, values: str, out: Path, repeat: int, title: str,
+              bench_args: tuple[str, ...]) -> None:
+    """Run 'oms bench' once per value of PARAMETER (VALUES: comma-separated), then plot orders/s against it.
+
+    Options after VALUES that are not the sweep's own go to every 'oms bench' run, e.g.
+    'oms bench sweep rules 10,100,500 --orders 3000'.
+    """
+    from ..bench.sweep import sweep, write
+    try:
+        numbers = [int(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"'{values}': comma-separated whole numbers", param_hint="VALUES") from None
+    oms_args = [*(["--config", c.config_path] if c.config_path else []), *(["--db", c.db] if c.db else [])]
+    points = sweep(parameter, numbers, oms_args=oms_args, bench_args=bench_args, repeat=repeat,
+                   progress=lambda line: console.print(line, markup=False))
+    data, image = write(parameter, points, out, title=title)
+    click.echo(f"wrote {data} and {image}")

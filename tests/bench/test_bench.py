@@ -70,3 +70,20 @@ def test_workers_share_the_load_and_none_is_processed_twice(db_url: str, tmp_pat
     figures = bench(tmp_path, "--orders", "80", "--workers", "2", "--db", db_url)
     assert figures["workers"] == 2 and figures["backend"] == "postgresql"
     assert figures["finished"] == 80 and figures["processed_twice"] == 0
+
+
+def test_a_sweep_writes_its_figures_and_a_plot(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"rules_dir": str(ROOT / "rules"), "templates_dir": str(ROOT / "templates"),
+                                      "number_secret": "bench-tests"}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    out = tmp_path / "perf"
+    p = subprocess.run([OMS_BIN, "--config", str(config), "bench", "sweep", "lines", "1,4", "--out", str(out),
+                        "--orders", "30", *SMALL, "--no-baseline"], capture_output=True, text=True, timeout=300,
+                       env=env, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    points = json.loads((out / "lines.json").read_text(encoding="utf-8"))
+    assert [pt["lines"] for pt in points] == [1, 4]
+    assert all(pt["finished"] == 30 and pt["orders_per_s"] > 0 and len(pt["runs_orders_per_s"]) == 1
+               for pt in points)
+    assert (out / "lines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
