@@ -190,7 +190,7 @@ def insert_orders(s: Session, orders: Sequence[dict[str, Any]], lines: Sequence[
     """
     if not orders:
         return []
-    ids = insert_returning_ids(s, Order.__table__, orders)
+    ids = insert_returning_ids(s, Order.__table__, orders, key="number")
     line_rows: list[dict[str, Any]] = []
     records: list[OrderRec] = []
     for oid, values, order_lines, customer in zip(ids, orders, lines, customers, strict=True):

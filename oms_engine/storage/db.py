@@ -126,15 +126,19 @@ def insert_rows(s: Session, model: type, rows: Sequence[dict[str, Any]]) -> None
         conn.execute(table.insert(), [rows[i] for i in idx])
 
 
-def insert_returning_ids(s: Session, table: Any, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """INSERT rows through Core, returning their new ids in the order given."""
+def insert_returning_ids(s: Session, table: Any, rows: Sequence[dict[str, Any]], *, key: str) -> list[int]:
+    """INSERT rows through Core, returning their new ids in the order given.
+
+    ``key`` names a unique column every row gives: the ids are matched to the rows by it. Asking
+    SQLAlchemy for RETURNING rows in parameter order instead makes it insert one row per statement
+    on SQLite (a table with no insert sentinel); matched by key, it sends hundreds per statement.
+    """
     conn = s.connection()
-    ids: list[int] = [0] * len(rows)
-    stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    stmt = table.insert().returning(table.c.id, table.c[key])
+    found: dict[Any, int] = {}
     for idx in _by_keys(rows).values():
-        for i, new_id in zip(idx, conn.execute(stmt, [rows[i] for i in idx]).scalars(), strict=True):
-            ids[i] = new_id
-    return ids
+        found.update((k, new_id) for new_id, k in conn.execute(stmt, [rows[i] for i in idx]))
+    return [found[row[key]] for row in rows]
 
 
 _FLUSHERS = "oms_flushers"
