@@ -57,6 +57,9 @@ def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[st
             "stock_before": stock_before, "stock_after": after,
             "negative_available": negative, "actions": dict(stats["log"]), "ingest_errors": stats["ingest_errors"],
             "planned": dict(plan.expect), "seconds": round(elapsed, 2),
+            # Every order, child orders included, taken from intake to its final state, per second of wall time.
+            "orders_per_s": round((sum(parents.values()) + n_children) / elapsed, 1) if elapsed else None,
+            "transitions_per_s": round(transitions / elapsed, 1) if elapsed else None,
             "simulated_until": stats["finished_at"].isoformat(timespec="minutes")}
 
 
@@ -88,5 +91,6 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
         console.print(f"Payloads refused: {len(d['ingest_errors'])}, e.g. {d['ingest_errors'][0]}")
     console.print(f"{d['transitions']:,} transitions; stock rows with negative availability: "
                   f"{d['negative_available']}; simulated until {d['simulated_until']}")
-    console.print(f"[bold]Done in {d['seconds']} s[/bold]")
+    console.print(f"[bold]Done in {d['seconds']} s[/bold]: {d['orders_per_s']} orders and "
+                  f"{d['transitions_per_s']} transitions a second")
 

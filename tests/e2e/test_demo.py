@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from oms_engine.demo.driver import run_demo
@@ -32,6 +33,10 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     shipped_out = sum(b[0] - summary["stock_after"][w][0] for w, b in summary["stock_before"].items())
     assert shipped_out > 0
     assert sum(summary["holds"].values()) > 0 and summary["split_parents"] > 0
+    # The closing line gives the rate: every order, child orders included, per second of the run.
+    total = sum(summary["orders"].values()) + sum(summary["children"].values())
+    assert summary["orders_per_s"] == pytest.approx(total / summary["seconds"], rel=0.01)
+    assert f"{summary['orders_per_s']} orders and" in text
 
 
 def _oms_cli(*args: str) -> subprocess.CompletedProcess[str]:
