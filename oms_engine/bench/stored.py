@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..storage.db import Database
-from ..storage.models import DecisionRecord, History, Order, OrderLine, OutboxMessage, StockMovement
+from ..storage.models import Customer, DecisionRecord, History, Order, OrderLine, OutboxMessage, StockMovement
 
 _YEAR = timedelta(days=365)
 # Child tables copied with each order: (model, the columns shifted back in time).
@@ -45,6 +45,7 @@ def copy_history(db: Database, total: int, *, progress: Callable[[int], None] | 
     started = time.perf_counter()
     with db.read() as s:
         orders = [dict(r._mapping) for r in s.execute(select(*Order.__table__.columns).order_by(Order.id))]
+        customers = list(s.scalars(select(Customer.id).order_by(Customer.id)))
         children = {model: [dict(r._mapping) for r in s.execute(select(*model.__table__.columns)  # type: ignore[attr-defined]
                                                                   .where(model.order_id.is_not(None)))]  # type: ignore[attr-defined]
                     for model, _ in _CHILDREN}
@@ -60,6 +61,11 @@ def copy_history(db: Database, total: int, *, progress: Callable[[int], None] | 
         chosen = orders[:take]
         ids = {o["id"] for o in chosen}
         rows = [_order_copy(o, k, span, back) for o in chosen]
+        # Each copy goes to other customers, so the history spreads over all of them as a real one does
+        # (a parent and its children stay with one customer).
+        for o, row in zip(chosen, rows, strict=True):
+            root = o["parent_id"] or o["id"]
+            row["customer_id"] = customers[(root + k * template) % len(customers)]
         with db.session() as s:
             conn = s.connection()
             _insert(conn, Order, rows)

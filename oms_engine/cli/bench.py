@@ -22,7 +22,9 @@ TEMPLATE_ORDERS = 500   # orders the pipeline writes to be copied when --stored 
 @click.option("--db", "db_url", default=None,
               help="database URL (default: a fresh SQLite file of the benchmark's own); must hold no orders")
 @click.option("--skus", default=100_000, show_default=True, help="catalogue size")
-@click.option("--customers", default=20_000, show_default=True)
+@click.option("--customers", default=0, show_default=True,
+              help="customers (0: at least 20,000, as many as orders plus a fifth of --stored, so few place five "
+                   "orders in a day and trip the burst rule)")
 @click.option("--payload", "payload_size", default=200, show_default=True, help="orders per intake payload")
 @click.option("--lines", "lines", default="1-10", show_default=True, callback=lambda _c, _p, v: _lines(v),
               help="lines per order: N, or LEAST-MOST drawn evenly")
@@ -73,6 +75,8 @@ def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: in
         if db_url and _holds_other_orders(url, any_orders=True):
             raise DemoRefused(f"the database {url} holds orders: the benchmark needs an empty one")
         config = c.config.model_copy(update={"database_url": url, "outbox_dir": str(Path(tmp) / "outbox")})
+        # Stored history averages five orders a customer; the run's orders rarely meet a customer twice.
+        customers = customers or max(20_000, orders + stored // 5)
         catalogue, people = prepare(config, skus=skus, customers=customers, seed=seed)
         if rules_total:
             config = with_blocking_rules(config, rules_total, Path(tmp), catalogue, people, seed)
