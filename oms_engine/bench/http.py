@@ -37,8 +37,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -54,7 +52,7 @@ from ..storage.db import make_engine
 from ..storage.migrate import upgrade
 from ..storage.models import Order, Warehouse
 from . import world
-from .runner import prepare
+from .runner import prepare, private_schema, sigterm_as_exit
 
 CHANNEL = "json"
 PREFIX = "BH"                  # external ids of the benchmark's orders
@@ -347,23 +345,6 @@ def _stored(oms: OMS) -> tuple[dict[str, int], dict[str, int]]:
     return counts, {str(k): int(v) for k, v in sorted(statuses.items())}
 
 
-@contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """SIGTERM raises SystemExit here, so the finally blocks stop the subprocesses rather than orphan them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield   # only the main thread may set a handler; a caller in another thread sees to its own signals
-        return
-
-    def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _refuse_used(url: str) -> None:
     """A database given to the run must be empty: it seeds a world of its own and counts its own orders."""
     from ..demo.driver import DemoRefused, _holds_other_orders
@@ -393,9 +374,9 @@ def run_http(config: Config, *, rate: float = 200.0, duration: float = 60.0, wor
     if threads < servers or servers < 1 or workers < 0:
         raise ValueError("at least one server, at least one sender thread per server, and zero or more workers")
     total = max(1, round(rate * duration))
-    with _sigterm_as_exit(), tempfile.TemporaryDirectory(prefix="oms-bench-http-") as tmp:
+    with sigterm_as_exit(), tempfile.TemporaryDirectory(prefix="oms-bench-http-") as tmp, \
+            private_schema(db_url or f"sqlite:///{Path(tmp) / 'bench.db'}") as url:
         directory = Path(tmp)
-        url = db_url or f"sqlite:///{directory / 'bench.db'}"
         if db_url:
             _refuse_used(url)
         config = config.model_copy(update={"database_url": url, "outbox_dir": str(directory / "outbox")})

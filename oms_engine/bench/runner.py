@@ -16,8 +16,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
@@ -102,6 +105,47 @@ def prepare(config: Config, *, skus: int, customers: int, seed: int) -> tuple[wo
 def last_order_id(oms: OMS) -> int:
     with oms.db.read() as s:
         return s.scalar(select(func.max(Order.id))) or 0
+
+
+@contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit here, so the finally blocks stop the subprocesses rather than orphan them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield   # only the main thread may set a handler; a caller in another thread sees to its own signals
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def private_schema(url: str) -> Iterator[str]:
+    """On PostgreSQL: a fresh schema of the benchmark's own in that database, dropped afterwards; the URL
+    to reach it (``search_path`` set for every connection, subprocesses included). Other URLs as given.
+
+    So a benchmark never reads or writes anybody's tables, and runs back to back each start empty.
+    """
+    engine = make_engine(url)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        yield url
+        return
+    schema = f"oms_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        yield engine.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
 
 
 def with_blocking_rules(config: Config, total: int, directory: Path, catalogue: world.Catalogue,

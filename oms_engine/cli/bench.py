@@ -45,7 +45,9 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
     """Run a synthetic load (5 warehouses, a large catalogue, orders of 1 to 10 lines) through the pipeline.
 
     It uses a fresh SQLite database of its own unless --db (here or before the
-    command) names one, which must hold no orders. See docs/performance.md.
+    command) names one: a SQLite file must hold no orders; in a PostgreSQL
+    database it makes a schema of its own and drops it afterwards. See
+    docs/performance.md.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -66,12 +68,12 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
 def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
               payload_size: int, lines: tuple[int, int], rules_total: int, stored: int, memory_every: int, seed: int,
               baseline: bool) -> dict[str, Any]:
-    from ..bench.runner import prepare, run_single, run_workers, with_blocking_rules
+    from ..bench.runner import prepare, private_schema, run_single, run_workers, sigterm_as_exit, with_blocking_rules
     from ..bench.stored import copy_history
     from ..demo.driver import DemoRefused, _holds_other_orders
     from ..storage.db import Database
-    with tempfile.TemporaryDirectory() as tmp:
-        url = db_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with sigterm_as_exit(), tempfile.TemporaryDirectory() as tmp, \
+            private_schema(db_url or f"sqlite:///{Path(tmp) / 'bench.db'}") as url:
         if db_url and _holds_other_orders(url, any_orders=True):
             raise DemoRefused(f"the database {url} holds orders: the benchmark needs an empty one")
         config = c.config.model_copy(update={"database_url": url, "outbox_dir": str(Path(tmp) / "outbox")})

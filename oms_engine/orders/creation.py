@@ -71,6 +71,7 @@ class _Draft:
     row: dict[str, Any]
     lines: list[dict[str, Any]]
     holds: list[str]
+    payload_id: int | None
 
 
 class OrderCreator:
@@ -148,18 +149,18 @@ class OrderCreator:
                "payload_id": payload_id, "note": canon.note, "stage": Step.SCREEN.value,
                "contact": canon.contact(), "content_hash": digest,
                "due_at": self.machine.first_deadline(State.PENDING_PAYMENT, placed_at)}
-        return _Draft(canon, digest, row, lines, holds)
+        return _Draft(canon, digest, row, lines, holds, payload_id)
 
-    def create_many(self, s: Session, items: list[tuple[CanonicalOrder, str]], payload_id: int | None,
-                    pre: Prefetched) -> list[OrderRec | Seen | OmsError]:
-        """Create these (canonical order, content hash) in bulk; per item its record, the stored order it
-        repeats, or why it is refused. Raises when the database refuses a row (the caller then creates
-        the orders one at a time to find which)."""
+    def create_many(self, s: Session, items: list[tuple[CanonicalOrder, str, int | None]], pre: Prefetched
+                    ) -> list[OrderRec | Seen | OmsError]:
+        """Create these (canonical order, content hash, raw payload id) in bulk, from one payload or
+        several; per item its record, the stored order it repeats, or why it is refused. Raises when
+        the database refuses a row (the caller then creates the orders one at a time to find which)."""
         now = self.clock.now()
         out: list[OrderRec | Seen | OmsError | None] = [None] * len(items)
         drafts: list[tuple[int, _Draft]] = []
         first: dict[str, int] = {}
-        for i, (canon, digest) in enumerate(items):
+        for i, (canon, digest, payload_id) in enumerate(items):
             if canon.external_id in pre.seen or canon.external_id in first:
                 continue  # answered below, once the first of them has a number
             try:
@@ -174,19 +175,18 @@ class OrderCreator:
         records = insert_orders(s, [d.row for _, d in drafts], [d.lines for _, d in drafts], customers)
         self.machine.prepare(s, records, pre.cache)
         for (i, d), rec in zip(drafts, records, strict=True):
-            self._finish(s, d, rec, payload_id, pre, now)
+            self._finish(s, d, rec, pre, now)
             out[i] = rec
             pre.seen[d.canon.external_id] = Seen(rec.number, rec.status, d.digest)
-        for i, (canon, _) in enumerate(items):
+        for i, (canon, _, _) in enumerate(items):
             if out[i] is None:
                 out[i] = pre.seen[canon.external_id]
         return [o for o in out if o is not None]
 
-    def _finish(self, s: Session, d: _Draft, order: OrderRec, payload_id: int | None, pre: Prefetched,
-                now: datetime) -> None:
+    def _finish(self, s: Session, d: _Draft, order: OrderRec, pre: Prefetched, now: datetime) -> None:
         """The created order's history, stock, payment and first transition."""
         canon, holds = d.canon, d.holds
-        self.machine.create(s, order, actor=f"channel:{canon.channel}", cause=f"payload {payload_id}")
+        self.machine.create(s, order, actor=f"channel:{canon.channel}", cause=f"payload {d.payload_id}")
         for sku in dict.fromkeys(ln.sku for ln in canon.lines if ln.sku in pre.sku_faults):
             record_incident(s, order_id=order.id, stage="intake", error=pre.sku_faults[sku],
                             action=f"order held: SKU '{sku}' not mapped", at=now)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,18 +78,47 @@ class PayloadTooLarge(OmsError, ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Submission:
+    """A payload to take in, and where it came from."""
+
+    body: bytes
+    source: str = ""
+    # Run in the transaction that stores the raw payload; False: the payload is not stored (a webhook
+    # delivery another request has claimed, say). See web/webhooks.py.
+    claim: Callable[[Session], bool] | None = None
+
+
+# On the table: one executemany for every payload's outcome.
+_RAW = RawPayload.__table__
+_OUTCOME = update(_RAW).where(_RAW.c.id == bindparam("_id")).values(outcome=bindparam("outcome"))
+
+
 class Intake:
     def __init__(self, *, db: Database, clock: Clock, plugins: PluginRegistry, numbers: NumberGenerator,
                  creator: OrderCreator) -> None:
         self.db, self.clock, self.plugins, self.numbers, self.creator = db, clock, plugins, numbers, creator
 
     def store_raw(self, channel: str, body: bytes, source: str) -> int:
+        [payload_id] = self._store_raw_many(channel, [Submission(body, source)])
+        assert payload_id is not None
+        return payload_id
+
+    def _store_raw_many(self, channel: str, submissions: Sequence[Submission]) -> list[int | None]:
+        """Every payload's raw row (and its claim) in one transaction; None where the claim was refused."""
+        now = self.clock.now()
         with self.db.session() as s:
-            row = RawPayload(channel=channel, source=source, body=body, sha256=hashlib.sha256(body).hexdigest(),
-                             received_at=self.clock.now())
-            s.add(row)
+            rows: list[RawPayload | None] = []
+            for sub in submissions:
+                if sub.claim is not None and not sub.claim(s):
+                    rows.append(None)
+                    continue
+                row = RawPayload(channel=channel, source=sub.source, body=sub.body,
+                                 sha256=hashlib.sha256(sub.body).hexdigest(), received_at=now)
+                s.add(row)
+                rows.append(row)
             s.flush()
-            return row.id
+            return [row.id if row is not None else None for row in rows]
 
     def _parse(self, channel: str, body: bytes) -> list[ParsedPayload]:
         adapter = self.plugins.channels.get(channel)
@@ -118,61 +148,80 @@ class Intake:
         return mapped, failed
 
     def ingest(self, channel: str, body: bytes, *, source: str = "") -> list[IngestResult]:
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise PayloadTooLarge(f"payload of {len(body):,} bytes exceeds the limit of {MAX_PAYLOAD_BYTES:,}")
+        [results] = self.ingest_many(channel, [Submission(body, source)])
+        assert results is not None
+        return results
+
+    def ingest_many(self, channel: str, submissions: Sequence[Submission]) -> list[list[IngestResult] | None]:
+        """Several payloads of one channel at once: their raw rows in one transaction, their orders in
+        another, as one batch (a payload of one order costs little more than its share of the batch).
+
+        Per submission its results in its orders' order, or None when its claim was refused (nothing of
+        it is stored then).
+        """
+        for sub in submissions:
+            if len(sub.body) > MAX_PAYLOAD_BYTES:
+                raise PayloadTooLarge(f"payload of {len(sub.body):,} bytes exceeds the limit of "
+                                      f"{MAX_PAYLOAD_BYTES:,}")
         self.plugins.channels.get(channel)  # an unknown channel is refused before anything is stored
-        payload_id = self.store_raw(channel, body, source)
-        parsed = self._parse(channel, body)
-        good = [item.order for item in parsed if item.order is not None]
+        payload_ids = self._store_raw_many(channel, submissions)
+        stored = [(pid, self._parse(channel, sub.body)) for pid, sub in zip(payload_ids, submissions, strict=True)
+                  if pid is not None]
+        if not stored:
+            return [None] * len(submissions)
+        good = [item.order for _, parsed in stored for item in parsed if item.order is not None]
         skus, sku_faults = self._map_skus(channel, good)
 
-        def store(isolated: bool) -> list[IngestResult]:
+        def store(isolated: bool) -> list[list[IngestResult]]:
             # Run again from the start if the transaction loses a race with another process on the same
             # stock rows (storage/retry.py); numbers are taken first, never inside a SQLite write transaction.
             self.numbers.prefetch(len(good))
-            results: list[IngestResult | None] = [None] * len(parsed)
+            results: list[list[IngestResult | None]] = [[None] * len(parsed) for _, parsed in stored]
             with self.db.session() as s:
                 pre = self.creator.prefetch(s, channel, good, skus, sku_faults)
-                todo: list[tuple[int, CanonicalOrder, str]] = []
-                for i, item in enumerate(parsed):
-                    if item.order is None:
-                        ext = printable(item.external_id, 128) if isinstance(item.external_id, str) else None
-                        results[i] = IngestResult(channel, ext, error=printable(item.error or "unreadable order",
-                                                                               MAX_ERROR_CHARS))
-                    else:
-                        todo.append((i, item.order, item.order.content_hash()))
+                todo: list[tuple[int, int, CanonicalOrder, str, int]] = []
+                for k, (pid, parsed) in enumerate(stored):
+                    for i, item in enumerate(parsed):
+                        if item.order is None:
+                            ext = printable(item.external_id, 128) if isinstance(item.external_id, str) else None
+                            results[k][i] = IngestResult(channel, ext, error=printable(
+                                item.error or "unreadable order", MAX_ERROR_CHARS))
+                        else:
+                            todo.append((k, i, item.order, item.order.content_hash(), pid))
                 if isolated:
-                    for i, canon, digest in todo:
-                        results[i] = self._one(s, canon, digest, payload_id, pre)
+                    for k, i, canon, digest, pid in todo:
+                        results[k][i] = self._one(s, canon, digest, pid, pre)
                 else:
-                    made = self.creator.create_many(s, [(c, d) for _, c, d in todo], payload_id, pre)
-                    for (i, canon, digest), outcome in zip(todo, made, strict=True):
-                        results[i] = _result(canon, digest, outcome)
-                done = [r for r in results if r is not None]
-                raw = s.get(RawPayload, payload_id)
-                assert raw is not None
-                raw.outcome = "; ".join(map(_outcome, done))[:4000] or "no orders in payload"
+                    made = self.creator.create_many(s, [(c, d, pid) for _, _, c, d, pid in todo], pre)
+                    for (k, i, canon, digest, _), outcome in zip(todo, made, strict=True):
+                        results[k][i] = _result(canon, digest, outcome)
+                done = [[r for r in rs if r is not None] for rs in results]
+                s.connection().execute(_OUTCOME, [
+                    {"_id": pid, "outcome": "; ".join(map(_outcome, rs))[:4000] or "no orders in payload"}
+                    for (pid, _), rs in zip(stored, done, strict=True)])
             return done
 
-        what = f"intake of payload {payload_id}"
+        what = f"intake of payload{'s' if len(stored) > 1 else ''} {', '.join(str(pid) for pid, _ in stored)}"
         try:
-            return self.db.run_retrying(lambda: store(False), what=what)
+            done = self.db.run_retrying(lambda: store(False), what=what)
         except Exception as exc:
             if is_retryable(exc):
                 raise
-            # The payload's orders are written together (a few statements for all of them); one of their
+            # The payloads' orders are written together (a few statements for all of them); one of their
             # rows failed, so nothing was stored. Once more, each order in a savepoint of its own, its rows
             # written inside it (slower, so not the first way): the order they belong to fails alone.
-            log.warning("payload %s failed at commit (%s); storing its orders one by one", payload_id,
+            log.warning("%s failed at commit (%s); storing the orders one by one", what,
                         type(getattr(exc, "orig", None) or exc).__name__)
-            return self.db.run_retrying(lambda: store(True), what=what)
+            done = self.db.run_retrying(lambda: store(True), what=what)
+        by_payload = iter(done)
+        return [next(by_payload) if pid is not None else None for pid in payload_ids]
 
     def _one(self, s: Session, canon: CanonicalOrder, digest: str, payload_id: int, pre: Prefetched
              ) -> IngestResult:
         customers = dict(pre.customers)
         try:
             with savepoint(s):
-                [outcome] = self.creator.create_many(s, [(canon, digest)], payload_id, pre)
+                [outcome] = self.creator.create_many(s, [(canon, digest, payload_id)], pre)
                 # The rows queued (history, movements...) written inside the savepoint too, so a row
                 # that fails takes only this order with it (see ingest).
                 drain(s)

@@ -51,6 +51,7 @@ from flask import Flask, request
 
 from ..orders.intake import MAX_PAYLOAD_BYTES
 from .auth import TokenTable, parse_tokens
+from .batching import WebhookBatcher
 from .errors import ApiError, register_error_handlers
 from .routes import health, intake, orders, rules, stock
 from .webhooks import WebhookGate, WebhookPolicy
@@ -67,8 +68,10 @@ class _OneAtATime:
     """Serialise requests, whatever the server does (``flask run`` is threaded by default).
 
     The body is read before the lock is taken, and paths in ``unlocked`` never
-    take it. The answer is materialised inside the lock (responses are small
-    JSON documents), so sending it to a slow reader holds nobody up either.
+    take it. Paths starting with one of ``own_turns`` count as requests in hand
+    but take the lock themselves, for the part of their work that needs it.
+    The answer is materialised inside the lock (responses are small JSON
+    documents), so sending it to a slow reader holds nobody up either.
 
     Each request waiting for its turn holds a server thread. ``max_in_flight``
     bounds how many may be inside (running or waiting) at once; past it the
@@ -77,10 +80,11 @@ class _OneAtATime:
     """
 
     def __init__(self, app: WSGIApplication, *, max_body: int, unlocked: frozenset[str],
-                 max_in_flight: int | None = None) -> None:
+                 max_in_flight: int | None = None, own_turns: tuple[str, ...] = ()) -> None:
         self._app = app
         self._max_body = max_body
         self._unlocked = unlocked
+        self._own_turns = own_turns
         self._max_in_flight = max_in_flight
         self._in_flight = 0
         self._counting = threading.Lock()
@@ -111,6 +115,10 @@ class _OneAtATime:
                                f"the server is busy ({self._in_flight} requests in hand); retry shortly",
                                headers=[("Retry-After", "1")])
         try:
+            if environ.get("PATH_INFO", "").startswith(self._own_turns):
+                # Counted, but not serialised here: the handler takes the lock itself, for the part that
+                # needs it, and many of these share one turn (webhooks: see batching.py).
+                return self._answer(environ, start_response)
             with self.lock:
                 return self._answer(environ, start_response)
         finally:
@@ -206,8 +214,9 @@ def create_app(oms: OMS, *, tokens: Mapping[str, str] | None = None,
         app.register_blueprint(module.bp)
     register_error_handlers(app)
     guard = _OneAtATime(app.wsgi_app, max_body=MAX_PAYLOAD_BYTES, unlocked=frozenset({"/health"}),
-                        max_in_flight=max_in_flight)
+                        max_in_flight=max_in_flight, own_turns=("/api/webhooks/",))
     app.wsgi_app = guard  # type: ignore[method-assign]
     # Whatever else must not run beside a request (a console task, say) takes this lock too.
     app.extensions["oms_request_lock"] = guard.lock
+    app.extensions["oms_webhook_batcher"] = WebhookBatcher(oms, app.extensions["oms_webhooks"], guard.lock)
     return app

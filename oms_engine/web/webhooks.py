@@ -38,8 +38,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from ..storage.db import Database
+from ..storage.db import Database, savepoint
 from ..storage.models import WebhookDelivery
 from .errors import ApiError
 
@@ -139,19 +140,6 @@ def _seen(db: Database, channel: str, delivery_id: str) -> bool:
                                                          WebhookDelivery.delivery_id == delivery_id)) is not None
 
 
-def _claim(db: Database, channel: str, delivery_id: str, now: datetime, keep: timedelta) -> bool:
-    """Remember the delivery (and forget those past the window); False when another request had it first."""
-    try:
-        with db.session() as s:
-            # Pruned here, a few rows at a time, so the table never holds more than the window.
-            s.execute(delete(WebhookDelivery).where(WebhookDelivery.received_at < now - keep))
-            s.add(WebhookDelivery(channel=channel, delivery_id=delivery_id, received_at=now))
-    except IntegrityError:
-        # The unique (channel, delivery_id): another process took it between our look and our insert.
-        return False
-    return True
-
-
 def forget(db: Database, channel: str, delivery_id: str) -> None:
     """Undo a claim whose delivery was not stored, so the sender's retry is not taken for a replay."""
     with db.session() as s:
@@ -159,27 +147,47 @@ def forget(db: Database, channel: str, delivery_id: str) -> None:
                                                 WebhookDelivery.delivery_id == delivery_id))
 
 
+def replay_error(channel: str, delivery_id: str) -> ApiError:
+    return ApiError(409, f"delivery '{delivery_id}' of channel '{channel}' was already received; a replay is refused",
+                    delivery=delivery_id)
+
+
 class WebhookGate:
-    """Freshness, replays and the rate limit; the adapter's ``verify`` checks the signature in between."""
+    """Freshness, replays and the rate limit; the adapter's ``verify`` checks the signature in between.
+
+    A delivery is looked up (:meth:`check`) before it is queued, and claimed
+    (:meth:`claim_in`) in the transaction that stores its raw payload, so a
+    delivery is remembered exactly when it is stored.
+    """
 
     def __init__(self, policy: WebhookPolicy, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self.limiter = RateLimiter(policy.rate, policy.burst, monotonic)
 
-    def admit(self, db: Database, channel: str, delivery: Delivery, now: datetime) -> None:
-        """Claim an authentic delivery: 409 when seen in the window, 429 past the channel's rate."""
-        def replay() -> ApiError:
-            return ApiError(409, f"delivery '{delivery.delivery_id}' of channel '{channel}' was already received; "
-                                 "a replay is refused", delivery=delivery.delivery_id)
-
+    def check(self, db: Database, channel: str, delivery: Delivery) -> None:
+        """409 when the delivery was seen in the window, 429 past the channel's rate."""
         # Looked up before the rate limit, so replays do not use up the channel's allowance.
         if _seen(db, channel, delivery.delivery_id):
-            raise replay()
+            raise replay_error(channel, delivery.delivery_id)
         wait = self.limiter.take(channel)
         if wait:
             retry_after = max(1, math.ceil(wait))
             raise ApiError(429, f"too many webhooks for channel '{channel}': at most {self.policy.rate:g} a second "
                                 f"(bursts of {self.policy.burst}); retry in {retry_after} s",
                            headers={"Retry-After": str(retry_after)})
-        if not _claim(db, channel, delivery.delivery_id, now, self.policy.remembered):
-            raise replay()
+
+    def claim_in(self, s: Session, channel: str, delivery_id: str, now: datetime) -> bool:
+        """Remember the delivery in this transaction; False when it is remembered already (another request
+        or process stored it since :meth:`check` looked, or an earlier one of the same batch)."""
+        try:
+            with savepoint(s):
+                s.add(WebhookDelivery(channel=channel, delivery_id=delivery_id, received_at=now))
+                s.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    def prune_in(self, s: Session, now: datetime) -> None:
+        """Forget deliveries past the window; once per stored batch, so the table never holds much more
+        than the window and the deletion (by the indexed received_at) is shared by the batch."""
+        s.execute(delete(WebhookDelivery).where(WebhookDelivery.received_at < now - self.policy.remembered))

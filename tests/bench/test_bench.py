@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from oms_engine.storage.models import ActiveRule, Order, RuleVersion
 from tests.support import ROOT
@@ -70,6 +73,41 @@ def test_workers_share_the_load_and_none_is_processed_twice(db_url: str, tmp_pat
     figures = bench(tmp_path, "--orders", "80", "--workers", "2", "--db", db_url)
     assert figures["workers"] == 2 and figures["backend"] == "postgresql"
     assert figures["finished"] == 80 and figures["processed_twice"] == 0
+
+
+def _bench_schemas(url: str) -> set[str]:
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            return set(conn.scalars(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'oms_bench_%'")))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_run_keeps_to_a_schema_of_its_own_and_drops_it_even_when_stopped(
+        db_url: str, tmp_path: Path) -> None:
+    before = _bench_schemas(db_url)
+    bench(tmp_path, "--orders", "20", "--db", db_url, "--no-baseline")
+    assert _bench_schemas(db_url) == before
+    # Stopped by a kill (a CI timeout, say) half-way through: its schema goes all the same.
+    config = tmp_path / "config.yaml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    run = subprocess.Popen([OMS_BIN, "--config", str(config), "bench", *SMALL, "--orders", "200000", "--db", db_url,
+                            "--no-baseline"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not _bench_schemas(db_url) - before:
+            assert run.poll() is None and time.monotonic() < deadline, "the run never made its schema"
+            time.sleep(0.05)
+        time.sleep(1.0)   # into the run proper: the schema has tables and a transaction is likely open
+        run.terminate()
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert _bench_schemas(db_url) == before
 
 
 def test_a_sweep_writes_its_figures_and_a_plot(tmp_path: Path) -> None:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from oms_engine.clock import SimulatedClock
 from oms_engine.engine import OMS
+from oms_engine.orders.intake import Submission
 from oms_engine.storage.models import RawPayload, WebhookDelivery
-from oms_engine.web import webhooks
 from oms_engine.web.app import create_app
 from oms_engine.web.errors import ApiError
 from oms_engine.web.webhooks import Delivery, RateLimiter, WebhookGate, WebhookPolicy, epoch_seconds
@@ -115,17 +116,17 @@ def test_delivery_ids_are_remembered_for_the_window_then_pruned(sqlite_oms: OMS,
 def test_a_delivery_that_was_not_stored_may_be_retried(
         sqlite_oms: OMS, api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
     body = payload(order_json("F-1"))
-    real_ingest = sqlite_oms.intake.ingest
+    real_ingest = sqlite_oms.intake.ingest_many
 
     def failing(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(sqlite_oms.intake, "ingest", failing)
+    monkeypatch.setattr(sqlite_oms.intake, "ingest_many", failing)
     r = api.webhook("json", body, delivery="retry-me")
     assert r.status == 500
     assert "database went away" not in r.body.decode()
     assert count(sqlite_oms, WebhookDelivery) == 0
-    monkeypatch.setattr(sqlite_oms.intake, "ingest", real_ingest)
+    monkeypatch.setattr(sqlite_oms.intake, "ingest_many", real_ingest)
     r = api.webhook("json", body, delivery="retry-me")
     assert r.status == 200, r.json
     assert r.json["results"][0]["external_id"] == "F-1"
@@ -168,18 +169,27 @@ def test_webhook_policy_refuses_nonsense() -> None:
             WebhookPolicy(**bad)  # type: ignore[arg-type]
 
 
-def test_a_delivery_claimed_elsewhere_in_the_meantime_is_refused_as_a_replay(
-        oms: OMS, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_delivery_claimed_elsewhere_in_the_meantime_is_refused_as_a_replay(oms: OMS) -> None:
     gate = WebhookGate(WebhookPolicy())
     now = oms.clock.now()
-    delivery = Delivery(epoch_seconds(now), "race-1")
-    gate.admit(oms.db, "json", delivery, now)
-    # another server process claimed it between this one's look and its insert
-    monkeypatch.setattr(webhooks, "_seen", lambda *_: False)
-    with pytest.raises(ApiError) as refused:
-        gate.admit(oms.db, "json", delivery, now)
-    assert refused.value.status == 409
+    gate.check(oms.db, "json", Delivery(epoch_seconds(now), "race-1"))
+
+    def claim(s: Session) -> bool:
+        return gate.claim_in(s, "json", "race-1", now)
+
+    # Both passed the look; whichever stores first wins, in this process or another, and the other
+    # stores nothing (in one batch or two).
+    first = oms.intake.ingest_many("json", [Submission(payload(order_json("R-1")), claim=claim),
+                                            Submission(payload(order_json("R-1b")), claim=claim)])
+    assert first[0] is not None and first[0][0].number is not None
+    assert first[1] is None
+    assert oms.intake.ingest_many("json", [Submission(payload(order_json("R-1c")), claim=claim)]) == [None]
     assert count(oms, WebhookDelivery) == 1
+    assert count(oms, RawPayload) == 1
+    assert order_count(oms) == 1
+    with pytest.raises(ApiError) as refused:
+        gate.check(oms.db, "json", Delivery(epoch_seconds(now), "race-1"))
+    assert refused.value.status == 409
 
 
 MARKETPLACE = '''

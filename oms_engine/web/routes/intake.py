@@ -9,6 +9,7 @@ import re
 from flask import Blueprint, Response, current_app, request
 
 from ..auth import CALLBACK, actor, requires
+from ..batching import WebhookBatcher
 from ..errors import ApiError, json_response
 from ..requests import body_json, oms
 from ..webhooks import (
@@ -18,7 +19,6 @@ from ..webhooks import (
     Delivery,
     WebhookGate,
     check_fresh,
-    forget,
     read_headers,
 )
 
@@ -92,17 +92,9 @@ def webhook(channel: str) -> Response:
     if not valid:
         # Refused before ingest: an unsigned body must not even reach raw_payloads.
         raise ApiError(401, "webhook signature is missing or invalid", headers=SIGNATURE_CHALLENGE)
-    gate.admit(app.db, channel, delivery, now)
-    try:
-        results = app.intake.ingest(channel, body, source=f"webhook:{request.remote_addr}")
-    except Exception:
-        # Not stored: the sender's retry of this delivery must not be refused as a replay.
-        try:
-            forget(app.db, channel, delivery.delivery_id)
-        except Exception:
-            log.exception("channel %s: could not forget delivery %s; a retry with the same id will be refused "
-                          "until the replay window passes", channel, delivery.delivery_id)
-        raise
+    gate.check(app.db, channel, delivery)
+    batcher: WebhookBatcher = current_app.extensions["oms_webhook_batcher"]
+    results = batcher.take_in(channel, body, f"webhook:{request.remote_addr}", delivery.delivery_id, now)
     log.info("webhook %s delivery %s from %s: %d order(s)", channel, delivery.delivery_id, request.remote_addr,
              len(results))
     return json_response({"results": [r.to_dict() for r in results]})
