@@ -8,6 +8,7 @@ the last order out.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import resource
@@ -218,6 +219,7 @@ def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[
         after = last_order_id(oms)
         payloads = done = 0
         samples: list[tuple[int, float]] = []
+        gc.freeze()   # as 'oms worker' and 'oms serve' do once started
         started = time.perf_counter()
         stream = world.orders(rng, catalogue, customers, orders, prefix=prefix, lines=lines)
         for chunk in _chunks(stream, payload_size):

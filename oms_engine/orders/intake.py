@@ -84,9 +84,13 @@ class Submission:
 
     body: bytes
     source: str = ""
-    # Run in the transaction that stores the raw payload; False: the payload is not stored (a webhook
-    # delivery another request has claimed, say). See web/webhooks.py.
-    claim: Callable[[Session], bool] | None = None
+
+
+# Run in the transaction that stores the raw payloads, with all of them: per submission whether it may be
+# stored (False: a webhook delivery stored before, say; see web/webhooks.py). An IntegrityError it raises
+# means another process claimed one in the meantime: the transaction is run again and it looks again.
+Claim = Callable[[Session, Sequence[Submission]], Sequence[bool]]
+CLAIM_TRIES = 3
 
 
 # On the table: one executemany for every payload's outcome.
@@ -104,21 +108,32 @@ class Intake:
         assert payload_id is not None
         return payload_id
 
-    def _store_raw_many(self, channel: str, submissions: Sequence[Submission]) -> list[int | None]:
+    def _store_raw_many(self, channel: str, submissions: Sequence[Submission], claim: Claim | None = None
+                        ) -> list[int | None]:
         """Every payload's raw row (and its claim) in one transaction; None where the claim was refused."""
         now = self.clock.now()
-        with self.db.session() as s:
-            rows: list[RawPayload | None] = []
-            for sub in submissions:
-                if sub.claim is not None and not sub.claim(s):
-                    rows.append(None)
-                    continue
-                row = RawPayload(channel=channel, source=sub.source, body=sub.body,
-                                 sha256=hashlib.sha256(sub.body).hexdigest(), received_at=now)
-                s.add(row)
-                rows.append(row)
-            s.flush()
-            return [row.id if row is not None else None for row in rows]
+        for attempt in range(1, CLAIM_TRIES + 1):
+            try:
+                with self.db.session() as s:
+                    allowed = list(claim(s, submissions)) if claim is not None else [True] * len(submissions)
+                    rows: list[RawPayload | None] = []
+                    for sub, ok in zip(submissions, allowed, strict=True):
+                        if not ok:
+                            rows.append(None)
+                            continue
+                        row = RawPayload(channel=channel, source=sub.source, body=sub.body,
+                                         sha256=hashlib.sha256(sub.body).hexdigest(), received_at=now)
+                        s.add(row)
+                        rows.append(row)
+                    s.flush()
+                    return [row.id if row is not None else None for row in rows]
+            except IntegrityError:
+                # Raw payloads have no unique key: only a claim can collide, with another process's.
+                if claim is None or attempt == CLAIM_TRIES:
+                    raise
+                log.info("channel %s: a delivery was claimed elsewhere while this batch was stored; looking again",
+                         channel)
+        raise AssertionError("unreachable")
 
     def _parse(self, channel: str, body: bytes) -> list[ParsedPayload]:
         adapter = self.plugins.channels.get(channel)
@@ -152,7 +167,8 @@ class Intake:
         assert results is not None
         return results
 
-    def ingest_many(self, channel: str, submissions: Sequence[Submission]) -> list[list[IngestResult] | None]:
+    def ingest_many(self, channel: str, submissions: Sequence[Submission], *, claim: Claim | None = None
+                    ) -> list[list[IngestResult] | None]:
         """Several payloads of one channel at once: their raw rows in one transaction, their orders in
         another, as one batch (a payload of one order costs little more than its share of the batch).
 
@@ -164,7 +180,7 @@ class Intake:
                 raise PayloadTooLarge(f"payload of {len(sub.body):,} bytes exceeds the limit of "
                                       f"{MAX_PAYLOAD_BYTES:,}")
         self.plugins.channels.get(channel)  # an unknown channel is refused before anything is stored
-        payload_ids = self._store_raw_many(channel, submissions)
+        payload_ids = self._store_raw_many(channel, submissions, claim)
         stored = [(pid, self._parse(channel, sub.body)) for pid, sub in zip(payload_ids, submissions, strict=True)
                   if pid is not None]
         if not stored:

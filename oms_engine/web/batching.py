@@ -121,18 +121,16 @@ class WebhookBatcher:
                 self._store(channel, group)
 
     def _store(self, channel: str, jobs: list[_Job]) -> None:
-        def claim(job: _Job, first: bool) -> object:
-            def claim_in(s: Session) -> bool:
-                if first:
-                    self.gate.prune_in(s, job.at)
-                job.claimed = self.gate.claim_in(s, channel, job.delivery_id, job.at)
-                return job.claimed
-            return claim_in
+        def claim(s: Session, _submissions: object) -> list[bool]:
+            claimed = self.gate.claim_all_in(s, channel, [(job.delivery_id, job.at) for job in jobs])
+            for job, ok in zip(jobs, claimed, strict=True):
+                job.claimed = ok
+            return claimed
 
-        submissions = [Submission(job.body, job.source, claim=claim(job, i == 0)) for i, job in enumerate(jobs)]  # type: ignore[arg-type]
+        submissions = [Submission(job.body, job.source) for job in jobs]
         try:
             with self.lock:
-                outcome = self.oms.intake.ingest_many(channel, submissions)
+                outcome = self.oms.intake.ingest_many(channel, submissions, claim=claim)
             self.batches += 1
         except BaseException as exc:
             log.exception("webhook batch of %d deliveries for channel %s could not be stored", len(jobs), channel)
@@ -148,8 +146,13 @@ class WebhookBatcher:
         else:
             for job, results in zip(jobs, outcome, strict=True):
                 job.results = results
-            if len(jobs) > 1:
-                log.debug("webhook batch: %d deliveries for channel %s", len(jobs), channel)
+                if results is None:
+                    self.gate.limiter.give_back(channel)   # a replay does not use up the channel's allowance
+            # One line a batch, not a delivery: at hundreds a second a line each costs more than storing them.
+            log.info("webhook %s: stored %d of %d deliveries (%d orders); replays refused: %s", channel,
+                     sum(j.results is not None for j in jobs), len(jobs),
+                     sum(len(j.results or ()) for j in jobs),
+                     ", ".join(j.delivery_id for j in jobs if j.results is None) or "none")
         finally:
             for job in jobs:
                 job.done.set()

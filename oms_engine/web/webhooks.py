@@ -20,8 +20,14 @@ be changed without the secret.
 
 Each channel has a token bucket (``rate`` deliveries a second, up to
 ``burst`` at once; per process): past it the answer is 429 with
-``Retry-After``. Only authentic, fresh, unseen deliveries take a token, so
-nobody without the secret can use up a channel's allowance.
+``Retry-After``. Only authentic, fresh deliveries take a token, and a
+replay gives its token back, so nobody without the secret can use up a
+channel's allowance.
+
+Whether a delivery id was seen is decided where it is stored: the id is
+claimed (a unique row) in the transaction that stores the raw payload, so it
+is remembered exactly when the delivery is stored, and two copies racing in
+one batch, two batches or two server processes store once.
 
 A refused delivery stores nothing, not even its raw payload.
 """
@@ -32,15 +38,14 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..storage.db import Database, savepoint
+from ..storage.db import Database, insert_rows
 from ..storage.models import WebhookDelivery
 from .errors import ApiError
 
@@ -133,11 +138,11 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
 
-
-def _seen(db: Database, channel: str, delivery_id: str) -> bool:
-    with db.read() as s:
-        return s.scalar(select(WebhookDelivery.id).where(WebhookDelivery.channel == channel,
-                                                         WebhookDelivery.delivery_id == delivery_id)) is not None
+    def give_back(self, key: str) -> None:
+        """Return a token taken for something that turned out not to count (a replay)."""
+        with self._lock:
+            tokens, then = self._buckets.get(key, (float(self.burst), self._monotonic()))
+            self._buckets[key] = (min(float(self.burst), tokens + 1), then)
 
 
 def forget(db: Database, channel: str, delivery_id: str) -> None:
@@ -155,20 +160,20 @@ def replay_error(channel: str, delivery_id: str) -> ApiError:
 class WebhookGate:
     """Freshness, replays and the rate limit; the adapter's ``verify`` checks the signature in between.
 
-    A delivery is looked up (:meth:`check`) before it is queued, and claimed
-    (:meth:`claim_in`) in the transaction that stores its raw payload, so a
-    delivery is remembered exactly when it is stored.
+    A delivery takes a turn of its channel's rate (:meth:`take_turn`) before it
+    is queued, and is claimed (:meth:`claim_in`) in the transaction that stores
+    its raw payload; a replay found there gives its turn back.
     """
+
+    PRUNE_EVERY = timedelta(seconds=1)
 
     def __init__(self, policy: WebhookPolicy, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self.limiter = RateLimiter(policy.rate, policy.burst, monotonic)
+        self._pruned_at: datetime | None = None
 
-    def check(self, db: Database, channel: str, delivery: Delivery) -> None:
-        """409 when the delivery was seen in the window, 429 past the channel's rate."""
-        # Looked up before the rate limit, so replays do not use up the channel's allowance.
-        if _seen(db, channel, delivery.delivery_id):
-            raise replay_error(channel, delivery.delivery_id)
+    def take_turn(self, channel: str) -> None:
+        """429 past the channel's rate."""
         wait = self.limiter.take(channel)
         if wait:
             retry_after = max(1, math.ceil(wait))
@@ -176,18 +181,33 @@ class WebhookGate:
                                 f"(bursts of {self.policy.burst}); retry in {retry_after} s",
                            headers={"Retry-After": str(retry_after)})
 
-    def claim_in(self, s: Session, channel: str, delivery_id: str, now: datetime) -> bool:
-        """Remember the delivery in this transaction; False when it is remembered already (another request
-        or process stored it since :meth:`check` looked, or an earlier one of the same batch)."""
-        try:
-            with savepoint(s):
-                s.add(WebhookDelivery(channel=channel, delivery_id=delivery_id, received_at=now))
-                s.flush()
-        except IntegrityError:
-            return False
-        return True
+    def claim_all_in(self, s: Session, channel: str, deliveries: Sequence[tuple[str, datetime]]) -> list[bool]:
+        """Remember the deliveries ``(id, received at)`` in this transaction: per delivery True, or False when
+        its id is remembered already (stored in the window, or an earlier delivery of the same batch).
 
-    def prune_in(self, s: Session, now: datetime) -> None:
-        """Forget deliveries past the window; once per stored batch, so the table never holds much more
-        than the window and the deletion (by the indexed received_at) is shared by the batch."""
+        One look and one insert for the batch. Another process may insert one of the ids between the two:
+        the insert then fails on the unique key and the caller runs the transaction again (orders/intake.py).
+        """
+        if deliveries:
+            self._prune(s, max(at for _, at in deliveries))
+        ids = {d for d, _ in deliveries}
+        taken = set(s.scalars(select(WebhookDelivery.delivery_id).where(WebhookDelivery.channel == channel,
+                                                                          WebhookDelivery.delivery_id.in_(ids))))
+        claimed: list[bool] = []
+        rows: list[dict[str, object]] = []
+        for delivery_id, at in deliveries:
+            claimed.append(delivery_id not in taken)
+            if claimed[-1]:
+                taken.add(delivery_id)
+                rows.append({"channel": channel, "delivery_id": delivery_id, "received_at": at})
+        insert_rows(s, WebhookDelivery, rows)
+        return claimed
+
+    def _prune(self, s: Session, now: datetime) -> None:
+        # Deliveries past the window go a second's worth at a time (by the indexed received_at), so the
+        # table never holds much more than the window and the deletion is not paid for every batch. Timed
+        # by the OMS's clock, like the window itself.
+        if self._pruned_at is not None and timedelta(0) <= now - self._pruned_at < self.PRUNE_EVERY:
+            return
         s.execute(delete(WebhookDelivery).where(WebhookDelivery.received_at < now - self.policy.remembered))
+        self._pruned_at = now

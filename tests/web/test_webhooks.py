@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,8 +17,7 @@ from oms_engine.engine import OMS
 from oms_engine.orders.intake import Submission
 from oms_engine.storage.models import RawPayload, WebhookDelivery
 from oms_engine.web.app import create_app
-from oms_engine.web.errors import ApiError
-from oms_engine.web.webhooks import Delivery, RateLimiter, WebhookGate, WebhookPolicy, epoch_seconds
+from oms_engine.web.webhooks import RateLimiter, WebhookGate, WebhookPolicy, epoch_seconds
 from tests.support import build_oms, order_json, payload
 from tests.support.web import TOKENS, WEBHOOK_SECRET, ApiServer, count, order_count, sign_webhook
 
@@ -169,27 +168,58 @@ def test_webhook_policy_refuses_nonsense() -> None:
             WebhookPolicy(**bad)  # type: ignore[arg-type]
 
 
-def test_a_delivery_claimed_elsewhere_in_the_meantime_is_refused_as_a_replay(oms: OMS) -> None:
+def test_a_delivery_is_claimed_where_it_is_stored_and_a_second_copy_stores_nothing(oms: OMS) -> None:
     gate = WebhookGate(WebhookPolicy())
     now = oms.clock.now()
-    gate.check(oms.db, "json", Delivery(epoch_seconds(now), "race-1"))
 
-    def claim(s: Session) -> bool:
-        return gate.claim_in(s, "json", "race-1", now)
+    def claim(s: Session, subs: Sequence[Submission]) -> list[bool]:
+        return gate.claim_all_in(s, "json", [("race-1", now)] * len(subs))
 
-    # Both passed the look; whichever stores first wins, in this process or another, and the other
-    # stores nothing (in one batch or two).
-    first = oms.intake.ingest_many("json", [Submission(payload(order_json("R-1")), claim=claim),
-                                            Submission(payload(order_json("R-1b")), claim=claim)])
+    # Whichever copy is stored first wins, in one batch or two; the other stores nothing, not even its
+    # raw payload.
+    first = oms.intake.ingest_many("json", [Submission(payload(order_json("R-1"))),
+                                            Submission(payload(order_json("R-1b")))], claim=claim)
     assert first[0] is not None and first[0][0].number is not None
     assert first[1] is None
-    assert oms.intake.ingest_many("json", [Submission(payload(order_json("R-1c")), claim=claim)]) == [None]
+    assert oms.intake.ingest_many("json", [Submission(payload(order_json("R-1c")))], claim=claim) == [None]
     assert count(oms, WebhookDelivery) == 1
     assert count(oms, RawPayload) == 1
     assert order_count(oms) == 1
-    with pytest.raises(ApiError) as refused:
-        gate.check(oms.db, "json", Delivery(epoch_seconds(now), "race-1"))
-    assert refused.value.status == 409
+
+
+def test_a_delivery_claimed_by_another_process_between_look_and_insert_is_looked_at_again(
+        oms: OMS, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = WebhookGate(WebhookPolicy())
+    now = oms.clock.now()
+    with oms.db.session() as s:
+        assert gate.claim_all_in(s, "json", [("race-2", now)]) == [True]
+    # The first look misses the row the other process has just written; the insert then collides.
+    real_scalars = Session.scalars
+    looks = []
+
+    def blind_once(self: Session, stmt: object, *a: object, **kw: object) -> object:
+        looks.append(stmt)
+        return real_scalars(self, stmt, *a, **kw) if len(looks) > 1 else iter(())  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Session, "scalars", blind_once)
+    [result] = oms.intake.ingest_many("json", [Submission(payload(order_json("R-2")))],
+                                      claim=lambda s, subs: gate.claim_all_in(s, "json", [("race-2", now)]))
+    monkeypatch.undo()
+    assert result is None and len(looks) == 2
+    assert count(oms, WebhookDelivery) == 1
+    assert count(oms, RawPayload) == 0 and order_count(oms) == 0
+
+
+def test_a_replay_gives_its_turn_of_the_rate_back() -> None:
+    limiter = RateLimiter(rate=1.0, burst=2, monotonic=lambda: 5.0)
+    assert [limiter.take("shop"), limiter.take("shop")] == [0.0, 0.0]
+    assert limiter.take("shop") > 0
+    limiter.give_back("shop")
+    assert limiter.take("shop") == 0.0
+    for _ in range(5):
+        limiter.give_back("shop")
+    assert [limiter.take("shop") for _ in range(3)][:2] == [0.0, 0.0]   # never more than the burst
+    assert limiter.take("shop") > 0
 
 
 MARKETPLACE = '''

@@ -92,9 +92,7 @@ def webhook(channel: str) -> Response:
     if not valid:
         # Refused before ingest: an unsigned body must not even reach raw_payloads.
         raise ApiError(401, "webhook signature is missing or invalid", headers=SIGNATURE_CHALLENGE)
-    gate.check(app.db, channel, delivery)
+    gate.take_turn(channel)
     batcher: WebhookBatcher = current_app.extensions["oms_webhook_batcher"]
     results = batcher.take_in(channel, body, f"webhook:{request.remote_addr}", delivery.delivery_id, now)
-    log.info("webhook %s delivery %s from %s: %d order(s)", channel, delivery.delivery_id, request.remote_addr,
-             len(results))
     return json_response({"results": [r.to_dict() for r in results]})
