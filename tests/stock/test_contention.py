@@ -30,7 +30,7 @@ def stock_touches(engine: Engine) -> Iterator[list[list[Key]]]:
     """Per committed or rolled-back transaction, the stock rows it touched, in the order it first touched them.
 
     A conditional ``UPDATE stock`` touches its row; a ``SELECT ... FROM stock ... FOR UPDATE``
-    over (warehouse, sku) pairs locks its rows in (warehouse, sku) order.
+    of one warehouse's SKUs locks its rows in SKU order (it sorts by code point).
     """
     done: list[list[Key]] = []
     open_: dict[int, list[Key]] = {}
@@ -41,8 +41,8 @@ def stock_touches(engine: Engine) -> Iterator[list[list[Key]]]:
             # One conditional UPDATE, or a batch of them (executemany): each touches its row in turn.
             keys = [(p["w"], p["k"]) for p in (params if many else [params])]
         elif sql.startswith("SELECT") and " FROM stock " in sql and sql.endswith("FOR UPDATE"):
-            values = list(params.values())
-            keys = sorted(zip(values[0::2], values[1::2], strict=True))
+            warehouse, *skus = params.values()
+            keys = [(warehouse, sku) for sku in sorted(skus)]
         else:
             return
         touched = open_.setdefault(id(conn), [])
