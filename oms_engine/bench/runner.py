@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from sqlalchemy import func, select
 
 from ..config import Config
 from ..engine import OMS
+from ..pipeline.runner import WORKER_READY
 from ..storage.db import make_engine
 from ..storage.migrate import upgrade
 from ..storage.models import History, Order, OutboxMessage
@@ -244,46 +246,91 @@ def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[
     return result
 
 
+class _Worker:
+    """An ``oms worker`` process, its log read as it comes (a full pipe would stall it)."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.ready = threading.Event()
+        self.tail: deque[str] = deque(maxlen=40)
+        threading.Thread(target=self._pump, name="bench-worker-log", daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace")
+            self.tail.append(line)
+            if WORKER_READY in line:
+                self.ready.set()
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"a worker exited during the benchmark (exit {self.proc.returncode}):\n"
+                               + "".join(self.tail)[-1500:])
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+
+
 def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict[str, Any]], *, orders: int,
-                payload_size: int, seed: int, workers: int, lines: tuple[int, int] = (1, 10)) -> BenchResult:
-    """This process ingests; ``workers`` ``oms worker`` processes share the pipeline through the database."""
+                payload_size: int, seed: int, workers: int, lines: tuple[int, int] = (1, 10),
+                backlog: bool = False) -> BenchResult:
+    """This process ingests; ``workers`` ``oms worker`` processes share the pipeline through the database.
+
+    The clock starts when every worker is ready (started, rules compiled). ``backlog``: every order is
+    taken in before the workers start, so the figure is the workers' alone, not capped by this one
+    ingesting process (the latencies then include the time an order waited in the backlog).
+    """
     rng = random.Random(seed + 1)
+    stream = world.orders(rng, catalogue, customers, orders, lines=lines)
+
+    def ingest() -> None:
+        for chunk in _chunks(stream, payload_size):
+            oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
+
     with tempfile.TemporaryDirectory() as tmp:
         cfg_path = Path(tmp) / "config.yaml"
-        data = config.model_dump()
-        cfg_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        cfg_path.write_text(yaml.safe_dump(config.model_dump()), encoding="utf-8")
         oms_cmd = str(Path(sys.executable).parent / "oms")
-        procs = [subprocess.Popen([oms_cmd, "--config", str(cfg_path), "worker", "--interval", "0.05"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(workers)]
         oms = OMS(config)
+        procs: list[_Worker] = []
         try:
             oms.rules.publish_dir(actor="oms:bench", note="the benchmark's rules")
             after = last_order_id(oms)
+            if backlog:
+                ingest()
+            procs = [_Worker([oms_cmd, "--config", str(cfg_path), "worker", "--interval", "0.05"])
+                     for _ in range(workers)]
+            deadline = time.monotonic() + 300
+            for w in procs:
+                while not w.ready.wait(0.1):
+                    w.check()
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("a worker did not get ready in 300 s:\n" + "".join(w.tail)[-1500:])
             started = time.perf_counter()
-            for chunk in _chunks(world.orders(rng, catalogue, customers, orders, lines=lines), payload_size):
-                oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
+            if not backlog:
+                ingest()
             while True:
                 with oms.db.read() as s:
                     open_ = s.scalar(select(func.count()).select_from(Order).where(
                         Order.status.in_(["paid", "routed"]))) or 0
                 if not open_:
                     break
-                if any(p.poll() is not None for p in procs):
-                    raise RuntimeError("a worker exited during the benchmark: "
-                                       + "; ".join((p.stderr.read() or b"").decode()[-500:] for p in procs
-                                                   if p.poll() is not None and p.stderr))
+                for w in procs:
+                    w.check()
                 time.sleep(0.02)
             seconds = time.perf_counter() - started
             latencies, held, split, dispatched, twice = _outcomes(oms, after)
             # The workers decide; their time in the rules engine is theirs, not this process's.
             return BenchResult(orders, seconds, latencies, _peak_rss_mb(children=True), float("nan"), held,
-                               split, dispatched, twice, oms.db.engine.dialect.name, workers)
+                               split, dispatched, twice, oms.db.engine.dialect.name, workers,
+                               extra={"backlog": backlog})
         finally:
             oms.close()
-            for p in procs:
-                p.send_signal(signal.SIGTERM)
-            for p in procs:
+            for w in procs:
+                w.stop()
+            for w in procs:
                 try:
-                    p.wait(timeout=30)
+                    w.proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    p.kill()
+                    w.proc.kill()

@@ -35,13 +35,16 @@ TEMPLATE_ORDERS = 500   # orders the pipeline writes to be copied when --stored 
 @click.option("--memory-every", default=0, show_default=True,
               help="note resident memory every that many orders (one process only)")
 @click.option("--seed", default=11, show_default=True)
+@click.option("--backlog", is_flag=True,
+              help="with --workers: take every order in first, then time the workers alone (not capped by the "
+                   "one ingesting process)")
 @click.option("--no-baseline", is_flag=True, help="skip the sqlite3 baseline")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.pass_context
 @errors_to_exit
 def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
           payload_size: int, lines: tuple[int, int], rules_total: int, stored: int, memory_every: int, seed: int,
-          no_baseline: bool, as_json: bool) -> None:
+          backlog: bool, no_baseline: bool, as_json: bool) -> None:
     """Run a synthetic load (5 warehouses, a large catalogue, orders of 1 to 10 lines) through the pipeline.
 
     It uses a fresh SQLite database of its own unless --db (here or before the
@@ -52,9 +55,11 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
     if ctx.invoked_subcommand is not None:
         return
     c: Ctx = ctx.obj
+    if backlog and not workers:
+        raise click.UsageError("--backlog times worker processes: give --workers too")
     figures = run_bench(c, orders=orders, workers=workers, db_url=db_url or c.db, skus=skus, customers=customers,
                         payload_size=payload_size, lines=lines, rules_total=rules_total, stored=stored,
-                        memory_every=memory_every, seed=seed, baseline=not no_baseline)
+                        memory_every=memory_every, seed=seed, baseline=not no_baseline, backlog=backlog)
     if as_json:
         click.echo(json.dumps(figures))
         return
@@ -67,7 +72,7 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
 
 def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
               payload_size: int, lines: tuple[int, int], rules_total: int, stored: int, memory_every: int, seed: int,
-              baseline: bool) -> dict[str, Any]:
+              baseline: bool, backlog: bool = False) -> dict[str, Any]:
     from ..bench.runner import prepare, private_schema, run_single, run_workers, sigterm_as_exit, with_blocking_rules
     from ..bench.stored import copy_history
     from ..demo.driver import DemoRefused, _holds_other_orders
@@ -95,7 +100,7 @@ def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: in
             baseline = False   # the baseline replays every row: with history stored it is not the run's
         if workers:
             result = run_workers(config, catalogue, people, orders=orders, payload_size=payload_size, seed=seed,
-                                 workers=workers, lines=lines)
+                                 workers=workers, lines=lines, backlog=backlog)
         else:
             result = run_single(config, catalogue, people, orders=orders, payload_size=payload_size, seed=seed,
                                 baseline=baseline, memory_every=memory_every, lines=lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from ..errors import OmsError
+from ..pipeline.runner import WORKER_READY
 from .root import Ctx, console, errors_to_exit, fail, main
 
 log = logging.getLogger("oms.worker")
@@ -102,6 +104,7 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     gc.freeze()   # as in serve: start-up's objects out of the collector's sight
+    log.info("%s: pid %d, database %s", WORKER_READY, os.getpid(), oms.db.engine.url.render_as_string())
     started = time.monotonic()
     try:
         while not stop["now"]:

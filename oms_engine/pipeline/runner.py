@@ -51,6 +51,8 @@ from .inbox import reject
 from .stage import Stage, StageName, Unit, UnitKind
 
 log = logging.getLogger("oms.pipeline")
+# What `oms worker` logs once it is set up and about to take work (scripts and the benchmark wait for it).
+WORKER_READY = "worker ready"
 _ORDER_STEPS = {StageName.SCREEN: Step.SCREEN, StageName.SPLIT: Step.SPLIT, StageName.ROUTE: Step.ROUTE}
 
 

@@ -75,6 +75,19 @@ def test_workers_share_the_load_and_none_is_processed_twice(db_url: str, tmp_pat
     assert figures["finished"] == 80 and figures["processed_twice"] == 0
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_with_a_backlog_the_workers_take_every_order_after_it_is_in(db_url: str, tmp_path: Path) -> None:
+    figures = bench(tmp_path, "--orders", "60", "--workers", "2", "--backlog", "--db", db_url, "--no-baseline")
+    assert figures["backlog"] is True and figures["workers"] == 2
+    assert figures["finished"] == 60 and figures["processed_twice"] == 0
+
+
+def test_a_backlog_without_workers_is_refused(tmp_path: Path) -> None:
+    p = subprocess.run([OMS_BIN, "bench", "--backlog", "--orders", "10"], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert p.returncode == 2 and "--backlog times worker processes" in p.stderr
+
+
 def _bench_schemas(url: str) -> set[str]:
     engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
     try:
