@@ -30,7 +30,6 @@ import os
 import queue
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 from sqlalchemy import func, inspect, select
@@ -47,11 +46,11 @@ from sqlalchemy.engine import make_url
 
 from ..config import Config
 from ..engine import OMS
-from ..errors import OmsError
 from ..storage.db import make_engine
 from ..storage.migrate import upgrade
 from ..storage.models import Order, Warehouse
 from . import world
+from .procs import BenchProcessError, Processes, open_orders
 from .runner import prepare, private_schema, sigterm_as_exit
 
 CHANNEL = "json"
@@ -59,15 +58,13 @@ PREFIX = "BH"                  # external ids of the benchmark's orders
 HOST = "127.0.0.1"
 REQUEST_TIMEOUT = 30.0         # seconds a sender waits for an answer before counting an error
 START_TIMEOUT = 120.0          # seconds ``oms serve`` may take to say where it listens
-STOP_TIMEOUT = 30.0            # seconds a subprocess gets after SIGTERM before it is killed
 # A connection idle this long is replaced before use: the server closes idle ones after its channel timeout
 # (30 s by default), and a request on a connection it has just closed would count as an error of the server's.
 IDLE_RECONNECT = 10.0
-OPEN_STATES = ("paid", "routed")   # states the pipeline moves on by itself: open work
 DEFAULT_SERVER_THREADS = 8     # ``oms serve``'s own default: it admits threads - 1 requests at once, then 503
 
 
-class HttpBenchError(OmsError):
+class HttpBenchError(BenchProcessError):
     """The benchmark could not run (a process would not start or died, the database is not empty)."""
 
 
@@ -247,51 +244,7 @@ def _send_all(ports: list[int], bodies: list[bytes], secret: str, *, rate: float
     return started, outcomes
 
 
-class _Processes:
-    """The subprocesses of a run, their output in log files; each stopped by :meth:`stop_all`."""
-
-    def __init__(self, directory: Path, oms_cmd: list[str], env: dict[str, str]) -> None:
-        self.directory, self.oms_cmd, self.env = directory, oms_cmd, env
-        self.procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-
-    def start(self, name: str, args: list[str], *, stdout_pipe: bool = False) -> subprocess.Popen[bytes]:
-        log_path = self.directory / f"{name}.log"
-        log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115  (the child holds it; closed below when it is started)
-        try:
-            proc = subprocess.Popen([*self.oms_cmd, *args], env=self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE if stdout_pipe else log, stderr=log)
-        finally:
-            log.close()
-        self.procs.append((name, proc, log_path))
-        return proc
-
-    def tail(self, name: str, chars: int = 1500) -> str:
-        for n, _, path in self.procs:
-            if n == name:
-                return path.read_text(encoding="utf-8", errors="replace")[-chars:].strip()
-        return ""
-
-    def check_alive(self) -> None:
-        for name, proc, _ in self.procs:
-            if proc.poll() is not None:
-                raise HttpBenchError(f"{name} exited with status {proc.returncode} during the benchmark: "
-                                     f"{self.tail(name)}")
-
-    def stop_all(self) -> None:
-        for _, proc, _ in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _, proc, _ in self.procs:
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-
-
-def _listening_port(procs: _Processes, name: str, proc: subprocess.Popen[bytes]) -> int:
+def _listening_port(procs: Processes, name: str, proc: subprocess.Popen[bytes]) -> int:
     """The port from ``oms serve``'s line "admin API listening on http://127.0.0.1:PORT"."""
     lines: queue.Queue[bytes | None] = queue.Queue()
 
@@ -319,18 +272,13 @@ def _listening_port(procs: _Processes, name: str, proc: subprocess.Popen[bytes])
             return int(text.removeprefix(marker))
 
 
-def _open_orders(oms: OMS) -> int:
-    with oms.db.read() as s:
-        return s.scalar(select(func.count()).select_from(Order).where(Order.status.in_(OPEN_STATES))) or 0
-
-
-def _drain(oms: OMS, procs: _Processes, timeout: float) -> float:
+def _drain(oms: OMS, procs: Processes, timeout: float) -> float:
     """Seconds until the workers have no open order left."""
     started = time.perf_counter()
-    while _open_orders(oms):
+    while open_orders(oms):
         procs.check_alive()
         if time.perf_counter() - started > timeout:
-            raise HttpBenchError(f"the workers left {_open_orders(oms)} orders open {timeout:g} s after the load")
+            raise HttpBenchError(f"the workers left {open_orders(oms)} orders open {timeout:g} s after the load")
         time.sleep(0.05)
     return time.perf_counter() - started
 
@@ -390,7 +338,7 @@ def run_http(config: Config, *, rate: float = 200.0, duration: float = 60.0, wor
         secret = secrets.token_hex(16)
         env = {**os.environ, "OMS_WEBHOOK_SECRET_JSON": secret, "PYTHONUNBUFFERED": "1"}
         # --db beats OMS_DATABASE_URL in the environment: the subprocesses use the run's database whatever it says.
-        procs = _Processes(directory, [str(Path(sys.executable).parent / "oms"), "--config", str(cfg_path),
+        procs = Processes(directory, [str(Path(sys.executable).parent / "oms"), "--config", str(cfg_path),
                                        "--db", url], env)
         # Started before the world is seeded: a config the OMS refuses (no rules directory...) leaves the
         # database empty, ready for the next try.

@@ -14,13 +14,11 @@ import random
 import resource
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from ..storage.migrate import upgrade
 from ..storage.models import History, Order, OutboxMessage
 from . import world
 from .baseline import replay_seconds
+from .procs import Processes, open_orders
 
 
 @dataclass
@@ -246,32 +245,6 @@ def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[
     return result
 
 
-class _Worker:
-    """An ``oms worker`` process, its log read as it comes (a full pipe would stall it)."""
-
-    def __init__(self, cmd: list[str]) -> None:
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.ready = threading.Event()
-        self.tail: deque[str] = deque(maxlen=40)
-        threading.Thread(target=self._pump, name="bench-worker-log", daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace")
-            self.tail.append(line)
-            if WORKER_READY in line:
-                self.ready.set()
-
-    def check(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"a worker exited during the benchmark (exit {self.proc.returncode}):\n"
-                               + "".join(self.tail)[-1500:])
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-
-
 def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict[str, Any]], *, orders: int,
                 payload_size: int, seed: int, workers: int, lines: tuple[int, int] = (1, 10),
                 backlog: bool = False) -> BenchResult:
@@ -291,33 +264,22 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
     with tempfile.TemporaryDirectory() as tmp:
         cfg_path = Path(tmp) / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(config.model_dump()), encoding="utf-8")
-        oms_cmd = str(Path(sys.executable).parent / "oms")
+        procs = Processes(Path(tmp), [str(Path(sys.executable).parent / "oms"), "--config", str(cfg_path)])
         oms = OMS(config)
-        procs: list[_Worker] = []
         try:
             oms.rules.publish_dir(actor="oms:bench", note="the benchmark's rules")
             after = last_order_id(oms)
             if backlog:
                 ingest()
-            procs = [_Worker([oms_cmd, "--config", str(cfg_path), "worker", "--interval", "0.05"])
-                     for _ in range(workers)]
-            deadline = time.monotonic() + 300
-            for w in procs:
-                while not w.ready.wait(0.1):
-                    w.check()
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("a worker did not get ready in 300 s:\n" + "".join(w.tail)[-1500:])
+            for k in range(workers):
+                procs.start(f"worker-{k}", ["worker", "--interval", "0.05"])
+            for k in range(workers):
+                procs.wait_for_log(f"worker-{k}", WORKER_READY, timeout=300)
             started = time.perf_counter()
             if not backlog:
                 ingest()
-            while True:
-                with oms.db.read() as s:
-                    open_ = s.scalar(select(func.count()).select_from(Order).where(
-                        Order.status.in_(["paid", "routed"]))) or 0
-                if not open_:
-                    break
-                for w in procs:
-                    w.check()
+            while open_orders(oms):
+                procs.check_alive()
                 time.sleep(0.02)
             seconds = time.perf_counter() - started
             latencies, held, split, dispatched, twice = _outcomes(oms, after)
@@ -327,10 +289,4 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
                                extra={"backlog": backlog})
         finally:
             oms.close()
-            for w in procs:
-                w.stop()
-            for w in procs:
-                try:
-                    w.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    w.proc.kill()
+            procs.stop_all()

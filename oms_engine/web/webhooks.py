@@ -161,7 +161,7 @@ class WebhookGate:
     """Freshness, replays and the rate limit; the adapter's ``verify`` checks the signature in between.
 
     A delivery takes a turn of its channel's rate (:meth:`take_turn`) before it
-    is queued, and is claimed (:meth:`claim_in`) in the transaction that stores
+    is queued, and is claimed (:meth:`claim_all_in`) in the transaction that stores
     its raw payload; a replay found there gives its turn back.
     """
 

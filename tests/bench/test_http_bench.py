@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from oms_engine.bench.http import OPEN_STATES
+from oms_engine.bench.procs import OPEN_STATES
 from oms_engine.engine import OMS
 from oms_engine.storage.models import Order, Warehouse
 from tests.support import ROOT, WAREHOUSES, build_oms, make_config, order_json, payload
