@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..storage.db import insert_returning_ids, insert_rows, on_drain, restored_on_rollback
+from ..storage.driver import execute_many, fetch
 from ..storage.models import Customer, Order, OrderLine
 
 ORDER_COLUMNS: tuple[str, ...] = tuple(c.key for c in Order.__table__.columns)
@@ -86,11 +87,19 @@ class OrderRec:
 _ORDER_COLUMN_SET = frozenset(ORDER_COLUMNS) - {"id"}
 
 
-def _rows(s: Session, stmt: Any) -> list[dict[str, Any]]:
-    # On the connection: a Core SELECT needs nothing of the session's ORM execution path.
-    result = s.connection().execute(stmt)
-    keys = tuple(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+def _by_ids(table: Any, columns: Sequence[str], key: str, *order_by: str) -> Any:
+    return (select(*(table.c[c] for c in columns)).where(table.c[key].in_(bindparam("ids", expanding=True)))
+            .order_by(*(table.c[c] for c in order_by)))
+
+
+_ORDERS_BY_ID = _by_ids(Order.__table__, ORDER_COLUMNS, "id", "id")
+_LINES_BY_ORDER = _by_ids(OrderLine.__table__, LINE_COLUMNS, "order_id", "order_id", "line_no")
+_CUSTOMERS_BY_ID = _by_ids(Customer.__table__, CUSTOMER_COLUMNS, "id")
+
+
+def _rows(s: Session, stmt: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
+    keys = tuple(c.key for c in stmt.selected_columns)
+    return [dict(zip(keys, row, strict=True)) for row in fetch(s.connection(), stmt, {"ids": ids})]
 
 
 def load_records(s: Session, ids: Sequence[int], *, track: bool = True) -> list[OrderRec]:
@@ -105,9 +114,8 @@ def load_records(s: Session, ids: Sequence[int], *, track: bool = True) -> list[
     lines: dict[int, list[LineRec]] = defaultdict(list)
     for i in range(0, len(ids), _CHUNK):
         part = ids[i:i + _CHUNK]
-        order_rows += _rows(s, select(*Order.__table__.columns).where(Order.id.in_(part)).order_by(Order.id))
-        for row in _rows(s, select(*OrderLine.__table__.columns).where(OrderLine.order_id.in_(part))
-                         .order_by(OrderLine.order_id, OrderLine.line_no)):
+        order_rows += _rows(s, _ORDERS_BY_ID, part)
+        for row in _rows(s, _LINES_BY_ORDER, part):
             lines[row["order_id"]].append(LineRec(**row))
     customers = load_customers(s, {r["customer_id"] for r in order_rows})
     records = [OrderRec(r, lines[r["id"]], customers[r["customer_id"]]) for r in order_rows]
@@ -120,8 +128,7 @@ def load_customers(s: Session, ids: Iterable[int]) -> dict[int, CustomerRec]:
     wanted = sorted(set(ids))
     out: dict[int, CustomerRec] = {}
     for i in range(0, len(wanted), _CHUNK):
-        for row in _rows(s, select(*(Customer.__table__.c[c] for c in CUSTOMER_COLUMNS))
-                         .where(Customer.__table__.c.id.in_(wanted[i:i + _CHUNK]))):
+        for row in _rows(s, _CUSTOMERS_BY_ID, wanted[i:i + _CHUNK]):
             out[row["id"]] = CustomerRec(**row)
     return out
 
@@ -174,7 +181,7 @@ def flush_records(s: Session) -> None:
             rec.clean()
     conn = s.connection()
     for cols, rows in groups.items():
-        conn.execute(_update_statement(cols), rows)
+        execute_many(conn, _update_statement(cols), rows)
 
 
 def forget_records(s: Session) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..storage.db import append, on_drain, restored_on_rollback, row_locks_apply
+from ..storage.driver import execute_many, fetch
 from ..storage.models import Reservation, Stock, StockMovement
 from .ledger import Movement, StockError, lock_stock
 
@@ -37,6 +38,8 @@ _APPLY = (update(Stock.__table__).where(_STOCK.warehouse == bindparam("w"), _STO
                                         _STOCK.on_hand + bindparam("h") >= _STOCK.reserved + bindparam("r"),
                                         _STOCK.reserved + bindparam("r") >= 0)
           .values(on_hand=_STOCK.on_hand + bindparam("h"), reserved=_STOCK.reserved + bindparam("r")))
+_AVAILABLE = (select(_STOCK.sku, _STOCK.on_hand - _STOCK.reserved)
+              .where(_STOCK.warehouse == bindparam("w"), _STOCK.sku.in_(bindparam("skus", expanding=True))))
 
 
 class StockBatch:
@@ -142,8 +145,7 @@ class StockBatch:
             s.execute(delete(Reservation).where(Reservation.id.in_(gone[i:i + _CHUNK])),
                       execution_options={"synchronize_session": False})
         if changes:
-            result = s.execute(_APPLY, changes, execution_options={"synchronize_session": False})
-            changed = result.rowcount  # type: ignore[attr-defined]
+            changed = execute_many(s.connection(), _APPLY, changes)
             if changed != -1 and changed != len(changes):
                 raise StockError(f"{len(changes) - changed} stock row(s) could not take the batch's moves: the "
                                  "figures it decided on were not the rows' (nothing was written)")
@@ -163,9 +165,7 @@ def read_available(s: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[st
     for w, skus in sorted(by_warehouse.items()):
         skus = sorted(set(skus))
         for i in range(0, len(skus), _CHUNK):
-            rows = conn.execute(select(_STOCK.sku, _STOCK.on_hand - _STOCK.reserved)
-                                .where(_STOCK.warehouse == w, _STOCK.sku.in_(skus[i:i + _CHUNK])))
-            out.update({(w, k): q for k, q in rows})
+            out.update({(w, k): q for k, q in fetch(conn, _AVAILABLE, {"w": w, "skus": skus[i:i + _CHUNK]})})
     return out
 
 

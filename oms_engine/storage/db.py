@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from .driver import insert_many, insert_returning
 from .retry import LostRace, is_retryable, run_retrying
 
 T = TypeVar("T")
@@ -118,12 +119,12 @@ def _by_keys(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[int]]
 
 
 def insert_rows(s: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT rows through Core: they need none of the ORM bulk insert's bookkeeping, which costs more
-    than the INSERT itself. One executemany per set of keys."""
+    """INSERT rows without the ORM: they need none of its bulk insert's bookkeeping, which costs more
+    than the INSERT itself. One executemany per set of keys (on SQLite, on the driver: driver.py)."""
     table = model.__table__  # type: ignore[attr-defined]
     conn = s.connection()
     for idx in _by_keys(rows).values():
-        conn.execute(table.insert(), [rows[i] for i in idx])
+        insert_many(conn, table, [rows[i] for i in idx])
 
 
 def insert_returning_ids(s: Session, table: Any, rows: Sequence[dict[str, Any]], *, key: str) -> list[int]:
@@ -134,10 +135,9 @@ def insert_returning_ids(s: Session, table: Any, rows: Sequence[dict[str, Any]],
     on SQLite (a table with no insert sentinel); matched by key, it sends hundreds per statement.
     """
     conn = s.connection()
-    stmt = table.insert().returning(table.c.id, table.c[key])
     found: dict[Any, int] = {}
     for idx in _by_keys(rows).values():
-        found.update((k, new_id) for new_id, k in conn.execute(stmt, [rows[i] for i in idx]))
+        found.update((k, new_id) for new_id, k in insert_returning(conn, table, [rows[i] for i in idx], ("id", key)))
     return [found[row[key]] for row in rows]
 
 
