@@ -11,6 +11,7 @@ whose message says what and where, before anything is stored or compared.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import OmsError
@@ -23,8 +24,31 @@ class JsonRejected(OmsError, ValueError):
     pass
 
 
+# A JSON string (escapes included), and a bracket outside one: found by the regular expression engine,
+# so the scan below runs in Python only over brackets, not over every character of a large payload.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _deepest(text: str) -> int:
+    """How deep objects and arrays nest, strings left out; never less than the truth (an unterminated
+    string is not left out, so its brackets count)."""
+    depth = deepest = 0
+    for b in _BRACKET.findall(_STRING.sub("", text)):
+        if b in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
+
 def _depth_ok(text: str, limit: int) -> None:
-    """Refuse nesting deeper than ``limit`` in one linear scan, before the recursive parser sees it."""
+    """Refuse nesting deeper than ``limit`` before the recursive parser sees it; the character-by-character
+    scan, which says where, runs only when the quick count says the limit may be passed."""
+    if _deepest(text) <= limit:
+        return
     depth = 0
     in_string = escaped = False
     for i, ch in enumerate(text):

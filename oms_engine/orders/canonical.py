@@ -123,13 +123,20 @@ def shown(value: object, limit: int = 40) -> str:
     return text + ("..." if isinstance(value, str) and len(value) > limit else "")
 
 
+# Unicode's categories Cc (control characters) and Cs (surrogates) as ranges, so that a text is searched
+# by the regular expression engine rather than character by character.
+_CONTROL_OR_SURROGATE = "\x00-\x1f\x7f-\x9f\ud800-\udfff"
+_BAD = {"": re.compile(f"[{_CONTROL_OR_SURROGATE}]"),
+        "\n\r\t": re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")}
+
+
 def _bad_character(text: str, allowed: str = "") -> str | None:
-    for i, ch in enumerate(text):
-        category = unicodedata.category(ch)
-        if ch not in allowed and category in ("Cc", "Cs"):
-            what = "a lone surrogate" if category == "Cs" else "a control character"
-            return f"contains U+{ord(ch):04X} ({what}) at position {i}, which is not allowed here"
-    return None
+    found = _BAD[allowed].search(text)
+    if found is None:
+        return None
+    ch = found.group()
+    what = "a lone surrogate" if unicodedata.category(ch) == "Cs" else "a control character"
+    return f"contains U+{ord(ch):04X} ({what}) at position {found.start()}, which is not allowed here"
 
 
 def _single_line(value: object) -> object:

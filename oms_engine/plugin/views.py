@@ -155,7 +155,9 @@ class OrderStock:
         sku_of = {ln.line_no: ln.sku for ln in order.lines}
         # Only this order's SKUs: a stock view may hold the whole catalogue.
         codes = dict.fromkeys([*(w.code for w in stock.warehouses), *order.reserved])
-        eff = {(w, sku): max(0, stock.qty(w, sku)) for w in codes for sku in dict.fromkeys(sku_of.values())}
+        free = stock.available.get   # StockView.qty, without a method call per pair
+        skus = dict.fromkeys(sku_of.values())
+        eff = {key: max(0, free(key, 0)) for key in ((w, sku) for w in codes for sku in skus)}
         for warehouse, by_line in order.reserved.items():
             for line_no, qty in by_line.items():
                 sku = sku_of.get(line_no)
