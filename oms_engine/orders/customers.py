@@ -17,13 +17,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..clock import utcnow
 from ..errors import OmsError
+from ..storage.driver import fetch
 from ..storage.models import Customer, CustomerChange
 from .canonical import CanonicalCustomer, Id32, MultiLine, SingleLine, Text64, Text200, shown
 from .records import CUSTOMER_COLUMNS, CustomerRec
@@ -49,11 +50,16 @@ def known_customers(s: Session, refs: Iterable[str]) -> dict[str, CustomerRec]:
     """The customers that exist of these refs, as records."""
     wanted = sorted(set(refs))
     out: dict[str, CustomerRec] = {}
+    conn = s.connection()
     for i in range(0, len(wanted), 500):
-        for row in s.execute(select(*(getattr(Customer, c) for c in CUSTOMER_COLUMNS))
-                             .where(Customer.ref.in_(wanted[i:i + 500]))):
-            out[row.ref] = CustomerRec(**row._mapping)
+        for row in fetch(conn, _BY_REF, {"refs": wanted[i:i + 500]}):
+            rec = CustomerRec(*row)
+            out[rec.ref] = rec
     return out
+
+
+_BY_REF = (select(*(Customer.__table__.c[c] for c in CUSTOMER_COLUMNS))
+           .where(Customer.__table__.c.ref.in_(bindparam("refs", expanding=True))))
 
 
 def customers_for_orders(s: Session, details: Sequence[CanonicalCustomer], now: datetime,

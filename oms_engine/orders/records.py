@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import field, make_dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -31,20 +32,16 @@ _TRACKED = "oms_records"   # session.info: records whose changes are written at 
 _CHUNK = 500
 
 
-class CustomerRec:
-    __slots__ = CUSTOMER_COLUMNS
+def _record(name: str, columns: tuple[str, ...]) -> Any:
+    # A slotted dataclass: its generated __init__ takes a row read (a tuple in column order) as
+    # positional arguments, or some columns by name (the rest None), with no loop per column.
+    cls = make_dataclass(name, [(c, Any, field(default=None)) for c in columns], slots=True, eq=False)
+    cls.__module__ = __name__
+    return cls
 
-    def __init__(self, **values: Any) -> None:
-        for k in CUSTOMER_COLUMNS:
-            setattr(self, k, values.get(k))
 
-
-class LineRec:
-    __slots__ = LINE_COLUMNS
-
-    def __init__(self, **values: Any) -> None:
-        for k in LINE_COLUMNS:
-            setattr(self, k, values.get(k))
+CustomerRec = _record("CustomerRec", CUSTOMER_COLUMNS)
+LineRec = _record("LineRec", LINE_COLUMNS)
 
 
 class OrderRec:
@@ -62,11 +59,22 @@ class OrderRec:
     customer: CustomerRec
 
     def __init__(self, values: dict[str, Any], lines: list[LineRec], customer: CustomerRec) -> None:
-        for k in ORDER_COLUMNS:
-            object.__setattr__(self, k, values.get(k))
-        object.__setattr__(self, "lines", lines)
-        object.__setattr__(self, "customer", customer)
-        object.__setattr__(self, "_dirty", set())
+        self._fill(map(values.get, ORDER_COLUMNS), lines, customer)
+
+    @classmethod
+    def of_row(cls, row: Sequence[Any], lines: list[LineRec], customer: CustomerRec) -> OrderRec:
+        """From a row read, in ORDER_COLUMNS order."""
+        rec = cls.__new__(cls)
+        rec._fill(row, lines, customer)
+        return rec
+
+    def _fill(self, values: Iterable[Any], lines: list[LineRec], customer: CustomerRec) -> None:
+        put = object.__setattr__   # past __setattr__: filling is no change to write back
+        for k, v in zip(ORDER_COLUMNS, values, strict=True):
+            put(self, k, v)
+        put(self, "lines", lines)
+        put(self, "customer", customer)
+        put(self, "_dirty", set())
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -97,9 +105,14 @@ _LINES_BY_ORDER = _by_ids(OrderLine.__table__, LINE_COLUMNS, "order_id", "order_
 _CUSTOMERS_BY_ID = _by_ids(Customer.__table__, CUSTOMER_COLUMNS, "id")
 
 
-def _rows(s: Session, stmt: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
-    keys = tuple(c.key for c in stmt.selected_columns)
-    return [dict(zip(keys, row, strict=True)) for row in fetch(s.connection(), stmt, {"ids": ids})]
+def _rows(s: Session, stmt: Any, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    return fetch(s.connection(), stmt, {"ids": ids})
+
+
+_ORDER_ID = ORDER_COLUMNS.index("id")
+_ORDER_CUSTOMER = ORDER_COLUMNS.index("customer_id")
+_LINE_ORDER = LINE_COLUMNS.index("order_id")
+_CUSTOMER_ID = CUSTOMER_COLUMNS.index("id")
 
 
 def load_records(s: Session, ids: Sequence[int], *, track: bool = True) -> list[OrderRec]:
@@ -110,15 +123,15 @@ def load_records(s: Session, ids: Sequence[int], *, track: bool = True) -> list[
     ids = sorted(set(ids))
     if not ids:
         return []
-    order_rows: list[dict[str, Any]] = []
+    order_rows: list[tuple[Any, ...]] = []
     lines: dict[int, list[LineRec]] = defaultdict(list)
     for i in range(0, len(ids), _CHUNK):
         part = ids[i:i + _CHUNK]
         order_rows += _rows(s, _ORDERS_BY_ID, part)
         for row in _rows(s, _LINES_BY_ORDER, part):
-            lines[row["order_id"]].append(LineRec(**row))
-    customers = load_customers(s, {r["customer_id"] for r in order_rows})
-    records = [OrderRec(r, lines[r["id"]], customers[r["customer_id"]]) for r in order_rows]
+            lines[row[_LINE_ORDER]].append(LineRec(*row))
+    customers = load_customers(s, {r[_ORDER_CUSTOMER] for r in order_rows})
+    records = [OrderRec.of_row(r, lines[r[_ORDER_ID]], customers[r[_ORDER_CUSTOMER]]) for r in order_rows]
     if track:
         track_records(s, records)
     return records
@@ -129,7 +142,7 @@ def load_customers(s: Session, ids: Iterable[int]) -> dict[int, CustomerRec]:
     out: dict[int, CustomerRec] = {}
     for i in range(0, len(wanted), _CHUNK):
         for row in _rows(s, _CUSTOMERS_BY_ID, wanted[i:i + _CHUNK]):
-            out[row["id"]] = CustomerRec(**row)
+            out[row[_CUSTOMER_ID]] = CustomerRec(*row)
     return out
 
 

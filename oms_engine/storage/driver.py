@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,53 +43,66 @@ def on_driver(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite"
 
 
-class _Bind:
-    """How one positional parameter gets its value from a row of named parameters."""
-
-    __slots__ = ("cache", "default", "name", "process")
-
-    def __init__(self, name: str, process: Processor | None, cacheable: bool, default: Any) -> None:
-        self.name = name
-        self.process = process
-        self.cache: dict[Any, Any] | None = {} if process is not None and cacheable else None
-        self.default = default
-
-
 _NO_DEFAULT = object()
 # Bound parameters per statement at most: SQLite's default since 3.32 (older builds say less: getlimit).
 _MAX_VARIABLES = 32766
 
 
+def _processed(process: Processor, values: Sequence[Any], cacheable: bool) -> list[Any]:
+    """Every value through its type's processor; each distinct value once where values can be keys (a
+    batch's rows share a handful of timestamps, and formatting one costs more than writing it)."""
+    if cacheable:
+        try:
+            done = {v: process(v) for v in set(values)}
+        except TypeError:   # a value that cannot be a key
+            pass
+        else:
+            return [done[v] for v in values]
+    return list(map(process, values))
+
+
 class _Plan:
-    """A statement compiled once: its SQL and how each parameter is bound, in order."""
+    """A statement compiled once: its SQL and how each parameter is bound, in order.
+
+    Rows are turned into parameter tuples a column at a time: the values are picked by an
+    ``itemgetter``, and only the columns whose type has a processor are touched in Python. None
+    goes through the processor as well, as SQLAlchemy does: JSON stores it as 'null'.
+    """
 
     def __init__(self, conn: Connection, stmt: ClauseElement, keys: Sequence[str] | None) -> None:
         dialect = conn.dialect
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
         self.sql = compiled.string
         self.expanding = {m.group(1) for m in _EXPANDING.finditer(self.sql)}
-        defaults: dict[str, Any] = {}
-        # Columns given no value whose default SQLAlchemy computes in Python (default=0, default=dict...).
+        # Values no row gives: columns left out whose default SQLAlchemy computes in Python (default=0,
+        # default=dict: called once per call, the same JSON for every row), and the statement's own
+        # literals (``reserved + :r >= 0``).
+        self.fixed: dict[str, Any] = {}
+        self.made: dict[str, Callable[[Any], Any]] = {}
         for col in getattr(compiled, "insert_prefetch", ()) or ():
-            if keys is not None and col.key in keys:
-                continue
             default = col.default
-            if default is None:
+            if default is None or (keys is not None and col.key in keys):
                 continue
             if default.is_scalar:
-                defaults[col.key] = default.arg
+                self.fixed[col.key] = default.arg
             elif default.is_callable:
-                defaults[col.key] = default.arg  # called per row (a fresh dict or list each time)
-        self.callable_defaults = {k for k in defaults if callable(defaults[k])}
-        self.binds: list[_Bind] = []
-        for name in compiled.positiontup or ():
+                self.made[col.key] = default.arg
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.processors: dict[str, tuple[Processor, bool]] = {}
+        self.processed: list[tuple[int, Processor, bool]] = []
+        for i, name in enumerate(self.names):
             bind = compiled.binds[name]
-            if name not in defaults and not bind.required and bind.callable is None:
-                defaults[name] = bind.value   # a literal of the statement (``reserved + :r >= 0``)
+            if name not in self.fixed and name not in self.made and not bind.required and bind.callable is None:
+                self.fixed[name] = bind.value
             type_ = bind.type.dialect_impl(dialect)
             process = type_.bind_processor(dialect)
-            self.binds.append(_Bind(name, process, not isinstance(type_, sqltypes.JSON),
-                                    defaults.get(name, _NO_DEFAULT)))
+            if process is not None:
+                cacheable = not isinstance(type_, sqltypes.JSON)
+                self.processors[name] = (process, cacheable)
+                self.processed.append((i, process, cacheable))
+        names = self.names
+        self.pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],)) if names else (lambda row: ()))
         self.results: list[tuple[int, Processor]] = []
         if getattr(stmt, "is_select", False):
             for i, col in enumerate(stmt.selected_columns):  # type: ignore[attr-defined]
@@ -96,38 +110,40 @@ class _Plan:
                 if process is not None:
                     self.results.append((i, process))
 
-    def value(self, bind: _Bind, row: Mapping[str, Any]) -> Any:
-        if bind.default is _NO_DEFAULT:
-            value = row[bind.name]
-        else:
-            value = row.get(bind.name, _NO_DEFAULT)
-            if value is _NO_DEFAULT:
-                value = bind.default(None) if bind.name in self.callable_defaults else bind.default
-        process = bind.process
-        if process is None:
-            return value
-        # None goes through the processor as well, as SQLAlchemy does: JSON stores it as 'null'.
-        cache = bind.cache
-        if cache is None:
-            return process(value)
-        try:
-            return cache[value]
-        except KeyError:
-            done = cache[value] = process(value)
-            return done
-        except TypeError:  # not hashable
-            return process(value)
-
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        binds = self.binds
-        value = self.value
-        for bind in binds:
-            if bind.cache is not None:
-                bind.cache.clear()   # per call: a long-lived cache would only grow
-        if all(b.process is None and b.default is _NO_DEFAULT for b in binds):
-            names = [b.name for b in binds]
-            return [tuple([row[n] for n in names]) for row in rows]
-        return [tuple([value(b, row) for b in binds]) for row in rows]
+        if self.fixed or self.made:
+            extra = {**self.fixed, **{k: make(None) for k, make in self.made.items()}}
+            rows = [{**row, **extra} for row in rows]
+        tuples = list(map(self.pick, rows))
+        if not self.processed or not tuples:
+            return tuples
+        columns: list[Any] = list(zip(*tuples, strict=True))
+        for i, process, cacheable in self.processed:
+            columns[i] = _processed(process, columns[i], cacheable)
+        return list(zip(*columns, strict=True))
+
+    def bound(self, params: Mapping[str, Any]) -> list[Any]:
+        """One statement's positional parameters; an expanding one gives as many as its list holds."""
+        out: list[Any] = []
+        for name in self.names:
+            value = params[name] if name in params else self.fixed[name]
+            process, cacheable = self.processors.get(name, (None, False))
+            if name in self.expanding:
+                out.extend(value if process is None else _processed(process, value, cacheable))
+            else:
+                out.append(value if process is None else process(value))
+        return out
+
+
+
+def _read(rows: list[Any], processors: Sequence[tuple[int, Processor]]) -> list[Any]:
+    """Rows read, through their columns' result processors (a column at a time)."""
+    if not processors or not rows:
+        return rows
+    columns: list[Any] = list(zip(*rows, strict=True))
+    for i, process in processors:
+        columns[i] = list(map(process, columns[i]))
+    return list(zip(*columns, strict=True))
 
 
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -175,18 +191,13 @@ def insert_returning(conn: Connection, table: Table, rows: Sequence[Mapping[str,
                 if (p := c.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)) is not None]
     tail = " RETURNING " + ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in columns)
     limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-    page = max(1, min(limit, _MAX_VARIABLES) // max(1, len(plan.binds)))
+    page = max(1, min(limit, _MAX_VARIABLES) // max(1, len(plan.names)))
     params = plan.parameters(rows)
     out: list[tuple[Any, ...]] = []
     for i in range(0, len(params), page):
         part = params[i:i + page]
         sql = head + " VALUES " + ", ".join([values] * len(part)) + tail
-        for row in _run(conn, plan, sql, [v for p in part for v in p], False):
-            if returned:
-                row = list(row)
-                for j, process in returned:
-                    row[j] = process(row[j])
-            out.append(tuple(row))
+        out += _read(_run(conn, plan, sql, tuple(v for p in part for v in p), False), returned)
     return out
 
 
@@ -206,6 +217,7 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]])
 
 
 def _run(conn: Connection, plan: _Plan, sql: str, params: Any, many: bool) -> Any:
+    # As SQLAlchemy hands them over: a list of tuples for executemany, one tuple for execute.
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         # The engine's cursor events still see every statement (logging, tracing, fault injection in
@@ -242,7 +254,6 @@ def fetch(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[
         return [tuple(r) for r in conn.execute(stmt, dict(params))]
     plan = _plan(conn, stmt, None, id(stmt))
     sql = plan.sql
-    positional: list[Any] = []
     if plan.expanding:
         def expand(m: re.Match[str]) -> str:
             values = params[m.group(1)]
@@ -250,19 +261,4 @@ def fetch(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[
                 return "(NULL)"   # x IN (NULL) holds for no row
             return "(" + ", ".join("?" * len(values)) + ")"
         sql = _EXPANDING.sub(expand, sql)
-    for bind in plan.binds:
-        if bind.name in plan.expanding:
-            positional.extend(plan.value(bind, {bind.name: v}) for v in params[bind.name])
-        else:
-            positional.append(plan.value(bind, params))
-    rows = _run(conn, plan, sql, positional, False)
-    if not plan.results:
-        return rows  # type: ignore[no-any-return]
-    out = []
-    processors = plan.results
-    for row in rows:
-        values = list(row)
-        for i, process in processors:
-            values[i] = process(values[i])
-        out.append(tuple(values))
-    return out
+    return _read(_run(conn, plan, sql, tuple(plan.bound(params)), False), plan.results)
