@@ -157,16 +157,13 @@ def _plan(conn: Connection, stmt: ClauseElement, keys: Sequence[str] | None, cac
     return plan
 
 
-def _raise(exc: Exception, plan: _Plan, params: Any, conn: Connection, many: bool) -> None:
-    base = conn.dialect.loaded_dbapi.Error
-    if isinstance(exc, base):
-        raise DBAPIError.instance(plan.sql, params, exc, base, dialect=conn.dialect, ismulti=many) from exc
-    raise exc
-
-
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """``INSERT INTO table`` every row; all rows give the same keys."""
     if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from .driver_pg import copy_rows
+        copy_rows(conn, table, rows)
         return
     if not on_driver(conn):
         conn.execute(table.insert(), list(rows))
@@ -216,8 +213,10 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]])
     return execute_plan(conn, plan, rows)
 
 
-def _run(conn: Connection, plan: _Plan, sql: str, params: Any, many: bool) -> Any:
-    # As SQLAlchemy hands them over: a list of tuples for executemany, one tuple for execute.
+def run_on_cursor(conn: Connection, sql: str, params: Any, many: bool,
+                  work: Callable[[Any, str, Any], Any]) -> Any:
+    """``work(cursor, sql, params)`` on a cursor of the connection's own driver connection, seen by the
+    engine's cursor events, a driver error raised as SQLAlchemy raises it."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         # The engine's cursor events still see every statement (logging, tracing, fault injection in
@@ -227,19 +226,32 @@ def _run(conn: Connection, plan: _Plan, sql: str, params: Any, many: bool) -> An
             context = SimpleNamespace(executemany=many, driver_path=True)
             for listen in conn.dispatch.before_cursor_execute:
                 sql, params = listen(conn, cursor, sql, params, context, many)
-        if many:
-            cursor.executemany(sql, params)
-        else:
-            cursor.execute(sql, params)
+        result = work(cursor, sql, params)
         if context is not None:
             for listen in conn.dispatch.after_cursor_execute:
                 listen(conn, cursor, sql, params, context, many)
-        return cursor.rowcount if many else cursor.fetchall()
+        return result
     except Exception as exc:
-        _raise(exc, plan, params, conn, many=many)
+        base = conn.dialect.loaded_dbapi.Error
+        if isinstance(exc, base):
+            raise DBAPIError.instance(sql, params, exc, base, dialect=conn.dialect, ismulti=many) from exc
         raise
     finally:
         cursor.close()
+
+
+def _executemany(cursor: Any, sql: str, params: Any) -> int:
+    cursor.executemany(sql, params)
+    return cursor.rowcount  # type: ignore[no-any-return]
+
+
+def _fetchall(cursor: Any, sql: str, params: Any) -> list[Any]:
+    return cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+
+
+def _run(conn: Connection, plan: _Plan, sql: str, params: Any, many: bool) -> Any:
+    # As SQLAlchemy hands them over: a list of tuples for executemany, one tuple for execute.
+    return run_on_cursor(conn, sql, params, many, _executemany if many else _fetchall)
 
 
 def execute_plan(conn: Connection, plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -250,6 +262,9 @@ def fetch(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[
     """The rows of a SELECT (built once, with named bind parameters; ``expanding=True`` ones take a
     list), as tuples of processed values. ``stmt`` must live as long as the process, as for
     :func:`execute_many`."""
+    if conn.dialect.name == "postgresql":
+        from .driver_pg import fetch_any
+        return fetch_any(conn, stmt, params)
     if not on_driver(conn):
         return [tuple(r) for r in conn.execute(stmt, dict(params))]
     plan = _plan(conn, stmt, None, id(stmt))

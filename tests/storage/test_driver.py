@@ -9,6 +9,7 @@ through SQLAlchemy, so the same assertions hold there too.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,13 +17,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, bindparam, event, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from oms_engine.storage.db import make_engine
 from oms_engine.storage.driver import execute_many, fetch, insert_many, insert_returning
 from oms_engine.storage.migrate import upgrade
 from oms_engine.storage.models import Customer, OutboxMessage
+from tests.conftest import pg_url_with_schema
+from tests.support import PG_URL
 
 OUTBOX = OutboxMessage.__table__
 CUSTOMERS = Customer.__table__
@@ -105,7 +109,9 @@ def test_the_engines_cursor_events_see_the_statements(engine: Engine) -> None:
             fetch(conn, BY_ID, {"ids": [1]})
     finally:
         event.remove(engine, "before_cursor_execute", before)
-    assert [s for s in seen if s in ("INSERT", "UPDATE", "SELECT")] == ["INSERT", "UPDATE", "SELECT"]
+    # PostgreSQL takes the rows with COPY (driver_pg.py).
+    inserted = "COPY" if engine.dialect.name == "postgresql" else "INSERT"
+    assert [s for s in seen if s in ("INSERT", "COPY", "UPDATE", "SELECT")] == [inserted, "UPDATE", "SELECT"]
 
 
 _TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20)
@@ -115,12 +121,30 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**53, 2**53) | _T
 _WHEN = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1))
 
 
-@pytest.fixture(scope="module")
-def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('driver') / 'oms.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def any_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One migrated database per backend for all the examples (a fresh one per example is too slow)."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('driver') / 'oms.db'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests skipped: OMS_TEST_DATABASE_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(pg_url_with_schema(schema))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 # JSON columns hold objects or nothing (a bare number would come back as a number: SQLite gives the
@@ -128,13 +152,13 @@ def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(st.tuples(_TEXT, st.none() | st.dictionaries(_TEXT, _JSON, max_size=4), _WHEN,
                                 st.none() | _WHEN), min_size=1, max_size=6))
-def test_any_batch_reads_back_as_sqlalchemy_reads_it(sqlite_engine: Engine, batch: list[Any]) -> None:
-    with sqlite_engine.begin() as conn:
+def test_any_batch_reads_back_as_sqlalchemy_reads_it(any_engine: Engine, batch: list[Any]) -> None:
+    with any_engine.begin() as conn:
         conn.execute(OUTBOX.delete())
         insert_many(conn, OUTBOX, [message(0, order_number=t, payload=j, created_at=c, sent_at=s)
                                    for t, j, c, s in batch])
-    stored = through_sqlalchemy(sqlite_engine)
-    with sqlite_engine.connect() as conn:
+    stored = through_sqlalchemy(any_engine)
+    with any_engine.connect() as conn:
         assert fetch(conn, BY_ID, {"ids": [r[0] for r in stored]}) == stored
     assert [(r[1], r[2], r[5], r[6]) for r in stored] == [tuple(b) for b in batch]
 
