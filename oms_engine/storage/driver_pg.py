@@ -12,7 +12,7 @@ with a parameter per key, so no text repeats and none is parsed once. Here:
   same text every time, so psycopg parses it once and prepares it on the server.
 
 Both run on the session's connection inside its transaction, through
-``driver.run_on_cursor`` (cursor events, SQLAlchemy's exceptions). Values go
+``binding.run_on_cursor`` (cursor events, SQLAlchemy's exceptions). Values go
 through the same type processors SQLAlchemy would apply, and the column defaults
 SQLAlchemy computes in Python are filled the same way.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from .driver import Processor, _processed, _read, run_on_cursor
+from .binding import Processor, fetch_all, processed, read_rows, run_on_cursor
 
 _EXPANDING = re.compile(r"IN \(__\[POSTCOMPILE_(\w+)\]\)")
 
@@ -61,7 +61,7 @@ class _Copy:
             return out
         columns: list[Any] = list(zip(*out, strict=True))
         for i, process, cacheable in self.processed:
-            columns[i] = _processed(process, columns[i], cacheable)
+            columns[i] = processed(process, columns[i], cacheable)
         return list(zip(*columns, strict=True))
 
 
@@ -116,12 +116,8 @@ class _Lookup:
 _LOOKUPS: dict[int, _Lookup] = {}
 
 
-def _fetchall(cursor: Any, sql: str, params: Any) -> list[Any]:
-    return cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
-
-
 def fetch_any(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     plan = _LOOKUPS.get(id(stmt))
     if plan is None:
         plan = _LOOKUPS[id(stmt)] = _Lookup(conn, stmt)
-    return _read(run_on_cursor(conn, plan.sql, plan.params(params), False, _fetchall), plan.results)
+    return read_rows(run_on_cursor(conn, plan.sql, plan.params(params), False, fetch_all), plan.results)

@@ -1,0 +1,151 @@
+"""The hot path's statements on SQLite's driver, sqlite3 (see driver.py): compiled once by SQLAlchemy
+with the engine's dialect, bound a column at a time, run with ``executemany`` or as one multi-row
+``INSERT ... RETURNING`` per page."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.sql import ClauseElement, sqltypes
+
+from .binding import Processor, executemany, fetch_all, processed, read_rows, run_on_cursor
+
+_EXPANDING = re.compile(r"\(__\[POSTCOMPILE_(\w+)\]\)")
+# Bound parameters per statement at most: SQLite's default since 3.32 (older builds say less: getlimit).
+_MAX_VARIABLES = 32766
+
+
+class _Plan:
+    """A statement compiled once: its SQL and how each parameter is bound, in order.
+
+    Rows are turned into parameter tuples a column at a time: the values are picked by an
+    ``itemgetter``, and only the columns whose type has a processor are touched in Python. None
+    goes through the processor as well, as SQLAlchemy does: JSON stores it as 'null'.
+    """
+
+    def __init__(self, conn: Connection, stmt: ClauseElement, keys: Sequence[str] | None) -> None:
+        dialect = conn.dialect
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        self.sql = compiled.string
+        self.expanding = {m.group(1) for m in _EXPANDING.finditer(self.sql)}
+        # Values no row gives: columns left out whose default SQLAlchemy computes in Python (default=0,
+        # default=dict: called once per call, the same JSON for every row), and the statement's own
+        # literals (``reserved + :r >= 0``).
+        self.fixed: dict[str, Any] = {}
+        self.made: dict[str, Callable[[Any], Any]] = {}
+        for col in getattr(compiled, "insert_prefetch", ()) or ():
+            default = col.default
+            if default is None or (keys is not None and col.key in keys):
+                continue
+            if default.is_scalar:
+                self.fixed[col.key] = default.arg
+            elif default.is_callable:
+                self.made[col.key] = default.arg
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.processors: dict[str, tuple[Processor, bool]] = {}
+        self.processed: list[tuple[int, Processor, bool]] = []
+        for i, name in enumerate(self.names):
+            bind = compiled.binds[name]
+            if name not in self.fixed and name not in self.made and not bind.required and bind.callable is None:
+                self.fixed[name] = bind.value
+            type_ = bind.type.dialect_impl(dialect)
+            process = type_.bind_processor(dialect)
+            if process is not None:
+                cacheable = not isinstance(type_, sqltypes.JSON)
+                self.processors[name] = (process, cacheable)
+                self.processed.append((i, process, cacheable))
+        names = self.names
+        self.pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],)) if names else (lambda row: ()))
+        self.results: list[tuple[int, Processor]] = []
+        if getattr(stmt, "is_select", False):
+            for i, col in enumerate(stmt.selected_columns):  # type: ignore[attr-defined]
+                process = col.type.dialect_impl(dialect).result_processor(dialect, None)
+                if process is not None:
+                    self.results.append((i, process))
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        if self.fixed or self.made:
+            extra = {**self.fixed, **{k: make(None) for k, make in self.made.items()}}
+            rows = [{**row, **extra} for row in rows]
+        tuples = list(map(self.pick, rows))
+        if not self.processed or not tuples:
+            return tuples
+        columns: list[Any] = list(zip(*tuples, strict=True))
+        for i, process, cacheable in self.processed:
+            columns[i] = processed(process, columns[i], cacheable)
+        return list(zip(*columns, strict=True))
+
+    def bound(self, params: Mapping[str, Any]) -> list[Any]:
+        """One statement's positional parameters; an expanding one gives as many as its list holds."""
+        out: list[Any] = []
+        for name in self.names:
+            value = params[name] if name in params else self.fixed[name]
+            process, cacheable = self.processors.get(name, (None, False))
+            if name in self.expanding:
+                out.extend(value if process is None else processed(process, value, cacheable))
+            else:
+                out.append(value if process is None else process(value))
+        return out
+
+
+
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _plan(conn: Connection, stmt: ClauseElement, keys: Sequence[str] | None, cache_key: Any) -> _Plan:
+    key = (conn.dialect.name, cache_key, tuple(keys) if keys is not None else None)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _Plan(conn, stmt, keys)
+    return plan
+
+
+def _executemany(conn: Connection, plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> int:
+    # Parameters as SQLAlchemy hands them over: a list of tuples for executemany, one tuple for execute.
+    return run_on_cursor(conn, plan.sql, plan.parameters(rows), True, executemany)  # type: ignore[no-any-return]
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    _executemany(conn, _plan(conn, table.insert(), tuple(rows[0]), table), rows)
+
+
+def insert_returning(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+                     returning: Sequence[str]) -> list[tuple[Any, ...]]:
+    columns = [table.c[c] for c in returning]
+    plan = _plan(conn, table.insert(), tuple(rows[0]), table)
+    head, _, values = plan.sql.partition(" VALUES ")
+    returned = [(i, p) for i, c in enumerate(columns)
+                if (p := c.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)) is not None]
+    tail = " RETURNING " + ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in columns)
+    limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+    page = max(1, min(limit, _MAX_VARIABLES) // max(1, len(plan.names)))
+    params = plan.parameters(rows)
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(params), page):
+        part = params[i:i + page]
+        sql = head + " VALUES " + ", ".join([values] * len(part)) + tail
+        out += read_rows(run_on_cursor(conn, sql, tuple(v for p in part for v in p), False, fetch_all), returned)
+    return out
+
+
+def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> int:
+    return _executemany(conn, _plan(conn, stmt, None, id(stmt)), rows)
+
+
+def fetch(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    plan = _plan(conn, stmt, None, id(stmt))
+    sql = plan.sql
+    if plan.expanding:
+        def expand(m: re.Match[str]) -> str:
+            values = params[m.group(1)]
+            if not values:
+                return "(NULL)"   # x IN (NULL) holds for no row
+            return "(" + ", ".join("?" * len(values)) + ")"
+        sql = _EXPANDING.sub(expand, sql)
+    return read_rows(run_on_cursor(conn, sql, tuple(plan.bound(params)), False, fetch_all), plan.results)
