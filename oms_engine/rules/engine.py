@@ -15,6 +15,7 @@ import copy
 import hashlib
 import itertools
 import json
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +35,8 @@ from .memo import Memo
 from .model import And, Compare, Rule, Ruleset
 from .posting import FlagValues, post_document
 from .terms import MARKER, SENTINEL, RuleNotCompilable, rule_key
+
+log = logging.getLogger("oms.rules")
 
 DURABLE_LOCK = threading.RLock()
 _names = itertools.count(1)
@@ -278,9 +281,12 @@ class RuleEngine:
             # whose every rule lacks one of its required equalities need not be asked.
             memo, signature = active.memo, None
             remembered = None
-            if memo is not None:
+            if memo is not None and memo.active:
                 signature = memo.signature.of(doc)
                 remembered = memo.get(signature)
+                if not memo.active:   # judged just now (memo.py): from here on, durable alone
+                    log.info("ruleset %s version %s: %d of %d decisions repeated; no longer remembered",
+                             ruleset.name, ruleset.version, memo.hits, memo.hits + memo.misses)
             if remembered is not None:
                 keys: set[str] | frozenset[str] = remembered
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oms_engine.rules import FactSchema, RuleEngine, RulesetInvalid, evaluate_reference, load_ruleset_text
+from oms_engine.rules.memo import TRIAL
 
 FIELDS = {
     "order.payable": "int",
@@ -160,6 +162,31 @@ def test_one_signature_one_question_to_the_engine() -> None:
     assert engine.evaluate("sig", {"order": {"payable": 1}, "lines": []}).fired_names == []
     assert engine.memo_stats("sig") == (7, 2)
     engine.close()
+
+
+def test_a_memo_that_rarely_answers_stops_being_asked_and_decisions_stay_the_same(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Every amount on its own side of some threshold: no signature repeats, so after its trial the
+    memo is switched off; a ruleset whose facts repeat keeps its memo."""
+    rules = [{"name": f"over-{t}", "when": {"order.payable": {"gt": t}}, "then": ["flag"]} for t in range(0, 600, 2)]
+    ruleset = load_ruleset_text(yaml.safe_dump({"ruleset": "many", "rules": rules}), filename="many.yaml",
+                                schema=SCHEMA)
+    engine, fresh = RuleEngine(), RuleEngine(memo=False)
+    engine.load(ruleset)
+    fresh.load(ruleset)
+    with caplog.at_level(logging.INFO, logger="oms.rules"):
+        for p in range(0, 600, 2):
+            fact = {"order": {"payable": p + 1}}
+            assert engine.evaluate("many", fact).fired_names == fresh.evaluate("many", fact).fired_names
+    assert engine.memo_stats("many") == (0, TRIAL)   # judged after TRIAL evaluations, then never asked
+    assert "ruleset many version" in caplog.text and "no longer remembered" in caplog.text
+    engine.load(load_ruleset_text(yaml.safe_dump({"ruleset": "many", "rules": rules[:2]}), filename="many.yaml",
+                                  schema=SCHEMA))
+    for _ in range(TRIAL + 10):
+        engine.evaluate("many", {"order": {"payable": 3}})
+    assert engine.memo_stats("many") == (TRIAL + 9, 1)   # a new version: a memo of its own, kept
+    engine.close()
+    fresh.close()
 
 
 def test_rejections_are_by_design() -> None:
