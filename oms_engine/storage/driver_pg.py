@@ -20,10 +20,12 @@ SQLAlchemy computes in Python are filled the same way.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.sql import sqltypes
 
 from .binding import Processor, fetch_all, processed, read_rows, run_on_cursor
 
@@ -65,7 +67,8 @@ class _Copy:
         return list(zip(*columns, strict=True))
 
 
-_COPIES: dict[tuple[Table, tuple[str, ...]], _Copy] = {}
+# Per engine (its dialect holds the JSON serializer the processors use), gone with it.
+_COPIES: weakref.WeakKeyDictionary[Any, dict[tuple[Table, tuple[str, ...]], _Copy]] = weakref.WeakKeyDictionary()
 
 
 def _copy_all(cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -77,9 +80,10 @@ def _copy_all(cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
 def copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows (all with the same keys) with one COPY."""
     keys = tuple(rows[0])
-    plan = _COPIES.get((table, keys))
+    plans = _COPIES.setdefault(conn.dialect, {})
+    plan = plans.get((table, keys))
     if plan is None:
-        plan = _COPIES[(table, keys)] = _Copy(conn, table, keys)
+        plan = plans[(table, keys)] = _Copy(conn, table, keys)
     run_on_cursor(conn, plan.sql, plan.rows(rows), True, _copy_all)
 
 
@@ -92,7 +96,10 @@ class _Lookup:
         arrays: dict[str, str] = {}
         for name, bind in compiled.binds.items():
             if bind.expanding:
-                arrays[name] = bind.type.dialect_impl(dialect).compile(dialect=dialect)
+                type_ = bind.type.dialect_impl(dialect)
+                # Text without its length: a cast to VARCHAR(n)[] would cut a longer key short, and the
+                # cut key could match another row. (The primary key's index serves either.)
+                arrays[name] = "TEXT" if isinstance(type_, sqltypes.String) else type_.compile(dialect=dialect)
         self.sql = _EXPANDING.sub(lambda m: f"= ANY(%({m.group(1)})s::{arrays[m.group(1)]}[])", compiled.string)
         self.processors: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
@@ -113,11 +120,12 @@ class _Lookup:
         return out
 
 
-_LOOKUPS: dict[int, _Lookup] = {}
+_LOOKUPS: weakref.WeakKeyDictionary[Any, dict[int, _Lookup]] = weakref.WeakKeyDictionary()
 
 
 def fetch_any(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    plan = _LOOKUPS.get(id(stmt))
+    plans = _LOOKUPS.setdefault(conn.dialect, {})
+    plan = plans.get(id(stmt))
     if plan is None:
-        plan = _LOOKUPS[id(stmt)] = _Lookup(conn, stmt)
+        plan = plans[id(stmt)] = _Lookup(conn, stmt)
     return read_rows(run_on_cursor(conn, plan.sql, plan.params(params), False, fetch_all), plan.results)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -95,14 +96,16 @@ class _Plan:
 
 
 
-_PLANS: dict[tuple[Any, ...], _Plan] = {}
+# Per engine (its dialect holds the JSON serializer the processors use), gone with it.
+_PLANS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Plan]] = weakref.WeakKeyDictionary()
 
 
 def _plan(conn: Connection, stmt: ClauseElement, keys: Sequence[str] | None, cache_key: Any) -> _Plan:
-    key = (conn.dialect.name, cache_key, tuple(keys) if keys is not None else None)
-    plan = _PLANS.get(key)
+    plans = _PLANS.setdefault(conn.dialect, {})
+    key = (cache_key, tuple(keys) if keys is not None else None)
+    plan = plans.get(key)
     if plan is None:
-        plan = _PLANS[key] = _Plan(conn, stmt, keys)
+        plan = plans[key] = _Plan(conn, stmt, keys)
     return plan
 
 

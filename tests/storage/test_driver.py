@@ -173,3 +173,17 @@ def test_inserted_rows_return_their_new_ids_over_several_pages(engine: Engine) -
         stored = conn.execute(select(CUSTOMERS.c.id, CUSTOMERS.c.ref, CUSTOMERS.c.blacklisted)).all()
     assert sorted(returned) == sorted(tuple(r) for r in stored)
     assert len(stored) == 5000 and sum(b for _, _, b in returned) == 715
+
+
+BY_REF = select(CUSTOMERS.c.ref).where(CUSTOMERS.c.ref.in_(bindparam("refs", expanding=True)))
+
+
+def test_a_key_longer_than_its_column_matches_no_row_that_shares_its_start(engine: Engine) -> None:
+    # On PostgreSQL the list is one array parameter: cast to the column's VARCHAR(128) it would be cut
+    # to 128 characters and find the customer whose ref is exactly that start.
+    ref = "R" * 128
+    with engine.begin() as conn:
+        insert_many(conn, CUSTOMERS, [{"ref": ref, "created_at": T0}])
+    with engine.connect() as conn:
+        assert fetch(conn, BY_REF, {"refs": [ref + "-other"]}) == []
+        assert fetch(conn, BY_REF, {"refs": [ref + "-other", ref]}) == [(ref,)]
