@@ -26,7 +26,7 @@ class JsonRejected(OmsError, ValueError):
 
 # A JSON string (escapes included), and a bracket outside one: found by the regular expression engine,
 # so the scan below runs in Python only over brackets, not over every character of a large payload.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)   # a backslash escapes any character
 _BRACKET = re.compile(r"[\[\]{}]")
 
 

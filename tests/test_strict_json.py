@@ -46,3 +46,11 @@ def test_text_is_refused_exactly_when_nested_past_the_limit(value: object, extra
 def test_brackets_inside_strings_do_not_count() -> None:
     text = json.dumps({"note": "[" * 500 + '\\"{' * 500})
     assert loads(text) == {"note": "[" * 500 + '\\"{' * 500}
+
+
+def test_a_backslash_before_a_raw_line_break_does_not_hide_brackets() -> None:
+    # The exact scan takes the line break as escaped and the string as closed at the next quote; the
+    # quick count must see the same, or the brackets after it would pass uncounted.
+    text = '["a\\\n", ' + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + ', "x"]'
+    with pytest.raises(JsonRejected, match=f"nested more than {MAX_DEPTH} levels deep"):
+        loads(text)

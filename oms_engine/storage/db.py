@@ -120,7 +120,8 @@ def _by_keys(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[int]]
 
 def insert_rows(s: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
     """INSERT rows without the ORM: they need none of its bulk insert's bookkeeping, which costs more
-    than the INSERT itself. One executemany per set of keys (on SQLite, on the driver: driver.py)."""
+    than the INSERT itself. One statement per set of keys, on the database driver (driver.py): an
+    executemany on SQLite, a COPY on PostgreSQL."""
     table = model.__table__  # type: ignore[attr-defined]
     conn = s.connection()
     for idx in _by_keys(rows).values():
@@ -128,7 +129,7 @@ def insert_rows(s: Session, model: type, rows: Sequence[dict[str, Any]]) -> None
 
 
 def insert_returning_ids(s: Session, table: Any, rows: Sequence[dict[str, Any]], *, key: str) -> list[int]:
-    """INSERT rows through Core, returning their new ids in the order given.
+    """INSERT rows (driver.py), returning their new ids in the order given.
 
     ``key`` names a unique column every row gives: the ids are matched to the rows by it. Asking
     SQLAlchemy for RETURNING rows in parameter order instead makes it insert one row per statement
