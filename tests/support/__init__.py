@@ -8,11 +8,17 @@ the project's own config.yaml, rules and templates.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
+import sqlite3
+import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from oms_engine.clock import SimulatedClock
 from oms_engine.config import Config, load_config
@@ -45,10 +51,42 @@ def seed(oms: OMS) -> None:
     seed_world(oms)
 
 
-def build_oms(tmp_path: Path, url: str, *, rules_dir: Path | None = None, **overrides: Any) -> OMS:
+_MIGRATED: dict[str, Path] = {}
+
+
+def _migrated_sqlite_file() -> Path:
+    """A SQLite database brought to the head revision once per test process, to be copied: running
+    the migrations for every test's fresh database costs more than most tests."""
+    path = _MIGRATED.get("file")
+    if path is None:
+        directory = tempfile.mkdtemp(prefix="oms-migrated-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = Path(directory) / "oms.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")   # every page in the main file, to be copied alone
+        _MIGRATED["file"] = path
+    return path
+
+
+def migrate(url: str) -> None:
+    """Bring the (fresh) database at ``url`` to the head revision: a copy of a migrated file for a new
+    SQLite file, the migrations themselves otherwise."""
+    u = make_url(url)
+    target = Path(u.database) if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") else None
+    if target is not None and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_migrated_sqlite_file(), target)
+        return
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
+
+
+def build_oms(tmp_path: Path, url: str, *, rules_dir: Path | None = None, **overrides: Any) -> OMS:
+    migrate(url)
     cfg = make_config(tmp_path, url, **({"rules_dir": str(rules_dir)} if rules_dir else {}), **overrides)
     oms = OMS(cfg, clock=SimulatedClock(T0))
     seed(oms)
