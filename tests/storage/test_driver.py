@@ -1,10 +1,10 @@
 """The driver path (storage/driver.py) stores and reads exactly what SQLAlchemy's own path does.
 
-The hot path's bulk statements skip SQLAlchemy's execution on SQLite. Whatever goes in
+The hot path's bulk statements skip SQLAlchemy's execution: on SQLite they run on sqlite3,
+on PostgreSQL inserts go by COPY and lookups by ``= ANY`` (driver_pg.py). Whatever goes in
 (timestamps, JSON, NULLs, column defaults, a statement's own literals) must come out as
 if written and read through ``Connection.execute``, errors must be SQLAlchemy's, and the
-engine's cursor events must still see each statement. On PostgreSQL the same calls run
-through SQLAlchemy, so the same assertions hold there too.
+engine's cursor events must still see each statement, on both backends.
 """
 
 from __future__ import annotations
