@@ -9,7 +9,6 @@ engine's cursor events must still see each statement, on both backends.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,16 +16,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, bindparam, create_engine, event, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 
 from oms_engine.storage.db import make_engine
 from oms_engine.storage.driver import execute_many, fetch, insert_many, insert_returning
 from oms_engine.storage.migrate import upgrade
 from oms_engine.storage.models import Customer, OutboxMessage
-from tests.conftest import pg_url_with_schema
-from tests.support import PG_URL
+from tests.conftest import pg_schema
 
 OUTBOX = OutboxMessage.__table__
 CUSTOMERS = Customer.__table__
@@ -130,21 +127,13 @@ def any_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         yield engine
         engine.dispose()
         return
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests skipped: OMS_TEST_DATABASE_URL is not set")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(pg_url_with_schema(schema))
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema() as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 # JSON columns hold objects or nothing (a bare number would come back as a number: SQLite gives the
