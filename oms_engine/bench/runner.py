@@ -116,12 +116,22 @@ def sigterm_as_exit() -> Iterator[None]:
         yield   # only the main thread may set a handler; a caller in another thread sees to its own signals
         return
 
+    stopped: list[SystemExit] = []
+
     def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
+        stopped.append(SystemExit(128 + signum))
+        raise stopped[0]
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
+    except BaseException as exc:
+        # The exit can land inside a driver call (a COPY half sent, a query awaiting its answer); undoing
+        # that work then fails on the broken connection ("another command is already in progress"). The
+        # run still ends as stopped, with its exit status, not as that failure.
+        if stopped and exc is not stopped[0]:
+            raise stopped[0] from exc
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 
