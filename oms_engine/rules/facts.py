@@ -21,7 +21,7 @@ ANY_TYPE = "any"  # fields only tested with `exists`: copied as-is
 _INT64 = 2**63
 
 
-def _is_mapping(node: Any) -> bool:
+def is_mapping(node: Any) -> bool:
     # Facts are plain dicts almost always: the exact type test spares the ABC's slow instance check.
     return type(node) is dict or isinstance(node, Mapping)
 
@@ -29,7 +29,7 @@ def _is_mapping(node: Any) -> bool:
 def lookup(doc: Any, path: str) -> Any:
     node = doc
     for part in path.split("."):
-        if not _is_mapping(node) or part not in node or node[part] is None:
+        if not is_mapping(node) or part not in node or node[part] is None:
             return MISSING
         node = node[part]
     return node
@@ -81,7 +81,7 @@ def _project(source: Any, fields: tuple[tuple[str, tuple[str, ...], str], ...], 
     for path, parts, kind in fields:
         node = source
         for part in parts:
-            if type(node) is not dict and not isinstance(node, Mapping):   # as _is_mapping, inline: per field
+            if type(node) is not dict and not isinstance(node, Mapping):   # as is_mapping, inline: per field
                 node = MISSING
                 break
             node = node.get(part)

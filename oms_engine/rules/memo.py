@@ -24,12 +24,12 @@ remembered and fresh decisions agree, over random rulesets and facts.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from .facts import MISSING, lookup
+from .facts import MISSING, is_mapping, lookup
 from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or, Ruleset
-from .reference import truth
+from .reference import Truth, truth
 
 MAX_ENTRIES = 4096
 TRIAL = 256            # evaluations before a memo is judged
@@ -44,6 +44,44 @@ def _key(leaf: Leaf) -> Hashable:
     value = tuple(leaf.value) if isinstance(leaf.value, list) else leaf.value
     # The type is part of the key: 1 and True compare equal in Python, not in a rule.
     return ("compare", leaf.path, leaf.op, type(value).__name__, value)
+
+
+# The reference evaluator's comparisons (reference._compare), as functions picked once per test.
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda v, lit: bool(v == lit), "ne": lambda v, lit: bool(v != lit),
+    "gt": lambda v, lit: bool(v > lit), "gte": lambda v, lit: bool(v >= lit),
+    "lt": lambda v, lit: bool(v < lit), "lte": lambda v, lit: bool(v <= lit),
+    "in": lambda v, lit: v in lit, "not_in": lambda v, lit: v not in lit,
+}
+
+
+def _test(leaf: Leaf) -> Callable[[Any], Truth]:
+    """``truth(leaf, doc)`` as a function of the document, its path split and its operator found once:
+    a signature asks every test of a ruleset for every order."""
+    parts = tuple(leaf.path.split("."))
+
+    def get(doc: Any) -> Any:
+        node = doc
+        for part in parts:
+            if not is_mapping(node):
+                return MISSING
+            node = node.get(part)
+            if node is None:
+                return MISSING
+        return node
+
+    if isinstance(leaf, Exists):
+        present = leaf.present
+        return lambda doc: (get(doc) is not MISSING) == present
+    op = _OPS.get(leaf.op)
+    if op is None:   # `matches`, and whatever the reference evaluator alone knows
+        return lambda doc: truth(leaf, doc)
+    literal = leaf.value
+
+    def compare(doc: Any) -> Truth:
+        value = get(doc)
+        return None if value is MISSING else op(value, literal)
+    return compare
 
 
 class Signature:
@@ -71,14 +109,16 @@ class Signature:
             walk(rule.when, None)
         self.top = tuple(top.values())
         self.lists = tuple((path, tuple(leaves.values())) for path, leaves in sorted(lists.items()))
+        self._top = tuple(_test(leaf) for leaf in self.top)
+        self._lists = tuple((path, tuple(_test(leaf) for leaf in leaves)) for path, leaves in self.lists)
 
     def of(self, doc: Any) -> tuple[Any, ...]:
         """The signature of a prepared document (rules/facts.prepare_facts)."""
-        parts: list[Any] = [tuple(truth(leaf, doc) for leaf in self.top)]
-        for path, leaves in self.lists:
+        parts: list[Any] = [tuple([test(doc) for test in self._top])]
+        for path, tests in self._lists:
             items = lookup(doc, path)
             elements: Iterable[Any] = () if items is MISSING or not isinstance(items, list) else items
-            parts.append(frozenset(tuple(truth(leaf, item) for leaf in leaves) for item in elements))
+            parts.append(frozenset(tuple([test(item) for test in tests]) for item in elements))
         return tuple(parts)
 
 
