@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
@@ -23,9 +23,9 @@ from ..money import apportion, format_minor
 from ..payments.status import record_payment
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import WarehouseView
-from ..stock.batch import stock_batch
-from ..stock.reservations import reserve_lines
+from ..stock.reservations import load_for_reserving, reserve_lines
 from ..stock.warehouses import WarehouseCache
+from ..storage.driver import fetch
 from ..storage.models import Order, Product
 from .canonical import MAX_AMOUNT, CanonicalOrder, naive_utc
 from .customers import customers_for_orders, known_customers
@@ -38,6 +38,23 @@ from .steps import HoldStage, Step
 
 class OrderRefused(OmsError, ValueError):
     """A well-formed order that cannot be stored at all (not merely held): the message names the field."""
+
+
+class ProductRow(NamedTuple):
+    sku: str
+    name: str
+    price: int
+    currency: str
+    merchant: str
+    weight_g: int
+    attributes: dict[str, Any] | None
+
+
+_CHUNK = 500
+_O, _P = Order.__table__.c, Product.__table__.c
+_SEEN = (select(_O.external_id, _O.number, _O.status, _O.content_hash)
+         .where(_O.channel == bindparam("channel"), _O.external_id.in_(bindparam("ids", expanding=True))))
+_PRODUCTS = (select(*(_P[f] for f in ProductRow._fields)).where(_P.sku.in_(bindparam("skus", expanding=True))))
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,7 @@ class Prefetched:
 
     seen: dict[str, Seen]                     # by external id
     customers: dict[str, CustomerRec]
-    products: dict[str, Any]                  # sku -> product row
+    products: dict[str, ProductRow]           # by sku
     skus: dict[str, str]                      # channel SKU -> catalogue SKU
     warehouses: tuple[WarehouseView, ...]
     cache: FactCache
@@ -84,20 +101,23 @@ class OrderCreator:
                  skus: dict[str, str], sku_faults: dict[str, Exception] | None = None) -> Prefetched:
         """``skus``: the SKU mapping of every line, resolved before the transaction (plugins may be slow).
 
-        Reads (on PostgreSQL locks, in the global order) every stock row the payload may reserve from,
-        before its first order is created.
+        Reads the stock rows the payload's reservations will take before its first order is created
+        (on PostgreSQL every row they may take, locked in the global order: load_for_reserving).
         """
-        ids = [o.external_id for o in orders]
-        seen = {ext: Seen(num, st, h) for ext, num, st, h in s.execute(
-            select(Order.external_id, Order.number, Order.status, Order.content_hash)
-            .where(Order.channel == channel, Order.external_id.in_(ids)))} if ids else {}
+        conn = s.connection()
+        ids = sorted({o.external_id for o in orders})
+        seen: dict[str, Seen] = {}
+        for i in range(0, len(ids), _CHUNK):
+            seen.update((ext, Seen(num, st, h)) for ext, num, st, h in fetch(
+                conn, _SEEN, {"channel": channel, "ids": ids[i:i + _CHUNK]}))
         customers = known_customers(s, {o.customer.ref for o in orders})
         wanted = sorted(set(skus.values()))
-        products = {p.sku: p for p in s.execute(select(Product.sku, Product.name, Product.price, Product.currency,
-                                                       Product.merchant, Product.weight_g, Product.attributes)
-                                                .where(Product.sku.in_(wanted)))} if wanted else {}
+        products: dict[str, ProductRow] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            products.update((r[0], ProductRow(*r)) for r in fetch(conn, _PRODUCTS, {"skus": wanted[i:i + _CHUNK]}))
         whs = self.warehouses.get(s)
-        stock_batch(s).load((w.code, sku) for sku in products for w in whs)
+        mapped = ((skus.get(ln.sku, ln.sku), ln.quantity) for o in orders for ln in o.lines)
+        load_for_reserving(s, [(sku, qty) for sku, qty in mapped if sku in products], whs)
         return Prefetched(seen, customers, products, skus, whs, FactCache(), dict(sku_faults or {}))
 
     def _draft(self, canon: CanonicalOrder, digest: str, payload_id: int | None, pre: Prefetched,

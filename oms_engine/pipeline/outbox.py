@@ -29,7 +29,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..clock import Clock
@@ -45,9 +45,16 @@ from ..plugin.contracts import Notification, OutboundMessage
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
 from ..storage.claims import claim_rows, lock_orders
+from ..storage.driver import execute_many
 from ..storage.models import Order, OutboxMessage
 from .context import BufferedContext, plugin_states
 from .stage import StageName, Unit, UnitKind
+
+_OUTBOX = OutboxMessage.__table__
+# A sent notification keeps the text it was sent with: on the table, by id, one executemany per batch.
+_SENT_TEXT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("_id"))
+              .values(payload=bindparam("payload"), status=bindparam("status"), sent_at=bindparam("sent_at"),
+                      attempts=bindparam("attempts")))
 
 log = logging.getLogger("oms.pipeline")
 
@@ -114,7 +121,7 @@ class OutboxStage:
             for m in msgs:
                 if m.id in rendered:
                     subject, body = rendered[m.id]
-                    texts.append({"id": m.id, "payload": {**m.payload, "subject": subject, "body": body},
+                    texts.append({"_id": m.id, "payload": {**m.payload, "subject": subject, "body": body},
                                   "status": Status.SENT.value, "sent_at": now, "attempts": m.attempts + 1})
                 else:
                     ok.append(m.id)
@@ -123,7 +130,7 @@ class OutboxStage:
                       execution_options={"synchronize_session": False})
         # Notifications keep the text they were sent with: one executemany for the batch.
         if texts:
-            s.execute(update(OutboxMessage), texts)
+            execute_many(s.connection(), _SENT_TEXT, texts)
         # One UPDATE for the rest of the batch: the common case should not pay for per-row bookkeeping.
         for i in range(0, len(ok), 500):
             s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ok[i:i + 500]))

@@ -18,11 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..plugin.views import WarehouseView
-from ..storage.db import drain
+from ..storage.db import drain, row_locks_apply
+from ..storage.driver import fetch
 from ..storage.models import Reservation
 from .batch import stock_batch
 from .ledger import Movement
@@ -37,6 +38,11 @@ class Held(NamedTuple):
     warehouse: str
     sku: str
     quantity: int
+
+
+_R = Reservation.__table__.c
+_HELD_BY_ORDER = (select(_R.id, _R.order_id, _R.line_no, _R.warehouse, _R.sku, _R.quantity)
+                  .where(_R.order_id.in_(bindparam("ids", expanding=True))).order_by(_R.id))
 
 
 def reserved_map(reservations: Iterable[Any]) -> dict[str, dict[int, int]]:
@@ -64,8 +70,8 @@ def reserve_lines(s: Session, order_id: int, document: str, lines: Sequence[tupl
     covered; what was reserved for them stays reserved (released on cancel).
     """
     batch = stock_batch(s)
-    ranked = sorted(warehouses, key=lambda w: (w.code != prefer, w.priority, w.code))
-    batch.load((w.code, sku) for _, sku, _ in lines for w in ranked)
+    ranked = _ranked(warehouses, prefer)
+    load_for_reserving(s, [(sku, qty) for _, sku, qty in lines], ranked, prefer)
     short: list[str] = []
     for line_no, sku, qty in lines:
         left = qty
@@ -80,15 +86,42 @@ def reserve_lines(s: Session, order_id: int, document: str, lines: Sequence[tupl
     return short
 
 
+def _ranked(warehouses: Sequence[WarehouseView], prefer: str | None = None) -> list[WarehouseView]:
+    return sorted(warehouses, key=lambda w: (w.code != prefer, w.priority, w.code))
+
+
+def load_for_reserving(s: Session, wanted: Iterable[tuple[str, int]], warehouses: Sequence[WarehouseView],
+                       prefer: str | None = None) -> None:
+    """Read the stock rows that reserving these (sku, quantity) by :func:`reserve_lines`'s ranking may take.
+
+    With row locks (PostgreSQL) that is every ranked warehouse's row of every SKU, locked at once in
+    the global order. Without (SQLite's one writer), the first-ranked warehouse's rows, and the other
+    warehouses' rows only of the SKUs it cannot cover: the greedy reservation never looks further,
+    and reading four rows of five that are never used was a tenth of intake.
+    """
+    batch = stock_batch(s)
+    ranked = _ranked(warehouses, prefer)
+    need: dict[str, int] = defaultdict(int)
+    for sku, qty in wanted:
+        need[sku] += qty
+    if not ranked or not need:
+        return
+    if row_locks_apply(s):
+        batch.load((w.code, sku) for sku in need for w in ranked)
+        return
+    first = ranked[0].code
+    batch.load((first, sku) for sku in need)
+    batch.load((w.code, sku) for sku, qty in need.items() if batch.qty(first, sku) < qty for w in ranked[1:])
+
+
 def reservations_of(s: Session, order_ids: Sequence[int]) -> dict[int, list[Held]]:
     drain(s)  # what this transaction queued (reservations made or given back) counts too
     out: dict[int, list[Held]] = defaultdict(list)
     ids = sorted(set(order_ids))
+    conn = s.connection()
     for i in range(0, len(ids), 500):
-        for r in s.execute(select(Reservation.id, Reservation.order_id, Reservation.line_no, Reservation.warehouse,
-                                  Reservation.sku, Reservation.quantity)
-                           .where(Reservation.order_id.in_(ids[i:i + 500])).order_by(Reservation.id)):
-            out[r.order_id].append(Held(*r))
+        for r in fetch(conn, _HELD_BY_ORDER, {"ids": ids[i:i + 500]}):
+            out[r[1]].append(Held(*r))
     return out
 
 

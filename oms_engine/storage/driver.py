@@ -64,8 +64,8 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]])
     """Run an UPDATE or DELETE (built once, with named bind parameters) for every row of parameters.
 
     Returns the rows changed, summed over all parameter sets, or -1 when the driver cannot tell.
-    ``stmt`` must live as long as the process (a module constant, or cached by its caller): its
-    compiled form is kept by its identity.
+    ``stmt`` should live as long as the process (a module constant, or cached by its caller): its
+    compiled form is kept by its identity, and keeps it alive.
     """
     if not rows:
         return 0

@@ -120,12 +120,12 @@ class _Lookup:
         return out
 
 
-_LOOKUPS: weakref.WeakKeyDictionary[Any, dict[int, _Lookup]] = weakref.WeakKeyDictionary()
+_LOOKUPS: weakref.WeakKeyDictionary[Any, dict[Any, _Lookup]] = weakref.WeakKeyDictionary()
 
 
 def fetch_any(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     plans = _LOOKUPS.setdefault(conn.dialect, {})
-    plan = plans.get(id(stmt))
+    plan = plans.get(stmt)   # by the statement itself (identity), which the entry keeps alive
     if plan is None:
-        plan = plans[id(stmt)] = _Lookup(conn, stmt)
+        plan = plans[stmt] = _Lookup(conn, stmt)
     return read_rows(run_on_cursor(conn, plan.sql, plan.params(params), False, fetch_all), plan.results)

@@ -138,11 +138,11 @@ def insert_returning(conn: Connection, table: Table, rows: Sequence[Mapping[str,
 
 
 def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> int:
-    return _executemany(conn, _plan(conn, stmt, None, id(stmt)), rows)
+    return _executemany(conn, _plan(conn, stmt, None, stmt), rows)
 
 
 def fetch(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    plan = _plan(conn, stmt, None, id(stmt))
+    plan = _plan(conn, stmt, None, stmt)
     sql = plan.sql
     if plan.expanding:
         def expand(m: re.Match[str]) -> str:

@@ -279,3 +279,92 @@ def _run_ledger_steps(oms: OMS, pool: list[int], sku: str, initial: int, steps: 
                                     .where(StockMovement.sku == sku)).one()
             assert stock.on_hand == initial + d_on
             assert stock.reserved == d_res
+
+
+# ----------------------------------------------------- greedy reservation across warehouses (SQLite)
+
+_greedy_counter = itertools.count()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stock=st.lists(st.lists(st.integers(0, 6), min_size=3, max_size=3), min_size=1, max_size=3),
+       lines=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9)), min_size=1, max_size=5),
+       prefer=st.sampled_from([None, 0, 1, 2]))
+def test_reserve_lines_takes_what_the_greedy_ranking_says(ledger_oms: tuple[OMS, list[int]],
+                                                          stock: list[list[int]], lines: list[tuple[int, int]],
+                                                          prefer: int | None) -> None:
+    """Lines (SKU index, quantity) are reserved preferred warehouse first, then by priority, a line spread
+    over warehouses when one falls short; on SQLite a warehouse's rows are read only when those ranked
+    before it fall short, which must not change what is taken."""
+    oms, pool = ledger_oms
+    tag = next(_greedy_counter)
+    with oms.db.session() as s:
+        whs = sorted(oms.warehouses.get(s), key=lambda w: (w.priority, w.code))[:3]
+    skus = [f"GREEDY-{tag}-{i}" for i in range(len(stock))]
+    for sku, qtys in zip(skus, stock, strict=True):
+        add_sku(oms, sku, {w.code: q for w, q in zip(whs, qtys, strict=True)})
+    wanted = [(no, skus[i % len(skus)], q) for no, (i, q) in enumerate(lines, start=1)]
+    preferred = whs[prefer].code if prefer is not None else None
+    # The oracle: every figure known up front.
+    ranked = sorted(whs, key=lambda w: (w.code != preferred, w.priority, w.code))
+    free = {(w.code, sku): q for sku, qtys in zip(skus, stock, strict=True) for w, q in zip(whs, qtys, strict=True)}
+    expected, short = [], []
+    for no, sku, q in wanted:
+        for w in ranked:
+            take = min(q, free[(w.code, sku)])
+            if take:
+                expected.append((w.code, sku, no, take))
+                free[(w.code, sku)] -= take
+                q -= take
+            if q == 0:
+                break
+        if q:
+            short.append(sku)
+    oid = pool.pop()
+    try:
+        with oms.db.session() as s:
+            assert reservations.reserve_lines(s, oid, "greedy", wanted, whs, T0, prefer=preferred) == short
+        assert sorted(_reservations(oms, oid)) == sorted(expected)
+        for (w, sku), left in free.items():
+            on_hand, reserved = row(oms, w, sku)
+            assert on_hand - reserved == left
+    finally:
+        with oms.db.session() as s:
+            reservations.release_order(s, oid, "cleanup", T0)
+        pool.append(oid)
+
+
+def test_a_savepoint_rolled_back_takes_back_its_stock_moves_and_reads(ledger_oms: tuple[OMS, list[int]]) -> None:
+    """Figures moved inside a savepoint that fails are as before it, in the same dict a stock view holds;
+    rows first read inside it are forgotten (read again when next needed); what was written is not."""
+    from oms_engine.plugin.views import StockView
+    from oms_engine.stock.batch import stock_batch
+    from oms_engine.storage.db import savepoint
+
+    oms, pool = ledger_oms
+    tag = next(_greedy_counter)
+    a, b = f"SP-{tag}-A", f"SP-{tag}-B"
+    add_sku(oms, a, {"WH-SH": 10})
+    add_sku(oms, b, {"WH-SH": 4})
+    first, second = pool.pop(), pool.pop()
+    try:
+        with oms.db.session() as s:
+            batch = stock_batch(s)
+            view = StockView((), batch.available)
+            assert reservations.reserve(s, first, "o", 1, "WH-SH", a, 3, T0)
+            with pytest.raises(RuntimeError), savepoint(s):
+                assert reservations.reserve(s, second, "o", 1, "WH-SH", a, 5, T0)
+                assert reservations.reserve(s, second, "o", 2, "WH-SH", b, 4, T0)
+                assert view.qty("WH-SH", a) == 2 and view.qty("WH-SH", b) == 0
+                raise RuntimeError("the order fails")
+            assert view.qty("WH-SH", a) == 7
+            assert ("WH-SH", b) not in batch.available
+            assert reservations.reserve(s, second, "o", 2, "WH-SH", b, 4, T0)
+        assert row(oms, "WH-SH", a) == (10, 3) and row(oms, "WH-SH", b) == (4, 4)
+        assert _reservations(oms, first) == [("WH-SH", a, 1, 3)]
+        assert _reservations(oms, second) == [("WH-SH", b, 2, 4)]
+    finally:
+        with oms.db.session() as s:
+            reservations.release_order(s, first, "cleanup", T0)
+            reservations.release_order(s, second, "cleanup", T0)
+        pool.extend([first, second])
