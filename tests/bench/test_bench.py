@@ -138,3 +138,27 @@ def test_a_sweep_writes_its_figures_and_a_plot(tmp_path: Path) -> None:
     assert all(pt["finished"] == 30 and pt["orders_per_s"] > 0 and len(pt["runs_orders_per_s"]) == 1
                for pt in points)
     assert (out / "lines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_baseline_writes_into_the_same_tables_and_indexes_as_the_oms(tmp_path: Path) -> None:
+    """The baseline's floor is the OMS's own schema, indexes included: without them it writes faster
+    than the pipeline's storage ever could, and the ratio understates the pipeline."""
+    import sqlite3
+
+    from oms_engine.bench.baseline import schema_of
+    from oms_engine.storage.db import make_engine
+    from oms_engine.storage.migrate import upgrade
+
+    upgrade(make_engine(f"sqlite:///{tmp_path / 'oms.db'}"))
+    listing = "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+    oms = sqlite3.connect(tmp_path / "oms.db")
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    try:
+        for sql in schema_of(oms):
+            copy.execute(sql)
+        wanted = oms.execute(listing).fetchall()
+        assert ("index", "ix_orders_customer", "orders") in wanted   # the listing does hold the indexes
+        assert copy.execute(listing).fetchall() == wanted
+    finally:
+        oms.close()
+        copy.close()
