@@ -3,7 +3,7 @@ order's reservation wins (core fallback: where the stock is already held), and t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -72,19 +72,18 @@ class RouteStage:
                 if fault is not None:
                     raise fault
                 decision = self.rulebook.decide(POINT, facts[order.id])
-                candidates, tried = self._candidates(order, res, stock, decision)
             except (PluginFault, FactError, RuleEngineError) as exc:
                 hold_on_fault(s, self.machine, order, Step.ROUTE, exc, cache)
                 continue
-            self._route(s, order, res, decision, candidates, tried, cache)
+            self._route(s, order, res, stock, decision, cache)
         self.current = None
         return len(orders)
 
-    def _candidates(self, order: OrderRec, res: Sequence[Held], stock: StockView, decision: Decision | None
-                    ) -> tuple[list[tuple[str, str, str]], list[dict[str, Any]]]:
+    def _candidates(self, order: OrderRec, res: Sequence[Held], stock: StockView, decision: Decision | None,
+                    tried: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+        """(warehouse, strategy, reason) of each strategy in the rules' order, asked only when the
+        ones before it have not placed the order; then the core fallback. Each answer goes in ``tried``."""
         view = order_view(order, reserved_map(res))
-        tried: list[dict[str, Any]] = []
-        candidates: list[tuple[str, str, str]] = []
         for action in (decision.actions if decision else []):
             if action.name != "route":
                 continue
@@ -93,18 +92,26 @@ class RouteStage:
             tried.append({"strategy": name, "warehouse": plan.warehouse if plan else None,
                           "reason": plan.reason if plan else "no answer"})
             if plan is not None:
-                candidates.append((plan.warehouse, name, plan.reason))
+                yield plan.warehouse, name, plan.reason
         reserved_at = {r.warehouse for r in res}
         if len(reserved_at) == 1 and sum(r.quantity for r in res) == sum(ln.quantity for ln in order.lines):
             # Core fallback: the stock is already held in one warehouse.
-            candidates.append((next(iter(reserved_at)), "core-fallback", "all units already reserved there"))
-        return candidates, tried
+            yield next(iter(reserved_at)), "core-fallback", "all units already reserved there"
 
-    def _route(self, s: Session, order: OrderRec, res: Sequence[Held], decision: Decision | None,
-               candidates: list[tuple[str, str, str]], tried: list[dict[str, Any]], cache: FactCache) -> None:
+    def _route(self, s: Session, order: OrderRec, res: Sequence[Held], stock: StockView, decision: Decision | None,
+               cache: FactCache) -> None:
         now = self.clock.now()
         need = {ln.line_no: (ln.sku, ln.quantity) for ln in order.lines}
-        for wh, strategy, reason in candidates:
+        tried: list[dict[str, Any]] = []
+        candidates = self._candidates(order, res, stock, decision, tried)
+        while True:
+            try:
+                wh, strategy, reason = next(candidates)
+            except StopIteration:
+                break
+            except PluginFault as exc:   # a strategy failed on this order: held, nothing moved yet
+                hold_on_fault(s, self.machine, order, Step.ROUTE, exc, cache)
+                return
             if not move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, res, now):
                 tried.append({"strategy": strategy, "warehouse": wh, "reason": "stock moved away; tried next"})
                 continue

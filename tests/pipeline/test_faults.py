@@ -271,3 +271,25 @@ def test_oms_run_exits_cleanly_with_a_raising_plugin(tmp_path: Path) -> None:
                            text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert "on_hold" in shown.stdout and "faulty_plugin" in shown.stdout and "incidents" in shown.stdout
+
+
+def test_routing_asks_strategies_only_until_one_places_the_order(tmp_path: Path, sqlite_url: str) -> None:
+    """Strategies are tried in the rules' order until one answers with a warehouse that takes the
+    order: one further down that would fail on the order is never asked, and the decision lists the
+    strategies that were."""
+    rules = copy_rules(tmp_path)
+    text = (rules / "routing.yaml").read_text(encoding="utf-8")
+    last = ROUTE_RULE.replace("picky-first", "picky-last").replace("priority: 1", "priority: 99")
+    (rules / "routing.yaml").write_text(text.rstrip("\n") + "\n" + last, encoding="utf-8")
+    oms = build_oms(tmp_path, sqlite_url, rules_dir=rules, plugins=[_plugin(tmp_path, FAULTY)])
+    try:
+        [r] = oms.intake.ingest("json", payload(order_json("MUG-3", [("MUG-1", 1)])))
+        oms.pipeline.run_until_idle()
+        assert status(oms, r.number) == "dispatched"
+        with oms.db.read() as s:
+            [routing] = [d for d in explain(s, r.number)["decisions"] if d["point"] == "routing"]
+        tried = [t["strategy"] for t in routing["outcome"]["tried"]]
+        assert tried == [routing["outcome"]["strategy"]] and "picky" not in tried
+        assert not _incidents(oms)
+    finally:
+        oms.close()
