@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +69,20 @@ def describe(groups: Sequence[SplitGroup]) -> list[dict[str, Any]]:
              "warehouse_hint": g.warehouse_hint} for g in groups]
 
 
-def make_children(s: Session, machine: OrderMachine, parent: OrderRec, groups: Sequence[SplitGroup],
-                  reservations: Sequence[Held], now: datetime) -> list[OrderRec]:
+@dataclass
+class ChildPlan:
+    """A parent's children worked out in memory: their rows, lines and the reservations each takes over."""
+
+    parent: OrderRec
+    rows: list[dict[str, Any]]
+    lines: list[list[dict[str, Any]]]
+    held: list[list[tuple[int, str, str, int]]]   # per child: (its line_no, warehouse, sku, quantity)
+    handed: Sequence[Held]                        # the parent's reservations they take over
+
+
+def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: Sequence[Held], now: datetime
+                  ) -> ChildPlan:
+    """The children of ``parent`` for these groups, nothing written; PlanError when they would not add up."""
     lines = {ln.line_no: ln for ln in parent.lines}
     # Each line's discount follows its units into the children, to the cent.
     shares: dict[int, list[int]] = {
@@ -104,32 +116,50 @@ def make_children(s: Session, machine: OrderMachine, parent: OrderRec, groups: S
             "warehouse": groups[i].warehouse_hint, "contact": dict(parent.contact) if parent.contact else None})
     if sum(r["payable"] for r in rows) != parent.payable:
         raise PlanError(f"order {parent.number}: children payable does not add up to the parent's")
-    children = insert_orders(s, rows, child_lines, [parent.customer] * len(rows))
-    for c in children:
-        machine.create(s, c, actor="rules:split", cause=f"split from {parent.number}")
-    _hand_reservations(s, parent, children, groups, reservations)
-    return children
+    return ChildPlan(parent, rows, child_lines, _hand_reservations(parent, groups, reservations), reservations)
 
 
-def _hand_reservations(s: Session, parent: OrderRec, children: Sequence[OrderRec], groups: Sequence[SplitGroup],
-                       reservations: Sequence[Held]) -> None:
-    """Pass the parent's reserved units to the children, the hinted warehouse first."""
+def make_children(s: Session, machine: OrderMachine, plans: Sequence[ChildPlan]) -> list[list[OrderRec]]:
+    """Write the children of these plans (one INSERT per table for them all), each created in its
+    history and holding its share of its parent's reservations; per plan its children."""
+    rows = [r for p in plans for r in p.rows]
+    lines = [ln for p in plans for ln in p.lines]
+    customers = [p.parent.customer for p in plans for _ in p.rows]
+    made = iter(insert_orders(s, rows, lines, customers))
+    out: list[list[OrderRec]] = []
+    batch = stock_batch(s)
+    for p in plans:
+        children = [next(made) for _ in p.rows]
+        for child, held in zip(children, p.held, strict=True):
+            machine.create(s, child, actor="rules:split", cause=f"split from {p.parent.number}")
+            for line_no, warehouse, sku, quantity in held:
+                append(s, Reservation, order_id=child.id, line_no=line_no, warehouse=warehouse, sku=sku,
+                       quantity=quantity)
+        batch.hand_over(p.handed)
+        out.append(children)
+    return out
+
+
+def _hand_reservations(parent: OrderRec, groups: Sequence[SplitGroup], reservations: Sequence[Held]
+                       ) -> list[list[tuple[int, str, str, int]]]:
+    """Which of the parent's reserved units each child takes, the hinted warehouse first."""
     pool: dict[int, list[list[Any]]] = defaultdict(list)
     for r in reservations:
         pool[r.line_no].append([r.warehouse, r.quantity])
     skus = {ln.line_no: ln.sku for ln in parent.lines}
-    batch = stock_batch(s)
-    for child, g in zip(children, groups, strict=True):
+    out: list[list[tuple[int, str, str, int]]] = []
+    for g in groups:
+        held: list[tuple[int, str, str, int]] = []
         for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
             chunks = sorted(pool[n], key=lambda c: c[0] != g.warehouse_hint)
             left = q
             for chunk in chunks:
                 take = min(left, chunk[1])
                 if take:
-                    append(s, Reservation, order_id=child.id, line_no=new_no, warehouse=chunk[0], sku=skus[n],
-                           quantity=take)
+                    held.append((new_no, chunk[0], skus[n], take))
                     chunk[1] -= take
                     left -= take
             if left:
                 raise PlanError(f"order {parent.number}: line {n} is not fully reserved")
-    batch.hand_over(reservations)
+        out.append(held)
+    return out

@@ -9,7 +9,7 @@ import sqlite3
 
 import psycopg.errors
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -129,3 +129,29 @@ def test_a_stage_that_loses_a_race_runs_again(oms: OMS, caplog: pytest.LogCaptur
     assert "stage route lost a race" in caplog.text
     assert oms.pipeline.faults == 0
     assert status(oms, r.number) == "routed"
+
+
+def test_children_the_database_refuses_set_their_parent_aside_and_the_other_splits_go_on(
+        oms: OMS, caplog: pytest.LogCaptureFixture) -> None:
+    """A batch's children are written together; when the database refuses one of them (here a stray
+    order already has the number a child would take), they are written order by order, the parent whose
+    children are refused is set aside, and the other parents of the batch split as if nothing happened."""
+    results = oms.intake.ingest("json", payload(*(order_json(ext, [("ICE-1", 1), ("TEA-1", 1)])
+                                                  for ext in ("S-1", "S-2", "S-3"))))
+    numbers = {r.external_id: r.number for r in results}
+    with oms.db.session() as s:
+        blocked = s.scalars(select(Order).where(Order.number == numbers["S-2"])).one()
+        columns = {c.key: getattr(blocked, c.key) for c in Order.__table__.columns if c.key != "id"}
+        s.execute(insert(Order).values({**columns, "number": f"{numbers['S-2']}-1", "external_id": "STRAY",
+                                        "status": "cancelled", "stage": None}))
+    with caplog.at_level(logging.INFO, logger="oms.pipeline"):
+        oms.pipeline.run_until_idle()
+    assert "writing them order by order" in caplog.text
+    for ext in ("S-1", "S-3"):
+        assert status(oms, numbers[ext]) == "split"
+        assert status(oms, f"{numbers[ext]}-1") == status(oms, f"{numbers[ext]}-2") == "dispatched"
+    with oms.db.read() as s:
+        story = explain(s, numbers["S-2"])
+    assert story["status"] == "on_hold" and story["hold_stage"] == "split-fault"
+    assert "unique" in story["hold_reason"].lower()   # the number the stray order holds
+    assert oms.pipeline.faults == 1
