@@ -10,7 +10,7 @@ engine's cursor events must still see each statement, on both backends.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -176,3 +176,18 @@ def test_a_key_longer_than_its_column_matches_no_row_that_shares_its_start(engin
     with engine.connect() as conn:
         assert fetch(conn, BY_REF, {"refs": [ref + "-other"]}) == []
         assert fetch(conn, BY_REF, {"refs": [ref + "-other", ref]}) == [(ref,)]
+
+
+@given(when=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)))
+def test_timestamps_are_written_as_the_text_sqlalchemy_writes(when: datetime) -> None:
+    """SQLite compares timestamps as text: the driver path's must be SQLAlchemy's to the character."""
+    from sqlalchemy.dialects import sqlite
+
+    from oms_engine.storage.driver_sqlite import _datetime_text
+
+    dialect = sqlite.dialect()
+    sqlalchemys = sqlite.DATETIME().bind_processor(dialect)
+    assert sqlalchemys is not None
+    assert _datetime_text(sqlalchemys)(when) == sqlalchemys(when)
+    aware = when.replace(tzinfo=UTC)   # not the OMS's way, but SQLAlchemy's answer all the same
+    assert _datetime_text(sqlalchemys)(aware) == sqlalchemys(aware)
