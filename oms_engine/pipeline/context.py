@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,10 +21,21 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..fulfilment.callbacks import Callbacks
 from ..storage.db import append, on_drain, restored_on_rollback
+from ..storage.driver import execute_many
 from ..storage.models import PluginState, ScheduledTask
 
 _ABSENT = object()
 _KEY = "oms_plugin_states"
+
+
+def _upsert(insert_: Any) -> Any:
+    stmt = insert_(PluginState.__table__).values(namespace=bindparam("namespace"), key=bindparam("key"),
+                                                 value=bindparam("value"))
+    return stmt.on_conflict_do_update(index_elements=["namespace", "key"], set_={"value": stmt.excluded.value})
+
+
+# Built once, per dialect: storage/driver.py keeps a statement's compiled form by the statement.
+_UPSERTS = {"sqlite": _upsert(sqlite_insert), "postgresql": _upsert(pg_insert)}
 
 
 class PluginStates:
@@ -68,10 +79,7 @@ class PluginStates:
             return
         rows = [{"namespace": ns, "key": key, "value": {"v": v}} for (ns, key), v in sorted(self.pending.items())]
         self.pending = {}
-        insert_ = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
-        stmt = insert_(PluginState)
-        s.execute(stmt.on_conflict_do_update(index_elements=["namespace", "key"],
-                                             set_={"value": stmt.excluded.value}), rows)
+        execute_many(s.connection(), _UPSERTS[s.get_bind().dialect.name], rows)
 
     def snapshot(self) -> Any:
         return dict(self.known), dict(self.pending)

@@ -112,7 +112,8 @@ class StockBatch:
         if qty <= 0:
             raise StockError(f"cannot reserve a quantity of {qty}")
         key = (warehouse, sku)
-        self.load([key])
+        if key not in self.available:
+            self.load([key])
         if self.available[key] < qty:
             return False
         self._move(key, Movement.RESERVE, qty, order_id, document, at)
