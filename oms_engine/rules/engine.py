@@ -179,6 +179,9 @@ class _Active:
     guards: dict[int, tuple[tuple[str, Any], ...]]
     # Remembered answers of this version (memo.py); None when every evaluation must reach durable.
     memo: Memo | None = None
+    # And per chunk, for a ruleset of several: where whole orders rarely repeat (hundreds of rules), the
+    # few tests of one chunk still do.
+    chunk_memos: tuple[Memo, ...] | None = None
 
 
 def required_equalities(rule: Rule) -> tuple[tuple[str, Any], ...]:
@@ -238,8 +241,10 @@ class RuleEngine:
                     self._registry.drop(internal)
                 raise RuleEngineError(f"rule engine rejected ruleset '{ruleset.name}': {exc}") from exc
             old = self._active.get(ruleset.name)
+            chunk_memos = (tuple(Memo(chunk.rules) for chunk in compiled.chunks)
+                           if self._memo and len(compiled.chunks) > 1 else None)
             self._active[ruleset.name] = _Active(ruleset, compiled, tuple(created), by_key, guards,
-                                                 Memo(ruleset) if self._memo else None)
+                                                 Memo(ruleset.rules) if self._memo else None, chunk_memos)
             if old is not None:
                 self._drop(old)
 
@@ -301,13 +306,22 @@ class RuleEngine:
 
     def _ask(self, active: _Active, doc: dict[str, Any]) -> set[str]:
         """The keys of the rules durable_rules fires for ``doc``, chunk by chunk."""
-        guards = active.guards
+        guards, memos = active.guards, active.chunk_memos
         flags = FlagValues(active.compiled.flags, doc)
         keys: set[str] = set()
-        for chunk, internal in zip(active.compiled.chunks, active.internal_names, strict=True):
+        for i, (chunk, internal) in enumerate(zip(active.compiled.chunks, active.internal_names, strict=True)):
             if all(_excluded(doc, guards[rule.index]) for rule in chunk.rules):
                 continue
-            fired = self._run(active, chunk, internal, post_document(chunk, doc, flags), keys)
+            memo = memos[i] if memos is not None else None
+            signature: tuple[Any, ...] | None = None
+            fired: frozenset[str] | list[str] | None = None
+            if memo is not None and memo.active:
+                signature = memo.signature.of(doc)
+                fired = memo.get(signature)
+            if fired is None:
+                fired = self._run(active, chunk, internal, post_document(chunk, doc, flags), keys)
+                if memo is not None and signature is not None:
+                    memo.put(signature, fired)
             keys.update(fired)
             # Chunks follow (priority, file order), so the first chunk that fires holds the winner.
             if fired and active.ruleset.mode == "first":

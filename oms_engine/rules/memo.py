@@ -18,18 +18,26 @@ blocking rules, signatures took 10 % of the run and spared durable only one
 evaluation in five. So a memo that, after its first TRIAL evaluations, answers
 fewer than MIN_HIT_SHARE of them stops being asked (``active``), and that
 ruleset version goes straight to durable from then on; decisions are the same
-either way. tests/rules/test_rules_property.py checks that
+either way.
+
+A ruleset compiled into several chunks (engine.py: one durable ruleset per
+64 terms) also has a memo per chunk, signed by the tests of the chunk's rules
+only. With hundreds of rules, whole orders rarely share a signature, but the
+tests of one chunk (a few dozen thresholds, lists and statistics) still take
+few combinations: a chunk answers from memory and only the chunks whose tests
+fall a new way are posted to durable. tests/rules/test_rules_property.py checks that
 remembered and fresh decisions agree, over random rulesets and facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from functools import partial
 from typing import Any
 
 from .facts import MISSING, is_mapping, lookup
-from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or, Ruleset
-from .reference import Truth, truth
+from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or, Rule
+from .reference import Truth, compare
 
 MAX_ENTRIES = 4096
 TRIAL = 256            # evaluations before a memo is judged
@@ -46,7 +54,7 @@ def _key(leaf: Leaf) -> Hashable:
     return ("compare", leaf.path, leaf.op, type(value).__name__, value)
 
 
-# The reference evaluator's comparisons (reference._compare), as functions picked once per test.
+# The reference evaluator's comparisons (reference.compare) as plain functions, for the common operators.
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda v, lit: bool(v == lit), "ne": lambda v, lit: bool(v != lit),
     "gt": lambda v, lit: bool(v > lit), "gte": lambda v, lit: bool(v >= lit),
@@ -55,39 +63,53 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _test(leaf: Leaf) -> Callable[[Any], Truth]:
-    """``truth(leaf, doc)`` as a function of the document, its path split and its operator found once:
-    a signature asks every test of a ruleset for every order."""
-    parts = tuple(leaf.path.split("."))
+def _get(doc: Any, parts: tuple[str, ...]) -> Any:
+    node = doc
+    for part in parts:
+        if not is_mapping(node):
+            return MISSING
+        node = node.get(part)
+        if node is None:
+            return MISSING
+    return node
 
-    def get(doc: Any) -> Any:
-        node = doc
-        for part in parts:
-            if not is_mapping(node):
-                return MISSING
-            node = node.get(part)
-            if node is None:
-                return MISSING
-        return node
 
-    if isinstance(leaf, Exists):
-        present = leaf.present
-        return lambda doc: (get(doc) is not MISSING) == present
-    op = _OPS.get(leaf.op)
-    if op is None:   # `matches`, and whatever the reference evaluator alone knows
-        return lambda doc: truth(leaf, doc)
-    literal = leaf.value
+class _Tests:
+    """The tests of one scope (the document, or one list's items), grouped by the field they read:
+    each field is looked up once per document, and ``truth(leaf, doc)`` of each test is worked out
+    from it with the comparison picked once (a signature asks every test for every order)."""
 
-    def compare(doc: Any) -> Truth:
-        value = get(doc)
-        return None if value is MISSING else op(value, literal)
-    return compare
+    def __init__(self, leaves: Iterable[Leaf]) -> None:
+        by_path: dict[str, list[Leaf]] = {}
+        for leaf in leaves:
+            by_path.setdefault(leaf.path, []).append(leaf)
+        self.groups: list[tuple[tuple[str, ...], tuple[Truth, ...], tuple[Truth, ...],
+                                tuple[tuple[Callable[[Any, Any], Any], Any], ...]]] = []
+        for path, group in by_path.items():
+            exists = [leaf.present for leaf in group if isinstance(leaf, Exists)]
+            compares = [leaf for leaf in group if isinstance(leaf, Compare)]
+            # A missing field: `exists` is as it says, every comparison unknown (Kleene).
+            missing = (*(not present for present in exists), *(None for _ in compares))
+            present = tuple(bool(present) for present in exists)
+            pairs = tuple((_OPS.get(leaf.op) or partial(compare, leaf.op), leaf.value) for leaf in compares)
+            self.groups.append((tuple(path.split(".")), missing, present, pairs))
+
+    def of(self, doc: Any) -> tuple[Truth, ...]:
+        out: list[Truth] = []
+        for parts, missing, present, pairs in self.groups:
+            value = _get(doc, parts)
+            if value is MISSING:
+                out += missing
+            else:
+                out += present
+                out += [op(value, literal) for op, literal in pairs]
+        return tuple(out)
 
 
 class Signature:
     """The tests of a ruleset, deduplicated, at the top level and per line quantifier's list."""
 
-    def __init__(self, ruleset: Ruleset) -> None:
+    def __init__(self, rules: Iterable[Rule]) -> None:
         top: dict[Hashable, Leaf] = {}
         lists: dict[str, dict[Hashable, Leaf]] = {}
 
@@ -105,28 +127,29 @@ class Signature:
             elif not isinstance(cond, Always):
                 raise TypeError(f"unknown condition {cond!r}")
 
-        for rule in ruleset.rules:
+        for rule in rules:
             walk(rule.when, None)
         self.top = tuple(top.values())
         self.lists = tuple((path, tuple(leaves.values())) for path, leaves in sorted(lists.items()))
-        self._top = tuple(_test(leaf) for leaf in self.top)
-        self._lists = tuple((path, tuple(_test(leaf) for leaf in leaves)) for path, leaves in self.lists)
+        self._top = _Tests(self.top)
+        self._lists = tuple((path, _Tests(leaves)) for path, leaves in self.lists)
 
     def of(self, doc: Any) -> tuple[Any, ...]:
         """The signature of a prepared document (rules/facts.prepare_facts)."""
-        parts: list[Any] = [tuple([test(doc) for test in self._top])]
+        parts: list[Any] = [self._top.of(doc)]
         for path, tests in self._lists:
             items = lookup(doc, path)
             elements: Iterable[Any] = () if items is MISSING or not isinstance(items, list) else items
-            parts.append(frozenset(tuple([test(item) for test in tests]) for item in elements))
+            parts.append(frozenset(map(tests.of, elements)))
         return tuple(parts)
 
 
 class Memo:
-    """Fired rule keys by signature, for one ruleset version."""
+    """Fired rule keys by signature, for one ruleset version (or one chunk of it: the signature of
+    the rules it holds decides what they fire)."""
 
-    def __init__(self, ruleset: Ruleset) -> None:
-        self.signature = Signature(ruleset)
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.signature = Signature(rules)
         self._answers: dict[tuple[Any, ...], frozenset[str]] = {}
         self.hits = self.misses = 0
         self.active = True

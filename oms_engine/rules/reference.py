@@ -21,7 +21,7 @@ from .regex import search
 Truth = bool | None
 
 
-def _compare(op: str, value: Any, literal: Any) -> bool:
+def compare(op: str, value: Any, literal: Any) -> bool:
     if op == "eq":
         return bool(value == literal)
     if op == "ne":
@@ -48,7 +48,7 @@ def truth(cond: Condition, doc: Any) -> Truth:
         return True
     if isinstance(cond, Compare):
         value = lookup(doc, cond.path)
-        return None if value is MISSING else _compare(cond.op, value, cond.value)
+        return None if value is MISSING else compare(cond.op, value, cond.value)
     if isinstance(cond, Exists):
         return (lookup(doc, cond.path) is not MISSING) == cond.present
     if isinstance(cond, Not):

@@ -205,3 +205,63 @@ def test_rejections_are_by_design() -> None:
         load_ruleset_text(text, filename="prop.yaml", schema=SCHEMA)
     assert [e.rule for e in info.value.errors] == ["a"]
     assert all(allowed.search(e.message) for e in info.value.errors), str(info.value)
+
+
+# A chunk of two terms: the rulesets above come in several chunks, each with its own memo.
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    conditions=st.lists(condition, min_size=2, max_size=5),
+    facts=st.lists(facts_strategy, min_size=1, max_size=4),
+    mode=st.sampled_from(["all", "first"]),
+)
+def test_memos_per_chunk_agree_with_a_fresh_evaluation(conditions: list[dict[str, Any]],
+                                                       facts: list[dict[str, Any]], mode: str) -> None:
+    from oms_engine.rules import compiler
+
+    ruleset = build_ruleset(conditions, mode)
+    if ruleset is None:
+        return
+    normal = compiler.MAX_TERMS_PER_CHUNK
+    compiler.MAX_TERMS_PER_CHUNK = 2
+    try:
+        ENGINE.load(ruleset)
+        FRESH.load(ruleset)
+    finally:
+        compiler.MAX_TERMS_PER_CHUNK = normal
+    for fact in facts + facts:
+        expected = evaluate_reference(ruleset, fact).fired_names
+        assert FRESH.evaluate("prop", fact).fired_names == expected, f"facts={fact}\n{ruleset.source}"
+        assert ENGINE.evaluate("prop", fact).fired_names == expected, f"facts={fact}\n{ruleset.source}"
+
+
+def test_a_chunk_answers_from_memory_where_the_whole_ruleset_does_not() -> None:
+    """Three hundred thresholds: no two amounts share a signature of the whole ruleset, so its memo is
+    switched off; a chunk of sixty-four thresholds sees each of its few combinations again and again."""
+    from oms_engine.rules import compiler
+
+    rules = [{"name": f"over-{t}", "when": {"order.payable": {"gt": t}}, "then": ["flag"]} for t in range(0, 600, 2)]
+    ruleset = load_ruleset_text(yaml.safe_dump({"ruleset": "many", "rules": rules}), filename="many.yaml",
+                                schema=SCHEMA)
+    engine, fresh = RuleEngine(), RuleEngine(memo=False)
+    engine.load(ruleset)
+    fresh.load(ruleset)
+    asked: list[str] = []
+    run = engine._run
+
+    def counting(active: Any, chunk: Any, internal: str, posted: Any, reported: Any) -> Any:
+        asked.append(internal)
+        return run(active, chunk, internal, posted, reported)
+
+    engine._run = counting  # type: ignore[method-assign]
+    chunks = len(compiler.compile_ruleset(ruleset).chunks)
+    try:
+        for p in range(0, 600, 2):
+            fact = {"order": {"payable": p + 1}}
+            assert engine.evaluate("many", fact).fired_names == fresh.evaluate("many", fact).fired_names
+        # 300 evaluations of 5 chunks: each chunk is asked once per combination of its 64 thresholds
+        # (65 of them at most), not once per evaluation.
+        assert chunks == 5 and len(asked) <= chunks * 65 < 300 * chunks // 4
+    finally:
+        engine.close()
+        fresh.close()
