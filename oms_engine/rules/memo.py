@@ -32,12 +32,11 @@ remembered and fresh decisions agree, over random rulesets and facts.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from functools import partial
 from typing import Any
 
 from .facts import MISSING, is_mapping, lookup
 from .model import AllItems, Always, And, AnyItem, Compare, Condition, Exists, Not, Or, Rule
-from .reference import Truth, compare
+from .reference import OPERATORS, Truth
 
 MAX_ENTRIES = 4096
 TRIAL = 256            # evaluations before a memo is judged
@@ -52,15 +51,6 @@ def _key(leaf: Leaf) -> Hashable:
     value = tuple(leaf.value) if isinstance(leaf.value, list) else leaf.value
     # The type is part of the key: 1 and True compare equal in Python, not in a rule.
     return ("compare", leaf.path, leaf.op, type(value).__name__, value)
-
-
-# The reference evaluator's comparisons (reference.compare) as plain functions, for the common operators.
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda v, lit: bool(v == lit), "ne": lambda v, lit: bool(v != lit),
-    "gt": lambda v, lit: bool(v > lit), "gte": lambda v, lit: bool(v >= lit),
-    "lt": lambda v, lit: bool(v < lit), "lte": lambda v, lit: bool(v <= lit),
-    "in": lambda v, lit: v in lit, "not_in": lambda v, lit: v not in lit,
-}
 
 
 def _get(doc: Any, parts: tuple[str, ...]) -> Any:
@@ -91,7 +81,7 @@ class _Tests:
             # A missing field: `exists` is as it says, every comparison unknown (Kleene).
             missing = (*(not present for present in exists), *(None for _ in compares))
             present = tuple(bool(present) for present in exists)
-            pairs = tuple((_OPS.get(leaf.op) or partial(compare, leaf.op), leaf.value) for leaf in compares)
+            pairs = tuple((OPERATORS[leaf.op], leaf.value) for leaf in compares)
             self.groups.append((tuple(path.split(".")), missing, present, pairs))
 
     def of(self, doc: Any) -> tuple[Truth, ...]:

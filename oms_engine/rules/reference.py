@@ -9,7 +9,7 @@ only when its condition is definitely true. `exists` is never unknown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -21,26 +21,26 @@ from .regex import search
 Truth = bool | None
 
 
+# What each operator means, once: the reference evaluator and the decision memo's signatures read it.
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda value, literal: bool(value == literal),
+    "ne": lambda value, literal: bool(value != literal),
+    "gt": lambda value, literal: bool(value > literal),
+    "gte": lambda value, literal: bool(value >= literal),
+    "lt": lambda value, literal: bool(value < literal),
+    "lte": lambda value, literal: bool(value <= literal),
+    "in": lambda value, literal: value in literal,
+    "not_in": lambda value, literal: value not in literal,
+    "matches": lambda value, literal: isinstance(value, str) and search(literal, value),
+}
+
+
 def compare(op: str, value: Any, literal: Any) -> bool:
-    if op == "eq":
-        return bool(value == literal)
-    if op == "ne":
-        return bool(value != literal)
-    if op == "gt":
-        return bool(value > literal)
-    if op == "gte":
-        return bool(value >= literal)
-    if op == "lt":
-        return bool(value < literal)
-    if op == "lte":
-        return bool(value <= literal)
-    if op == "in":
-        return value in literal
-    if op == "not_in":
-        return value not in literal
-    if op == "matches":
-        return isinstance(value, str) and search(literal, value)
-    raise ValueError(f"unknown operator {op!r}")
+    try:
+        test = OPERATORS[op]
+    except KeyError:
+        raise ValueError(f"unknown operator {op!r}") from None
+    return test(value, literal)
 
 
 def truth(cond: Condition, doc: Any) -> Truth:

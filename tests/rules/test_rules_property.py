@@ -11,8 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oms_engine.rules import FactSchema, RuleEngine, RulesetInvalid, evaluate_reference, load_ruleset_text
+from oms_engine.rules import FactSchema, RuleEngine, RulesetInvalid, compiler, evaluate_reference, load_ruleset_text
 from oms_engine.rules.memo import TRIAL
+from oms_engine.rules.model import Ruleset
 
 FIELDS = {
     "order.payable": "int",
@@ -119,6 +120,16 @@ def build_ruleset(conditions: list[dict[str, Any]], mode: str) -> Any:
 
 ENGINE = RuleEngine()              # remembers decisions per signature (rules/memo.py)
 FRESH = RuleEngine(memo=False)     # asks durable_rules every time
+CHUNKED = RuleEngine()             # loads rulesets in chunks of two terms, each chunk with a memo of its own
+
+
+def load_in_small_chunks(ruleset: Ruleset) -> None:
+    normal = compiler.MAX_TERMS_PER_CHUNK
+    compiler.MAX_TERMS_PER_CHUNK = 2
+    try:
+        CHUNKED.load(ruleset)
+    finally:
+        compiler.MAX_TERMS_PER_CHUNK = normal
 
 
 # derandomize: the same 200 examples on every run, so a failure here is a bug, never luck.
@@ -137,6 +148,7 @@ def test_engine_agrees_with_reference(conditions: list[dict[str, Any]], facts: l
         return
     ENGINE.load(ruleset)
     FRESH.load(ruleset)
+    load_in_small_chunks(ruleset)
     # Twice over: the second round answers from the memo wherever a signature repeats.
     for fact in facts + facts:
         expected = evaluate_reference(ruleset, fact).fired_names
@@ -145,6 +157,8 @@ def test_engine_agrees_with_reference(conditions: list[dict[str, Any]], facts: l
         assert fresh == expected, f"facts={fact}\n{ruleset.source}"
         assert remembered.fired_names == fresh, f"memoized decision differs: facts={fact}\n{ruleset.source}"
         assert dict(remembered.facts) == dict(FRESH.evaluate("prop", fact).facts)
+        chunked = CHUNKED.evaluate("prop", fact).fired_names
+        assert chunked == fresh, f"decision remembered per chunk differs: facts={fact}\n{ruleset.source}"
 
 
 def test_one_signature_one_question_to_the_engine() -> None:
@@ -207,39 +221,9 @@ def test_rejections_are_by_design() -> None:
     assert all(allowed.search(e.message) for e in info.value.errors), str(info.value)
 
 
-# A chunk of two terms: the rulesets above come in several chunks, each with its own memo.
-@settings(max_examples=80, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(
-    conditions=st.lists(condition, min_size=2, max_size=5),
-    facts=st.lists(facts_strategy, min_size=1, max_size=4),
-    mode=st.sampled_from(["all", "first"]),
-)
-def test_memos_per_chunk_agree_with_a_fresh_evaluation(conditions: list[dict[str, Any]],
-                                                       facts: list[dict[str, Any]], mode: str) -> None:
-    from oms_engine.rules import compiler
-
-    ruleset = build_ruleset(conditions, mode)
-    if ruleset is None:
-        return
-    normal = compiler.MAX_TERMS_PER_CHUNK
-    compiler.MAX_TERMS_PER_CHUNK = 2
-    try:
-        ENGINE.load(ruleset)
-        FRESH.load(ruleset)
-    finally:
-        compiler.MAX_TERMS_PER_CHUNK = normal
-    for fact in facts + facts:
-        expected = evaluate_reference(ruleset, fact).fired_names
-        assert FRESH.evaluate("prop", fact).fired_names == expected, f"facts={fact}\n{ruleset.source}"
-        assert ENGINE.evaluate("prop", fact).fired_names == expected, f"facts={fact}\n{ruleset.source}"
-
-
 def test_a_chunk_answers_from_memory_where_the_whole_ruleset_does_not() -> None:
     """Three hundred thresholds: no two amounts share a signature of the whole ruleset, so its memo is
     switched off; a chunk of sixty-four thresholds sees each of its few combinations again and again."""
-    from oms_engine.rules import compiler
-
     rules = [{"name": f"over-{t}", "when": {"order.payable": {"gt": t}}, "then": ["flag"]} for t in range(0, 600, 2)]
     ruleset = load_ruleset_text(yaml.safe_dump({"ruleset": "many", "rules": rules}), filename="many.yaml",
                                 schema=SCHEMA)
