@@ -44,10 +44,11 @@ def replay_seconds(source: Path, transactions: int) -> tuple[float, int]:
         stock_moves = src.execute("SELECT warehouse, sku, on_hand_delta, reserved_delta FROM stock_movements "
                                   "ORDER BY id").fetchall()
         # The stock as it was before the run: what it is now, less every movement of the run.
-        stock = src.execute("SELECT s.warehouse, s.sku, s.on_hand - COALESCE(SUM(m.on_hand_delta), 0), "
-                            "s.reserved - COALESCE(SUM(m.reserved_delta), 0) FROM stock s "
-                            "LEFT JOIN stock_movements m ON m.warehouse = s.warehouse AND m.sku = s.sku "
-                            "GROUP BY s.warehouse, s.sku").fetchall()
+        stock = src.execute("SELECT s.warehouse, s.sku, s.on_hand - COALESCE(m.on_hand, 0), "
+                            "s.reserved - COALESCE(m.reserved, 0) FROM stock s LEFT JOIN "
+                            "(SELECT warehouse, sku, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved "
+                            " FROM stock_movements GROUP BY warehouse, sku) m "
+                            "ON m.warehouse = s.warehouse AND m.sku = s.sku").fetchall()
     finally:
         src.close()
     rows = sum(len(v) for v in tables.values()) + len(stock_moves)

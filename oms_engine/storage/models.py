@@ -89,7 +89,8 @@ class StockMovement(Base):
     order_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     document: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(DateTime)
-    __table_args__ = (Index("ix_movements_wh_sku", "warehouse", "sku"),)
+    # Indexed by its key alone: a ledger of every order's every line, keyed by (warehouse, sku), would
+    # take its inserts at random places in an index of millions of entries (migration 0006).
 
 
 class Customer(Base):
@@ -196,7 +197,8 @@ class Order(Base):
 class OrderLine(Base):
     __tablename__ = "order_lines"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    # Looked up through uq_line_no, which leads with it.
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     line_no: Mapped[int] = mapped_column(Integer)
     sku: Mapped[str] = mapped_column(String(64))
     channel_sku: Mapped[str] = mapped_column(String(64))

@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from oms_engine.storage.db import make_engine
@@ -66,4 +66,54 @@ def test_stock_rebuilt_by_its_key_keeps_every_row_and_both_checks(db_url: str) -
         with engine.connect() as conn:
             ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'stock'")).scalar_one()
         assert ddl.rstrip().endswith("WITHOUT ROWID")
+    engine.dispose()
+
+
+def _indexes(engine: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Every index of every table, by name: its columns in order (unique constraints included)."""
+    found: dict[str, dict[str, tuple[str, ...]]] = {}
+    inspector = inspect(engine)
+    for table in inspector.get_table_names():
+        named = {ix["name"]: tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
+        named.update({uc["name"] or f"{table}_unique_{i}": tuple(uc["column_names"])
+                      for i, uc in enumerate(inspector.get_unique_constraints(table))})
+        found[table] = named
+    return found
+
+
+def test_no_index_repeats_the_leading_columns_of_another(db_url: str) -> None:
+    """Each index costs every insert a B-tree write: one whose columns lead another index of its table
+    answers nothing that other one does not."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    repeats = [(table, a, b) for table, named in _indexes(engine).items()
+               for a, cols_a in named.items() for b, cols_b in named.items()
+               if a != b and cols_b[:len(cols_a)] == cols_a]
+    engine.dispose()
+    assert repeats == []
+
+
+def test_ledger_and_lines_indexes_dropped_and_restored_with_their_rows(db_url: str) -> None:
+    """0006 drops the ledger's (warehouse, sku) index and the lines' order_id index; down puts them back.
+    The rows stay either way, and an order's lines are still found by an index."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO stock_movements (warehouse, sku, kind, on_hand_delta, reserved_delta, "
+                          "document, at) VALUES ('W1', 'A', 'reserve', 0, 2, '', '2026-12-03 10:00:00')"))
+    for revision, present in (("head", False), ("0005", True), ("head", False)):
+        if revision == "head":
+            upgrade(engine)
+        else:
+            _downgrade(engine, revision)
+        names = {name for named in _indexes(engine).values() for name in named}
+        assert ("ix_movements_wh_sku" in names) is present
+        assert ("ix_order_lines_order_id" in names) is present
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT sku, reserved_delta FROM stock_movements")).all() == [("A", 2)]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.execute(
+                text("EXPLAIN QUERY PLAN SELECT * FROM order_lines WHERE order_id IN (1, 2, 3)")))
+        assert "USING INDEX sqlite_autoindex_order_lines_1" in plan, plan
     engine.dispose()
