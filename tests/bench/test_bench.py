@@ -162,3 +162,15 @@ def test_the_baseline_writes_into_the_same_tables_and_indexes_as_the_oms(tmp_pat
     finally:
         oms.close()
         copy.close()
+
+
+def test_the_baseline_counts_the_median_of_its_replays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One replay slowed or sped by the host does not become the floor the run is compared with."""
+    from oms_engine.bench import baseline
+    from oms_engine.storage.db import make_engine
+    from oms_engine.storage.migrate import upgrade
+
+    upgrade(make_engine(f"sqlite:///{tmp_path / 'oms.db'}"))
+    times = iter([0.9, 0.1, 0.2])
+    monkeypatch.setattr(baseline, "_replay", lambda *_args: next(times))
+    assert baseline.replay_seconds(tmp_path / "oms.db", 4) == (0.2, 0)
