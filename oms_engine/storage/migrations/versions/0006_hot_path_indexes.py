@@ -6,7 +6,8 @@
   million orders stored that is some eleven million entries, and every commit
   wrote each page it touched to the write-ahead log again. Nothing reads the
   ledger by that key: a SKU's balance is its ``stock`` row, and the ledger is
-  read by its own key, in the order it was written.
+  the trail of every change to it, appended in order. A reconciliation would
+  read it from its last check on, by its own key.
 * ``ix_order_lines_order_id``: ``uq_line_no`` (order_id, line_no) leads with the
   same column and serves every lookup of an order's lines.
 
