@@ -269,7 +269,9 @@ class RawPayload(Base):
     channel: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[bytes] = mapped_column(LargeBinary)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # Shows the body is the one received. Not indexed: nothing looks a payload up by it, and a hash is a
+    # key that lands anywhere, one per webhook delivery (migration 0006).
+    sha256: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime)
     outcome: Mapped[str] = mapped_column(Text, default="")
 

@@ -94,8 +94,8 @@ def test_no_index_repeats_the_leading_columns_of_another(db_url: str) -> None:
 
 
 def test_ledger_and_lines_indexes_dropped_and_restored_with_their_rows(db_url: str) -> None:
-    """0006 drops the ledger's (warehouse, sku) index and the lines' order_id index; down puts them back.
-    The rows stay either way, and an order's lines are still found by an index."""
+    """0006 drops the ledger's (warehouse, sku) index, the payloads' hash index and the lines' order_id
+    index; down puts them back. The rows stay either way, and an order's lines are still found by an index."""
     engine = make_engine(db_url)
     upgrade(engine, "0005")
     with engine.begin() as conn:
@@ -109,6 +109,7 @@ def test_ledger_and_lines_indexes_dropped_and_restored_with_their_rows(db_url: s
         names = {name for named in _indexes(engine).values() for name in named}
         assert ("ix_movements_wh_sku" in names) is present
         assert ("ix_order_lines_order_id" in names) is present
+        assert ("ix_raw_payloads_sha256" in names) is present
         with engine.connect() as conn:
             assert conn.execute(text("SELECT sku, reserved_delta FROM stock_movements")).all() == [("A", 2)]
     if engine.dialect.name == "sqlite":

@@ -1,4 +1,4 @@
-"""no index takes random inserts for nothing: drop the ledger's (warehouse, sku) and a duplicate
+"""no index takes random inserts for nothing: the ledger's (warehouse, sku), payload hashes, a duplicate
 
 * ``ix_movements_wh_sku``: every reservation, release and shipment appends a
   stock movement, about eleven an order. Keyed by (warehouse, sku), each went
@@ -8,6 +8,9 @@
   ledger by that key: a SKU's balance is its ``stock`` row, and the ledger is
   the trail of every change to it, appended in order. A reconciliation would
   read it from its last check on, by its own key.
+* ``ix_raw_payloads_sha256``: a payload's hash shows its body is the one
+  received; nothing looks a payload up by it. A hash lands anywhere in the
+  index, and webhooks store one payload per order.
 * ``ix_order_lines_order_id``: ``uq_line_no`` (order_id, line_no) leads with the
   same column and serves every lookup of an order's lines.
 
@@ -27,9 +30,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.drop_index('ix_movements_wh_sku', table_name='stock_movements')
+    op.drop_index('ix_raw_payloads_sha256', table_name='raw_payloads')
     op.drop_index('ix_order_lines_order_id', table_name='order_lines')
 
 
 def downgrade() -> None:
     op.create_index('ix_order_lines_order_id', 'order_lines', ['order_id'], unique=False)
+    op.create_index('ix_raw_payloads_sha256', 'raw_payloads', ['sha256'], unique=False)
     op.create_index('ix_movements_wh_sku', 'stock_movements', ['warehouse', 'sku'], unique=False)
