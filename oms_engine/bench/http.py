@@ -51,7 +51,7 @@ from ..storage.migrate import upgrade
 from ..storage.models import Order, Warehouse
 from . import world
 from .procs import BenchProcessError, Processes, open_orders
-from .runner import prepare, private_schema, sigterm_as_exit
+from .runner import prepare, private_schema, sigterm_as_exit, stop_if_asked
 
 CHANNEL = "json"
 PREFIX = "BH"                  # external ids of the benchmark's orders
@@ -276,6 +276,7 @@ def _drain(oms: OMS, procs: Processes, timeout: float) -> float:
     """Seconds until the workers have no open order left."""
     started = time.perf_counter()
     while open_orders(oms):
+        stop_if_asked()
         procs.check_alive()
         if time.perf_counter() - started > timeout:
             raise HttpBenchError(f"the workers left {open_orders(oms)} orders open {timeout:g} s after the load")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import random
 import resource
 import shutil
@@ -109,6 +110,10 @@ def last_order_id(oms: OMS) -> int:
         return s.scalar(select(func.max(Order.id))) or 0
 
 
+# The exit a SIGTERM asked for, until the run has stopped: see stop_if_asked.
+_ASKED: list[SystemExit] = []
+
+
 @contextmanager
 def sigterm_as_exit() -> Iterator[None]:
     """SIGTERM raises SystemExit here, so the finally blocks stop the subprocesses rather than orphan them."""
@@ -116,11 +121,9 @@ def sigterm_as_exit() -> Iterator[None]:
         yield   # only the main thread may set a handler; a caller in another thread sees to its own signals
         return
 
-    stopped: list[SystemExit] = []
-
     def stop(signum: int, _frame: object) -> None:
-        stopped.append(SystemExit(128 + signum))
-        raise stopped[0]
+        _ASKED.append(SystemExit(128 + signum))
+        raise _ASKED[0]
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
@@ -129,11 +132,22 @@ def sigterm_as_exit() -> Iterator[None]:
         # The exit can land inside a driver call (a COPY half sent, a query awaiting its answer); undoing
         # that work then fails on the broken connection ("another command is already in progress"). The
         # run still ends as stopped, with its exit status, not as that failure.
-        if stopped and exc is not stopped[0]:
-            raise stopped[0] from exc
+        if _ASKED and exc is not _ASKED[0]:
+            raise _ASKED[0] from exc
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _ASKED.clear()
+
+
+def stop_if_asked() -> None:
+    """Raise the exit a SIGTERM asked for, if it has not ended the run yet.
+
+    The handler raises wherever the main thread is. When that is a weakref callback or a ``__del__``
+    run by the garbage collector, Python prints "Exception ignored" and carries on; the run then
+    went on to its end, minutes or hours later. The loops of a run call this between steps."""
+    if _ASKED:
+        raise _ASKED[0]
 
 
 @contextmanager
@@ -148,7 +162,8 @@ def private_schema(url: str) -> Iterator[str]:
         engine.dispose()
         yield url
         return
-    schema = f"oms_bench_{uuid.uuid4().hex[:10]}"
+    # Named for the process too: whoever finds one left behind can tell whose it was.
+    schema = f"oms_bench_{os.getpid()}_{uuid.uuid4().hex[:10]}"
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
@@ -234,6 +249,7 @@ def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[
         started = time.perf_counter()
         stream = world.orders(rng, catalogue, customers, orders, prefix=prefix, lines=lines)
         for chunk in _chunks(stream, payload_size):
+            stop_if_asked()
             oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
             oms.pipeline.run_until_idle()
             payloads += 1
@@ -269,6 +285,7 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
 
     def ingest() -> None:
         for chunk in _chunks(stream, payload_size):
+            stop_if_asked()
             oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -289,6 +306,7 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
             if not backlog:
                 ingest()
             while open_orders(oms):
+                stop_if_asked()
                 procs.check_alive()
                 time.sleep(0.02)
             seconds = time.perf_counter() - started

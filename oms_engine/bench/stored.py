@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from ..storage.db import Database
 from ..storage.models import Customer, DecisionRecord, History, Order, OrderLine, OutboxMessage, StockMovement
+from .runner import stop_if_asked
 
 _YEAR = timedelta(days=365)
 # Child tables copied with each order: (model, the columns shifted back in time).
@@ -56,6 +57,7 @@ def copy_history(db: Database, total: int, *, progress: Callable[[int], None] | 
     copies = -(-(total - template) // template)
     made = template
     for k in range(1, copies + 1):
+        stop_if_asked()
         take = min(template, total - made)
         back = _YEAR * k / copies
         chosen = orders[:take]
