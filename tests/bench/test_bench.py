@@ -27,13 +27,18 @@ SMALL = ("--skus", "800", "--customers", "200", "--payload", "40")
 ISSUE_KEYS = {"orders_per_s", "p50_ms", "p99_ms", "peak_rss_mb", "rules_share", "baseline_orders_per_s", "ratio"}
 
 
-def bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+def _command(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """``oms bench`` with the repository's rules and templates, and an environment without OMS_ settings."""
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"rules_dir": str(ROOT / "rules"), "templates_dir": str(ROOT / "templates"),
                                       "number_secret": "bench-tests"}), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
-    p = subprocess.run([OMS_BIN, "--config", str(config), "bench", *SMALL, "--json", *args], capture_output=True,
-                       text=True, timeout=300, env=env, cwd=tmp_path)
+    return [OMS_BIN, "--config", str(config), "bench", *args], env
+
+
+def bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+    command, env = _command(tmp_path, *SMALL, "--json", *args)
+    p = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout)
 
@@ -100,12 +105,9 @@ def _bench_schemas(url: str, pid: int) -> set[str]:
 
 
 def _start_bench(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"rules_dir": str(ROOT / "rules"), "templates_dir": str(ROOT / "templates"),
-                                      "number_secret": "bench-tests"}), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
-    return subprocess.Popen([OMS_BIN, "--config", str(config), "bench", *SMALL, *args, "--no-baseline"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    command, env = _command(tmp_path, *SMALL, *args, "--no-baseline")
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=tmp_path)
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -133,14 +135,10 @@ def test_on_postgresql_a_run_keeps_to_a_schema_of_its_own_and_drops_it_even_when
 
 
 def test_a_sweep_writes_its_figures_and_a_plot(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"rules_dir": str(ROOT / "rules"), "templates_dir": str(ROOT / "templates"),
-                                      "number_secret": "bench-tests"}), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
     out = tmp_path / "perf"
-    p = subprocess.run([OMS_BIN, "--config", str(config), "bench", "sweep", "lines", "1,4", "--out", str(out),
-                        "--orders", "30", *SMALL, "--no-baseline"], capture_output=True, text=True, timeout=300,
-                       env=env, cwd=tmp_path)
+    command, env = _command(tmp_path, "sweep", "lines", "1,4", "--out", str(out), "--orders", "30", *SMALL,
+                            "--no-baseline")
+    p = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     points = json.loads((out / "lines.json").read_text(encoding="utf-8"))
     assert [pt["lines"] for pt in points] == [1, 4]
