@@ -93,7 +93,7 @@ def test_no_index_repeats_the_leading_columns_of_another(db_url: str) -> None:
     assert repeats == []
 
 
-def test_ledger_and_lines_indexes_dropped_and_restored_with_their_rows(db_url: str) -> None:
+def test_indexes_dropped_by_0006_come_back_on_downgrade_and_the_rows_stay(db_url: str) -> None:
     """0006 drops the ledger's (warehouse, sku) index, the payloads' hash index and the lines' order_id
     index; down puts them back. The rows stay either way, and an order's lines are still found by an index."""
     engine = make_engine(db_url)
