@@ -112,6 +112,10 @@ def drain(s: Session, only: type | None = None) -> None:
 
 def _by_keys(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[int]]:
     # A Core INSERT takes its columns from the first parameter set: one statement per set of keys.
+    # Nearly always every row has the first one's keys; that is checked without a loop in Python.
+    first = rows[0].keys() if rows else None
+    if first is not None and all(map(first.__eq__, map(dict.keys, rows))):
+        return {tuple(first): list(range(len(rows)))}
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, row in enumerate(rows):
         groups.setdefault(tuple(row), []).append(i)

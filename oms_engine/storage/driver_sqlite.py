@@ -77,9 +77,10 @@ class _Plan:
                 cacheable = not isinstance(type_, sqltypes.JSON)
                 self.processors[name] = (process, cacheable)
                 self.processed.append((i, process, cacheable))
-        names = self.names
-        self.pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
-            itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],)) if names else (lambda row: ()))
+        self.pick = _picker(self.names)
+        # The values rows give, apart from those the call gives every row (fixed and made above).
+        self.given = tuple(n for n in self.names if n not in self.fixed and n not in self.made)
+        self.pick_given = _picker(self.given)
         self.results: list[tuple[int, Processor]] = []
         if getattr(stmt, "is_select", False):
             for i, col in enumerate(stmt.selected_columns):  # type: ignore[attr-defined]
@@ -88,13 +89,19 @@ class _Plan:
                     self.results.append((i, process))
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        if not rows:
+            return []
+        columns: list[Any]
         if self.fixed or self.made:
-            extra = {**self.fixed, **{k: make(None) for k, make in self.made.items()}}
-            rows = [{**row, **extra} for row in rows]
-        tuples = list(map(self.pick, rows))
-        if not self.processed or not tuples:
-            return tuples
-        columns: list[Any] = list(zip(*tuples, strict=True))
+            # A value the call gives every row is a column of its own, not a copy of every row with it.
+            same = {**self.fixed, **{k: make(None) for k, make in self.made.items()}}
+            given = iter(list(zip(*map(self.pick_given, rows), strict=True)) if self.given else ())
+            columns = [[same[n]] * len(rows) if n in same else next(given) for n in self.names]
+        else:
+            tuples = list(map(self.pick, rows))
+            if not self.processed:
+                return tuples
+            columns = list(zip(*tuples, strict=True))
         for i, process, cacheable in self.processed:
             columns[i] = processed(process, columns[i], cacheable)
         return list(zip(*columns, strict=True))
@@ -111,6 +118,16 @@ class _Plan:
                 out.append(value if process is None else process(value))
         return out
 
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A row's values of these names, as a tuple (``itemgetter`` of one name gives the bare value)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda row: (row[name],)
+    return lambda row: ()
 
 
 # Per engine (its dialect holds the JSON serializer the processors use), gone with it.
