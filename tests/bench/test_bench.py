@@ -147,42 +147,6 @@ def test_a_sweep_writes_its_figures_and_a_plot(tmp_path: Path) -> None:
     assert (out / "lines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_baseline_writes_into_the_same_tables_and_indexes_as_the_oms(tmp_path: Path) -> None:
-    """The baseline's floor is the OMS's own schema, indexes included: without them it writes faster
-    than the pipeline's storage ever could, and the ratio understates the pipeline."""
-    import sqlite3
-
-    from oms_engine.bench.baseline import schema_of
-    from oms_engine.storage.db import make_engine
-    from oms_engine.storage.migrate import upgrade
-
-    upgrade(make_engine(f"sqlite:///{tmp_path / 'oms.db'}"))
-    listing = "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
-    oms = sqlite3.connect(tmp_path / "oms.db")
-    copy = sqlite3.connect(tmp_path / "copy.db")
-    try:
-        for sql in schema_of(oms):
-            copy.execute(sql)
-        wanted = oms.execute(listing).fetchall()
-        assert ("index", "ix_orders_customer", "orders") in wanted   # the listing does hold the indexes
-        assert copy.execute(listing).fetchall() == wanted
-    finally:
-        oms.close()
-        copy.close()
-
-
-def test_the_baseline_counts_the_median_of_its_replays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One replay slowed or sped by the host does not become the floor the run is compared with."""
-    from oms_engine.bench import baseline
-    from oms_engine.storage.db import make_engine
-    from oms_engine.storage.migrate import upgrade
-
-    upgrade(make_engine(f"sqlite:///{tmp_path / 'oms.db'}"))
-    times = iter([0.9, 0.1, 0.2])
-    monkeypatch.setattr(baseline, "_replay", lambda *_args: next(times))
-    assert baseline.replay_seconds(tmp_path / "oms.db", 4) == (0.2, 0)
-
-
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_sigterm_swallowed_by_a_weakref_callback_still_ends_the_run() -> None:
     """The handler raises wherever the main thread is; inside a callback the garbage collector runs,
