@@ -45,20 +45,25 @@ CustomerRec = _record("CustomerRec", CUSTOMER_COLUMNS)
 LineRec = _record("LineRec", LINE_COLUMNS)
 
 
-_OrderColumns = _record("_OrderColumns", ORDER_COLUMNS)
+# An order's slots: its columns in ORDER_COLUMNS order, then its lines, its customer, the columns
+# assigned since it was read or written, and the values it was read or last written with.
+_OrderSlots = _record("_OrderSlots", (*ORDER_COLUMNS, "lines", "customer", "_assigned", "_read"))
 _ORDER_VALUES = attrgetter(*ORDER_COLUMNS)
+_COLUMN_AT = {c: i for i, c in enumerate(ORDER_COLUMNS) if c != "id"}
 
 
-class OrderRec(_OrderColumns):  # type: ignore[misc, valid-type]
-    """An order row with its lines and customer; what changed since it was read is written back.
+class OrderRec(_OrderSlots):  # type: ignore[misc, valid-type]
+    """An order row with its lines and customer; the columns changed since it was read are written back.
 
-    Its columns are plain slots, filled by the generated ``__init__`` of :data:`_OrderColumns`; the
-    values as read are kept beside them, and a change is found by comparing the two (one C-level
-    tuple comparison per order at the drain) instead of noting every assignment, which cost a Python
-    call per column filled and per column set. A value assigned equal to the one read is no change.
+    A record is filled as a plain ``_OrderSlots`` by its generated ``__init__``, a row read as
+    its positional arguments, and then made an OrderRec, whose ``__setattr__`` notes each column
+    assigned. The two classes have the same slots, so the class can be switched; filling through
+    that ``__setattr__`` cost a Python call per column of every order of every stage. At the drain
+    only records with a column assigned are looked at, and a column assigned the value it was read
+    with (or put back to it) is no change.
     """
 
-    __slots__ = ("_read", "customer", "lines")
+    __slots__ = ()
 
     id: int
     number: str
@@ -69,29 +74,35 @@ class OrderRec(_OrderColumns):  # type: ignore[misc, valid-type]
     lines: list[LineRec]
     customer: CustomerRec
 
-    def __init__(self, values: dict[str, Any], lines: list[LineRec], customer: CustomerRec) -> None:
-        super().__init__(*map(values.get, ORDER_COLUMNS))
-        self.lines, self.customer = lines, customer
-        self._read = _ORDER_VALUES(self)
-
     @classmethod
     def of_row(cls, row: Sequence[Any], lines: list[LineRec], customer: CustomerRec) -> OrderRec:
         """From a row read, in ORDER_COLUMNS order."""
-        rec = cls.__new__(cls)
-        _OrderColumns.__init__(rec, *row)
-        rec.lines, rec.customer, rec._read = lines, customer, tuple(row)
-        return rec
+        row = tuple(row)
+        rec = _OrderSlots(*row, lines, customer, set(), row)
+        rec.__class__ = cls
+        return rec  # type: ignore[no-any-return]
+
+    @classmethod
+    def of_values(cls, values: dict[str, Any], lines: list[LineRec], customer: CustomerRec) -> OrderRec:
+        """From column values by name (the columns not given are None)."""
+        return cls.of_row(tuple(map(values.get, ORDER_COLUMNS)), lines, customer)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _COLUMN_AT:
+            self._assigned.add(name)
 
     @property
     def dirty(self) -> set[str]:
-        """The columns whose value differs from the one read (or written last)."""
-        now = _ORDER_VALUES(self)
-        if now == self._read:
-            return set()
-        return {c for c, new, old in zip(ORDER_COLUMNS, now, self._read, strict=True) if new != old}
+        """The columns assigned a value other than the one read (or written last)."""
+        read = self._read
+        return {c for c in self._assigned if getattr(self, c) != read[_COLUMN_AT[c]]}
 
     def clean(self) -> None:
-        self._read = _ORDER_VALUES(self)
+        """What the record holds now is what the database holds."""
+        if self._assigned:
+            object.__setattr__(self, "_read", _ORDER_VALUES(self))
+            self._assigned.clear()
 
     def __repr__(self) -> str:
         return f"OrderRec({self.number}, {self.status})"
@@ -190,10 +201,11 @@ def flush_records(s: Session) -> None:
         return
     groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
     for rec in tracked.values():
-        changed = rec.dirty
-        if changed:
-            cols = frozenset(changed)
-            groups[cols].append({"_id": rec.id, **{c: getattr(rec, c) for c in cols}})
+        if rec._assigned:
+            changed = rec.dirty
+            if changed:
+                cols = frozenset(changed)
+                groups[cols].append({"_id": rec.id, **{c: getattr(rec, c) for c in cols}})
             rec.clean()
     conn = s.connection()
     for cols, rows in groups.items():
@@ -222,7 +234,7 @@ def insert_orders(s: Session, orders: Sequence[dict[str, Any]], lines: Sequence[
             row = {**ln, "order_id": oid}
             line_rows.append(row)
             recs.append(LineRec(**row))
-        records.append(OrderRec({**values, "id": oid}, recs, customer))
+        records.append(OrderRec.of_values({**values, "id": oid}, recs, customer))
     if line_rows:
         insert_rows(s, OrderLine, line_rows)
     track_records(s, records)
