@@ -13,8 +13,9 @@ deciding: the ratio of the two says how close to the storage floor it runs.
 Replaying as the run goes, rather than after it, puts the floor and the
 pipeline in the same minutes of the host: replayed after the run, the floor
 was written while the run's own writes were still going to disk, and read low
-and unsteady (docs/performance.md, "The baseline in the same run"). Three copies are written, each in turn, and the median of their
-totals counts. The copies are written by a process of their own (``python -m
+and unsteady (docs/performance.md, "The baseline in the same run"). Three
+copies are written, each in turn, and the median of their totals counts. The
+copies are written by a process of their own (``python -m
 oms_engine.bench.baseline``), which the run waits for: their page caches are
 not the run's memory, and their garbage not its collector's.
 """
