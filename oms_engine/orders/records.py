@@ -169,12 +169,33 @@ def load_records_by_number(s: Session, numbers: Sequence[str]) -> list[OrderRec]
     return load_records(s, ids)
 
 
+class _Tracked(dict[int, OrderRec]):
+    """A session's tracked records, by id. A savepoint rolled back forgets the records it added (their
+    orders are gone with it) and puts the others' account of what the database holds back as it was:
+    what they wrote inside the savepoint was taken back with it, so making that change again must
+    write it again."""
+
+    def snapshot(self) -> tuple[dict[int, OrderRec], list[tuple[OrderRec, tuple[Any, ...], set[str]]]]:
+        return dict(self), [(rec, rec._read, set(rec._assigned)) for rec in self.values()]
+
+    def restore(self, snap: tuple[dict[int, OrderRec], list[tuple[OrderRec, tuple[Any, ...], set[str]]]] | None
+                ) -> None:
+        self.clear()
+        if snap is None:
+            return
+        members, states = snap
+        self.update(members)
+        for rec, read, assigned in states:
+            rec._read = read
+            rec._assigned.clear()
+            rec._assigned.update(assigned)
+
+
 def track_records(s: Session, records: Iterable[OrderRec]) -> None:
-    """Write these records' changes whenever the session drains; a savepoint rolled back forgets those
-    it added (their orders are gone with it)."""
-    tracked: dict[int, OrderRec] | None = s.info.get(_TRACKED)
+    """Write these records' changes whenever the session drains (see :class:`_Tracked` for savepoints)."""
+    tracked: _Tracked | None = s.info.get(_TRACKED)
     if tracked is None:
-        tracked = s.info[_TRACKED] = {}
+        tracked = s.info[_TRACKED] = _Tracked()
         on_drain(s, flush_records)
         restored_on_rollback(s, _TRACKED)
     for rec in records:
@@ -196,7 +217,7 @@ def _update_statement(columns: frozenset[str]) -> Any:
 
 def flush_records(s: Session) -> None:
     """Write the changed fields of every tracked record: one executemany per set of changed columns."""
-    tracked: dict[int, OrderRec] | None = s.info.get(_TRACKED)
+    tracked: _Tracked | None = s.info.get(_TRACKED)
     if not tracked:
         return
     groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)

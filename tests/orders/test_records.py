@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 
 from oms_engine.engine import OMS
 from oms_engine.orders.records import load_records
-from oms_engine.storage.db import drain
+from oms_engine.storage.db import drain, savepoint
 from oms_engine.storage.models import Order
 from tests.support import order_json, payload
 
@@ -74,3 +74,23 @@ def test_records_read_back_as_the_orm_reads_them(oms: OMS) -> None:
             [(ln.line_no, ln.sku, ln.quantity) for ln in orm.lines]
         assert rec.customer.ref == orm.customer.ref
         assert rec.dirty == set()
+
+
+def test_a_change_written_inside_a_savepoint_rolled_back_is_written_when_made_again(oms: OMS) -> None:
+    """The savepoint took the write back: a record must not go on taking the value as stored, or the
+    same change made again (as a retry does) would be left out."""
+    [oid] = _ingest(oms, "R-5")
+    with order_updates(oms) as sent, oms.db.session() as s:
+        [rec] = load_records(s, [oid])
+        try:
+            with savepoint(s):
+                rec.note = "leave at the door"
+                drain(s)
+                raise RuntimeError("a later row of the savepoint failed")
+        except RuntimeError:
+            pass
+        assert len(sent) == 1            # written, then rolled back with the savepoint
+        rec.note = "leave at the door"   # the retry
+    assert len(sent) == 2
+    with oms.db.read() as s:
+        assert s.get(Order, oid).note == "leave at the door"   # type: ignore[union-attr]
