@@ -10,6 +10,10 @@ The clock jumps from one due moment to the next, so three weeks of order life
 
 The demo runs on a database of its own (``var/demo.db`` next to config.yaml)
 unless one is named, and resets it only when it holds nothing but demo orders.
+Its notifications go to an outbox directory of its own (``var/demo-outbox``),
+never the configured one: the file senders are idempotent on message ids, and
+the demo's ids would collide with the real database's (a real notification
+recorded as sent would be missing from a file the demo reset).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from .summary import print_summary, stock_totals, summarise
 
 DEMO_MARK = "demo"
 DEMO_DATABASE = "sqlite:///var/demo.db"
+DEMO_OUTBOX = "var/demo-outbox"
 
 
 class DemoRefused(OmsError):
@@ -50,8 +55,9 @@ class DemoRefused(OmsError):
 
 
 def demo_config(config: Config, database_url: str | None) -> Config:
-    """The configuration the demo runs with: its own database unless ``--db`` names one."""
-    return config.model_copy(update={"database_url": database_url or DEMO_DATABASE})
+    """The configuration the demo runs with: its own database unless ``--db`` names one, and always its own
+    outbox directory."""
+    return config.model_copy(update={"database_url": database_url or DEMO_DATABASE, "outbox_dir": DEMO_OUTBOX})
 
 
 def _holds_other_orders(url: str, *, any_orders: bool = False) -> bool:
@@ -74,7 +80,8 @@ def _holds_other_orders(url: str, *, any_orders: bool = False) -> bool:
 
 
 def reset(config: Config, *, force: bool = False) -> None:
-    """Empty the demo's database (and its notification files); refuse one holding other orders."""
+    """Empty the demo's database (and the notification files of its own outbox, see demo_config); refuse a
+    database holding other orders."""
     url = config.resolved_database_url()
     if not force and _holds_other_orders(url):
         raise DemoRefused(f"the database {make_engine(url).url.render_as_string()} holds orders the demo did not "
@@ -91,6 +98,8 @@ def reset(config: Config, *, force: bool = False) -> None:
             Base.metadata.drop_all(conn)
             conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
         engine.dispose()
+    if config.outbox_dir != DEMO_OUTBOX:
+        return  # not the demo's own outbox: its files are real deliveries and are never deleted
     outbox = config.path(config.outbox_dir)
     for f in outbox.glob("*.jsonl") if outbox.exists() else []:
         f.unlink()

@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from oms_engine.demo.driver import run_demo
+from oms_engine.plugin.testing import drive
 from tests.support import ROOT, build_oms, make_config, order_json, payload
 
 
@@ -52,7 +53,11 @@ def test_the_demo_uses_a_database_of_its_own_and_never_wipes_real_orders(tmp_pat
     assert _oms_cli("--config", str(config), "init").returncode == 0
     oms = build_oms(tmp_path, f"sqlite:///{main}")
     [real] = oms.intake.ingest("json", payload(order_json("REAL-1")))
+    drive(oms)
     oms.close()
+    # The real notifications, as the file senders delivered them.
+    sent = {f.name: f.read_bytes() for f in (tmp_path / "outbox").glob("*.jsonl")}
+    assert sent and all(sent.values())
 
     ran = _oms_cli("--config", str(config), "demo", "--orders", "20", "--skus", "50")
     assert ran.returncode == 0, ran.stderr
@@ -60,6 +65,9 @@ def test_the_demo_uses_a_database_of_its_own_and_never_wipes_real_orders(tmp_pat
     assert build_counts(main)["orders"] == 1
     again = _oms_cli("--config", str(config), "demo", "--orders", "20", "--skus", "50")
     assert again.returncode == 0, again.stderr              # its own database: reset without asking
+    # ... and its own outbox: the configured one still holds exactly the real deliveries.
+    assert {f.name: f.read_bytes() for f in (tmp_path / "outbox").glob("*.jsonl")} == sent
+    assert list((tmp_path / "var" / "demo-outbox").glob("*.jsonl"))
 
     refused = _oms_cli("--config", str(config), "--db", f"sqlite:///{main}", "demo", "--orders", "20")
     assert refused.returncode != 0
@@ -70,6 +78,7 @@ def test_the_demo_uses_a_database_of_its_own_and_never_wipes_real_orders(tmp_pat
                       "--force")
     assert forced.returncode == 0, forced.stderr
     assert build_counts(main)["orders"] > 1
+    assert {f.name: f.read_bytes() for f in (tmp_path / "outbox").glob("*.jsonl")} == sent
 
 
 def build_counts(path: Path) -> dict[str, int]:
