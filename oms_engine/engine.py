@@ -16,6 +16,7 @@ from .decisions.records import DecisionRecorder
 from .decisions.rulebook import Rulebook
 from .decisions.versions import RuleStore
 from .fulfilment.callbacks import Callbacks
+from .fulfilment.dispatch import Dispatch
 from .fulfilment.status_map import load_status_map
 from .messaging.notifications import Notifier
 from .messaging.outbox import OutboxWriter
@@ -25,6 +26,7 @@ from .orders.creation import OrderCreator
 from .orders.intake import Intake
 from .orders.machine import OrderMachine
 from .orders.numbering import NumberGenerator
+from .pipeline.documents import DocumentsStage
 from .pipeline.inbox import InboxStage
 from .pipeline.outbox import OutboxStage
 from .pipeline.parents import ParentsStage
@@ -89,15 +91,16 @@ class OMS:
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
                       rules_in_force=self.rules.refresh_in)
+        # The pass runs the stages in this order; each step of the order flow (orders/flow.py) has its stage.
         self.pipeline = Pipeline(db=db, clock=clock, machine=machine, retry_seconds=retry, stages=(
             TimersStage(batch_size=n, clock=clock, facts=facts, machine=machine),
             TasksStage(batch_size=n, clock=clock, plugins=plugins, callbacks=callbacks, retry_seconds=retry),
             InboxStage(batch_size=n, facts=facts, callbacks=callbacks),
             ScreenStage(**decide),
             SplitStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses),
-            RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, outbox=outbox,
-                       wms=wms, carrier=carrier),
-            OutboxStage(batch_size=n, clock=clock, facts=facts, machine=machine, plugins=plugins,
+            RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, carrier=carrier),
+            DocumentsStage(batch_size=n, outbox=outbox, wms_for=lambda s, warehouse: wms),
+            OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
                         callbacks=callbacks, retry_seconds=retry),
             ParentsStage(batch_size=n, machine=machine),
         ))

@@ -25,9 +25,9 @@ from ..storage.claims import lock_orders
 from ..storage.db import Database
 from ..storage.models import Order, Product
 from ..storage.retry import retrying
+from .flow import FIRST, HoldStage, resume
 from .machine import Event, IllegalTransition, OrderMachine, State, check, stop_event
 from .queries import get_order
-from .steps import RESUME, HoldStage, Step
 
 
 class Commands:
@@ -63,14 +63,13 @@ class Commands:
                 raise IllegalTransition(number, order.status, Event.RELEASE.value)
             event = Event.RELEASE if is_paid(order) or order.parent_id else Event.RELEASE_UNPAID
             check(order, event)
-            stage = HoldStage(order.hold_stage) if order.hold_stage else HoldStage.SCREENING
-            if stage is HoldStage.INTAKE:
+            if order.hold_stage == HoldStage.INTAKE.value:
                 problem = self._recheck_intake(s, order)
                 if problem:
                     raise CommandError(f"order {number} cannot be released yet: {problem}")
-            order.stage = RESUME[stage].value
+            order.stage = resume(order.hold_stage).value
             if event is Event.RELEASE_UNPAID:
-                order.stage = Step.SCREEN.value  # screened once it is paid
+                order.stage = FIRST.value  # screened once it is paid
             self.machine.fire(s, order, event, actor=actor, cause=note or f"released (was: {order.hold_reason})")
             return order.status
 

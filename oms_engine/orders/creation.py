@@ -29,11 +29,11 @@ from ..storage.driver import fetch
 from ..storage.models import Order, Product
 from .canonical import MAX_AMOUNT, CanonicalOrder, naive_utc
 from .customers import customers_for_orders, known_customers
+from .flow import FIRST, HoldStage
 from .incidents import record_incident
 from .machine import Event, OrderMachine, State
 from .numbering import NumberGenerator
 from .records import CustomerRec, OrderRec, insert_orders
-from .steps import HoldStage, Step
 
 
 class OrderRefused(OmsError, ValueError):
@@ -166,7 +166,7 @@ class OrderCreator:
                "freight": canon.freight, "tax": canon.tax, "coupon": canon.coupon, "gift_card": canon.gift_card,
                "points": canon.points, "payable": payable, "declared_total": canon.declared_total,
                "paid_amount": 0, "refund_amount": 0, "placed_at": placed_at, "created_at": now, "updated_at": now,
-               "payload_id": payload_id, "note": canon.note, "stage": Step.SCREEN.value,
+               "payload_id": payload_id, "note": canon.note, "stage": FIRST.value,
                "contact": canon.contact(), "content_hash": digest,
                "due_at": self.machine.first_deadline(State.PENDING_PAYMENT, placed_at)}
         return _Draft(canon, digest, row, lines, holds, payload_id)

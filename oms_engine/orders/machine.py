@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
@@ -30,62 +29,13 @@ from ..stock.ledger import receive
 from ..stock.reservations import release_order, ship_order
 from ..storage.db import append
 from ..storage.models import History, Order
+from .flow import PARENT_CHECK
 from .incidents import record_incident
-from .steps import Step
+from .states import Event, State
 
 if TYPE_CHECKING:
     from ..decisions.fact_builder import FactCache
     from ..messaging.notifications import Notifier
-
-
-class State(StrEnum):
-    PENDING_PAYMENT = "pending_payment"
-    PAID = "paid"
-    ON_HOLD = "on_hold"
-    SPLIT = "split"
-    ROUTED = "routed"
-    DISPATCHED = "dispatched"
-    ACCEPTED = "accepted"
-    PICKING = "picking"
-    PACKED = "packed"
-    SHIPPED = "shipped"
-    IN_TRANSIT = "in_transit"
-    OUT_FOR_DELIVERY = "out_for_delivery"
-    DELIVERED = "delivered"
-    COMPLETED = "completed"
-    INTERCEPT_REQUESTED = "intercept_requested"
-    REFUSED = "refused"
-    CANCELLED = "cancelled"
-    CLOSED = "closed"
-
-
-class Event(StrEnum):
-    PAY = "pay"
-    HOLD = "hold"                    # screening or intake put it in the review queue
-    RELEASE = "release"              # review passed: continue to split and route
-    RELEASE_UNPAID = "release_unpaid"  # an intake hold lifted before payment
-    REJECT = "reject"                # review failed: cancel (and refund if paid)
-    SPLIT = "split"
-    ROUTE = "route"
-    DISPATCH = "dispatch"
-    WMS_ACCEPT = "wms_accept"
-    PICK = "pick"
-    PACK = "pack"
-    SHIP = "ship"
-    IN_TRANSIT = "in_transit"
-    OUT_FOR_DELIVERY = "out_for_delivery"
-    DELIVER = "deliver"
-    REFUSE = "refuse"
-    CONFIRM = "confirm"              # customer confirms, or the confirmation window ends
-    CANCEL = "cancel"
-    PAYMENT_TIMEOUT = "payment_timeout"
-    INTERCEPT = "intercept"
-    INTERCEPT_CONFIRMED = "intercept_confirmed"
-    INTERCEPT_REFUSED = "intercept_refused"
-    RETURNED = "returned"            # refused parcel is back in the warehouse
-    CLOSE = "close"                  # after-sales window over
-    CHILDREN_DONE = "children_done"  # every child of a split parent is completed
-    CHILDREN_CANCELLED = "children_cancelled"
 
 
 S, E = State, Event
@@ -299,7 +249,7 @@ class OrderMachine:
         self._effects(s, t)
         if order.parent_id is not None and target in (S.COMPLETED, S.CLOSED, S.CANCELLED):
             # Flag the parent for the parents stage, in this same transaction.
-            s.execute(update(Order).where(Order.id == order.parent_id).values(stage=Step.CHECK.value),
+            s.execute(update(Order).where(Order.id == order.parent_id).values(stage=PARENT_CHECK.value),
                       execution_options={"synchronize_session": False})
         self.notifier.on_transition(s, order, t.before, event, target, actor, cache)
         try:

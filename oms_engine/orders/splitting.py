@@ -26,9 +26,9 @@ from ..stock.cover import plan_by_stock
 from ..stock.reservations import Held
 from ..storage.db import append
 from ..storage.models import Order, Reservation
+from .flow import CHILD_FIRST
 from .machine import OrderMachine, State
 from .records import OrderRec, insert_orders
-from .steps import Step
 
 
 class PlanError(OmsError):
@@ -112,7 +112,7 @@ def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: 
             "goods": goods[i], "freight": freight[i], "tax": tax[i], "coupon": coupon[i], "gift_card": gift[i],
             "points": points[i], "payable": payable, "paid_amount": 0, "refund_amount": 0,
             "payment_txn": parent.payment_txn, "paid_at": parent.paid_at, "placed_at": parent.placed_at,
-            "created_at": now, "updated_at": now, "stage": Step.ROUTE.value, "note": "",
+            "created_at": now, "updated_at": now, "stage": CHILD_FIRST.value, "note": "",
             "warehouse": groups[i].warehouse_hint, "contact": dict(parent.contact) if parent.contact else None})
     if sum(r["payable"] for r in rows) != parent.payable:
         raise PlanError(f"order {parent.number}: children payable does not add up to the parent's")

@@ -1,2 +1,2 @@
 """The pipeline: the runner and one module per stage (timers, tasks, inbox, screen, split, route,
-outbox, parents), the plugin context lent to connectors, and holds."""
+documents, outbox, parents), the decision-stage helper, the plugin context lent to connectors, and holds."""

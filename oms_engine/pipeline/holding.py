@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ..decisions.fact_builder import FactCache
+from ..orders.flow import HoldStage, Step, fault_hold
 from ..orders.incidents import record_incident
 from ..orders.machine import Event, OrderMachine
-from ..orders.steps import FAULT_HOLD, HoldStage, Step
 from ..storage.models import Order
 
 
@@ -23,4 +23,4 @@ def hold_on_fault(s: Session, machine: OrderMachine, order: Order, step: Step, e
     record_incident(s, order_id=order.id, stage=step.value, error=error, action="order held for review",
                     at=machine.clock.now())
     order.stage = None
-    hold(s, machine, order, FAULT_HOLD[step], str(error)[:2000], actor="oms", cache=cache)
+    hold(s, machine, order, fault_hold(step), str(error)[:2000], actor="oms", cache=cache)

@@ -33,18 +33,16 @@ from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..clock import Clock
-from ..decisions.fact_builder import FactBuilder, FactCache
-from ..decisions.points import DecisionPoint
+from ..decisions.fact_builder import FactCache
 from ..fulfilment.callbacks import Callbacks
+from ..fulfilment.dispatch import Dispatch
 from ..messaging.notifications import render_notification
-from ..messaging.outbox import RETRY_LIMIT, Kind, Status, Topic
+from ..messaging.outbox import RETRY_LIMIT, Kind, Status
 from ..messaging.templates import TemplateProblem
-from ..orders.machine import Event, OrderMachine, State
-from ..orders.records import load_records
 from ..plugin.contracts import Notification, OutboundMessage
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
-from ..storage.claims import claim_rows, lock_orders
+from ..storage.claims import claim_rows
 from ..storage.driver import execute_many
 from ..storage.models import Order, OutboxMessage
 from .context import BufferedContext, plugin_states
@@ -66,9 +64,9 @@ class _Withdrawn(Exception):
 class OutboxStage:
     name = StageName.OUTBOX
 
-    def __init__(self, *, batch_size: int, clock: Clock, facts: FactBuilder, machine: OrderMachine,
-                 plugins: PluginRegistry, callbacks: Callbacks, retry_seconds: int) -> None:
-        self.batch_size, self.clock, self.facts, self.machine = batch_size, clock, facts, machine
+    def __init__(self, *, batch_size: int, clock: Clock, dispatch: Dispatch, plugins: PluginRegistry,
+                 callbacks: Callbacks, retry_seconds: int) -> None:
+        self.batch_size, self.clock, self.dispatch = batch_size, clock, dispatch
         self.plugins, self.callbacks, self.retry_seconds = plugins, callbacks, retry_seconds
         self.current: Unit | None = None
 
@@ -87,13 +85,8 @@ class OutboxStage:
         # Connectors usually keep their state of a document under its order number: read it for the batch.
         plugin_states(s).preload((m.target, m.order_number) for m in rows
                                  if m.kind == Kind.CONNECTOR and m.order_number)
-        # Orders that will be dispatched, loaded (and their facts built) for the batch at once; locked
-        # first, so that a cancel committed meanwhile is seen (the document is withdrawn), not overwritten.
-        wanted = sorted({m.order_id for m in rows if m.topic == Topic.WMS_CREATE and m.order_id})
-        lock_orders(s, wanted)
-        dispatching = load_records(s, wanted)
-        self.facts.facts(s, dispatching, cache, point=DecisionPoint.NOTIFICATIONS.value)
-        by_id = {o.id: o for o in dispatching}
+        # The orders whose documents these are, read for the batch at once (fulfilment/dispatch.py).
+        by_id = self.dispatch.load(s, rows, cache)
         sent: dict[str, list[Any]] = {}    # sender name -> messages it took ("": connectors)
         rendered: dict[int, tuple[str, str]] = {}   # notification id -> (subject, body) sent
         changed: list[dict[str, Any]] = []
@@ -177,10 +170,11 @@ class OutboxStage:
                 rendered[msg.id] = (subject, body)
             return sender.name
         connector = self.plugins.connectors.get(msg.target)
-        order = orders.get(msg.order_id) if msg.topic == Topic.WMS_CREATE and msg.order_id is not None else None
-        if order is not None and order.status != State.ROUTED.value:
-            # Cancelled after routing, before the document left: it must never reach the warehouse.
-            raise _Withdrawn(f"order {order.number} is {order.status}")
+        order = orders.get(msg.order_id) if msg.topic in self.dispatch.topics and msg.order_id is not None else None
+        if order is not None:
+            why = self.dispatch.withdrawn(order)
+            if why is not None:
+                raise _Withdrawn(why)
         try:
             with blame(self.plugins.connectors.plugin_of(connector.name), f"connector '{connector.name}' send"):
                 connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload), ctx)
@@ -189,6 +183,5 @@ class OutboxStage:
             raise
         ctx.commit()
         if order is not None:
-            self.machine.fire(s, order, Event.DISPATCH, actor=f"connector:{connector.name}",
-                              cause=f"document {msg.id} sent", cache=cache)
+            self.dispatch.sent(s, order, connector.name, msg.id, cache)
         return ""

@@ -12,27 +12,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..decisions.fact_builder import FactCache
+from ..orders import flow
 from ..orders.machine import Event, OrderMachine, State
 from ..orders.records import load_records
-from ..orders.steps import Step
 from ..stock.reservations import lock_held
-from ..storage.claims import claim
 from ..storage.models import Order
-from .stage import StageName, Unit, UnitKind
+from .stage import StageName, Unit, UnitKind, claim_step
 
 FINAL = frozenset({State.COMPLETED.value, State.CLOSED.value, State.CANCELLED.value})
 
 
 class ParentsStage:
     name = StageName.PARENTS
+    step = flow.Step.CHECK
 
     def __init__(self, *, batch_size: int, machine: OrderMachine) -> None:
         self.batch_size, self.machine = batch_size, machine
         self.current: Unit | None = None
 
     def run(self, s: Session, cache: FactCache) -> int:
-        ids = claim(s, select(Order.id).where(Order.status == State.SPLIT.value, Order.stage == Step.CHECK.value)
-                    .order_by(Order.id), self.batch_size)
+        ids = claim_step(s, self.step, self.batch_size)
         if not ids:
             return 0
         done = 0
@@ -44,7 +43,7 @@ class ParentsStage:
         for order in parents:
             self.current = Unit(UnitKind.ORDER, order.id)
             kids = statuses[order.id]
-            order.stage = None
+            flow.advance(order, self.step)
             if not kids <= FINAL:
                 continue
             if kids == {State.CANCELLED.value}:

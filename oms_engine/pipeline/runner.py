@@ -1,7 +1,7 @@
 """The pipeline: stages that each take a batch of ready work, one transaction per stage.
 
 A pass runs every stage in order (timers, tasks, inbox, screen, split, route,
-outbox, parents), each in a transaction of its own that commits before the next
+documents, outbox, parents), each in a transaction of its own that commits before the next
 stage starts, so each stage sees the previous one's work. :meth:`Pipeline.run_until_idle`
 repeats passes until none finds work.
 
@@ -40,9 +40,9 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..messaging.outbox import RETRY_LIMIT, Status
+from ..orders import flow
 from ..orders.incidents import record_incident
 from ..orders.machine import TIMEOUTS, Event, IllegalTransition, OrderMachine, State, check
-from ..orders.steps import FAULT_HOLD, Step
 from ..storage.db import Database
 from ..storage.models import Order, OutboxMessage, ScheduledTask
 from ..storage.retry import MAX_ATTEMPTS, pause, run_retrying
@@ -53,7 +53,6 @@ from .stage import Stage, StageName, Unit, UnitKind
 log = logging.getLogger("oms.pipeline")
 # What `oms worker` logs once it is set up and about to take work (scripts and the benchmark wait for it).
 WORKER_READY = "worker ready"
-_ORDER_STEPS = {StageName.SCREEN: Step.SCREEN, StageName.SPLIT: Step.SPLIT, StageName.ROUTE: Step.ROUTE}
 
 
 class Pipeline:
@@ -110,7 +109,7 @@ class Pipeline:
                 self.faults += 1
                 log.error("stage %s failed on %s %s; setting it aside", stage.name, unit.kind.value, unit.id,
                           exc_info=exc)
-                self._set_aside(stage.name, unit, exc)
+                self._set_aside(stage, unit, exc)
                 return None, cache
         raise AssertionError("unreachable")
 
@@ -140,12 +139,16 @@ class Pipeline:
         return min((t for t in times if t is not None), default=None)
 
     # -- setting a unit of work aside ------------------------------------------------
-    def _set_aside(self, stage: str, unit: Unit, error: BaseException) -> None:
+    def _set_aside(self, st: Stage, unit: Unit, error: BaseException) -> None:
         now = self.clock.now()
+        stage = st.name
+        # A stage working an order at a step of the flow: the order can wait in the review queue.
+        step: flow.Step | None = getattr(st, "step", None)
+        fault = flow.row(step).fault if step is not None else None
 
         def set_aside() -> None:
             with self.db.session() as s:
-                self._set_aside_in(s, stage, unit, error, now)
+                self._set_aside_in(s, stage, fault, unit, error, now)
 
         def park() -> None:
             with self.db.session() as s:
@@ -158,15 +161,15 @@ class Pipeline:
             log.exception("%s failed; parking it", what)
             run_retrying(park, what=f"parking {unit.kind.value} {unit.id}")
 
-    def _set_aside_in(self, s: Session, stage: str, unit: Unit, error: BaseException, now: datetime) -> None:
+    def _set_aside_in(self, s: Session, stage: str, fault: flow.HoldStage | None, unit: Unit, error: BaseException,
+                      now: datetime) -> None:
         if unit.kind is UnitKind.ORDER:
             order = s.get(Order, unit.id)
-            step = _ORDER_STEPS.get(StageName(stage)) if stage in _ORDER_STEPS else None
-            if order is not None and step is not None and _can_hold(order):
+            if order is not None and fault is not None and _can_hold(order):
                 record_incident(s, order_id=order.id, stage=stage, error=error, action="order held for review",
                                 at=now)
                 order.stage = None
-                order.hold_reason, order.hold_stage = f"internal error: {error}"[:2000], FAULT_HOLD[step].value
+                order.hold_reason, order.hold_stage = f"internal error: {error}"[:2000], fault.value
                 self.machine.fire(s, order, Event.HOLD, actor="oms", cause=order.hold_reason)
                 return
         self._park(s, stage, unit, error, now)

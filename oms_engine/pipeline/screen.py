@@ -2,60 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from ..decisions.fact_builder import FactBuilder, FactCache
+from ..decisions.fact_builder import FactCache
 from ..decisions.points import DecisionPoint
-from ..decisions.records import DecisionRecorder
-from ..decisions.rulebook import Rulebook
-from ..orders.machine import OrderMachine, State
-from ..orders.records import load_records
-from ..orders.steps import HoldStage, Step
-from ..rules import FactError, RuleEngineError
-from ..storage.claims import claim
-from ..storage.models import Order
-from .holding import hold, hold_on_fault
-from .stage import RulesInForce, StageName, Unit, UnitKind, rules_as_loaded
-
-POINT = DecisionPoint.BLOCKING.value
+from ..orders import flow
+from ..orders.flow import HoldStage
+from ..orders.records import OrderRec
+from ..rules import Decision
+from .deciding import DecisionStage
+from .holding import hold
+from .stage import StageName
 
 
-class ScreenStage:
+class ScreenStage(DecisionStage):
     name = StageName.SCREEN
+    step = flow.Step.SCREEN
+    point = DecisionPoint.BLOCKING.value
 
-    def __init__(self, *, batch_size: int, facts: FactBuilder, rulebook: Rulebook, decisions: DecisionRecorder,
-                 machine: OrderMachine,
-                 rules_in_force: RulesInForce = rules_as_loaded) -> None:
-        self.batch_size, self.facts, self.rulebook = batch_size, facts, rulebook
-        self.decisions, self.machine = decisions, machine
-        self.rules_in_force = rules_in_force
-        self.current: Unit | None = None
-
-    def run(self, s: Session, cache: FactCache) -> int:
-        ids = claim(s, select(Order.id).where(Order.status == State.PAID.value, Order.stage == Step.SCREEN.value)
-                    .order_by(Order.id), self.batch_size)
-        if ids:
-            self.rules_in_force(s)
-        orders = load_records(s, ids)
-        facts = self.facts.facts(s, orders, cache)
-        for order in orders:
-            self.current = Unit(UnitKind.ORDER, order.id)
-            fault = cache.faults.get(order.id)
-            if fault is not None:
-                hold_on_fault(s, self.machine, order, Step.SCREEN, fault, cache)
-                continue
-            try:
-                decision = self.rulebook.decide(POINT, facts[order.id])
-            except (FactError, RuleEngineError) as exc:
-                hold_on_fault(s, self.machine, order, Step.SCREEN, exc, cache)
-                continue
-            reasons = [a.params["reason"] for a in (decision.actions if decision else []) if a.name == "hold"]
-            self.decisions.record(s, order, POINT, decision, {"hold": bool(reasons), "reasons": reasons})
-            if reasons:
-                hold(s, self.machine, order, HoldStage.SCREENING, "; ".join(reasons), actor="rules:blocking",
-                     cache=cache)
-            else:
-                order.stage = Step.SPLIT.value
-        self.current = None
-        return len(orders)
+    def decide(self, s: Session, order: OrderRec, decision: Decision | None, batch: Any, cache: FactCache) -> None:
+        reasons = [a.params["reason"] for a in (decision.actions if decision else []) if a.name == "hold"]
+        self.decisions.record(s, order, self.point, decision, {"hold": bool(reasons), "reasons": reasons})
+        if reasons:
+            order.stage = None
+            hold(s, self.machine, order, HoldStage.SCREENING, "; ".join(reasons), actor="rules:blocking",
+                 cache=cache)
+        else:
+            flow.advance(order, self.step)

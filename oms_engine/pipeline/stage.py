@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..decisions.fact_builder import FactCache
+from ..orders import flow
+from ..storage.claims import claim
+from ..storage.models import Order
 
 
 class StageName(StrEnum):
@@ -25,6 +29,7 @@ class StageName(StrEnum):
     SCREEN = "screen"
     SPLIT = "split"
     ROUTE = "route"
+    DOCUMENTS = "documents"
     OUTBOX = "outbox"
     PARENTS = "parents"
 
@@ -43,6 +48,9 @@ class Unit:
 
 
 class Stage(Protocol):
+    """A stage that works a step of the order flow also has ``step`` (orders/flow.py): an order it fails on
+    unexpectedly then waits in the review queue (the step's fault hold) instead of being parked."""
+
     name: StageName
     current: Unit | None
 
@@ -56,3 +64,9 @@ RulesInForce = Callable[[Session], object]
 
 def rules_as_loaded(_s: Session) -> None:
     """For a pipeline with no rules store: the rules installed are the rules in force."""
+
+
+def claim_step(s: Session, step: flow.Step, limit: int) -> list[int]:
+    """The ids of up to ``limit`` orders waiting for ``step`` (orders/flow.py), oldest first, claimed."""
+    return claim(s, select(Order.id).where(Order.status == flow.state_of(step).value, Order.stage == step.value)
+                 .order_by(Order.id), limit)

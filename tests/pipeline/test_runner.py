@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from oms_engine.decisions.fact_builder import FactCache
 from oms_engine.engine import OMS
 from oms_engine.orders.explain import explain
+from oms_engine.orders.flow import Step
 from oms_engine.pipeline.runner import Pipeline, is_retryable
 from oms_engine.pipeline.stage import StageName, Unit, UnitKind
 from oms_engine.storage.models import Order
@@ -27,6 +28,7 @@ class Trips:
     """A stage that fails, the way a bug would, on the orders it is told to."""
 
     name = StageName.SCREEN
+    step = Step.SCREEN   # it works the screening step: an order it fails on can wait for review
 
     def __init__(self, inner: object, bad: set[str], *, before_any: bool = False) -> None:
         self.inner, self.bad, self.before_any = inner, bad, before_any

@@ -1,0 +1,119 @@
+"""The order flow: which pipeline step an order takes next, where a held order resumes, how a fault holds it.
+
+The state machine (machine.py) says which states an order may be in; this
+table says what the pipeline does with an order while it is in one. An order
+waiting for a step carries it in ``orders.stage``; the stage that owns the
+step claims ``status = row.state AND stage = row.step``, does its work, and
+moves the order on with :func:`advance` (the next row's step, or none: the
+order leaves the flow, usually by a transition the stage fired). No stage
+names its successor, so a new step (merging, courier choice...) is one row
+here, one stage module, and one line in engine.py that puts the stage in the
+pass (stages run in the pass's order, see pipeline/runner.py).
+
+==========  =========  =========  ================================================
+state       step       next       what the stage does
+==========  =========  =========  ================================================
+paid        screen     split      the blocking rules may hold the order
+paid        split      route      the split rules may divide it into children
+paid        route      document   the routing rules choose a warehouse (-> routed)
+routed      document   (none)     the warehouse document is queued in the outbox
+split       check      (none)     a child ended: the parent may end too
+==========  =========  =========  ================================================
+
+A held order remembers why in ``orders.hold_stage``; releasing it resumes at
+:data:`RESUME` of that hold: a hold at intake goes through screening; a
+person who releases a screening hold has done the screening, so the order
+goes on after it; a routing hold, or a plugin's fault, runs the step again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .states import State
+
+
+class Step(StrEnum):
+    SCREEN = "screen"
+    SPLIT = "split"
+    ROUTE = "route"
+    DOCUMENT = "document"
+    CHECK = "check"        # a split parent: look at its children again
+
+
+class HoldStage(StrEnum):
+    INTAKE = "intake"                # the order could not be taken as it is (SKU, totals, stock, payment)
+    SCREENING = "screening"          # the blocking rules held it
+    ROUTING = "routing"              # no warehouse can ship it
+    SCREEN_FAULT = "screen-fault"    # a plugin failed while it was screened
+    SPLIT_FAULT = "split-fault"      # ... split
+    ROUTE_FAULT = "route-fault"      # ... routed
+
+
+@dataclass(frozen=True)
+class Row:
+    state: State
+    step: Step
+    next: Step | None
+    # The hold a plugin's fault at this step puts the order in (None: the step calls no plugin that may hold).
+    fault: HoldStage | None = None
+
+
+FLOW: tuple[Row, ...] = (
+    Row(State.PAID, Step.SCREEN, Step.SPLIT, HoldStage.SCREEN_FAULT),
+    Row(State.PAID, Step.SPLIT, Step.ROUTE, HoldStage.SPLIT_FAULT),
+    Row(State.PAID, Step.ROUTE, Step.DOCUMENT, HoldStage.ROUTE_FAULT),
+    Row(State.ROUTED, Step.DOCUMENT, None),
+    Row(State.SPLIT, Step.CHECK, None),
+)
+_BY_STEP = {row.step: row for row in FLOW}
+
+# Where a paid order starts, and where a child order made by a split starts.
+FIRST: Step = Step.SCREEN
+CHILD_FIRST: Step = _BY_STEP[Step.SPLIT].next  # type: ignore[assignment]
+# The step a finished child puts its parent at, in the transaction that finished it.
+PARENT_CHECK = Step.CHECK
+
+RESUME: dict[HoldStage, Step] = {
+    HoldStage.INTAKE: FIRST,
+    HoldStage.SCREENING: _BY_STEP[Step.SCREEN].next,  # type: ignore[dict-item]
+    HoldStage.ROUTING: Step.ROUTE,
+    HoldStage.SCREEN_FAULT: Step.SCREEN,
+    HoldStage.SPLIT_FAULT: Step.SPLIT,
+    HoldStage.ROUTE_FAULT: Step.ROUTE,
+}
+
+
+def row(step: Step) -> Row:
+    return _BY_STEP[step]
+
+
+def state_of(step: Step) -> State:
+    """The state an order waiting for ``step`` is in (what the step's stage claims)."""
+    return _BY_STEP[step].state
+
+
+def after(step: Step) -> Step | None:
+    return _BY_STEP[step].next
+
+
+def advance(order: object, step: Step) -> None:
+    """The order has passed ``step``: it waits for the next one (or for none)."""
+    nxt = _BY_STEP[step].next
+    order.stage = nxt.value if nxt is not None else None  # type: ignore[attr-defined]
+
+
+def fault_hold(step: Step) -> HoldStage:
+    hold = _BY_STEP[step].fault
+    if hold is None:
+        raise LookupError(f"step '{step}' has no fault hold")
+    return hold
+
+
+def resume(hold_stage: str | None) -> Step:
+    """The step an order released from this hold goes on at (an unknown hold: as after screening)."""
+    try:
+        return RESUME[HoldStage(hold_stage)] if hold_stage else RESUME[HoldStage.SCREENING]
+    except ValueError:
+        return RESUME[HoldStage.SCREENING]
