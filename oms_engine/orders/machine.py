@@ -25,7 +25,8 @@ from ..errors import OmsError
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..payments.status import is_paid
 from ..plugin.faults import PluginFault
-from ..stock.ledger import receive
+from ..stock.ledger import post
+from ..stock.movements import Movement
 from ..stock.reservations import release_order, ship_order
 from ..storage.db import append
 from ..storage.models import History, Order
@@ -283,7 +284,8 @@ class OrderMachine:
         elif t.event is E.RETURNED:
             if order.warehouse:
                 for ln in order.lines:
-                    receive(s, order.warehouse, ln.sku, ln.quantity, "return", doc, t.at, order.id)
+                    post(s, Movement.CUSTOMER_RETURN, order.warehouse, ln.sku, ln.quantity, document=doc, at=t.at,
+                         order_id=order.id)
             # A refused parcel is back: the customer gets the money for it back.
             if order.paid_amount or order.parent_id:
                 order.refund_amount = order.payable

@@ -114,7 +114,9 @@ def seed_world(oms: OMS, *, warehouses: Sequence[dict[str, Any]] = WAREHOUSES,
                catalogue: dict[str, tuple[int, str, dict[str, Any], dict[str, int]]] | None = None,
                customers: Sequence[dict[str, Any]] = CUSTOMERS) -> None:
     """Warehouses, products with stock, and customers, in one transaction."""
-    from ..storage.models import Customer, Product, Stock, Warehouse
+    from ..stock.ledger import post
+    from ..stock.movements import Movement
+    from ..storage.models import Customer, Product, Warehouse
     catalogue = CATALOGUE if catalogue is None else catalogue
     with oms.db.session() as s:
         s.execute(insert(Warehouse), list(warehouses))
@@ -122,8 +124,9 @@ def seed_world(oms: OMS, *, warehouses: Sequence[dict[str, Any]] = WAREHOUSES,
             dict(sku=sku, name=sku.title(), price=price, currency="CNY", merchant=merchant,
                  weight_g=30000 if attrs.get("oversize") else 500, attributes=attrs)
             for sku, (price, merchant, attrs, _) in catalogue.items()])
-        s.execute(insert(Stock), [dict(warehouse=w, sku=sku, on_hand=q, reserved=0)
-                                  for sku, (_, _, _, stock) in catalogue.items() for w, q in stock.items()])
+        for sku, (_, _, _, stock) in catalogue.items():
+            for w, q in stock.items():
+                post(s, Movement.OPENING, w, sku, q, document="seed", at=T0, actor="test")
         if customers:
             s.execute(insert(Customer), list(customers))
 

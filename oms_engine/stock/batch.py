@@ -11,6 +11,13 @@ reservation rows and the ledger rows. The UPDATE still states the invariant
 (``on_hand - reserved`` and ``reserved`` stay non-negative): should a figure
 ever be wrong, fewer rows change than were sent and the transaction fails
 instead of overselling; CHECK constraints back it again.
+
+Every movement, of every type (movements.py), is posted here: reservations
+and their release on the hot path, which touch only ``reserved``, and the
+movements of goods in and out, which also move the row's value at average
+cost and so read the row's on hand and value (once per row, under the same
+lock) before the first of them. A movement of goods into a warehouse that
+has no row for the SKU yet creates it.
 """
 
 from __future__ import annotations
@@ -21,14 +28,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ..errors import OmsError
 from ..storage.db import append, on_drain, restored_on_rollback, row_locks_apply
 from ..storage.driver import execute_many, fetch
 from ..storage.models import Reservation, Stock, StockMovement
-from .ledger import Movement, StockError, lock_stock
+from .locking import lock_stock
+from .movements import EFFECTS, Movement, MovementError, deltas, value_in, value_out
 
 _KEY = "oms_stock_batch"
+
+
+class StockError(OmsError):
+    """A stock movement that cannot be made (it would take available below zero, say): nothing changed."""
+
 _ABSENT = object()
 _CHUNK = 500
 
@@ -37,21 +53,40 @@ _CHUNK = 500
 _STOCK = Stock.__table__.c
 _APPLY = (update(Stock.__table__).where(_STOCK.warehouse == bindparam("w"), _STOCK.sku == bindparam("k"),
                                         _STOCK.on_hand + bindparam("h") >= _STOCK.reserved + bindparam("r"),
-                                        _STOCK.reserved + bindparam("r") >= 0)
-          .values(on_hand=_STOCK.on_hand + bindparam("h"), reserved=_STOCK.reserved + bindparam("r")))
+                                        _STOCK.reserved + bindparam("r") >= 0,
+                                        _STOCK.value + bindparam("v") >= 0)
+          .values(on_hand=_STOCK.on_hand + bindparam("h"), reserved=_STOCK.reserved + bindparam("r"),
+                  value=_STOCK.value + bindparam("v")))
 _AVAILABLE = (select(_STOCK.sku, _STOCK.on_hand - _STOCK.reserved)
               .where(_STOCK.warehouse == bindparam("w"), _STOCK.sku.in_(bindparam("skus", expanding=True))))
+_FIGURES = (select(_STOCK.sku, _STOCK.on_hand, _STOCK.value)
+            .where(_STOCK.warehouse == bindparam("w"), _STOCK.sku.in_(bindparam("skus", expanding=True))))
+
+
+def _new_rows(insert_: Any) -> Any:
+    return insert_(Stock.__table__).values(warehouse=bindparam("w"), sku=bindparam("k"), on_hand=0, reserved=0,
+                                           value=0).on_conflict_do_nothing()
+
+
+# A row for a (warehouse, SKU) that goods come into for the first time; built once per dialect.
+_NEW_ROWS = {"sqlite": _new_rows(sqlite_insert), "postgresql": _new_rows(pg_insert)}
 
 
 class StockBatch:
     def __init__(self, s: Session) -> None:
         self.s = s
         self.available: dict[tuple[str, str], int] = {}
-        self._deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])   # on_hand, reserved
+        self._deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])   # on_hand, reserved, value
         self._gone: list[int] = []   # reservation rows released, shipped or handed over
         # Every change of ``available`` (key, figure before or _ABSENT), so that a savepoint rolled back
         # undoes its own changes: copying the figures instead cost a copy of thousands per savepoint.
         self._undo: list[tuple[tuple[str, str], Any]] = []
+        # On hand and value of the rows goods move in or out of: (on_hand, value), read once under the
+        # lock and kept current as movements are posted; undone like ``available``.
+        self._figures: dict[tuple[str, str], tuple[int, int]] = {}
+        self._figures_undo: list[tuple[tuple[str, str], Any]] = []
+        self._absent: set[tuple[str, str]] = set()   # rows read that do not exist (yet)
+        self._last_value = 0
 
     # -- figures ------------------------------------------------------------------------------
     def load(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -70,7 +105,36 @@ class StockBatch:
         self._undo.extend((key, _ABSENT) for key in todo)
         for key in todo:
             d = self._deltas.get(key)
+            if key not in fresh:
+                self._absent.add(key)
             available[key] = fresh.get(key, 0) + (d[0] - d[1] if d else 0)
+
+    def _load_figures(self, keys: Iterable[tuple[str, str]]) -> None:
+        """On hand and value of these rows (read under the lock :meth:`load` takes), for goods in and out."""
+        todo = sorted({k for k in keys if k not in self._figures})
+        if not todo:
+            return
+        self.load(todo)
+        by_warehouse: dict[str, list[str]] = defaultdict(list)
+        for w, k in todo:
+            by_warehouse[w].append(k)
+        conn = self.s.connection()
+        read: dict[tuple[str, str], tuple[int, int]] = {}
+        for w, skus in by_warehouse.items():
+            for i in range(0, len(skus), _CHUNK):
+                read.update({(w, k): (h, v) for k, h, v in fetch(conn, _FIGURES, {"w": w, "skus": skus[i:i + _CHUNK]})})
+        for key in todo:
+            h, v = read.get(key, (0, 0))
+            d = self._deltas.get(key)
+            if d:   # what this transaction already moved and has not written yet
+                h, v = h + d[0], v + d[2]
+            self._figures_undo.append((key, _ABSENT))
+            self._figures[key] = (h, v)
+
+    def on_hand(self, warehouse: str, sku: str) -> int:
+        """On hand now, as this transaction sees it."""
+        self._load_figures([(warehouse, sku)])
+        return self._figures[(warehouse, sku)][0]
 
     def _read(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         return read_available(self.s, keys)
@@ -79,27 +143,51 @@ class StockBatch:
         return self.available.get((warehouse, sku), 0)
 
     # -- moves ----------------------------------------------------------------------------------
-    def _move(self, key: tuple[str, str], kind: Movement, qty: int, order_id: int | None, document: str,
-              at: datetime, ledger_kind: str | None = None) -> None:
+    def post(self, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, at: datetime,
+             order_id: int | None = None, unit_cost: int | None = None, value: int | None = None,
+             actor: str = "", note: str = "") -> int:
+        """Post one movement of ``qty`` (signed for adjustments, transfers and counts); returns the value it
+        moved. ``unit_cost``: what goods in cost a unit; ``value``: the value goods in bring, as given
+        (a transfer in takes what its transfer out took). Raises StockError, and changes nothing, when
+        available would go below zero."""
+        try:
+            h, r = deltas(kind, qty)
+        except MovementError as exc:
+            raise StockError(str(exc)) from None
+        if unit_cost is not None and (unit_cost < 0 or not EFFECTS[kind].costed or h <= 0):
+            raise StockError(f"{kind.value}: a unit cost is only for goods in at cost, and not negative")
+        key = (warehouse, sku)
+        if key not in self.available:
+            self.load([key])
+        if self.available[key] + h - r < 0:
+            raise StockError(f"{kind.value} of {qty} {sku} at {warehouse}: only {self.available[key]} available")
+        self._apply(key, kind, h, r, order_id, document, at, unit_cost=unit_cost, value=value, actor=actor,
+                    note=note)
+        return self._last_value
+
+    def _apply(self, key: tuple[str, str], kind: Movement, h: int, r: int, order_id: int | None, document: str,
+               at: datetime, *, unit_cost: int | None = None, value: int | None = None, actor: str = "",
+               note: str = "") -> None:
         d = self._deltas[key]
-        if kind is Movement.RESERVE:
-            d[1] += qty
-            self._add(key, -qty)
-            deltas = (0, qty)
-        elif kind is Movement.RELEASE:
-            d[1] -= qty
-            self._add(key, qty)
-            deltas = (0, -qty)
-        elif kind is Movement.SHIP:
-            d[0] -= qty
-            d[1] -= qty
-            deltas = (-qty, -qty)
-        else:
-            d[0] += qty
-            self._add(key, qty)
-            deltas = (qty, 0)
-        append(self.s, StockMovement, warehouse=key[0], sku=key[1], kind=ledger_kind or kind.value,
-               on_hand_delta=deltas[0], reserved_delta=deltas[1], order_id=order_id, document=document, at=at)
+        d[0] += h
+        d[1] += r
+        if h - r:
+            self._add(key, h - r)
+        row: dict[str, Any] = {"warehouse": key[0], "sku": key[1], "kind": kind.value, "on_hand_delta": h,
+                               "reserved_delta": r, "order_id": order_id, "document": document, "at": at}
+        self._last_value = 0
+        if h:
+            # Goods in or out: the row's value moves too, at average cost (movements.py).
+            self._load_figures([key])
+            on_hand, worth = self._figures[key]
+            v = (value if value is not None else value_in(worth, on_hand, h, unit_cost)) if h > 0 \
+                else -value_out(worth, on_hand, -h)
+            self._figures_undo.append((key, (on_hand, worth)))
+            self._figures[key] = (on_hand + h, worth + v)
+            d[2] += v
+            self._last_value = v
+            row.update(value_delta=v, unit_cost=unit_cost, actor=actor, note=note)
+        append(self.s, StockMovement, **row)
 
     def _add(self, key: tuple[str, str], qty: int) -> None:
         before = self.available.get(key, _ABSENT)
@@ -116,7 +204,7 @@ class StockBatch:
             self.load([key])
         if self.available[key] < qty:
             return False
-        self._move(key, Movement.RESERVE, qty, order_id, document, at)
+        self._apply(key, Movement.RESERVE, 0, qty, order_id, document, at)
         append(self.s, Reservation, order_id=order_id, line_no=line_no, warehouse=warehouse, sku=sku, quantity=qty)
         return True
 
@@ -127,9 +215,13 @@ class StockBatch:
         The rows are deleted with the batch's other writes (reservations_of drains first, so a reader
         in this transaction never sees them); the stock figures move at once.
         """
-        self.load((r.warehouse, r.sku) for r in held)
+        keys = [(r.warehouse, r.sku) for r in held]
+        self.load(keys)
+        if EFFECTS[kind].on_hand:
+            self._load_figures(keys)   # goods leave: their value with them, every row read at once
         for r in held:
-            self._move((r.warehouse, r.sku), kind, r.quantity, r.order_id, document, at)
+            h, d = deltas(kind, r.quantity)
+            self._apply((r.warehouse, r.sku), kind, h, d, r.order_id, document, at)
         self.hand_over(held)
 
     def hand_over(self, held: Sequence[Any]) -> None:
@@ -138,11 +230,12 @@ class StockBatch:
 
     # -- savepoints -------------------------------------------------------------------------------
     def snapshot(self) -> Any:
-        return len(self._undo), {k: list(v) for k, v in self._deltas.items()}, list(self._gone)
+        return (len(self._undo), {k: list(v) for k, v in self._deltas.items()}, list(self._gone),
+                len(self._figures_undo), set(self._absent))
 
     def restore(self, snap: Any) -> None:
         """Back to the snapshot (None: as new), in place: a StockView may hold ``available``."""
-        mark, deltas, gone = snap if snap is not None else (0, {}, [])
+        mark, moved, gone, figures_mark, absent = snap if snap is not None else (0, {}, [], 0, set())
         available = self.available
         for key, before in reversed(self._undo[mark:]):
             if before is _ABSENT:
@@ -150,15 +243,29 @@ class StockBatch:
             else:
                 available[key] = before
         del self._undo[mark:]
-        self._deltas = defaultdict(lambda: [0, 0], deltas)
+        for key, fig in reversed(self._figures_undo[figures_mark:]):
+            if fig is _ABSENT:
+                self._figures.pop(key, None)
+            else:
+                self._figures[key] = fig
+        del self._figures_undo[figures_mark:]
+        self._deltas = defaultdict(lambda: [0, 0, 0], moved)
         self._gone = gone
+        self._absent = absent
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, s: Session) -> None:
         """One conditional UPDATE per stock row moved; fewer rows changed than sent is a failure."""
-        changes = [{"w": w, "k": k, "h": h, "r": r} for (w, k), (h, r) in sorted(self._deltas.items()) if h or r]
+        changes = [{"w": w, "k": k, "h": h, "r": r, "v": v} for (w, k), (h, r, v) in sorted(self._deltas.items())
+                   if h or r or v]
         self._deltas.clear()
         gone, self._gone = self._gone, []
+        if self._absent:
+            # Goods come into a warehouse that never held the SKU: its row first, then the movement.
+            new = [{"w": c["w"], "k": c["k"]} for c in changes if (c["w"], c["k"]) in self._absent]
+            if new:
+                execute_many(s.connection(), _NEW_ROWS[s.get_bind().dialect.name], new)
+                self._absent.difference_update((c["w"], c["k"]) for c in new)
         for i in range(0, len(gone), _CHUNK):
             s.execute(delete(Reservation).where(Reservation.id.in_(gone[i:i + _CHUNK])),
                       execution_options={"synchronize_session": False})

@@ -26,7 +26,7 @@ from ..storage.db import drain, row_locks_apply
 from ..storage.driver import fetch
 from ..storage.models import Reservation
 from .batch import stock_batch
-from .ledger import Movement
+from .movements import Movement
 
 
 class Held(NamedTuple):
@@ -150,7 +150,7 @@ def release_order(s: Session, order_id: int, document: str, at: datetime) -> int
 
 def ship_order(s: Session, order_id: int, document: str, at: datetime) -> int:
     """Goods left the warehouse: on hand and reserved both drop by what was held."""
-    return _consume(s, order_id, document, at, Movement.SHIP)
+    return _consume(s, order_id, document, at, Movement.SALE_OUT)
 
 
 def move_to_warehouse(s: Session, order_id: int, document: str, target: str,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..plugin.views import StockView, WarehouseView
 from ..storage.models import Warehouse
 from .batch import read_available
-from .ledger import lock_stock
+from .locking import lock_stock
 
 
 def warehouse_views(s: Session) -> tuple[WarehouseView, ...]:

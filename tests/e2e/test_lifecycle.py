@@ -22,7 +22,9 @@ from oms_engine.errors import CommandError
 from oms_engine.orders.explain import explain
 from oms_engine.orders.machine import IllegalTransition
 from oms_engine.rules import RulesetInvalid
-from oms_engine.storage.models import InboxMessage, Product, RawPayload, Stock
+from oms_engine.stock.ledger import post
+from oms_engine.stock.movements import Movement
+from oms_engine.storage.models import InboxMessage, Product, RawPayload
 from tests.support import T0, build_oms, copy_rules, order_json, payload
 from tests.support.pipeline import (
     assert_decisions,
@@ -117,7 +119,7 @@ def test_happy_path_from_payment_to_closed(oms: OMS) -> None:
     assert routing.outcome["warehouse"] == "WH-SH" and routing.outcome["strategy"] == "region"
 
     assert stock(oms) == stock_after({("WH-SH", "TEA-1"): -2})
-    assert movements(oms, r.number) == [("reserve", "WH-SH", "TEA-1", 0, 2), ("ship", "WH-SH", "TEA-1", -2, -2)]
+    assert movements(oms, r.number) == [("reserve", "WH-SH", "TEA-1", 0, 2), ("sale_out", "WH-SH", "TEA-1", -2, -2)]
     assert reservations(oms) == []
 
     assert topics(oms, r.number) == ["notify.order_paid", "wms.create", "carrier.register", "notify.shipped",
@@ -265,7 +267,7 @@ def test_intake_holds_are_stored_with_their_reason_and_released_when_fixed(oms: 
         s.add(Product(sku="NEW-1", name="New", price=1200, currency="CNY", merchant="M-01", weight_g=100,
                       attributes={"category": "home"}))
         s.flush()
-        s.add(Stock(warehouse="WH-SH", sku="NEW-1", on_hand=5, reserved=0))
+        post(s, Movement.PURCHASE_RECEIPT, "WH-SH", "NEW-1", 5, document="po:new-1", at=oms.clock.now())
     assert oms.commands.release(unmapped.number, actor="ops:carol") == "paid"
     assert oms.commands.release(disagree.number, actor="ops:carol", note="channel rounding") == "paid"
     assert oms.commands.cancel(short.number, actor="ops:carol", reason="cannot source") == "cancelled"
@@ -444,7 +446,7 @@ def test_cancel_before_picking_releases_stock_and_tells_the_warehouse(oms: OMS, 
     assert stock(oms) == initial_stock()
     assert reservations(oms) == []
     kinds = [m[0] for m in movements(oms, r.number)]
-    assert "ship" not in kinds and kinds[-1] == "release"
+    assert "sale_out" not in kinds and kinds[-1] == "release"
     assert ("wms.cancel" in topics(oms, r.number)) == (stage in ("dispatched", "accepted"))
     assert notifications_of(oms, r.number) == [("sms", "order_paid"), ("email", "cancelled")]
     # the warehouse never works on a cancelled order
@@ -472,7 +474,7 @@ def test_cancel_while_picking_is_an_interception_that_the_warehouse_confirms(oms
     assert o.refund_amount == o.payable
     assert stock(oms) == initial_stock()
     assert reservations(oms) == []
-    assert "ship" not in [m[0] for m in movements(oms, r.number)]
+    assert "sale_out" not in [m[0] for m in movements(oms, r.number)]
     assert notifications_of(oms, r.number) == [("sms", "order_paid"), ("email", "cancelled")]
     assert_outbox_delivered(oms)
     assert_explained(oms, r.number)
@@ -508,8 +510,8 @@ def test_refused_parcel_returns_to_stock_and_closes(tmp_path: Path, db_url: str)
         steps = assert_history(oms, r.number, CREATED_PAID + ROUTE + FULFIL + CARRY + [
             ("refuse", "refused", "carrier:sim_carrier"), ("returned", "closed", "carrier:sim_carrier")])
         assert "refused" in steps[-2].cause
-        assert movements(oms, r.number) == [("reserve", "WH-SH", "TEA-1", 0, 2), ("ship", "WH-SH", "TEA-1", -2, -2),
-                                            ("return", "WH-SH", "TEA-1", 2, 0)]
+        assert movements(oms, r.number) == [("reserve", "WH-SH", "TEA-1", 0, 2), ("sale_out", "WH-SH", "TEA-1", -2, -2),
+                                            ("customer_return", "WH-SH", "TEA-1", 2, 0)]
         assert stock(oms) == initial_stock()
         assert reservations(oms) == []
         o = order_row(oms, r.number)

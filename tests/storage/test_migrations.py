@@ -118,3 +118,38 @@ def test_indexes_dropped_by_0006_come_back_on_downgrade_and_the_rows_stay(db_url
                 text("EXPLAIN QUERY PLAN SELECT * FROM order_lines WHERE order_id IN (1, 2, 3)")))
         assert "USING INDEX sqlite_autoindex_order_lines_1" in plan, plan
     engine.dispose()
+
+
+def test_the_typed_ledger_renames_movements_and_explains_every_balance(db_url: str) -> None:
+    """0007: the old movement names become the source documents' names, and balances written before
+    every change went through the ledger get an opening row each, so the ledger explains them all."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0006")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO warehouses (code, name, country, region, city, priority, lat, lon, "
+                          "capabilities) VALUES ('W1', 'One', 'DE', 'north', 'Hamburg', 1, 0, 0, '[]')"))
+        conn.execute(text("INSERT INTO products (sku, name, price, currency, merchant, weight_g, attributes) "
+                          "VALUES ('A', 'a', 100, 'EUR', 'm', 1, '{}'), ('B', 'b', 100, 'EUR', 'm', 1, '{}')"))
+        conn.execute(text("INSERT INTO stock (warehouse, sku, on_hand, reserved) VALUES ('W1', 'A', 7, 2), "
+                          "('W1', 'B', 3, 0)"))
+        conn.execute(text("INSERT INTO stock_movements (warehouse, sku, kind, on_hand_delta, reserved_delta, "
+                          "document, at) VALUES ('W1', 'A', 'reserve', 0, 3, 'o:1', '2026-11-02 09:00:00'), "
+                          "('W1', 'A', 'ship', -1, -1, 'o:1', '2026-11-02 10:00:00'), "
+                          "('W1', 'B', 'return', 3, 0, 'o:2', '2026-11-02 11:00:00')"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT sku, kind, on_hand_delta, reserved_delta FROM stock_movements "
+                                  "ORDER BY id")).all()
+        sums = dict((sku, (h, r)) for sku, h, r in conn.execute(text(
+            "SELECT sku, SUM(on_hand_delta), SUM(reserved_delta) FROM stock_movements GROUP BY sku")))
+        stock = {sku: (h, r, v) for sku, h, r, v in conn.execute(text(
+            "SELECT sku, on_hand, reserved, value FROM stock"))}
+    assert kinds == [("A", "reserve", 0, 3), ("A", "sale_out", -1, -1), ("B", "customer_return", 3, 0),
+                     ("A", "opening", 8, 0)]
+    assert sums == {"A": (7, 2), "B": (3, 0)}
+    assert stock == {"A": (7, 2, 0), "B": (3, 0, 0)}
+    _downgrade(engine, "0006")
+    with engine.connect() as conn:
+        assert [k for (k,) in conn.execute(text("SELECT kind FROM stock_movements ORDER BY id"))] == \
+            ["reserve", "ship", "return"]
+    engine.dispose()

@@ -1,0 +1,49 @@
+"""Tables. Money columns are integer minor units; the currency is on the order.
+
+Alembic migrations in ``oms_engine/storage/migrations`` create these; the
+models are the source the migrations were written from, and a test
+(tests/storage/test_migrations.py) fails when the two disagree.
+
+One module per capability (catalog, stock, customers, orders, intake, messaging,
+rules, system); every table is importable from here.
+"""
+
+from __future__ import annotations
+
+from .base import Base, BigId
+from .catalog import Product, Warehouse
+from .customers import Customer, CustomerChange
+from .intake import RawPayload, WebhookDelivery
+from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
+from .orders import DecisionRecord, History, Order, OrderLine
+from .rules import ActiveRule, RuleChange, RuleVersion
+from .stock import Reservation, Stock, StockMovement
+from .system import Incident, Meta, NumberBlock
+
+__all__ = [
+    "ActiveRule",
+    "Base",
+    "BigId",
+    "Customer",
+    "CustomerChange",
+    "DecisionRecord",
+    "History",
+    "InboxMessage",
+    "Incident",
+    "Meta",
+    "NumberBlock",
+    "Order",
+    "OrderLine",
+    "OutboxMessage",
+    "PluginState",
+    "Product",
+    "RawPayload",
+    "Reservation",
+    "RuleChange",
+    "RuleVersion",
+    "ScheduledTask",
+    "Stock",
+    "StockMovement",
+    "Warehouse",
+    "WebhookDelivery",
+]

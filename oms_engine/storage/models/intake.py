@@ -1,0 +1,42 @@
+"""Intake: every payload received, verbatim, and the webhook deliveries seen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    DateTime,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigId
+
+
+class RawPayload(Base):
+    """Every payload received, verbatim, before anything reads it."""
+
+    __tablename__ = "raw_payloads"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # Shows the body is the one received. Not indexed: nothing looks a payload up by it, and a hash is a
+    # key that lands anywhere, one per webhook delivery (migration 0006).
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+
+
+class WebhookDelivery(Base):
+    """A signed webhook delivery seen: its id is remembered for the replay window, so a replay is refused."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    __table_args__ = (UniqueConstraint("channel", "delivery_id", name="uq_webhook_delivery"),)

@@ -1,0 +1,143 @@
+"""Orders: the order and its lines, its history, and the decisions taken about it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, BigId
+
+if TYPE_CHECKING:
+    from .customers import Customer
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    shard: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    # Children carry NULL: the channel knows only the parent.
+    external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status: Mapped[str] = mapped_column(String(24))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    ship_to: Mapped[dict[str, Any]] = mapped_column(JSON)
+    goods: Mapped[int] = mapped_column(BigInteger, default=0)
+    freight: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax: Mapped[int] = mapped_column(BigInteger, default=0)
+    coupon: Mapped[int] = mapped_column(BigInteger, default=0)
+    gift_card: Mapped[int] = mapped_column(BigInteger, default=0)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    payable: Mapped[int] = mapped_column(BigInteger, default=0)
+    declared_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    paid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    payment_txn: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refund_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    hold_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hold_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)  # intake | screening
+    # The next pipeline step of a paid order: screen -> split -> route -> (none).
+    stage: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    warehouse: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    carrier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    tracking_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    placed_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # When the current state's timer fires: payment timeout, auto-confirm, close.
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payloads.id"), nullable=True)
+    # The buyer's contact details as this order's payload gave them (name, email, phone): the
+    # order's own snapshot. The customer record is the OMS's and changes only through an audited path.
+    contact: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # sha256 of the canonical order as received, so a re-sent channel order whose content differs is told apart.
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.line_no", cascade="all, delete-orphan")
+    customer: Mapped[Customer] = relationship()
+    parent: Mapped[Order | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Order]] = relationship(back_populates="parent", order_by="Order.id")
+
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_order_channel_external"),
+        Index("ix_orders_status", "status", "stage"),
+        # Timers look for (status in a few states, due_at <= now): one range per state.
+        Index("ix_orders_due", "status", "due_at"),
+        # Covers the customer statistics the blocking rules read (count, and those placed in the last day).
+        Index("ix_orders_customer", "customer_id", "parent_id", "placed_at"),
+        Index("ix_orders_parent", "parent_id"),
+        CheckConstraint("goods >= 0 AND freight >= 0 AND payable >= 0", name="ck_order_amounts"),
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Looked up through uq_line_no, which leads with it.
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    channel_sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    goods: Mapped[int] = mapped_column(BigInteger)
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)
+    merchant: Mapped[str] = mapped_column(String(64), default="")
+    weight_g: Mapped[int] = mapped_column(Integer, default=0)
+    # The product as it was when ordered; later catalogue edits do not touch it.
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    mapped: Mapped[bool] = mapped_column(Boolean, default=True)
+    order: Mapped[Order] = relationship(back_populates="lines")
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", name="uq_line_no"),
+        CheckConstraint("quantity > 0", name="ck_line_quantity"),
+        CheckConstraint("discount >= 0 AND discount <= goods", name="ck_line_discount"),
+    )
+
+
+class History(Base):
+    __tablename__ = "order_history"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(24))
+    event: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DecisionRecord(Base):
+    """A rules evaluation about one order: which ruleset version, what fired, what was done."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    point: Mapped[str] = mapped_column(String(32))
+    ruleset: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    fired: Mapped[list[Any]] = mapped_column(JSON)
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The projected facts the rules read, so the decision can be replayed later.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime)

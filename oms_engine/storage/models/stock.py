@@ -1,0 +1,77 @@
+"""Stock: balances per warehouse and SKU, the ledger of every movement, and the units held for order lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigId
+
+
+class Stock(Base):
+    """Balance per warehouse and SKU. available = on_hand - reserved, never negative."""
+
+    __tablename__ = "stock"
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    # What the units on hand cost, at moving average (stock/movements.py), in minor units of the product's
+    # currency: the sum of the ledger's value deltas.
+    value: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    __table_args__ = (
+        CheckConstraint("reserved >= 0", name="ck_stock_reserved"),
+        CheckConstraint("on_hand >= reserved", name="ck_stock_available"),
+        CheckConstraint("value >= 0", name="ck_stock_value"),
+        # Clustered by its key on SQLite: one B-tree descent per stock row read (migration 0005).
+        {"sqlite_with_rowid": False},
+    )
+
+
+class StockMovement(Base):
+    """Append-only: every change of on_hand, reserved or value, typed by its source document
+    (stock/movements.py lists the types and what each does)."""
+
+    __tablename__ = "stock_movements"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    warehouse: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))   # a Movement: opening, reserve, release, sale_out, ...
+    on_hand_delta: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_delta: Mapped[int] = mapped_column(Integer, default=0)
+    order_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    document: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(DateTime)
+    # Goods in and out move the stock's value too; reservations leave these at their defaults.
+    value_delta: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    unit_cost: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    actor: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Indexed by its key, and by time for the day's movements (append-mostly: new rows land at the end).
+    # Not by (warehouse, sku): a ledger of every order's every line, keyed so, would take its inserts at
+    # random places in an index of millions of entries (migration 0006).
+    __table_args__ = (Index("ix_movements_at", "at"),)
+
+
+class Reservation(Base):
+    """Stock held for an order line at a warehouse."""
+
+    __tablename__ = "reservations"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    warehouse: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("quantity > 0", name="ck_reservation_qty"),)
