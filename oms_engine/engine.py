@@ -8,6 +8,9 @@ the collaborators it uses here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from .clock import Clock
 from .config import Config
@@ -18,6 +21,9 @@ from .decisions.versions import RuleStore
 from .fulfilment.callbacks import Callbacks
 from .fulfilment.dispatch import Dispatch
 from .fulfilment.status_map import load_status_map
+from .masterdata.blacklist import Blacklist
+from .masterdata.entities import Entity
+from .masterdata.service import MasterData
 from .messaging.notifications import Notifier
 from .messaging.outbox import OutboxWriter
 from .messaging.templates import check as check_template
@@ -38,6 +44,8 @@ from .pipeline.tasks import TasksStage
 from .pipeline.timers import TimersStage
 from .plugin.manager import load_plugins
 from .plugin.registry import PluginRegistry
+from .stock.opening import Openings
+from .stock.service import StockService
 from .stock.warehouses import WarehouseCache
 from .storage.db import Database
 from .storage.migrate import require_current
@@ -73,20 +81,28 @@ class OMS:
         self.rules.start(strict=self._require_rules)
         self.status_map = load_status_map(rules_dir / "maps" / "status.yaml")
         self.numbers = NumberGenerator(db.engine, config.number_secret, config.shard_count)
-        self.warehouses = WarehouseCache()
+        self.warehouses = warehouses = WarehouseCache(default_wms=plugins.connectors.get(config.wms_connector).name)
         self.outbox = outbox = OutboxWriter(clock)
         self.facts = facts = FactBuilder(rulebook, plugins, clock)
         self.decisions = decisions = DecisionRecorder(clock, plugins)
         self.notifier = Notifier(rulebook, plugins, facts, outbox, decisions)
-        wms = plugins.connectors.get(config.wms_connector).name
         carrier = plugins.connectors.get(config.carrier_connector).name
+
+        def wms_for(s: Session, warehouse: str) -> str:
+            return warehouses.wms(s, warehouse).connector
+
         self.machine = machine = OrderMachine(clock=clock, timeouts=config.timeouts, outbox=outbox,
                                               notifier=self.notifier, observe=plugins.after_transition,
-                                              wms=wms, carrier=carrier)
+                                              wms_for=wms_for, carrier=carrier)
         self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine)
         creator = OrderCreator(clock=clock, plugins=plugins, numbers=self.numbers, machine=machine,
                                warehouses=self.warehouses)
         self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator)
+        self.masterdata = MasterData(db=db, clock=clock, checks={"warehouses": self._check_warehouse})
+        self.masterdata.on_change.append(self._master_changed)
+        self.openings = Openings(db=db, clock=clock)
+        self.blacklist = Blacklist(db=db, clock=clock)
+        self.stock = StockService(db=db, clock=clock)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses)
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
@@ -99,14 +115,29 @@ class OMS:
             ScreenStage(**decide),
             SplitStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses),
             RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, carrier=carrier),
-            DocumentsStage(batch_size=n, outbox=outbox, wms_for=lambda s, warehouse: wms),
+            DocumentsStage(batch_size=n, outbox=outbox, wms_for=wms_for),
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
-                        callbacks=callbacks, retry_seconds=retry),
+                        callbacks=callbacks, warehouses=warehouses, retry_seconds=retry),
             ParentsStage(batch_size=n, machine=machine),
         ))
         # Every process decides with the active rules: a change made anywhere is picked up between passes
         # (and by each decision stage in its own transaction, see decisions/versions.py).
         self.pipeline.before_pass.append(self.rules.refresh)
+
+    def _check_warehouse(self, record: Any) -> tuple[str, str] | None:
+        name = record.wms_connector
+        if name is None:
+            return None
+        if name not in self.plugins.connectors:
+            return "wms_connector", (f"no connector '{name}' is registered "
+                                     f"(known: {', '.join(self.plugins.connectors.names())})")
+        if self.plugins.connectors.get(name).kind != "wms":
+            return "wms_connector", f"connector '{name}' is not a WMS connector"
+        return None
+
+    def _master_changed(self, s: Session, entity: Entity, changed: list[Any], deactivated: list[Any]) -> None:
+        if entity.plural == "warehouses":
+            self.warehouses.invalidate()
 
     def close(self) -> None:
         rulebook = getattr(self, "rulebook", None)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..errors import CommandError
+from ..masterdata.skus import mapped_skus
 from ..money import format_minor
 from ..payments.status import is_paid, record_payment
 from ..plugin.faults import PluginFault
@@ -75,15 +76,18 @@ class Commands:
 
     def _recheck_intake(self, s: Session, order: Order) -> str | None:
         """An intake hold is lifted only when what held it is fixed: SKUs mapped, stock reserved."""
+        table = mapped_skus(s, order.channel, [ln.channel_sku for ln in order.lines if not ln.mapped])
         for ln in order.lines:
             if not ln.mapped:
                 try:
-                    sku = self.plugins.resolve_sku(order.channel, ln.channel_sku)
+                    sku = table.get(ln.channel_sku) or self.plugins.resolve_sku(order.channel, ln.channel_sku)
                 except PluginFault as fault:
                     return f"SKU '{ln.channel_sku}' could not be mapped: {fault}"
                 p = s.get(Product, sku)
                 if p is None:
                     return f"SKU '{ln.channel_sku}' is still not in the catalogue"
+                if not p.active:
+                    return f"SKU '{sku}' is deactivated in the catalogue"
                 ln.sku, ln.mapped, ln.merchant, ln.weight_g = p.sku, True, p.merchant, p.weight_g
                 ln.attributes = dict(p.attributes or {})
         # Totals that disagreed need no fix: releasing means a person accepts the OMS's arithmetic.

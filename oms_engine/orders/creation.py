@@ -48,6 +48,7 @@ class ProductRow(NamedTuple):
     merchant: str
     weight_g: int
     attributes: dict[str, Any] | None
+    active: bool
 
 
 _CHUNK = 500
@@ -135,6 +136,8 @@ class OrderCreator:
                 holds.append(f"SKU '{ln.sku}' could not be mapped: {fault}")
             elif p is None:
                 holds.append(f"unmapped SKU '{ln.sku}'")
+            elif not p.active:
+                holds.append(f"SKU '{sku}' is deactivated in the catalogue")
             elif p.currency != canon.currency and ln.unit_price is None:
                 holds.append(f"SKU '{sku}' is priced in {p.currency}, order is in {canon.currency}")
             price = ln.unit_price if ln.unit_price is not None else (p.price if p else 0)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..errors import OmsError
+from ..masterdata.skus import mapped_skus
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
 from ..storage.db import Database, drain, savepoint
@@ -145,10 +146,15 @@ class Intake:
             return [ParsedPayload(None, error=f"the channel adapter failed: {fault}")]
 
     def _map_skus(self, channel: str, orders: list[CanonicalOrder]) -> tuple[dict[str, str], dict[str, Exception]]:
-        """Every line's catalogue SKU, asked of the SKU mappers before the transaction starts."""
-        mapped: dict[str, str] = {}
+        """Every line's catalogue SKU, before the transaction starts: the channel's SKU mappings
+        (masterdata/skus.py), then the SKU mapper plugins for the rest (they may be slow)."""
         failed: dict[str, Exception] = {}
-        for sku in dict.fromkeys(ln.sku for o in orders for ln in o.lines):
+        wanted = list(dict.fromkeys(ln.sku for o in orders for ln in o.lines))
+        with self.db.read() as s:
+            mapped = mapped_skus(s, channel, wanted)
+        for sku in wanted:
+            if sku in mapped:
+                continue
             try:
                 to = self.plugins.resolve_sku(channel, sku)
             except PluginFault as fault:

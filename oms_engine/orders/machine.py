@@ -207,9 +207,10 @@ class OrderMachine:
     """Fires events on orders; its collaborators are the outbox, the notifier and the observers."""
 
     def __init__(self, *, clock: Clock, timeouts: Timeouts, outbox: OutboxWriter, notifier: Notifier,
-                 observe: Callable[..., None], wms: str, carrier: str) -> None:
+                 observe: Callable[..., None], wms_for: Callable[[Session, str], str], carrier: str) -> None:
+        """``wms_for(session, warehouse)``: the WMS connector a warehouse's documents go to."""
         self.clock, self.timeouts, self.outbox, self.notifier = clock, timeouts, outbox, notifier
-        self.observe, self.wms, self.carrier = observe, wms, carrier
+        self.observe, self.wms_for, self.carrier = observe, wms_for, carrier
 
     check = staticmethod(check)
 
@@ -265,9 +266,9 @@ class OrderMachine:
     def _effects(self, s: Session, t: Transition) -> None:
         order, doc = t.order, f"order:{t.order.number}"
         if t.target is S.CANCELLED:
-            if t.before in AT_WAREHOUSE:
-                self._to_connector(s, order, self.wms, Topic.WMS_CANCEL, {"order_number": order.number,
-                                                                         "reason": t.cause})
+            if t.before in AT_WAREHOUSE and order.warehouse:
+                self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_CANCEL, {
+                    "order_number": order.number, "warehouse": order.warehouse, "reason": t.cause})
             release_order(s, order.id, doc, t.at)
             # The money goes back with the order that is cancelled; a parent whose
             # children were all cancelled has nothing left to refund.
@@ -278,9 +279,9 @@ class OrderMachine:
             self._to_connector(s, order, self.carrier, Topic.CARRIER_REGISTER, {
                 "order_number": order.number, "tracking_no": order.tracking_no, "carrier": order.carrier,
                 "ship_to": order.ship_to, "warehouse": order.warehouse})
-        elif t.event is E.INTERCEPT:
-            self._to_connector(s, order, self.wms, Topic.WMS_INTERCEPT, {"order_number": order.number,
-                                                                        "reason": t.cause})
+        elif t.event is E.INTERCEPT and order.warehouse:
+            self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_INTERCEPT, {
+                "order_number": order.number, "warehouse": order.warehouse, "reason": t.cause})
         elif t.event is E.RETURNED:
             if order.warehouse:
                 for ln in order.lines:

@@ -42,6 +42,7 @@ from ..messaging.templates import TemplateProblem
 from ..plugin.contracts import Notification, OutboundMessage
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
+from ..stock.warehouses import WarehouseCache
 from ..storage.claims import claim_rows
 from ..storage.driver import execute_many
 from ..storage.models import Order, OutboxMessage
@@ -65,8 +66,8 @@ class OutboxStage:
     name = StageName.OUTBOX
 
     def __init__(self, *, batch_size: int, clock: Clock, dispatch: Dispatch, plugins: PluginRegistry,
-                 callbacks: Callbacks, retry_seconds: int) -> None:
-        self.batch_size, self.clock, self.dispatch = batch_size, clock, dispatch
+                 callbacks: Callbacks, warehouses: WarehouseCache, retry_seconds: int) -> None:
+        self.batch_size, self.clock, self.dispatch, self.warehouses = batch_size, clock, dispatch, warehouses
         self.plugins, self.callbacks, self.retry_seconds = plugins, callbacks, retry_seconds
         self.current: Unit | None = None
 
@@ -175,9 +176,16 @@ class OutboxStage:
             why = self.dispatch.withdrawn(order)
             if why is not None:
                 raise _Withdrawn(why)
+        warehouse = msg.payload.get("warehouse") if isinstance(msg.payload, dict) else None
+        settings: dict[str, Any] = {}
+        if isinstance(warehouse, str) and connector.kind == "wms":
+            route = self.warehouses.wms(s, warehouse)
+            if route.connector == connector.name:
+                settings = route.settings
         try:
             with blame(self.plugins.connectors.plugin_of(connector.name), f"connector '{connector.name}' send"):
-                connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload), ctx)
+                connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload,
+                                               warehouse if isinstance(warehouse, str) else None, settings), ctx)
         except PluginFault:
             ctx.discard()
             raise

@@ -88,6 +88,10 @@ class OutboundMessage:
     order_number: str
     topic: str                  # e.g. "wms.create", "wms.cancel", "carrier.register"
     payload: Mapping[str, JSON]
+    # For a warehouse's document: its code, and the connector's settings for that warehouse from master
+    # data (endpoint, the environment variable holding its secret...), read when the message is sent.
+    warehouse: str | None = None
+    settings: Mapping[str, JSON] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ class WarehouseView:
     lat: float
     lon: float
     capabilities: frozenset[str] = frozenset()  # e.g. {"cold_chain", "oversize"}
+    regions: frozenset[str] = frozenset()       # the regions it ships to; empty: anywhere
 
 
 @dataclass(frozen=True)

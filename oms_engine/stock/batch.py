@@ -109,7 +109,7 @@ class StockBatch:
                 self._absent.add(key)
             available[key] = fresh.get(key, 0) + (d[0] - d[1] if d else 0)
 
-    def _load_figures(self, keys: Iterable[tuple[str, str]]) -> None:
+    def load_figures(self, keys: Iterable[tuple[str, str]]) -> None:
         """On hand and value of these rows (read under the lock :meth:`load` takes), for goods in and out."""
         todo = sorted({k for k in keys if k not in self._figures})
         if not todo:
@@ -133,7 +133,7 @@ class StockBatch:
 
     def on_hand(self, warehouse: str, sku: str) -> int:
         """On hand now, as this transaction sees it."""
-        self._load_figures([(warehouse, sku)])
+        self.load_figures([(warehouse, sku)])
         return self._figures[(warehouse, sku)][0]
 
     def _read(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -178,7 +178,7 @@ class StockBatch:
         self._last_value = 0
         if h:
             # Goods in or out: the row's value moves too, at average cost (movements.py).
-            self._load_figures([key])
+            self.load_figures([key])
             on_hand, worth = self._figures[key]
             v = (value if value is not None else value_in(worth, on_hand, h, unit_cost)) if h > 0 \
                 else -value_out(worth, on_hand, -h)
@@ -218,7 +218,7 @@ class StockBatch:
         keys = [(r.warehouse, r.sku) for r in held]
         self.load(keys)
         if EFFECTS[kind].on_hand:
-            self._load_figures(keys)   # goods leave: their value with them, every row read at once
+            self.load_figures(keys)   # goods leave: their value with them, every row read at once
         for r in held:
             h, d = deltas(kind, r.quantity)
             self._apply((r.warehouse, r.sku), kind, h, d, r.order_id, document, at)

@@ -11,7 +11,7 @@ rules, system); every table is importable from here.
 from __future__ import annotations
 
 from .base import Base, BigId
-from .catalog import Product, Warehouse
+from .catalog import Carrier, CarrierService, MasterChange, MasterSync, Product, SkuMapping, Supplier, Warehouse
 from .customers import Customer, CustomerChange
 from .intake import RawPayload, WebhookDelivery
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
@@ -24,12 +24,16 @@ __all__ = [
     "ActiveRule",
     "Base",
     "BigId",
+    "Carrier",
+    "CarrierService",
     "Customer",
     "CustomerChange",
     "DecisionRecord",
     "History",
     "InboxMessage",
     "Incident",
+    "MasterChange",
+    "MasterSync",
     "Meta",
     "NumberBlock",
     "Order",
@@ -42,8 +46,10 @@ __all__ = [
     "RuleChange",
     "RuleVersion",
     "ScheduledTask",
+    "SkuMapping",
     "Stock",
     "StockMovement",
+    "Supplier",
     "Warehouse",
     "WebhookDelivery",
 ]

@@ -1,19 +1,36 @@
-"""Master data: the products sold and the warehouses that hold them."""
+"""Master data: products, warehouses, carriers and their services, suppliers, channel SKU mappings, and the
+history of every change to them (oms_engine/masterdata/).
+
+Each master record is deactivated, never deleted (orders and the ledger refer
+to it), and carries a ``version`` bumped by every change: a warehouse's WMS is
+sent an item or supplier again only when the version it has is older
+(:class:`MasterSync`).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
     Integer,
     String,
+    text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base
+from .base import Base, BigId
+
+_EMPTY_OBJECT = text("'{}'")
+_EMPTY_LIST = text("'[]'")
 
 
 class Product(Base):
@@ -25,6 +42,14 @@ class Product(Base):
     merchant: Mapped[str] = mapped_column(String(64))
     weight_g: Mapped[int] = mapped_column(Integer, default=0)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    barcode: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    length_mm: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    width_mm: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    height_mm: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    supplier: Mapped[str | None] = mapped_column(String(32), nullable=True)   # the usual supplier's code
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     __table_args__ = (CheckConstraint("price >= 0", name="ck_product_price"),)
 
 
@@ -39,3 +64,89 @@ class Warehouse(Base):
     lat: Mapped[float] = mapped_column(default=0.0)
     lon: Mapped[float] = mapped_column(default=0.0)
     capabilities: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Street address and contact: district, line1, postcode, phone...
+    address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=_EMPTY_OBJECT)
+    # The regions (provinces, states) it ships to; empty: anywhere.
+    regions: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=_EMPTY_LIST)
+    # The WMS connector its documents go through (None: config.yaml's wms_connector), and that
+    # connector's settings for this warehouse (endpoint, the environment variable holding its secret...).
+    wms_connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    wms_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=_EMPTY_OBJECT)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Carrier(Base):
+    __tablename__ = "carriers"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class CarrierService(Base):
+    """A carrier's service (standard, express, cold chain...) and what it takes: attributes such as
+    ``cold_chain``, ``cod``, ``max_weight_g``, ``regions``."""
+
+    __tablename__ = "carrier_services"
+    carrier: Mapped[str] = mapped_column(ForeignKey("carriers.code"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SkuMapping(Base):
+    """A channel's SKU and the catalogue SKU it sells."""
+
+    __tablename__ = "sku_mappings"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class MasterChange(Base):
+    """One change to a master record: what, from what to what, by whom, from which file row or request."""
+
+    __tablename__ = "master_changes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(16))      # product, warehouse, carrier, service, ...
+    key: Mapped[str] = mapped_column(String(200))        # the record's key, parts joined by '/'
+    action: Mapped[str] = mapped_column(String(16))      # create, update, deactivate, reactivate
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)   # {field: [before, after]}
+    version: Mapped[int] = mapped_column(Integer)        # the record's version after the change
+    actor: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(300), default="")
+    at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_master_changes_key", "entity", "key", "id"),)
+
+
+class MasterSync(Base):
+    """Which version of an item or supplier each warehouse's WMS was sent (queued in the outbox)."""
+
+    __tablename__ = "master_sync"
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16), primary_key=True)    # item, supplier
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime)

@@ -5,7 +5,7 @@
 * ``stock_movements``: ``value_delta``, ``unit_cost`` (goods in at a stated
   cost), ``actor`` and ``note`` (who posted an adjustment and why), and an
   index on ``at`` for the day's movements (appended in time order, so it takes
-  its inserts at the end).
+  its inserts at the end), and a partial one on the opening rows alone.
 * The movement types are the source documents' names: ``ship`` becomes
   ``sale_out``, ``return`` ``customer_return``, ``receive`` and ``purchase``
   ``purchase_receipt``, ``adjust`` ``adjustment``.
@@ -62,6 +62,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('actor', sa.String(length=100), server_default='', nullable=False))
         batch_op.add_column(sa.Column('note', sa.Text(), server_default='', nullable=False))
         batch_op.create_index('ix_movements_at', ['at'], unique=False)
+    op.create_index('ix_movements_opening', 'stock_movements', ['warehouse', 'sku'], unique=False,
+                    sqlite_where=sa.text("kind = 'opening'"), postgresql_where=sa.text("kind = 'opening'"))
     for old, new in RENAMED.items():
         bind.execute(sa.text("UPDATE stock_movements SET kind = :new WHERE kind = :old"), {"old": old, "new": new})
     bind.execute(sa.text(
@@ -80,6 +82,7 @@ def downgrade() -> None:
     for old, new in RENAMED.items():
         if old != 'purchase':
             bind.execute(sa.text("UPDATE stock_movements SET kind = :old WHERE kind = :new"), {"old": old, "new": new})
+    op.drop_index('ix_movements_opening', table_name='stock_movements')
     with op.batch_alter_table('stock_movements', schema=None) as batch_op:
         batch_op.drop_index('ix_movements_at')
         batch_op.drop_column('note')

@@ -1,0 +1,259 @@
+"""``oms products|warehouses|carriers|services|suppliers|skus ...`` and ``oms blacklist``: master data.
+
+Every entity has the same commands: ``import FILE`` (CSV or JSON; a file
+with a bad row imports nothing, or with ``--skip-bad`` everything else, and
+every problem is reported with its file, row and field), ``list``, ``show``
+(with the record's history), ``set`` (change some fields), ``deactivate``
+and ``activate``; each takes ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ..masterdata.entities import ENTITIES, Entity
+from ..masterdata.files import Row, _nest
+from ..masterdata.service import ImportRefused, Report
+from .root import Ctx, console, errors_to_exit, main
+
+
+def print_report(report: Report, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.summary())
+        for e in report.errors:
+            click.echo(f"  {e}", err=True)
+
+
+def _refused(exc: ImportRefused, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(exc.report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.secho("error: ", fg="red", err=True, nl=False)
+        click.echo(exc.report.summary(), err=True)
+        for e in exc.report.errors:
+            click.echo(f"  {e}", err=True)
+    sys.exit(1)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _entity_group(ent: Entity) -> click.Group:
+    keys = " ".join(k.upper() for k in ent.keys)
+
+    @main.group(ent.plural, help=f"Master data: {ent.plural} (import, list, show, set, deactivate, activate).")
+    def group() -> None:
+        pass
+
+    @group.command("import")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--skip-bad", is_flag=True, help="import the good rows and report the bad ones")
+    @click.option("--actor", default="cli", show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @errors_to_exit
+    def import_(c: Ctx, path: Path, skip_bad: bool, actor: str, as_json: bool) -> None:
+        oms = c.oms(require_rules=False)
+        try:
+            report = oms.masterdata.import_file(ent.plural, path, actor=actor, skip_bad=skip_bad)
+        except ImportRefused as exc:
+            _refused(exc, as_json)
+        finally:
+            oms.close()
+        print_report(report, as_json)
+
+    import_.help = f"Create or update {ent.plural} from a CSV or JSON file; importing it again changes nothing."
+
+    @group.command("list")
+    @click.option("--status", type=click.Choice(["active", "inactive", "all"]), default="active", show_default=True)
+    @click.option("--prefix", default=None, help=f"{ent.keys[0]} starts with this")
+    @click.option("--after", default=None, help=f"the last {ent.keys[0]} of the page before")
+    @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @errors_to_exit
+    def list_(c: Ctx, status: str, prefix: str | None, after: str | None, limit: int, as_json: bool) -> None:
+        active = {"active": True, "inactive": False, "all": None}[status]
+        oms = c.oms(require_rules=False)
+        try:
+            rows = oms.masterdata.list(ent.plural, active=active, prefix=prefix, after=after, limit=limit)
+        finally:
+            oms.close()
+        if as_json:
+            click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        t = Table(*ent.columns, title=f"{ent.plural} ({len(rows)})")
+        for r in rows:
+            t.add_row(*(_cell(r[col]) for col in ent.columns))
+        console.print(t)
+
+    list_.help = f"List {ent.plural}, in key order."
+
+    @group.command("show")
+    @click.argument("key", nargs=len(ent.keys))
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @errors_to_exit
+    def show(c: Ctx, key: tuple[str, ...], as_json: bool) -> None:
+        oms = c.oms(require_rules=False)
+        try:
+            record = oms.masterdata.get(ent.plural, key)
+        finally:
+            oms.close()
+        if as_json:
+            click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+            return
+        history = record.pop("history")
+        for name, value in record.items():
+            console.print(f"[bold]{name}[/bold]: {_cell(value)}", highlight=False)
+        t = Table("at", "action", "version", "actor", "source", "changes", title="history")
+        for h in history:
+            t.add_row(h["at"], h["action"], str(h["version"]), h["actor"], h["source"],
+                      "; ".join(f"{k}: {_cell(v[0])} -> {_cell(v[1])}" for k, v in h["changes"].items()))
+        console.print(t)
+
+    show.help = f"One {ent.name} ({keys}) and its history."
+
+    @group.command("set")
+    @click.argument("key", nargs=len(ent.keys))
+    @click.argument("changes", nargs=-1, required=True)
+    @click.option("--actor", default="cli", show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @errors_to_exit
+    def set_(c: Ctx, key: tuple[str, ...], changes: tuple[str, ...], actor: str, as_json: bool) -> None:
+        names, values = [], []
+        for change in changes:
+            name, sep, value = change.partition("=")
+            if not sep or not name:
+                raise click.BadParameter(f"{change!r}: a change is FIELD=VALUE", param_hint="CHANGES")
+            names.append(name.strip())
+            values.append(value)
+        data = {**dict(zip(ent.keys, key, strict=True)), **_nest(names, values)}
+        oms = c.oms(require_rules=False)
+        try:
+            report = oms.masterdata.apply(ent.plural, [Row("command line", data)], actor=actor, source="cli",
+                                          merge=True)
+        except ImportRefused as exc:
+            _refused(exc, as_json)
+        finally:
+            oms.close()
+        print_report(report, as_json)
+
+    set_.help = (f"Create a {ent.name} or change some of its fields: {keys} FIELD=VALUE... "
+                 "(nested fields as attributes.category=frozen, lists as a;b).")
+
+    for verb, active in (("deactivate", False), ("activate", True)):
+        def make(verb: str = verb, active: bool = active) -> None:
+            @group.command(verb, help=f"{verb.title()} a {ent.name} ({keys}); its history records who did.")
+            @click.argument("key", nargs=len(ent.keys))
+            @click.option("--actor", default="cli", show_default=True)
+            @click.option("--json", "as_json", is_flag=True)
+            @click.pass_obj
+            @errors_to_exit
+            def toggle(c: Ctx, key: tuple[str, ...], actor: str, as_json: bool) -> None:
+                oms = c.oms(require_rules=False)
+                try:
+                    report = oms.masterdata.set_active(ent.plural, key, active, actor=actor, source="cli")
+                finally:
+                    oms.close()
+                print_report(report, as_json)
+        make()
+    return group
+
+
+for _ent in ENTITIES.values():
+    _group = _entity_group(_ent)
+
+skus_group = main.commands["skus"]
+
+
+@skus_group.command("map")   # type: ignore[attr-defined]
+@click.argument("channel")
+@click.argument("channel_sku")
+@click.argument("sku")
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def skus_map(c: Ctx, channel: str, channel_sku: str, sku: str, actor: str, as_json: bool) -> None:
+    """Map a channel's SKU to a catalogue SKU; orders held for it go on by themselves."""
+    oms = c.oms(require_rules=False)
+    try:
+        report = oms.masterdata.apply("skus", [Row("command line", {"channel": channel, "channel_sku": channel_sku,
+                                                                    "sku": sku})], actor=actor, source="cli")
+    except ImportRefused as exc:
+        _refused(exc, as_json)
+    finally:
+        oms.close()
+    print_report(report, as_json)
+
+
+@main.group()
+def blacklist() -> None:
+    """Customers whose orders are held for review (the blocking rules read customer.blacklisted)."""
+
+
+@blacklist.command("add")
+@click.argument("customer")
+@click.option("--reason", required=True, help="why, kept with the change")
+@click.option("--actor", default="cli", show_default=True)
+@click.pass_obj
+@errors_to_exit
+def blacklist_add(c: Ctx, customer: str, reason: str, actor: str) -> None:
+    """Blacklist a customer by reference (a customer not seen yet is created for it)."""
+    oms = c.oms(require_rules=False)
+    try:
+        changed = oms.blacklist.add(customer, reason=reason, actor=actor)
+    finally:
+        oms.close()
+    click.echo(f"{customer}: blacklisted" + ("" if changed else " (already)"))
+
+
+@blacklist.command("remove")
+@click.argument("customer")
+@click.option("--reason", required=True)
+@click.option("--actor", default="cli", show_default=True)
+@click.pass_obj
+@errors_to_exit
+def blacklist_remove(c: Ctx, customer: str, reason: str, actor: str) -> None:
+    """Take a customer off the blacklist."""
+    oms = c.oms(require_rules=False)
+    try:
+        changed = oms.blacklist.remove(customer, reason=reason, actor=actor)
+    finally:
+        oms.close()
+    click.echo(f"{customer}: not blacklisted" + ("" if changed else " (was not)"))
+
+
+@blacklist.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def blacklist_list(c: Ctx, as_json: bool) -> None:
+    """The blacklisted customers, with why, who and when."""
+    oms = c.oms(require_rules=False)
+    try:
+        rows = oms.blacklist.list()
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    t = Table("customer", "name", "reason", "since", "by", title=f"blacklist ({len(rows)})")
+    for r in rows:
+        t.add_row(r["ref"], r["name"], r["reason"], r["since"] or "", r["actor"] or "")
+    console.print(t)

@@ -1,0 +1,223 @@
+"""``oms stock ...``: opening balances, goods in and out by hand, balances, the ledger, and its verification."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ..masterdata.service import ImportRefused
+from ..stock.movements import Movement
+from .masterdata import _refused, print_report
+from .root import Ctx, console, errors_to_exit, main
+
+
+@main.group()
+def stock() -> None:
+    """Stock per warehouse and SKU, and the ledger of every movement."""
+
+
+@stock.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-bad", is_flag=True, help="post the good rows and report the bad ones")
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_import(c: Ctx, path: Path, skip_bad: bool, actor: str, as_json: bool) -> None:
+    """Opening balances (warehouse, sku, quantity, unit_cost), posted as ledger rows; once per warehouse and SKU."""
+    oms = c.oms(require_rules=False)
+    try:
+        report = oms.openings.import_file(path, actor=actor, skip_bad=skip_bad)
+    except ImportRefused as exc:
+        _refused(exc, as_json)
+    finally:
+        oms.close()
+    print_report(report, as_json)
+
+
+def _print_posted(p: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(p, indent=2))
+    else:
+        click.echo(f"{p['kind']} {p['quantity']} {p['sku']} at {p['warehouse']}: on hand {p['on_hand']}, "
+                   f"available {p['available']}")
+
+
+_MANUAL = {"receive": Movement.PURCHASE_RECEIPT, "return-in": Movement.CUSTOMER_RETURN,
+           "return-to-vendor": Movement.RETURN_TO_VENDOR}
+
+
+def _movement_command(name: str, kind: Movement) -> None:
+    @stock.command(name, help=f"Post a {kind.value} movement: WAREHOUSE SKU QUANTITY.")
+    @click.argument("warehouse")
+    @click.argument("sku")
+    @click.argument("quantity", type=click.IntRange(1))
+    @click.option("--document", required=True, help="the source document: a purchase order, a return...")
+    @click.option("--cost", default=None, help="what a unit cost, in the product's currency (goods in)")
+    @click.option("--note", default="")
+    @click.option("--actor", default="cli", show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @errors_to_exit
+    def command(c: Ctx, warehouse: str, sku: str, quantity: int, document: str, cost: str | None, note: str,
+                actor: str, as_json: bool) -> None:
+        oms = c.oms(require_rules=False)
+        try:
+            posted = oms.stock.post(kind, warehouse, sku, quantity, document=document, actor=actor, note=note,
+                                    unit_cost=cost)
+        finally:
+            oms.close()
+        _print_posted(posted.to_dict(), as_json)
+
+
+for _name, _kind in _MANUAL.items():
+    _movement_command(_name, _kind)
+
+
+@stock.command("adjust")
+@click.argument("warehouse")
+@click.argument("sku")
+@click.argument("delta", type=int)
+@click.option("--reason", required=True, help="why: damaged, found, written off...")
+@click.option("--document", default="adjustment", show_default=True)
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_adjust(c: Ctx, warehouse: str, sku: str, delta: int, reason: str, document: str, actor: str,
+                 as_json: bool) -> None:
+    """Change on hand by DELTA (negative: fewer) with a reason; never below what is reserved."""
+    oms = c.oms(require_rules=False)
+    try:
+        posted = oms.stock.post(Movement.ADJUSTMENT, warehouse, sku, delta, document=document, actor=actor,
+                                note=reason)
+    finally:
+        oms.close()
+    _print_posted(posted.to_dict(), as_json)
+
+
+@stock.command("transfer")
+@click.argument("sku")
+@click.argument("quantity", type=click.IntRange(1))
+@click.argument("source")
+@click.argument("target")
+@click.option("--document", required=True)
+@click.option("--note", default="")
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_transfer(c: Ctx, sku: str, quantity: int, source: str, target: str, document: str, note: str, actor: str,
+                   as_json: bool) -> None:
+    """Move QUANTITY of SKU from SOURCE to TARGET warehouse, with its value."""
+    oms = c.oms(require_rules=False)
+    try:
+        posted = oms.stock.transfer(sku, quantity, source, target, document=document, actor=actor, note=note)
+    finally:
+        oms.close()
+    _print_posted(posted.to_dict(), as_json)
+
+
+@stock.command("count")
+@click.argument("warehouse")
+@click.argument("sku")
+@click.argument("counted", type=click.IntRange(0))
+@click.option("--document", default="stocktake", show_default=True)
+@click.option("--note", default="")
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_count(c: Ctx, warehouse: str, sku: str, counted: int, document: str, note: str, actor: str,
+                as_json: bool) -> None:
+    """A stocktake: on hand becomes COUNTED; the difference is posted."""
+    oms = c.oms(require_rules=False)
+    try:
+        posted = oms.stock.count(warehouse, sku, counted, document=document, actor=actor, note=note)
+    finally:
+        oms.close()
+    _print_posted(posted.to_dict(), as_json)
+
+
+@stock.command("list")
+@click.option("--warehouse", default=None)
+@click.option("--sku", default=None)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_list(c: Ctx, warehouse: str | None, sku: str | None, limit: int, as_json: bool) -> None:
+    """On hand, reserved, available and value, per SKU and warehouse."""
+    oms = c.oms(require_rules=False)
+    try:
+        rows = oms.stock.balances(warehouse=warehouse, sku=sku, limit=limit)
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    t = Table("sku", "warehouse", "on hand", "reserved", "available", "value (minor units)")
+    for r in rows:
+        t.add_row(r["sku"], r["warehouse"], str(r["on_hand"]), str(r["reserved"]), str(r["available"]),
+                  str(r["value"]))
+    console.print(t)
+
+
+@stock.command("ledger")
+@click.option("--warehouse", default=None)
+@click.option("--sku", default=None)
+@click.option("--kind", type=click.Choice([m.value for m in Movement]), default=None)
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="movements of this day (UTC)")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_ledger(c: Ctx, warehouse: str | None, sku: str | None, kind: str | None, day: datetime | None,
+                 limit: int, as_json: bool) -> None:
+    """Ledger rows, newest first."""
+    since = until = None
+    if day is not None:
+        since = datetime.combine(date(day.year, day.month, day.day), datetime.min.time())
+        until = since + timedelta(days=1)
+    oms = c.oms(require_rules=False)
+    try:
+        rows = oms.stock.ledger(warehouse=warehouse, sku=sku, kind=kind, since=since, until=until, limit=limit)
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    t = Table("id", "at", "kind", "warehouse", "sku", "on hand", "reserved", "value", "document", "by", "note")
+    for r in rows:
+        t.add_row(str(r["id"]), r["at"], r["kind"], r["warehouse"], r["sku"], f"{r['on_hand_delta']:+d}",
+                  f"{r['reserved_delta']:+d}", f"{r['value_delta']:+d}", r["document"], r["actor"], r["note"])
+    console.print(t)
+
+
+@stock.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_verify(c: Ctx, as_json: bool) -> None:
+    """Recompute on hand, reserved and value from the ledger; exit 1 when a stored figure differs."""
+    oms = c.oms(require_rules=False)
+    try:
+        result = oms.stock.verify()
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps({"ok": result.ok, "stock_rows": result.rows, "movements": result.movements,
+                               "differences": [d.to_dict() for d in result.differences]}, indent=2))
+    elif result.ok:
+        click.echo(f"stock verified: {result.rows} balances agree with {result.movements} ledger rows")
+    else:
+        click.echo(f"{len(result.differences)} difference(s) between the stock table and its ledger:", err=True)
+        for d in result.differences:
+            click.echo(f"  {d}", err=True)
+    if not result.ok:
+        sys.exit(1)

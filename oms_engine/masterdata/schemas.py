@@ -1,0 +1,152 @@
+"""What a master record may say: one pydantic model per entity, the same for a file row, the API and the CLI.
+
+Rows from CSV come as text; the models take "12", "true" and "yes" where a
+number or a boolean is meant, and a list cell ("cold_chain;oversize") where a
+list is. Unknown fields are errors, so a misspelt column is not silently
+ignored. Money ("59.00") is read exactly in the record's currency
+(money.py) and stored in minor units.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ..money import MoneyError, to_minor
+from ..orders.canonical import Id32, Id64, SingleLine, Text64, Text100, Text200
+
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(";") if item.strip()]
+    return value
+
+
+def _code(value: object) -> object:
+    if isinstance(value, str) and not _CODE.fullmatch(value):
+        raise ValueError(f"{value[:40]!r} is not a code: letters, digits, '.', '_' and '-', starting with a "
+                         "letter or digit")
+    return value
+
+
+Code32 = Annotated[Id32, BeforeValidator(_code)]
+Code64 = Annotated[Id64, BeforeValidator(_code)]
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=200), SingleLine]
+Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=64), SingleLine]], BeforeValidator(_split)]
+Scalar = str | int | bool | float | None
+Currency = Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
+Country = Annotated[str, Field(strict=True, pattern=r"^[A-Z]{2}$")]
+Count = Annotated[int, Field(ge=0, le=10**9)]
+Flag = Annotated[bool, Field()]
+
+
+def _money(value: Any, info: ValidationInfo, currency_field: str = "currency") -> int:
+    currency = info.data.get(currency_field)
+    if currency is None:
+        return 0   # the currency's own error is reported; an amount cannot be read without it
+    try:
+        minor = to_minor(value if not isinstance(value, float) else str(value), currency)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    if minor < 0:
+        raise ValueError("must not be negative")
+    return minor
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    active: Flag = True
+
+
+class ProductIn(Record):
+    sku: Code64
+    name: Name
+    currency: Currency
+    price: int            # minor units of ``currency``; given as a decimal amount, e.g. "59.00"
+    merchant: Id64
+    weight_g: Count = 0
+    length_mm: Count = 0
+    width_mm: Count = 0
+    height_mm: Count = 0
+    barcode: Text64 | None = None
+    supplier: Code32 | None = None
+    attributes: dict[str, Scalar] = {}
+    # Shorthands for the attributes the OMS itself reads (split, routing, couriers).
+    category: Text64 | None = None
+    cold_chain: bool | None = None
+    oversize: bool | None = None
+    presale: bool | None = None
+    fragile: bool | None = None
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any, info: ValidationInfo) -> int:
+        return _money(value, info)
+
+    @model_validator(mode="after")
+    def _shorthands(self) -> ProductIn:
+        attrs = dict(self.attributes)
+        for name in ("category", "cold_chain", "oversize", "presale", "fragile"):
+            value = getattr(self, name)
+            if value is not None:
+                attrs[name] = value
+                setattr(self, name, None)
+        self.attributes = attrs
+        return self
+
+
+class WarehouseIn(Record):
+    code: Code32
+    name: Annotated[str, Field(strict=True, min_length=1, max_length=100), SingleLine]
+    country: Country
+    region: Text64
+    city: Text64
+    priority: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    lat: Annotated[float, Field(ge=-90, le=90)] = 0.0
+    lon: Annotated[float, Field(ge=-180, le=180)] = 0.0
+    capabilities: Names = []
+    regions: Names = []
+    address: dict[str, Annotated[str, Field(max_length=200), SingleLine]] = {}
+    wms_connector: Code64 | None = None
+    wms_settings: dict[str, Scalar] = {}
+
+
+class CarrierIn(Record):
+    code: Code32
+    name: Text100
+    connector: Code64 | None = None
+    settings: dict[str, Scalar] = {}
+
+
+class ServiceIn(Record):
+    carrier: Code32
+    code: Code32
+    name: Text100
+    attributes: dict[str, Scalar | list[Scalar]] = {}
+
+
+class SupplierIn(Record):
+    code: Code32
+    name: Text200
+    contact: dict[str, Annotated[str, Field(max_length=200), SingleLine]] = {}
+    address: dict[str, Annotated[str, Field(max_length=200), SingleLine]] = {}
+
+
+class SkuMappingIn(Record):
+    channel: Id32
+    channel_sku: Id64
+    sku: Id64
+
+
+class OpeningIn(BaseModel):
+    """A stock import row: the opening balance of a SKU at a warehouse, and what a unit cost."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    warehouse: Code32
+    sku: Id64
+    quantity: Annotated[int, Field(gt=0, le=10**9)]
+    unit_cost: str | int | None = None    # a decimal amount in the product's currency; read once it is known
