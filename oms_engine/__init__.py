@@ -60,6 +60,7 @@ from .plugin.views import (
     WarehouseView,
     units_by_sku,
 )
+from .plugin.wire import SettingsError, callback_body, secret_from
 from .stock.cover import plan_by_stock
 from .strict_json import JsonRejected
 from .strict_json import loads as read_json
@@ -115,6 +116,7 @@ __all__ = [
     "RoutingStrategy",
     "RuleAction",
     "Sender",
+    "SettingsError",
     "SplitGroup",
     "SplitPlan",
     "SplitStrategy",
@@ -124,6 +126,7 @@ __all__ = [
     "WarehouseView",
     "__version__",
     "apportion",
+    "callback_body",
     "check_bool",
     "check_keys",
     "check_positive_int",
@@ -135,6 +138,7 @@ __all__ = [
     "no_params",
     "plan_by_stock",
     "read_json",
+    "secret_from",
     "to_minor",
     "units_by_sku",
 ]

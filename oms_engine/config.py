@@ -48,6 +48,13 @@ class Config(BaseModel):
     timeouts: Timeouts = Timeouts()
     base_dir: str = "."
 
+    def with_plugin_settings(self, **per_plugin: dict[str, Any]) -> Config:
+        """A copy with these settings laid over each named plugin's own."""
+        merged = {**self.plugin_settings}
+        for name, settings in per_plugin.items():
+            merged[name] = {**merged.get(name, {}), **settings}
+        return self.model_copy(update={"plugin_settings": merged})
+
     def path(self, value: str) -> Path:
         p = Path(value)
         return p if p.is_absolute() else Path(self.base_dir) / p

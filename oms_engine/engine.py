@@ -24,6 +24,7 @@ from .fulfilment.status_map import load_status_map
 from .masterdata.blacklist import Blacklist
 from .masterdata.entities import Entity
 from .masterdata.service import MasterData
+from .messaging.dead_letters import DeadLetters
 from .messaging.notifications import Notifier
 from .messaging.outbox import OutboxWriter
 from .messaging.templates import check as check_template
@@ -32,6 +33,8 @@ from .orders.creation import OrderCreator
 from .orders.intake import Intake
 from .orders.machine import OrderMachine
 from .orders.numbering import NumberGenerator
+from .orders.waits import Wait, mark_ready, stock_freed
+from .pipeline.backorders import BackordersStage
 from .pipeline.documents import DocumentsStage
 from .pipeline.inbox import InboxStage
 from .pipeline.outbox import OutboxStage
@@ -44,6 +47,7 @@ from .pipeline.tasks import TasksStage
 from .pipeline.timers import TimersStage
 from .plugin.manager import load_plugins
 from .plugin.registry import PluginRegistry
+from .stock.batch import on_freed
 from .stock.opening import Openings
 from .stock.service import StockService
 from .stock.warehouses import WarehouseCache
@@ -79,6 +83,7 @@ class OMS:
         self.rulebook = rulebook = Rulebook(rules_dir, plugins)
         self.rules = RuleStore(db=db, clock=clock, rulebook=rulebook)
         self.rules.start(strict=self._require_rules)
+        on_freed(stock_freed)   # stock coming in or released marks what held orders wait for (orders/waits.py)
         self.status_map = load_status_map(rules_dir / "maps" / "status.yaml")
         self.numbers = NumberGenerator(db.engine, config.number_secret, config.shard_count)
         self.warehouses = warehouses = WarehouseCache(default_wms=plugins.connectors.get(config.wms_connector).name)
@@ -103,6 +108,7 @@ class OMS:
         self.openings = Openings(db=db, clock=clock)
         self.blacklist = Blacklist(db=db, clock=clock)
         self.stock = StockService(db=db, clock=clock)
+        self.dead_letters = DeadLetters(db=db, clock=clock)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses)
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
@@ -112,6 +118,7 @@ class OMS:
             TimersStage(batch_size=n, clock=clock, facts=facts, machine=machine),
             TasksStage(batch_size=n, clock=clock, plugins=plugins, callbacks=callbacks, retry_seconds=retry),
             InboxStage(batch_size=n, facts=facts, callbacks=callbacks),
+            BackordersStage(batch_size=n, clock=clock, machine=machine, plugins=plugins, warehouses=warehouses),
             ScreenStage(**decide),
             SplitStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses),
             RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, carrier=carrier),
@@ -138,6 +145,11 @@ class OMS:
     def _master_changed(self, s: Session, entity: Entity, changed: list[Any], deactivated: list[Any]) -> None:
         if entity.plural == "warehouses":
             self.warehouses.invalidate()
+        elif entity.plural == "skus":
+            mark_ready(s, Wait.SKU, [channel_sku for _, channel_sku in changed])
+        elif entity.plural == "products":
+            # A channel SKU that is the catalogue's own SKU needs no mapping once the product exists.
+            mark_ready(s, Wait.SKU, [sku for (sku,) in changed])
 
     def close(self) -> None:
         rulebook = getattr(self, "rulebook", None)

@@ -63,6 +63,16 @@ def to_minor(value: str | int | Decimal, currency: str) -> int:
     return int(scaled)
 
 
+def decimal_text(amount: int, currency: str) -> str:
+    """Minor units as the plain decimal amount :func:`to_minor` reads back: 12345 CNY -> "123.45"."""
+    exp = exponent(currency)
+    if not exp:
+        return str(amount)
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 10**exp)
+    return f"{sign}{whole}.{frac:0{exp}d}"
+
+
 def format_minor(amount: int, currency: str) -> str:
     exp = exponent(currency)
     sign = "-" if amount < 0 else ""

@@ -137,3 +137,9 @@ def test_format_minor_round_trips_through_to_minor(amount: int, currency: str) -
     number, code = format_minor(amount, currency).split(" ")
     assert code == currency
     assert to_minor(number.replace(",", ""), currency) == amount
+
+
+@given(st.integers(-10**15, 10**15), st.sampled_from(["CNY", "JPY", "KWD", "USD"]))
+def test_decimal_text_reads_back_exactly(amount: int, currency: str) -> None:
+    from oms_engine.money import decimal_text
+    assert to_minor(decimal_text(amount, currency), currency) == amount

@@ -51,7 +51,7 @@ from ..storage.migrate import upgrade
 from ..storage.models import Order, Warehouse
 from . import world
 from .procs import BenchProcessError, Processes, open_orders
-from .runner import prepare, private_schema, sigterm_as_exit, stop_if_asked
+from .runner import at_real_pace, prepare, private_schema, sigterm_as_exit, stop_if_asked
 
 CHANNEL = "json"
 PREFIX = "BH"                  # external ids of the benchmark's orders
@@ -329,6 +329,7 @@ def run_http(config: Config, *, rate: float = 200.0, duration: float = 60.0, wor
         if db_url:
             _refuse_used(url)
         config = config.model_copy(update={"database_url": url, "outbox_dir": str(directory / "outbox")})
+        config = at_real_pace(config)
         cfg_path = directory / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(config.model_dump()), encoding="utf-8")
         engine = make_engine(url)

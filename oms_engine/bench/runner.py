@@ -17,6 +17,7 @@ import random
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -95,16 +96,34 @@ def _peak_rss_mb(children: bool = False) -> float:
     return kb / 1024
 
 
+def at_real_pace(config: Config) -> Config:
+    """The simulated warehouse and carrier at their real pace (config.yaml may have them answer at once): the
+    benchmark measures an order from intake to its dispatch, not the simulation of what follows."""
+    return config.with_plugin_settings(sim_wms={"time_scale": 1.0}, sim_carrier={"time_scale": 1.0})
+
+
 def prepare(config: Config, *, skus: int, customers: int, seed: int) -> tuple[world.Catalogue, list[dict[str, Any]]]:
+    """The schema, and the world written by a process of its own (``python -m oms_engine.bench.runner``): a
+    hundred thousand products and half a million opening balances go through the import code, whose
+    memory and garbage would otherwise be the run's (its peak memory, its collector's work)."""
     engine = make_engine(config.resolved_database_url())
     upgrade(engine)
     engine.dispose()
+    subprocess.run([sys.executable, "-m", __name__, config.resolved_database_url(), str(skus), str(customers),
+                    str(seed)], check=True)
+    made = world.make(random.Random(seed), skus=skus, customers=customers)
+    return made.catalogue, made.people
+
+
+def _write_world(argv: list[str]) -> int:
     from ..storage.db import Database
-    db = Database(config.resolved_database_url())
+    url, skus, customers, seed = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    db = Database(url)
     try:
-        return world.seed(db, random.Random(seed), skus=skus, customers=customers)
+        world.write(db, world.make(random.Random(seed), skus=skus, customers=customers))
     finally:
         db.dispose()
+    return 0
 
 
 def last_order_id(oms: OMS) -> int:
@@ -326,3 +345,7 @@ def run_workers(config: Config, catalogue: world.Catalogue, customers: list[dict
         finally:
             oms.close()
             procs.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(_write_world(sys.argv[1:]))

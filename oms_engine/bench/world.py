@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from ..clock import Clock
+from ..masterdata.seeding import seed as seed_master_data
 from ..storage.db import Database
-from ..storage.models import Customer, Product, Stock, Warehouse
+from ..storage.models import Customer
 
 WAREHOUSES: list[dict[str, Any]] = [
     dict(code="WH-SH", name="Shanghai", country="CN", region="Shanghai", city="Shanghai", priority=10,
@@ -51,8 +53,18 @@ class Catalogue:
     special: set[str]             # cold-chain or oversize
 
 
-def seed(db: Database, rng: random.Random, *, skus: int, customers: int) -> tuple[Catalogue, list[dict[str, Any]]]:
-    """Write warehouses, products, stock and customers with bulk INSERTs; return what orders are made of."""
+@dataclass(frozen=True)
+class World:
+    """What the benchmark's database is seeded with, and what its orders are made of."""
+
+    products: list[dict[str, Any]]
+    stock: list[dict[str, Any]]
+    people: list[dict[str, Any]]
+    catalogue: Catalogue
+
+
+def make(rng: random.Random, *, skus: int, customers: int) -> World:
+    """The world, generated (the same seed gives the same world); nothing is written."""
     products, stock_rows = [], []
     by_merchant: dict[int, list[str]] = {m: [] for m in range(MERCHANTS)}
     price: dict[str, int] = {}
@@ -74,27 +86,31 @@ def seed(db: Database, rng: random.Random, *, skus: int, customers: int) -> tupl
             if (cold and "cold_chain" not in w["capabilities"]) or (oversize and "oversize" not in w["capabilities"]):
                 continue
             if rng.random() < 0.97:
-                stock_rows.append(dict(warehouse=w["code"], sku=sku, on_hand=100_000, reserved=0))
+                stock_rows.append(dict(warehouse=w["code"], sku=sku, quantity=100_000))
     people = []
     for i in range(customers):
         region, city = rng.choice(PLACES)
         people.append({"ref": f"BC-{i:06d}", "name": f"Customer {i}", "email": f"c{i}@example.com",
                        "phone": f"13{rng.randrange(10**8, 10**9)}", "level": "regular",
                        "blacklisted": rng.random() < BLACKLISTED_SHARE, "region": region, "city": city})
+    plain = [sku for sku in price if sku not in special]
+    catalogue = Catalogue(plain, price, {m: [s for s in v if s not in special] for m, v in by_merchant.items()},
+                          special)
+    return World(products, stock_rows, people, catalogue)
+
+
+def write(db: Database, world: World) -> None:
+    """The catalogue and its opening stock through the import code, as a shop's own files would come
+    (masterdata/seeding.py): checked, with history, and the stock as opening rows of the ledger. Customers
+    with a bulk INSERT (intake creates them; they are not master data)."""
+    seed_master_data(db, Clock(), warehouses=WAREHOUSES, products=world.products, stock=world.stock,
+                     source="bench", actor="oms:bench")
     now = datetime.now(UTC).replace(tzinfo=None)
     with db.session() as s:
-        s.execute(insert(Warehouse), WAREHOUSES)
-        for i in range(0, len(products), 20_000):
-            s.execute(insert(Product), products[i:i + 20_000])
-        for i in range(0, len(stock_rows), 20_000):
-            s.execute(insert(Stock), stock_rows[i:i + 20_000])
         s.execute(insert(Customer), [{"ref": c["ref"], "name": c["name"], "email": c["email"], "phone": c["phone"],
                                       "level": "regular", "blacklisted": c["blacklisted"],
                                       "blacklist_reason": "chargebacks" if c["blacklisted"] else "",
-                                      "created_at": now} for c in people])
-    plain = [sku for sku in price if sku not in special]
-    return Catalogue(plain, price, {m: [s for s in v if s not in special] for m, v in by_merchant.items()},
-                     special), people
+                                      "created_at": now} for c in world.people])
 
 
 def _money(minor: int) -> str:

@@ -73,7 +73,15 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
 def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: int, customers: int,
               payload_size: int, lines: tuple[int, int], rules_total: int, stored: int, memory_every: int, seed: int,
               baseline: bool, backlog: bool = False) -> dict[str, Any]:
-    from ..bench.runner import prepare, private_schema, run_single, run_workers, sigterm_as_exit, with_blocking_rules
+    from ..bench.runner import (
+        at_real_pace,
+        prepare,
+        private_schema,
+        run_single,
+        run_workers,
+        sigterm_as_exit,
+        with_blocking_rules,
+    )
     from ..bench.stored import copy_history
     from ..demo.driver import DemoRefused, _holds_other_orders
     from ..storage.db import Database
@@ -81,7 +89,8 @@ def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: in
             private_schema(db_url or f"sqlite:///{Path(tmp) / 'bench.db'}") as url:
         if db_url and _holds_other_orders(url, any_orders=True):
             raise DemoRefused(f"the database {url} holds orders: the benchmark needs an empty one")
-        config = c.config.model_copy(update={"database_url": url, "outbox_dir": str(Path(tmp) / "outbox")})
+        config = at_real_pace(c.config.model_copy(update={"database_url": url,
+                                                          "outbox_dir": str(Path(tmp) / "outbox")}))
         # Stored history averages five orders a customer; the run's orders rarely meet a customer twice.
         customers = customers or max(20_000, orders + stored // 5)
         catalogue, people = prepare(config, skus=skus, customers=customers, seed=seed)

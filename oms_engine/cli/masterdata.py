@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ..masterdata.entities import ENTITIES, Entity
 from ..masterdata.files import Row, _nest
-from ..masterdata.service import ImportRefused, Report
+from ..masterdata.service import ImportRefused, Report, key_parts
 from .root import Ctx, console, errors_to_exit, main
 
 
@@ -80,7 +80,7 @@ def _entity_group(ent: Entity) -> click.Group:
     @group.command("list")
     @click.option("--status", type=click.Choice(["active", "inactive", "all"]), default="active", show_default=True)
     @click.option("--prefix", default=None, help=f"{ent.keys[0]} starts with this")
-    @click.option("--after", default=None, help=f"the last {ent.keys[0]} of the page before")
+    @click.option("--after", default=None, help=f"the last {'/'.join(k.upper() for k in ent.keys)} of the page before")
     @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_obj
@@ -89,7 +89,8 @@ def _entity_group(ent: Entity) -> click.Group:
         active = {"active": True, "inactive": False, "all": None}[status]
         oms = c.oms(require_rules=False)
         try:
-            rows = oms.masterdata.list(ent.plural, active=active, prefix=prefix, after=after, limit=limit)
+            rows = oms.masterdata.list(ent.plural, active=active, prefix=prefix, limit=limit,
+                                       after=key_parts(ent, after) if after else None)
         finally:
             oms.close()
         if as_json:

@@ -60,6 +60,13 @@ def demo_config(config: Config, database_url: str | None) -> Config:
     return config.model_copy(update={"database_url": database_url or DEMO_DATABASE, "outbox_dir": DEMO_OUTBOX})
 
 
+def _at_real_pace(config: Config) -> Config:
+    """The simulated warehouse and carrier at their real pace, whatever config.yaml says: the demo's clock
+    jumps from one due moment to the next, and its customers ask to stop parcels while they are being
+    picked, which takes the warehouse's time."""
+    return config.with_plugin_settings(sim_wms={"time_scale": 1.0}, sim_carrier={"time_scale": 1.0})
+
+
 def _holds_other_orders(url: str, *, any_orders: bool = False) -> bool:
     """True when the database has orders and no mark saying the demo made them (``any_orders``: any at all)."""
     engine = make_engine(url)
@@ -126,6 +133,7 @@ def _review(oms: OMS, rng: random.Random, log: Counter[str]) -> None:
 def run_demo(config: Config, *, orders: int = 2000, skus: int = 1200, seed: int = 7, fresh: bool = True,
              force: bool = False, console: Console | None = None) -> dict[str, Any]:
     console = console or Console()
+    config = _at_real_pace(config)
     rng = random.Random(seed)
     t0 = time.perf_counter()
     if fresh:
@@ -139,7 +147,7 @@ def run_demo(config: Config, *, orders: int = 2000, skus: int = 1200, seed: int 
     engine.dispose()
     oms = OMS(config, clock=clock)
     try:
-        products = seed_catalogue(oms.db, rng, skus)
+        products = seed_catalogue(oms.db, oms.clock, rng, skus)
         customers = make_customers(rng, max(orders // 3, 50))
         with oms.db.session() as s:
             blacklisted = rng.sample(customers, max(len(customers) // 50, 2))

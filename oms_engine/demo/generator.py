@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
-
+from ..clock import Clock
+from ..masterdata.seeding import seed
+from ..money import decimal_text
 from ..storage.db import Database
-from ..storage.models import Product, Stock, Warehouse
 
 START = datetime(2026, 11, 2, 8, 0, 0)
 TICK = timedelta(hours=2)
@@ -54,7 +54,9 @@ def _price(rng: random.Random, category: str) -> int:
     return int(Decimal(rng.randint(low, high)).quantize(Decimal(10)))
 
 
-def seed_catalogue(db: Database, rng: random.Random, skus: int) -> list[dict[str, Any]]:
+def seed_catalogue(db: Database, clock: Clock, rng: random.Random, skus: int) -> list[dict[str, Any]]:
+    """A catalogue of ``skus`` products and their opening stock in the three warehouses, set up through the
+    import code (masterdata/seeding.py) as a shop's own files would be."""
     merchants = [f"M-{i:02d}" for i in range(1, 13)]
     products = []
     for i in range(1, skus + 1):
@@ -75,11 +77,11 @@ def seed_catalogue(db: Database, rng: random.Random, skus: int) -> list[dict[str
                     attrs["oversize"] and "oversize" not in w["capabilities"]):
                 continue
             if rng.random() < 0.85:
-                stock_rows.append(dict(warehouse=w["code"], sku=p["sku"], on_hand=rng.randint(5, 80), reserved=0))
-    with db.session() as s:
-        s.execute(insert(Warehouse), WAREHOUSES)
-        s.execute(insert(Product), products)
-        s.execute(insert(Stock), stock_rows)
+                # Bought at 45 to 70 % of the shelf price: the stock starts valued.
+                cost = p["price"] * rng.randint(45, 70) // 100
+                stock_rows.append(dict(warehouse=w["code"], sku=p["sku"], quantity=rng.randint(5, 80),
+                                       unit_cost=decimal_text(cost, CURRENCY)))
+    seed(db, clock, warehouses=WAREHOUSES, products=products, stock=stock_rows, source="demo", actor="oms:demo")
     return products
 
 

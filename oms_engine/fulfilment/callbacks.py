@@ -9,6 +9,7 @@ connector that fails to read it) is rejected with the reason, never guessed.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -22,7 +23,7 @@ from ..plugin.contracts import CallbackEvent, Connector
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
 from ..storage.db import append
-from ..storage.models import InboxMessage, Order
+from ..storage.models import Exchange, InboxMessage, Order
 from .status_map import StatusMap
 
 
@@ -49,6 +50,25 @@ class Callbacks:
                    status=InboxStatus.PENDING.value, outcome="")
             return None
         row = InboxMessage(source=source, payload=body, received_at=self.clock.now())
+        s.add(row)
+        s.flush()
+        return row.id
+
+    def receive_http(self, s: Session, source: str, warehouse: str, body: bytes, content_type: str,
+                     callback_id: str) -> int:
+        """Store a warehouse's HTTP callback: its bytes as an exchange, and an inbox row the connector reads
+        (``callback_body(payload)`` gives the bytes back)."""
+        now = self.clock.now()
+        s.add(Exchange(at=now, direction="in", kind="callback", connector=source, warehouse=warehouse,
+                       order_number="", topic="callback", correlation_id=callback_id, message_id=None, status=None,
+                       content_type=content_type[:100], body=body, note=""))
+        try:
+            text, encoding = body.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(body).decode("ascii"), "base64"
+        row = InboxMessage(source=source, received_at=now, warehouse=warehouse, correlation_id=callback_id or None,
+                           payload={"body": text, "encoding": encoding, "content_type": content_type,
+                                    "warehouse": warehouse})
         s.add(row)
         s.flush()
         return row.id
@@ -90,3 +110,4 @@ class Callbacks:
 
 class Unreadable(ValueError):
     """A connector's own refusal of a malformed callback (not a fault of the plugin)."""
+

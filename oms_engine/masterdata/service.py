@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..errors import OmsError
-from ..money import exponent
+from ..money import decimal_text
 from ..storage.db import Database, append, insert_rows
 from ..storage.models import MasterChange
 from .entities import ENTITIES, Entity
@@ -99,6 +99,15 @@ class ImportRefused(MasterDataError):
         self.report = report
 
 
+def key_parts(ent: Entity, text: str) -> tuple[str, ...]:
+    """A key written as its parts joined by '/' (``SF/COLD``); only the last part may hold a '/' itself
+    (a channel's SKU)."""
+    parts = tuple(text.split("/", len(ent.keys) - 1))
+    if len(parts) != len(ent.keys) or not all(parts):
+        raise MasterDataError(f"a {ent.name} is named {'/'.join(k.upper() for k in ent.keys)}, got '{text[:100]}'")
+    return parts
+
+
 def entity(name: str) -> Entity:
     try:
         return ENTITIES[name]
@@ -118,9 +127,7 @@ def stored_input(ent: Entity, record: Any) -> dict[str, Any]:
     """A stored record as its schema takes it (so a partial change can be laid over it)."""
     data = {name: getattr(record, name) for name in (*ent.keys, *ent.fields, "active")}
     if "price" in data:   # money is given as a decimal amount
-        exp = exponent(data["currency"])
-        whole, frac = divmod(data["price"], 10**exp) if exp else (data["price"], 0)
-        data["price"] = f"{whole}.{frac:0{exp}d}" if exp else str(whole)
+        data["price"] = decimal_text(data["price"], data["currency"])
     return {k: v for k, v in data.items() if v is not None}
 
 
@@ -300,17 +307,22 @@ class MasterData:
 
     # -- reading -----------------------------------------------------------------------------
     def list(self, name: str, *, active: bool | None = None, prefix: str | None = None, limit: int = 100,
-             after: str | None = None) -> list[dict[str, Any]]:
-        """Records in key order (the first key column); ``after``: the last key of the page before."""
+             after: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Records in key order; ``after``: the key (all its parts) of the last record of the page before."""
         ent = entity(name)
-        first = getattr(ent.model, ent.keys[0])
-        stmt = select(ent.model).order_by(*(getattr(ent.model, k) for k in ent.keys)).limit(limit)
+        cols = [getattr(ent.model, k) for k in ent.keys]
+        stmt = select(ent.model).order_by(*cols).limit(limit)
         if active is not None:
             stmt = stmt.where(ent.model.active.is_(active))  # type: ignore[attr-defined]
         if prefix:
-            stmt = stmt.where(first.startswith(prefix, autoescape=True))
+            stmt = stmt.where(cols[0].startswith(prefix, autoescape=True))
         if after:
-            stmt = stmt.where(first > after)
+            if len(after) != len(cols):
+                raise MasterDataError(f"'after' names a {ent.name} by {', '.join(ent.keys)}")
+            # Keyset order over every part: (a, b) > (x, y) as a > x, or a = x and b > y.
+            later = [and_(*(c == v for c, v in zip(cols[:i], after[:i], strict=True)), cols[i] > after[i])
+                     for i in range(len(cols))]
+            stmt = stmt.where(or_(*later))
         with self.db.read() as s:
             return [record_dict(ent, r) for r in s.scalars(stmt)]
 

@@ -3,15 +3,19 @@
 A message is written in the same transaction as the change that caused it,
 then delivered by the outbox stage (pipeline/outbox.py): oldest first, a
 message waiting while an older one of its order and kind (notification or
-connector document) is unsent, retried with backoff when delivery fails,
-dead after :data:`RETRY_LIMIT` attempts. Every receiver must be idempotent
+connector document) is unsent, retried with backoff and jitter when delivery
+fails (:func:`next_attempt`), dead after :data:`RETRY_LIMIT` attempts: a dead
+letter, listed by ``oms outbox dead`` and sent again by ``oms outbox retry``
+(dead_letters.py). Every receiver must be idempotent
 on the message id: a worker that dies between delivering a message and
 recording it as sent leaves it to be delivered again by another.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +26,16 @@ from ..storage.db import append
 from ..storage.models import Order, OutboxMessage
 
 RETRY_LIMIT = 8
+MAX_BACKOFF_SECONDS = 6 * 3600
+
+
+def next_attempt(now: datetime, base_seconds: int, attempts: int, message_id: int) -> datetime:
+    """When a message that failed ``attempts`` times is tried again: exponential backoff from ``base_seconds``,
+    capped, with up to a fifth more of jitter so the messages of one outage do not all come back at once.
+    The jitter is drawn from the message id and attempt, so a run is repeatable."""
+    delay = min(base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+    spread = int.from_bytes(hashlib.sha256(f"{message_id}:{attempts}".encode()).digest()[:4], "big") / 2**32
+    return now + timedelta(seconds=delay * (1 + 0.2 * spread))
 
 
 class Kind(StrEnum):
@@ -30,9 +44,14 @@ class Kind(StrEnum):
 
 
 class Topic(StrEnum):
-    WMS_CREATE = "wms.create"
+    WMS_CREATE = "wms.create"                         # a sales order to ship
     WMS_CANCEL = "wms.cancel"
     WMS_INTERCEPT = "wms.intercept"
+    WMS_PURCHASE_ORDER = "wms.purchase_order"         # goods expected from a supplier
+    WMS_RETURN_TO_VENDOR = "wms.return_to_vendor"     # goods to send back to a supplier
+    WMS_CUSTOMER_RETURN = "wms.customer_return"       # goods expected back from a customer
+    MASTER_ITEM = "master.item"                       # a product, before the first document naming it
+    MASTER_SUPPLIER = "master.supplier"
     CARRIER_REGISTER = "carrier.register"
 
     @staticmethod

@@ -11,21 +11,17 @@ rows it moves, in the global order (see stock/ledger.py).
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from ..clock import Clock
 from ..errors import CommandError
-from ..masterdata.skus import mapped_skus
 from ..money import format_minor
 from ..payments.status import is_paid, record_payment
-from ..plugin.faults import PluginFault
 from ..plugin.registry import PluginRegistry
-from ..stock.reservations import held_per_line, lock_held, reservations_of, reserve_lines
+from ..stock.reservations import lock_held
 from ..stock.warehouses import WarehouseCache
 from ..storage.claims import lock_orders
 from ..storage.db import Database
-from ..storage.models import Order, Product
 from ..storage.retry import retrying
+from .backorders import recheck_intake
 from .flow import FIRST, HoldStage, resume
 from .machine import Event, IllegalTransition, OrderMachine, State, check, stop_event
 from .queries import get_order
@@ -65,41 +61,16 @@ class Commands:
             event = Event.RELEASE if is_paid(order) or order.parent_id else Event.RELEASE_UNPAID
             check(order, event)
             if order.hold_stage == HoldStage.INTAKE.value:
-                problem = self._recheck_intake(s, order)
-                if problem:
-                    raise CommandError(f"order {number} cannot be released yet: {problem}")
+                # Held at intake: released only once what held it is fixed (SKUs mapped, stock reserved).
+                problems = recheck_intake(s, order, self.plugins, self.warehouses.get(s), self.clock.now())
+                if problems:
+                    reasons = "; ".join(dict.fromkeys(text for _, _, text in problems))
+                    raise CommandError(f"order {number} cannot be released yet: {reasons}")
             order.stage = resume(order.hold_stage).value
             if event is Event.RELEASE_UNPAID:
                 order.stage = FIRST.value  # screened once it is paid
             self.machine.fire(s, order, event, actor=actor, cause=note or f"released (was: {order.hold_reason})")
             return order.status
-
-    def _recheck_intake(self, s: Session, order: Order) -> str | None:
-        """An intake hold is lifted only when what held it is fixed: SKUs mapped, stock reserved."""
-        table = mapped_skus(s, order.channel, [ln.channel_sku for ln in order.lines if not ln.mapped])
-        for ln in order.lines:
-            if not ln.mapped:
-                try:
-                    sku = table.get(ln.channel_sku) or self.plugins.resolve_sku(order.channel, ln.channel_sku)
-                except PluginFault as fault:
-                    return f"SKU '{ln.channel_sku}' could not be mapped: {fault}"
-                p = s.get(Product, sku)
-                if p is None:
-                    return f"SKU '{ln.channel_sku}' is still not in the catalogue"
-                if not p.active:
-                    return f"SKU '{sku}' is deactivated in the catalogue"
-                ln.sku, ln.mapped, ln.merchant, ln.weight_g = p.sku, True, p.merchant, p.weight_g
-                ln.attributes = dict(p.attributes or {})
-        # Totals that disagreed need no fix: releasing means a person accepts the OMS's arithmetic.
-        held = held_per_line(reservations_of(s, [order.id]).get(order.id, []))
-        missing = [(ln.line_no, ln.sku, ln.quantity - held.get(ln.line_no, 0)) for ln in order.lines
-                   if ln.quantity > held.get(ln.line_no, 0)]
-        if missing:
-            short = reserve_lines(s, order.id, f"order:{order.number}", missing, self.warehouses.get(s),
-                                  self.clock.now())
-            if short:
-                return "insufficient stock for " + ", ".join(f"SKU '{k}'" for k in short)
-        return None
 
     @retrying
     def reject(self, number: str, *, actor: str, note: str = "") -> str:

@@ -34,6 +34,7 @@ from .incidents import record_incident
 from .machine import Event, OrderMachine, State
 from .numbering import NumberGenerator
 from .records import CustomerRec, OrderRec, insert_orders
+from .waits import Wait, record_waits
 
 
 class OrderRefused(OmsError, ValueError):
@@ -90,6 +91,10 @@ class _Draft:
     lines: list[dict[str, Any]]
     holds: list[str]
     payload_id: int | None
+    # What the order waits for when held (orders/waits.py); a reason a person must judge (totals that
+    # disagree, a price in another currency...) means it waits for that person instead.
+    waits: list[tuple[Wait, str]] = field(default_factory=list)
+    person: bool = False
 
 
 class OrderCreator:
@@ -125,6 +130,8 @@ class OrderCreator:
                now: datetime) -> _Draft:
         """The order's lines, amounts and reasons to hold, in memory; OrderRefused when it cannot be stored."""
         holds: list[str] = []
+        waits: list[tuple[Wait, str]] = []
+        person = False
         lines: list[dict[str, Any]] = []
         for i, ln in enumerate(canon.lines, start=1):
             sku = pre.skus.get(ln.sku, ln.sku)
@@ -134,12 +141,16 @@ class OrderCreator:
                 # Stored and held, never dropped: releasing the order asks the mappers again.
                 p = None
                 holds.append(f"SKU '{ln.sku}' could not be mapped: {fault}")
+                waits.append((Wait.SKU, ln.sku))
             elif p is None:
                 holds.append(f"unmapped SKU '{ln.sku}'")
+                waits.append((Wait.SKU, ln.sku))
             elif not p.active:
                 holds.append(f"SKU '{sku}' is deactivated in the catalogue")
+                person = True
             elif p.currency != canon.currency and ln.unit_price is None:
                 holds.append(f"SKU '{sku}' is priced in {p.currency}, order is in {canon.currency}")
+                person = True
             price = ln.unit_price if ln.unit_price is not None else (p.price if p else 0)
             lines.append({"line_no": i, "sku": sku, "channel_sku": ln.sku, "name": ln.name or (p.name if p else ln.sku),
                           "quantity": ln.quantity, "unit_price": price, "goods": price * ln.quantity, "discount": 0,
@@ -154,6 +165,7 @@ class OrderCreator:
             raise OrderRefused(f"lines: goods + freight + tax come to {format_minor(gross, canon.currency)}, over "
                                f"the limit of {format_minor(MAX_AMOUNT, canon.currency)}")
         if discounts > gross:
+            person = True
             holds.append(f"discounts {format_minor(discounts, canon.currency)} exceed the order total "
                          f"{format_minor(gross, canon.currency)}")
         payable = max(gross - discounts, 0)
@@ -161,6 +173,7 @@ class OrderCreator:
         for ln, share in zip(lines, apportion(min(discounts, goods), [ln["goods"] for ln in lines]), strict=True):
             ln["discount"] = share
         if canon.declared_total is not None and canon.declared_total != payable:
+            person = True
             holds.append(f"totals disagree: channel says {format_minor(canon.declared_total, canon.currency)}, "
                          f"lines add up to {format_minor(payable, canon.currency)}")
         placed_at = naive_utc(canon.placed_at) if canon.placed_at else now
@@ -172,7 +185,7 @@ class OrderCreator:
                "payload_id": payload_id, "note": canon.note, "stage": FIRST.value,
                "contact": canon.contact(), "content_hash": digest,
                "due_at": self.machine.first_deadline(State.PENDING_PAYMENT, placed_at)}
-        return _Draft(canon, digest, row, lines, holds, payload_id)
+        return _Draft(canon, digest, row, lines, holds, payload_id, waits, person)
 
     def create_many(self, s: Session, items: list[tuple[CanonicalOrder, str, int | None]], pre: Prefetched
                     ) -> list[OrderRec | Seen | OmsError]:
@@ -217,16 +230,20 @@ class OrderCreator:
             short = reserve_lines(s, order.id, f"order:{order.number}",
                                   [(ln.line_no, ln.sku, ln.quantity) for ln in order.lines], pre.warehouses, now)
             holds.extend(f"insufficient stock for SKU '{sku}'" for sku in short)
+            d.waits.extend((Wait.STOCK, sku) for sku in short)
         if canon.payment is not None:
             record_payment(order, canon.payment.amount, canon.payment.transaction_id,
                            naive_utc(canon.payment.paid_at) if canon.payment.paid_at else now)
             if canon.payment.amount != order.payable and not holds:
+                d.person = True
                 holds.append(f"payment {format_minor(canon.payment.amount, canon.currency)} differs from payable "
                              f"{format_minor(order.payable, canon.currency)}")
         if holds:
             order.hold_reason = "; ".join(dict.fromkeys(holds))
             order.hold_stage = HoldStage.INTAKE.value
             self.machine.fire(s, order, Event.HOLD, actor="oms", cause=order.hold_reason, cache=pre.cache)
+            if d.waits and not d.person:
+                record_waits(s, order.id, d.waits, now)
         elif canon.payment is not None:
             self.machine.fire(s, order, Event.PAY, actor=f"channel:{canon.channel}",
                               cause=f"payment {canon.payment.transaction_id}", cache=pre.cache)

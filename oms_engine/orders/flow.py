@@ -18,7 +18,13 @@ paid        split      route      the split rules may divide it into children
 paid        route      document   the routing rules choose a warehouse (-> routed)
 routed      document   (none)     the warehouse document is queued in the outbox
 split       check      (none)     a child ended: the parent may end too
+on_hold     recheck    (none)     what the hold waits for may be there: release
+                                  the order if it is covered now (backorders)
 ==========  =========  =========  ================================================
+
+The recheck step is the one step not carried in ``orders.stage``: an order
+waits for it through its ready waits (orders/waits.py), which goods coming in
+mark without taking the order's row lock.
 
 A held order remembers why in ``orders.hold_stage``; releasing it resumes at
 :data:`RESUME` of that hold: a hold at intake goes through screening; a
@@ -40,6 +46,7 @@ class Step(StrEnum):
     ROUTE = "route"
     DOCUMENT = "document"
     CHECK = "check"        # a split parent: look at its children again
+    RECHECK = "recheck"    # a held order: what it waits for may be there now
 
 
 class HoldStage(StrEnum):
@@ -66,6 +73,7 @@ FLOW: tuple[Row, ...] = (
     Row(State.PAID, Step.ROUTE, Step.DOCUMENT, HoldStage.ROUTE_FAULT),
     Row(State.ROUTED, Step.DOCUMENT, None),
     Row(State.SPLIT, Step.CHECK, None),
+    Row(State.ON_HOLD, Step.RECHECK, None),
 )
 _BY_STEP = {row.step: row for row in FLOW}
 

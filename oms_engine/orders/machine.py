@@ -33,6 +33,7 @@ from ..storage.models import History, Order
 from .flow import PARENT_CHECK
 from .incidents import record_incident
 from .states import Event, State
+from .waits import clear_waits
 
 if TYPE_CHECKING:
     from ..decisions.fact_builder import FactCache
@@ -248,6 +249,8 @@ class OrderMachine:
             order.hold_reason = order.hold_stage = None
         append(s, History, order_id=order.id, from_state=t.before.value, to_state=target.value, event=event.value,
                actor=actor, cause=cause, at=now)
+        if t.before is S.ON_HOLD and target is not S.ON_HOLD:
+            clear_waits(s, order.id)   # out of the review queue: it waits for nothing any more
         self._effects(s, t)
         if order.parent_id is not None and target in (S.COMPLETED, S.CLOSED, S.CANCELLED):
             # Flag the parent for the parents stage, in this same transaction.

@@ -22,7 +22,7 @@ from ..clock import Clock
 from ..fulfilment.callbacks import Callbacks
 from ..storage.db import append, on_drain, restored_on_rollback
 from ..storage.driver import execute_many
-from ..storage.models import PluginState, ScheduledTask
+from ..storage.models import Exchange, PluginState, ScheduledTask
 
 _ABSENT = object()
 _KEY = "oms_plugin_states"
@@ -103,6 +103,8 @@ class BufferedContext:
         self._states: dict[tuple[str, str], Any] = {}
         self._tasks: list[dict[str, Any]] = []
         self._callbacks: list[tuple[str, Any]] = []
+        # What the message at hand is, for the exchanges a connector records while it handles it.
+        self.about: dict[str, Any] = {}
 
     # -- PluginContext ------------------------------------------------------------
     def now(self) -> datetime:
@@ -125,6 +127,16 @@ class BufferedContext:
         if source not in self.callbacks.plugins.connectors:
             raise LookupError(f"unknown callback source '{source}'")
         self._callbacks.append((source, payload))
+
+    def record_exchange(self, *, direction: str, kind: str, body: bytes, content_type: str = "",
+                        correlation_id: str = "", status: int | None = None, note: str = "") -> None:
+        # Written at once, not kept aside: what went over the wire stays on record when the call then fails.
+        about = self.about
+        append(self.s, Exchange, at=self.clock.now(), direction=str(direction)[:8], kind=str(kind)[:16],
+               connector=about.get("connector", ""), warehouse=about.get("warehouse"),
+               order_number=about.get("order_number", ""), topic=about.get("topic", ""),
+               correlation_id=str(correlation_id)[:128], message_id=about.get("message_id"), status=status,
+               content_type=str(content_type)[:100], body=bytes(body), note=str(note)[:4000])
 
     # -- the core's side ------------------------------------------------------------
     def commit(self) -> None:

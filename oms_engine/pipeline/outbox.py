@@ -26,7 +26,6 @@ on their own state, which is written in the delivering transaction.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select, update
@@ -37,7 +36,7 @@ from ..decisions.fact_builder import FactCache
 from ..fulfilment.callbacks import Callbacks
 from ..fulfilment.dispatch import Dispatch
 from ..messaging.notifications import render_notification
-from ..messaging.outbox import RETRY_LIMIT, Kind, Status
+from ..messaging.outbox import RETRY_LIMIT, Kind, Status, next_attempt
 from ..messaging.templates import TemplateProblem
 from ..plugin.contracts import Notification, OutboundMessage
 from ..plugin.faults import PluginFault, blame
@@ -135,7 +134,7 @@ class OutboxStage:
     def _failed(self, msg: Any, exc: BaseException, now: Any) -> dict[str, Any]:
         log.warning("outbox %s (%s) failed: %s", msg.id, msg.topic, exc)
         attempts = msg.attempts + 1
-        retry = now + timedelta(seconds=self.retry_seconds * 2 ** (attempts - 1))
+        retry = next_attempt(now, self.retry_seconds, attempts, msg.id)
         return {"id": msg.id, "attempts": attempts, "last_error": str(exc)[:2000],
                 "status": Status.DEAD.value if attempts >= RETRY_LIMIT else Status.PENDING.value,
                 "available_at": retry}
@@ -182,6 +181,8 @@ class OutboxStage:
             route = self.warehouses.wms(s, warehouse)
             if route.connector == connector.name:
                 settings = route.settings
+        ctx.about = {"connector": connector.name, "warehouse": warehouse if isinstance(warehouse, str) else None,
+                     "order_number": msg.order_number or "", "topic": msg.topic, "message_id": msg.id}
         try:
             with blame(self.plugins.connectors.plugin_of(connector.name), f"connector '{connector.name}' send"):
                 connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload,

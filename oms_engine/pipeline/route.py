@@ -18,11 +18,13 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..decisions.points import DecisionPoint
 from ..orders import flow
+from ..orders.backorders import stock_waits
 from ..orders.flow import HoldStage
 from ..orders.machine import Event
 from ..orders.records import OrderRec
 from ..orders.routing import route_order
 from ..orders.views import order_view
+from ..orders.waits import record_waits
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import StockView
 from ..rules import Decision
@@ -74,6 +76,8 @@ class RouteStage(DecisionStage):
             order.stage = None
             hold(s, self.machine, order, HoldStage.ROUTING, "no warehouse can ship the whole order",
                  actor="rules:routing", cache=cache)
+            # Stock coming in may let a warehouse take it whole: released by itself then (backorders).
+            record_waits(s, order.id, stock_waits(order), self.clock.now())
             return
         order.warehouse, order.carrier = chosen.warehouse, self.carrier
         flow.advance(order, self.step)

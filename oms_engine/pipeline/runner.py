@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
-from ..messaging.outbox import RETRY_LIMIT, Status
+from ..messaging.outbox import RETRY_LIMIT, Status, next_attempt
 from ..orders import flow
 from ..orders.incidents import record_incident
 from ..orders.machine import TIMEOUTS, Event, IllegalTransition, OrderMachine, State, check
@@ -196,7 +196,7 @@ class Pipeline:
                 msg.attempts += 1
                 msg.last_error = f"{type(error).__name__}: {error}"[:2000]
                 msg.status = Status.DEAD.value if msg.attempts >= RETRY_LIMIT else Status.PENDING.value
-                msg.available_at = now + timedelta(seconds=self.retry_seconds * 2 ** (msg.attempts - 1))
+                msg.available_at = next_attempt(now, self.retry_seconds, msg.attempts, msg.id)
                 record_incident(s, order_id=msg.order_id, stage=stage, error=error,
                                 action=f"message {unit.id} {msg.status}", at=now)
 

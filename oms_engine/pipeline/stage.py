@@ -26,6 +26,7 @@ class StageName(StrEnum):
     TIMERS = "timers"
     TASKS = "tasks"
     INBOX = "inbox"
+    BACKORDERS = "backorders"
     SCREEN = "screen"
     SPLIT = "split"
     ROUTE = "route"

@@ -39,6 +39,14 @@ class PluginContext(Protocol):
     def receive_callback(self, source: str, payload: JSON) -> None:
         """Hand a status callback to the core, exactly as the callback API would."""
 
+    def record_exchange(self, *, direction: str, kind: str, body: bytes, content_type: str = "",
+                        correlation_id: str = "", status: int | None = None, note: str = "") -> None:
+        """Keep one message exchanged with the outside system, byte for byte: a document sent
+        (``direction="out", kind="request"``) or the answer to it (``"in", "response"``, with its HTTP
+        ``status``). ``oms order show`` lists them with the order's messages. Kept even when the call then
+        raises, so a failed attempt is on record; the connector, the message, its order and its warehouse
+        are the core's to fill in."""
+
 
 @runtime_checkable
 class ChannelAdapter(Protocol):
@@ -96,12 +104,29 @@ class OutboundMessage:
 
 @dataclass(frozen=True)
 class CallbackEvent:
-    """A connector's status report for one order, before the status map."""
+    """What a connector read out of a callback.
+
+    ``kind`` says what it is about:
+
+    - ``"order"``: a status of an order (``order_number``), mapped to an order event by the status map;
+      ``data`` may carry ``tracking_no``, ``carrier``, ``note``, ``place``;
+    - ``"receipt"``: goods a warehouse received against a document (a purchase order or a customer
+      return): ``data = {"document": "PO-1", "lines": [{"sku": ..., "quantity": ...}]}``, the quantities
+      actually received;
+    - ``"shipped_out"``: goods a warehouse sent out against a document (a return to a vendor), the same
+      shape;
+    - ``"ack"``: a document was taken (``data = {"document": ..., "accepted": bool, "reason": ...}``).
+
+    ``id``: the sender's id of the callback, if it gives one: a second delivery of the same id is
+    recorded and changes nothing.
+    """
 
     order_number: str
     status: str                 # the external system's own status word
     data: Mapping[str, JSON] = field(default_factory=dict)
     at: datetime | None = None
+    kind: str = "order"
+    id: str = ""
 
 
 @runtime_checkable
@@ -123,6 +148,13 @@ class Connector(Protocol):
 
     def on_task(self, payload: JSON, ctx: PluginContext) -> None:
         """A task this connector scheduled through ``ctx.schedule`` is due."""
+
+    # Optional, for a connector whose system calls back over HTTP (``POST /api/wms/WAREHOUSE/callbacks``):
+    #   verify_callback(headers, body, settings) -> bool: the signature on the raw body, checked with the
+    #       warehouse's settings (its secret) before anything is stored;
+    #   callback_id(headers, body) -> str: the sender's id of the delivery, if any.
+    # And ``wants_master_data = True`` for a WMS that must be sent items and suppliers (``master.item``,
+    # ``master.supplier``) before the first document that names them.
 
 
 @dataclass(frozen=True)

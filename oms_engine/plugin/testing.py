@@ -113,21 +113,19 @@ def migrated_sqlite_url(directory: Path) -> str:
 def seed_world(oms: OMS, *, warehouses: Sequence[dict[str, Any]] = WAREHOUSES,
                catalogue: dict[str, tuple[int, str, dict[str, Any], dict[str, int]]] | None = None,
                customers: Sequence[dict[str, Any]] = CUSTOMERS) -> None:
-    """Warehouses, products with stock, and customers, in one transaction."""
-    from ..stock.ledger import post
-    from ..stock.movements import Movement
-    from ..storage.models import Customer, Product, Warehouse
+    """Warehouses, products with their opening stock (through the import code, as a user's files would come),
+    and customers."""
+    from ..masterdata.seeding import seed
+    from ..storage.models import Customer
     catalogue = CATALOGUE if catalogue is None else catalogue
-    with oms.db.session() as s:
-        s.execute(insert(Warehouse), list(warehouses))
-        s.execute(insert(Product), [
-            dict(sku=sku, name=sku.title(), price=price, currency="CNY", merchant=merchant,
-                 weight_g=30000 if attrs.get("oversize") else 500, attributes=attrs)
-            for sku, (price, merchant, attrs, _) in catalogue.items()])
-        for sku, (_, _, _, stock) in catalogue.items():
-            for w, q in stock.items():
-                post(s, Movement.OPENING, w, sku, q, document="seed", at=T0, actor="test")
-        if customers:
+    seed(oms.db, oms.clock, warehouses=warehouses, source="test world",
+         products=[dict(sku=sku, name=sku.title(), price=price, currency="CNY", merchant=merchant,
+                        weight_g=30000 if attrs.get("oversize") else 500, attributes=attrs)
+                   for sku, (price, merchant, attrs, _) in catalogue.items()],
+         stock=[dict(warehouse=w, sku=sku, quantity=q) for sku, (_, _, _, stock) in catalogue.items()
+                for w, q in stock.items() if q])
+    if customers:
+        with oms.db.session() as s:
             s.execute(insert(Customer), list(customers))
 
 

@@ -23,7 +23,7 @@ has no row for the SKU yet creates it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,16 @@ from .locking import lock_stock
 from .movements import EFFECTS, Movement, MovementError, deltas, value_in, value_out
 
 _KEY = "oms_stock_batch"
+
+
+# Called at every write with the SKUs whose available stock went up in the transaction (goods in, stock
+# released): held orders waiting for them may be served now (orders/waits.py). Registered by the engine.
+_FREED_LISTENERS: list[Callable[[Session, set[str]], None]] = []
+
+
+def on_freed(listener: Callable[[Session, set[str]], None]) -> None:
+    if listener not in _FREED_LISTENERS:
+        _FREED_LISTENERS.append(listener)
 
 
 class StockError(OmsError):
@@ -86,6 +96,7 @@ class StockBatch:
         self._figures: dict[tuple[str, str], tuple[int, int]] = {}
         self._figures_undo: list[tuple[tuple[str, str], Any]] = []
         self._absent: set[tuple[str, str]] = set()   # rows read that do not exist (yet)
+        self._freed: set[str] = set()   # SKUs whose available went up (see on_freed)
         self._last_value = 0
 
     # -- figures ------------------------------------------------------------------------------
@@ -168,17 +179,22 @@ class StockBatch:
     def _apply(self, key: tuple[str, str], kind: Movement, h: int, r: int, order_id: int | None, document: str,
                at: datetime, *, unit_cost: int | None = None, value: int | None = None, actor: str = "",
                note: str = "") -> None:
+        if h:
+            # Read before this movement counts among the transaction's pending deltas, which the figures
+            # read take in (load_figures): read after, its own quantity would count twice.
+            self.load_figures([key])
         d = self._deltas[key]
         d[0] += h
         d[1] += r
         if h - r:
             self._add(key, h - r)
+            if h - r > 0:
+                self._freed.add(key[1])
         row: dict[str, Any] = {"warehouse": key[0], "sku": key[1], "kind": kind.value, "on_hand_delta": h,
                                "reserved_delta": r, "order_id": order_id, "document": document, "at": at}
         self._last_value = 0
         if h:
             # Goods in or out: the row's value moves too, at average cost (movements.py).
-            self.load_figures([key])
             on_hand, worth = self._figures[key]
             v = (value if value is not None else value_in(worth, on_hand, h, unit_cost)) if h > 0 \
                 else -value_out(worth, on_hand, -h)
@@ -231,11 +247,11 @@ class StockBatch:
     # -- savepoints -------------------------------------------------------------------------------
     def snapshot(self) -> Any:
         return (len(self._undo), {k: list(v) for k, v in self._deltas.items()}, list(self._gone),
-                len(self._figures_undo), set(self._absent))
+                len(self._figures_undo), set(self._absent), set(self._freed))
 
     def restore(self, snap: Any) -> None:
         """Back to the snapshot (None: as new), in place: a StockView may hold ``available``."""
-        mark, moved, gone, figures_mark, absent = snap if snap is not None else (0, {}, [], 0, set())
+        mark, moved, gone, figures_mark, absent, freed = snap if snap is not None else (0, {}, [], 0, set(), set())
         available = self.available
         for key, before in reversed(self._undo[mark:]):
             if before is _ABSENT:
@@ -252,6 +268,7 @@ class StockBatch:
         self._deltas = defaultdict(lambda: [0, 0, 0], moved)
         self._gone = gone
         self._absent = absent
+        self._freed = freed
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, s: Session) -> None:
@@ -274,6 +291,11 @@ class StockBatch:
             if changed != -1 and changed != len(changes):
                 raise StockError(f"{len(changes) - changed} stock row(s) could not take the batch's moves: the "
                                  "figures it decided on were not the rows' (nothing was written)")
+        if self._freed:
+            # After the stock rows: waits are taken after stock, as everywhere (orders/waits.py).
+            freed, self._freed = self._freed, set()
+            for listener in _FREED_LISTENERS:
+                listener(s, freed)
 
 
 def read_available(s: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:

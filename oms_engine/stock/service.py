@@ -4,14 +4,13 @@ Each change is one transaction, retried when it loses a race, posted
 through the ledger's verbs (ledger.py) with who did it and why; a refused
 change (an unknown warehouse or SKU, a count below what is reserved, a
 movement that would take available below zero) raises :class:`StockError`
-with the reason and writes nothing. Listeners (``on_goods_in``) hear, in the
-same transaction, which SKUs came into which warehouses: held orders waiting
-for them are looked at again (backorders.py).
+with the reason and writes nothing. Goods coming in mark what held orders
+wait for, in the same transaction (batch.py's ``on_freed``; orders/waits.py),
+so a receipt releases the backorders it covers without anyone acting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +26,6 @@ from .batch import StockError, stock_batch
 from .ledger import count, post, transfer
 from .movements import Movement
 from .verify import Verification, verify
-
-GoodsIn = Callable[[Session, Sequence[tuple[str, str]]], None]
 
 # What a person may post directly; reservations, releases and sales are the orders' own.
 MANUAL = (Movement.PURCHASE_RECEIPT, Movement.CUSTOMER_RETURN, Movement.RETURN_TO_VENDOR, Movement.ADJUSTMENT)
@@ -51,7 +48,6 @@ class Posted:
 class StockService:
     def __init__(self, *, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
-        self.on_goods_in: list[GoodsIn] = []
 
     def _check(self, s: Session, warehouse: str, sku: str) -> Product:
         if s.get(Warehouse, warehouse) is None:
@@ -60,10 +56,6 @@ class StockService:
         if product is None:
             raise StockError(f"no product '{sku}' in the catalogue")
         return product
-
-    def _goods_in(self, s: Session, keys: Sequence[tuple[str, str]]) -> None:
-        for listener in self.on_goods_in:
-            listener(s, keys)
 
     @staticmethod
     def _figures(s: Session, warehouse: str, sku: str) -> tuple[int, int]:
@@ -92,8 +84,6 @@ class StockService:
                         raise StockError("unit cost: must not be negative")
                 value = post(s, kind, warehouse, sku, qty, document=document[:64], at=self.clock.now(),
                              unit_cost=cost, actor=actor, note=note)
-                if qty > 0 and kind is not Movement.RETURN_TO_VENDOR:
-                    self._goods_in(s, [(warehouse, sku)])
                 on_hand, available = self._figures(s, warehouse, sku)
                 return Posted(kind.value, warehouse, sku, qty, value, on_hand, available)
 
@@ -107,7 +97,6 @@ class StockService:
                 self._check(s, target, sku)
                 value = transfer(s, sku, qty, source, target, document=document[:64], at=self.clock.now(),
                                  actor=actor, note=note)
-                self._goods_in(s, [(target, sku)])
                 on_hand, available = self._figures(s, target, sku)
                 return Posted(Movement.TRANSFER.value, target, sku, qty, value, on_hand, available)
 
@@ -119,8 +108,6 @@ class StockService:
                 self._check(s, warehouse, sku)
                 diff = count(s, warehouse, sku, counted, document=document[:64], at=self.clock.now(), actor=actor,
                              note=note)
-                if diff > 0:
-                    self._goods_in(s, [(warehouse, sku)])
                 on_hand, available = self._figures(s, warehouse, sku)
                 return Posted(Movement.STOCKTAKE.value, warehouse, sku, diff, 0, on_hand, available)
 

@@ -18,7 +18,7 @@ from oms_engine import CallbackEvent, OutboundMessage, PluginContext, hookimpl
 from .simulation import fraction, parse_status_callback
 
 DEFAULTS = {"collect_hours": 1, "transit_hours": 12, "out_hours": 20, "sign_hours": 4,
-            "return_hours": 48, "refusal_rate": 0.03}
+            "return_hours": 48, "refusal_rate": 0.03, "time_scale": 1.0}   # time_scale 0: every step at once
 JOURNEY = (("COLLECTED", "collect_hours"), ("IN_TRANSIT", "transit_hours"),
            ("OUT_FOR_DELIVERY", "out_hours"), ("SIGNED", "sign_hours"))
 
@@ -31,7 +31,8 @@ class SimCarrier:
         self.settings = {**DEFAULTS, **(settings or {})}
 
     def _after(self, key: str, number: str, step: str) -> timedelta:
-        return timedelta(hours=float(self.settings[key]) * (0.5 + fraction(f"{number}:{step}")))
+        scale = float(self.settings["time_scale"])
+        return timedelta(hours=float(self.settings[key]) * scale * (0.5 + fraction(f"{number}:{step}")))
 
     def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
         if message.topic != "carrier.register":

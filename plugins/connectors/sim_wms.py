@@ -2,7 +2,7 @@
 
 It behaves like a remote WMS: it keeps its own view of each document (in the
 plugin state store), works through accepted -> picking -> packed -> shipped
-on its own schedule, and reports each step with a callback handed to the core
+on its own schedule (``time_scale`` 0: at once), and reports each step with a callback handed to the core
 exactly as the callback API would hand it. Interception requests succeed
 while the parcel is still in the building, and fail for a share of parcels
 already on the loading dock. Timings and rates come from
@@ -21,8 +21,10 @@ from oms_engine import CallbackEvent, OutboundMessage, PluginContext, hookimpl
 from .simulation import fraction, parse_status_callback
 
 STEPS = ("ACCEPTED", "PICKING", "PACKED", "SHIPPED")
+# time_scale multiplies every delay: 1 is a warehouse's pace, 0 answers at once (an order then goes
+# through with `oms run` alone, on the wall clock).
 DEFAULTS = {"accept_minutes": 5, "pick_minutes": 120, "pack_minutes": 60, "ship_minutes": 120,
-            "intercept_minutes": 15, "dock_refusal_rate": 0.3}
+            "intercept_minutes": 15, "dock_refusal_rate": 0.3, "time_scale": 1.0}
 
 
 class SimWMS:
@@ -35,7 +37,7 @@ class SimWMS:
     def _delay(self, step: str, number: str) -> timedelta:
         minutes = {"ACCEPTED": "accept_minutes", "PICKING": "pick_minutes", "PACKED": "pack_minutes",
                    "SHIPPED": "ship_minutes"}[step]
-        base = float(self.settings[minutes])
+        base = float(self.settings[minutes]) * float(self.settings["time_scale"])
         return timedelta(minutes=base * (0.5 + fraction(f"{number}:{step}")))
 
     def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
@@ -52,7 +54,8 @@ class SimWMS:
             ctx.state_put(self.name, number, {**doc, "status": "CANCELLED"})
         elif message.topic == "wms.intercept":
             ctx.state_put(self.name, number, {**doc, "intercept": True})
-            ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["intercept_minutes"])),
+            ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["intercept_minutes"])
+                                                          * float(self.settings["time_scale"])),
                          {"order": number, "step": "INTERCEPT"}, key=number)
         else:
             raise ValueError(f"sim_wms does not understand topic '{message.topic}'")

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from oms_engine.clock import Clock
 from oms_engine.plugin.testing import OrderBuilder, migrated_sqlite_url, seed_world
 from oms_engine.storage.db import Database
 
@@ -88,7 +89,7 @@ def seeded_database(directory: Path) -> str:
     url = migrated_sqlite_url(directory)
     db = Database(url)
     try:
-        seed_world(SimpleNamespace(db=db))  # type: ignore[arg-type]
+        seed_world(SimpleNamespace(db=db, clock=Clock()))  # type: ignore[arg-type]
     finally:
         db.dispose()
     return url

@@ -67,8 +67,8 @@ def test_a_template_failing_on_some_orders_fails_their_messages_only(tmp_path: P
         paid_sms = Counter(r["order"] for r in sent_files(oms)["sms"] if r["template"] == "order_paid")
         assert set(paid_sms) == set(numbers) - failing and set(paid_sms.values()) == {1}
 
-        # retried with backoff until the retry limit, then dead with the error on it
-        for _ in range(100):
+        # retried with backoff (and jitter: each at its own time) until the retry limit, then dead with the error
+        for _ in range(2000):
             due = oms.pipeline.next_due()
             if due is None or all(m.status == "dead" for m in _messages(oms, sorted(failing))):
                 break

@@ -70,29 +70,40 @@ def test_balances_and_values_are_their_ledger(world: OMS, steps: list[tuple[str,
     with world.db.session() as s:
         s.execute(insert(Product).values(sku=sku, name=sku, price=100, currency="CNY", merchant="M", weight_g=1,
                                          attributes={}))
+    # The model: (units, value) per warehouse, moved at moving average cost by the module's own arithmetic.
     units = {"WH-SH": 0, "WH-BJ": 0}
+    worth = {"WH-SH": 0, "WH-BJ": 0}
+
+    def goods(w: str, n: int, cost: int | None = None) -> int:
+        v = value_in(worth[w], units[w], n, cost) if n > 0 else -value_out(worth[w], units[w], -n)
+        units[w] += n
+        worth[w] += v
+        return v
+
     for op, q, cost in steps:
         try:
             with world.db.session() as s:
                 if op == "receipt":
                     post(s, Movement.PURCHASE_RECEIPT, "WH-SH", sku, q, document="po", at=T0, unit_cost=cost)
-                    units["WH-SH"] += q
+                    goods("WH-SH", q, cost)
                 elif op == "out":
                     post(s, Movement.RETURN_TO_VENDOR, "WH-SH", sku, q, document="rtv", at=T0)
-                    units["WH-SH"] -= q
+                    goods("WH-SH", -q)
                 elif op == "adjust":
                     post(s, Movement.ADJUSTMENT, "WH-SH", sku, q, document="adj", at=T0, actor="test", note="found")
-                    units["WH-SH"] += q
+                    goods("WH-SH", q)
                 elif op == "transfer":
-                    transfer(s, sku, q, "WH-SH", "WH-BJ", document="tr", at=T0)
-                    units["WH-SH"] -= q
+                    moved = transfer(s, sku, q, "WH-SH", "WH-BJ", document="tr", at=T0)
+                    assert moved == -goods("WH-SH", -q)
                     units["WH-BJ"] += q
+                    worth["WH-BJ"] += moved
                 elif op == "count":
                     assert count(s, "WH-BJ", sku, q, document="count", at=T0) == q - units["WH-BJ"]
-                    units["WH-BJ"] = q
+                    if q != units["WH-BJ"]:
+                        goods("WH-BJ", q - units["WH-BJ"])
                 else:
                     post(s, Movement.CUSTOMER_RETURN, "WH-BJ", sku, q, document="rma", at=T0)
-                    units["WH-BJ"] += q
+                    goods("WH-BJ", q)
         except StockError:
             # refused only when the units are not there, and then nothing changed
             assert op in ("out", "adjust", "transfer") and units["WH-SH"] < (q if op != "adjust" else -q)
@@ -108,7 +119,8 @@ def test_balances_and_values_are_their_ledger(world: OMS, steps: list[tuple[str,
                 assert n == 0 and w not in sums
                 continue
             assert (row.on_hand, row.reserved, row.value) == sums[w], w
-            assert row.on_hand == n and row.value >= 0
+            assert (row.on_hand, row.value) == (n, worth[w]), w
+            assert row.value >= 0
             if row.on_hand == 0:
                 assert row.value == 0, "the last unit out takes what is left"
 

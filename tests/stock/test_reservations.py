@@ -159,7 +159,8 @@ def test_release_and_ship_arithmetic(oms: OMS) -> None:
         kinds = [(m.kind, m.on_hand_delta, m.reserved_delta, m.document) for m in s.scalars(
             select(StockMovement).where(StockMovement.sku == "TEA-1", StockMovement.warehouse == "WH-SH")
             .order_by(StockMovement.id))]
-    assert kinds == [("opening", 50, 0, "seed"), ("reserve", 0, 3, "order:a"), ("reserve", 0, 4, "order:b"),
+    assert kinds == [("opening", 50, 0, "opening:test world:stock 1"), ("reserve", 0, 3, "order:a"),
+                     ("reserve", 0, 4, "order:b"),
                      ("release", 0, -3, "cancel:a"), ("sale_out", -4, -4, "ship:b"),
                      ("purchase_receipt", 5, 0, "po:1")]
 

@@ -36,8 +36,15 @@ __all__ = ["CATALOGUE", "PG_URL", "ROOT", "SAMPLES", "T0", "WAREHOUSES", "build_
 
 
 def make_config(tmp_path: Path, url: str, **overrides: Any) -> Config:
-    """The project's own config.yaml, rules and templates, with a private database and outbox."""
-    return load_config(ROOT / "config.yaml", database_url=url, outbox_dir=str(tmp_path / "outbox"), **overrides)
+    """The project's own config.yaml, rules and templates, with a private database and outbox.
+
+    The simulated warehouse and carrier run at their real pace (config.yaml has them answer at once):
+    the tests drive a simulated clock through each step of an order's life, and act between steps.
+    """
+    cfg = load_config(ROOT / "config.yaml", database_url=url, outbox_dir=str(tmp_path / "outbox"), **overrides)
+    if "plugin_settings" in overrides:
+        return cfg
+    return cfg.with_plugin_settings(sim_wms={"time_scale": 1.0}, sim_carrier={"time_scale": 1.0})
 
 
 def copy_rules(tmp_path: Path) -> Path:

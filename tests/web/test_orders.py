@@ -108,11 +108,11 @@ def test_hold_queue_is_oldest_first_with_reason_and_stage(sqlite_oms: OMS, api: 
 def test_stock_rows_show_on_hand_reserved_available(sqlite_oms: OMS, api: ApiServer) -> None:
     ingest_one(sqlite_oms, "S-1", lines=[("RARE-1", 1)])
     rows = api.get("/api/stock?sku=RARE-1", token=VIEWER).json["stock"]
-    assert rows == [{"warehouse": "WH-SH", "sku": "RARE-1", "on_hand": 1, "reserved": 1, "available": 0}]
+    assert rows == [{"warehouse": "WH-SH", "sku": "RARE-1", "on_hand": 1, "reserved": 1, "available": 0, "value": 0}]
     tea = api.get("/api/stock?sku=TEA-1", token=VIEWER).json
     assert sorted(r["warehouse"] for r in tea["stock"]) == ["WH-BJ", "WH-GZ", "WH-SH"]
     assert all(r["available"] == r["on_hand"] - r["reserved"] for r in tea["stock"])
     gz = api.get("/api/stock?warehouse=WH-GZ", token=VIEWER).json["stock"]
     assert {r["sku"] for r in gz} == {"TEA-1", "ICE-1", "SOFA-1", "PEN-1"}
-    assert api.get("/api/stock?sku=NOPE", token=VIEWER).json == {"stock": [], "truncated": False}
+    assert api.get("/api/stock?sku=NOPE", token=VIEWER).json == {"stock": [], "truncated": False, "next_after": None}
     assert api.get("/api/stock?limit=2", token=VIEWER).json["truncated"] is True

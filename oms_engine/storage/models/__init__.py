@@ -5,7 +5,7 @@ models are the source the migrations were written from, and a test
 (tests/storage/test_migrations.py) fails when the two disagree.
 
 One module per capability (catalog, stock, customers, orders, intake, messaging,
-rules, system); every table is importable from here.
+fulfilment, rules, system); every table is importable from here.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 from .base import Base, BigId
 from .catalog import Carrier, CarrierService, MasterChange, MasterSync, Product, SkuMapping, Supplier, Warehouse
 from .customers import Customer, CustomerChange
+from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEvent
 from .intake import RawPayload, WebhookDelivery
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
-from .orders import DecisionRecord, History, Order, OrderLine
+from .orders import DecisionRecord, History, Order, OrderLine, OrderWait
 from .rules import ActiveRule, RuleChange, RuleVersion
 from .stock import Reservation, Stock, StockMovement
 from .system import Incident, Meta, NumberBlock
@@ -29,6 +30,7 @@ __all__ = [
     "Customer",
     "CustomerChange",
     "DecisionRecord",
+    "Exchange",
     "History",
     "InboxMessage",
     "Incident",
@@ -38,6 +40,7 @@ __all__ = [
     "NumberBlock",
     "Order",
     "OrderLine",
+    "OrderWait",
     "OutboxMessage",
     "PluginState",
     "Product",
@@ -48,8 +51,11 @@ __all__ = [
     "ScheduledTask",
     "SkuMapping",
     "Stock",
+    "StockDocument",
+    "StockDocumentLine",
     "StockMovement",
     "Supplier",
+    "TrackingEvent",
     "Warehouse",
     "WebhookDelivery",
 ]

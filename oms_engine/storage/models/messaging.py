@@ -53,7 +53,12 @@ class InboxMessage(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | applied | rejected
     outcome: Mapped[str] = mapped_column(Text, default="")
-    __table_args__ = (Index("ix_inbox_pending", "status", "id"),)
+    # A callback over HTTP from a warehouse: which one sent it, and the id it gave the callback (a second
+    # delivery of the same id is recorded and does nothing).
+    warehouse: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    __table_args__ = (Index("ix_inbox_pending", "status", "id"),
+                      Index("ix_inbox_correlation", "source", "correlation_id"))
 
 
 class ScheduledTask(Base):

@@ -141,3 +141,20 @@ class DecisionRecord(Base):
     # The projected facts the rules read, so the decision can be replayed later.
     facts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OrderWait(Base):
+    """What an order held at intake or routing waits for, when nothing but that keeps it: a channel SKU to be
+    mapped (``sku``) or a catalogue SKU to come into stock (``stock``). ``ready``: it may be there now; the
+    backorders stage looks at the order again (orders/backorders.py)."""
+
+    __tablename__ = "order_waits"
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)
+    since: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        Index("ix_order_waits_key", "kind", "key"),
+        Index("ix_order_waits_ready", "ready", "order_id"),
+    )

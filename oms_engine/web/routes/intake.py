@@ -1,4 +1,5 @@
-"""What other systems send: channel webhooks (signed) and warehouse / carrier callbacks (integration token)."""
+"""What other systems send: channel webhooks (signed), warehouse / carrier callbacks (integration token), and
+a warehouse's WMS calling back over HTTP (signed with the warehouse's secret)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 
 from flask import Blueprint, Response, current_app, request
 
+from ...storage.models import Warehouse
 from ..auth import CALLBACK, actor, requires
 from ..batching import WebhookBatcher
 from ..errors import ApiError, json_response
@@ -96,3 +98,43 @@ def webhook(channel: str) -> Response:
     batcher: WebhookBatcher = current_app.extensions["oms_webhook_batcher"]
     results = batcher.take_in(channel, body, f"webhook:{request.remote_addr}", delivery.delivery_id, now)
     return json_response({"results": [r.to_dict() for r in results]})
+
+
+@bp.post("/api/wms/<warehouse>/callbacks")
+def wms_callback(warehouse: str) -> Response:
+    """A warehouse's WMS calling back over HTTP: signed with the warehouse's own secret, checked by its
+    connector on the raw body before anything is stored; then the bytes are kept as they came (exchanges)
+    and the callback is queued in the inbox (202). A second delivery of the same callback id is recorded
+    and changes nothing when it is applied."""
+    app = oms()
+    with app.db.read() as s:
+        known = s.get(Warehouse, warehouse) is not None
+        route = app.warehouses.wms(s, warehouse) if known else None
+    if route is None:
+        raise ApiError(404, f"unknown warehouse '{warehouse}'")
+    connector = app.plugins.connectors.get(route.connector)
+    verify = getattr(connector, "verify_callback", None)
+    if verify is None:
+        raise ApiError(404, f"warehouse '{warehouse}' uses connector '{connector.name}', which takes no HTTP "
+                            "callbacks")
+    body = request.get_data(cache=True)
+    headers = dict(request.headers)
+    try:
+        valid = bool(verify(headers, body, route.settings))
+    except Exception:
+        log.exception("warehouse %s: the callback signature check raised; treating it as unsigned", warehouse)
+        valid = False
+    if not valid:
+        raise ApiError(401, "callback signature is missing or invalid", headers=SIGNATURE_CHALLENGE)
+    callback_id = ""
+    read_id = getattr(connector, "callback_id", None)
+    if read_id is not None:
+        try:
+            callback_id = str(read_id(headers, body) or "")[:128]
+        except Exception:
+            log.warning("warehouse %s: the callback id could not be read", warehouse, exc_info=True)
+    content_type = request.content_type or ""
+    with app.db.session() as s:
+        inbox_id = app.callbacks.receive_http(s, connector.name, warehouse, body, content_type, callback_id)
+    log.info("callback from the WMS of %s (%s) stored as inbox %s", warehouse, request.remote_addr, inbox_id)
+    return json_response({"inbox_id": inbox_id, "callback_id": callback_id or None}, 202)

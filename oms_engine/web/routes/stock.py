@@ -1,34 +1,241 @@
-"""``GET /api/stock``: on hand, reserved and available per warehouse and SKU."""
+"""Stock: balances, the ledger and its verification (read); opening balances and movements by hand.
+
+Movements go through the stock service (stock/service.py), as the CLI's do:
+one transaction each, recorded in the ledger with the caller's actor, the
+source document and the note. A movement the stock refuses (not enough
+available, an unknown warehouse or SKU) is a 409 with the reason and changes
+nothing; a body that is not a movement at all (a field missing, unknown or of
+the wrong type, a kind only orders post) is a 400 naming the field.
+
+Stock values and unit costs are answered in minor units of the product's
+currency, as the ledger holds them; a unit cost is given as a decimal string.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
-from sqlalchemy import select
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from ...storage.models import Stock
-from ..auth import READ, requires
-from ..errors import json_response
-from ..requests import MAX_LIMIT, int_param, oms
+from flask import Blueprint, Response, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from ...masterdata.schemas import Code32
+from ...masterdata.service import ImportRefused
+from ...orders.canonical import Id64, Note, SingleLine
+from ...stock.batch import StockError
+from ...stock.movements import COSTED, EFFECTS, Movement
+from ...stock.service import MANUAL
+from ..auth import ACT, ADMIN, READ, actor, requires
+from ..errors import ApiError, json_response
+from ..requests import MAX_LIMIT, body_json, int_param, json_type, oms
+from .masterdata import MAX_PAGE, SOURCE, body_rows, flag_param, import_refused
 
 bp = Blueprint("stock", __name__)
 
+DEFAULT_LEDGER = 100
+# Stock figures are 32-bit columns: a quantity near their limit is a typo, never a delivery.
+MAX_QUANTITY = 10**9
+_MOVEMENTS = ", ".join(m.value for m in Movement)
 
+
+def _stock_refused(exc: StockError) -> Response:
+    return json_response({"error": str(exc)}, 409)
+
+
+bp.register_error_handler(StockError, _stock_refused)
+bp.register_error_handler(ImportRefused, import_refused)
+
+
+# -- balances, the ledger, verification -------------------------------------------------------------
 @bp.get("/api/stock")
 @requires(READ)
 def stock() -> Response:
-    sku = request.args.get("sku") or None
-    warehouse = request.args.get("warehouse") or None
+    """On hand, reserved, available and value per SKU and warehouse, in that order, a page at a time."""
     limit = int_param("limit", MAX_LIMIT, 1, MAX_LIMIT)
     assert limit is not None
-    stmt = select(Stock)
-    if sku:
-        stmt = stmt.where(Stock.sku == sku)
-    if warehouse:
-        stmt = stmt.where(Stock.warehouse == warehouse)
-    stmt = stmt.order_by(Stock.sku, Stock.warehouse).limit(limit + 1)
-    with oms().db.read() as s:
-        rows = list(s.scalars(stmt))
-        return json_response({"stock": [{"warehouse": r.warehouse, "sku": r.sku, "on_hand": r.on_hand,
-                                         "reserved": r.reserved, "available": r.on_hand - r.reserved}
-                                        for r in rows[:limit]],
-                              "truncated": len(rows) > limit})
+    after = None
+    raw = request.args.get("after") or ""
+    if raw:
+        sku, sep, warehouse = raw.rpartition("/")   # a warehouse is a code: it has no '/'
+        if not sep or not sku or not warehouse:
+            raise ApiError(400, f"parameter 'after' must be SKU/WAREHOUSE, the next_after of the page before; "
+                                f"got '{raw[:100]}'")
+        after = (sku, warehouse)
+    # One more than asked tells whether there is more.
+    rows = oms().stock.balances(warehouse=request.args.get("warehouse") or None,
+                                sku=request.args.get("sku") or None, limit=limit + 1, after=after)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return json_response({"stock": page, "truncated": more,
+                          "next_after": f"{page[-1]['sku']}/{page[-1]['warehouse']}" if more else None})
+
+
+def _time_param(name: str) -> datetime | None:
+    raw = request.args.get(name) or ""
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+        # The ledger's times are naive UTC: an offset given is converted to it.
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
+    except (ValueError, OverflowError):
+        raise ApiError(400, f"parameter '{name}' must be an ISO 8601 date or time (UTC unless it says otherwise), "
+                            f"such as 2026-11-02 or 2026-11-02T09:00:00Z; got '{raw[:40]}'") from None
+
+
+@bp.get("/api/stock/ledger")
+@requires(READ)
+def ledger() -> Response:
+    """Ledger rows, newest first; ``next_before_id`` is the ``before_id`` of the next page (null: no more)."""
+    kind = request.args.get("kind") or None
+    if kind is not None and kind not in {m.value for m in Movement}:
+        raise ApiError(400, f"unknown kind '{kind[:40]}'; valid: {_MOVEMENTS}")
+    limit = int_param("limit", DEFAULT_LEDGER, 1, MAX_PAGE)
+    assert limit is not None
+    rows = oms().stock.ledger(warehouse=request.args.get("warehouse") or None, sku=request.args.get("sku") or None,
+                              kind=kind, since=_time_param("since"), until=_time_param("until"), limit=limit + 1,
+                              before_id=int_param("before_id", None, 1))
+    more = len(rows) > limit
+    return json_response({"movements": rows[:limit], "next_before_id": rows[limit - 1]["id"] if more else None})
+
+
+@bp.get("/api/stock/verify")
+@requires(READ)
+def verify() -> Response:
+    """Every balance recomputed from the ledger; a difference is a finding, not an error, so still 200."""
+    result = oms().stock.verify()
+    return json_response({"ok": result.ok, "stock_rows": result.rows, "movements": result.movements,
+                          "differences": [d.to_dict() for d in result.differences]})
+
+
+# -- changes -------------------------------------------------------------------------------------
+@bp.post("/api/stock/openings")
+@requires(ADMIN)
+def openings() -> Response:
+    """Opening balances, as ``oms stock import`` posts them: once per warehouse and SKU; 422 posts nothing."""
+    skip_bad = flag_param("skip_bad")
+    rows = body_rows()
+    return json_response(oms().openings.import_rows(rows, actor=actor(), source=SOURCE, skip_bad=skip_bad).to_dict())
+
+
+Document = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine]   # StockMovement.document
+Quantity = Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+# A decimal amount in the product's currency; whether it has too many decimals for it, the service says.
+UnitCost = Annotated[str, Field(strict=True, max_length=40, pattern=r"^[0-9]+(\.[0-9]+)?$")]
+
+
+class _MovementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ManualIn(_MovementIn):
+    """Goods in or out by hand. Fields are checked in this order, so the later ones can read ``kind``."""
+
+    kind: Literal["purchase_receipt", "customer_return", "return_to_vendor", "adjustment"]
+    warehouse: Code32
+    sku: Id64
+    quantity: Quantity
+    document: Document
+    unit_cost: UnitCost | None = None
+    note: Annotated[Note, Field(validate_default=True)] = ""
+
+    @field_validator("quantity")
+    @classmethod
+    def _signed(cls, value: int, info: ValidationInfo) -> int:
+        # movements.py says which kinds carry their own sign.
+        kind = info.data.get("kind")
+        if kind is not None and EFFECTS[Movement(kind)].signed:
+            if value == 0:
+                raise ValueError("must not be 0 (negative: fewer on hand)")
+        elif value <= 0:
+            raise ValueError("must be positive")
+        return value
+
+    @field_validator("unit_cost")
+    @classmethod
+    def _costed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is not None and (kind not in COSTED or info.data.get("quantity", 1) < 0):
+            raise ValueError("only goods in at a cost take one: a purchase_receipt, or an adjustment up")
+        return value
+
+    @field_validator("note")
+    @classmethod
+    def _reason(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") == Movement.ADJUSTMENT.value and not value.strip():
+            raise ValueError("an adjustment needs its reason here")
+        return value
+
+
+class TransferIn(_MovementIn):
+    kind: Literal["transfer"]
+    sku: Id64
+    quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
+    from_: Annotated[Code32, Field(alias="from")]
+    to: Code32
+    document: Document
+    note: Note = ""
+
+
+class StocktakeIn(_MovementIn):
+    kind: Literal["stocktake"]
+    warehouse: Code32
+    sku: Id64
+    counted: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)]
+    document: Document
+    note: Note = ""
+
+
+_MODELS: dict[str, type[_MovementIn]] = {**{m.value: ManualIn for m in MANUAL}, Movement.TRANSFER.value: TransferIn,
+                                         Movement.STOCKTAKE.value: StocktakeIn}
+
+
+def _movement_body() -> _MovementIn:
+    data = body_json()
+    if not isinstance(data, dict):
+        raise ApiError(400, f"the request body must be a JSON object, got {json_type(data)}")
+    kind = data.get("kind")
+    if kind is None:
+        raise ApiError(400, f"field 'kind' is required: one of {', '.join(_MODELS)}")
+    if kind not in _MODELS:
+        if isinstance(kind, str) and kind in {m.value for m in Movement}:
+            raise ApiError(400, f"field 'kind': '{kind}' movements are posted by orders, not by hand "
+                                f"(by hand: {', '.join(_MODELS)})")
+        raise ApiError(400, f"field 'kind' must be one of {', '.join(_MODELS)}, got "
+                            f"{repr(kind)[:40] if isinstance(kind, str) else json_type(kind)}")
+    model = _MODELS[kind]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, "; ".join(_problem(model, e) for e in exc.errors())) from None
+
+
+def _problem(model: type[BaseModel], err: Any) -> str:
+    name = ".".join(str(p) for p in err["loc"]) or "(body)"
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+        return f"unknown field '{name[:50]}'; allowed: {allowed}"
+    if err["type"] == "missing":
+        return f"field '{name}' is required"
+    return f"field '{name}': {str(err['msg']).removeprefix('Value error, ')}"
+
+
+@bp.post("/api/stock/movements")
+@requires(ACT)
+def movement() -> Response:
+    """Post one movement by hand; the answer has the figures of its warehouse and SKU after it."""
+    body = _movement_body()
+    service = oms().stock
+    if isinstance(body, TransferIn):
+        posted = service.transfer(body.sku, body.quantity, body.from_, body.to, document=body.document,
+                                  actor=actor(), note=body.note)
+        # The figures are the receiving warehouse's; say where the goods came from too.
+        return json_response({**posted.to_dict(), "from": body.from_})
+    if isinstance(body, StocktakeIn):
+        posted = service.count(body.warehouse, body.sku, body.counted, document=body.document, actor=actor(),
+                               note=body.note)
+        return json_response(posted.to_dict())
+    assert isinstance(body, ManualIn)
+    posted = service.post(Movement(body.kind), body.warehouse, body.sku, body.quantity, document=body.document,
+                          actor=actor(), note=body.note, unit_cost=body.unit_cost)
+    return json_response(posted.to_dict())

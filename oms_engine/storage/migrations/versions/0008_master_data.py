@@ -8,6 +8,8 @@
   and to, actor, the file row or request it came from).
 * ``master_sync``: the version of each item and supplier a warehouse's WMS was
   sent, so it is sent again once per change.
+* ``order_waits``: what an order held for an unmapped SKU or missing stock waits
+  for, so a mapping or goods coming in release it (backorders).
 
 Revision ID: 0008
 Revises: 0007
@@ -107,7 +109,22 @@ def upgrade() -> None:
     op.add_column('warehouses', sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
     op.add_column('warehouses', sa.Column('version', sa.Integer(), server_default='1', nullable=False))
     op.add_column('warehouses', sa.Column('updated_at', sa.DateTime(), nullable=True))
+    _order_waits()
 
+
+
+def _order_waits() -> None:
+    op.create_table('order_waits',
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('ready', sa.Boolean(), nullable=False),
+    sa.Column('since', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
+    sa.PrimaryKeyConstraint('order_id', 'kind', 'key')
+    )
+    op.create_index('ix_order_waits_key', 'order_waits', ['kind', 'key'], unique=False)
+    op.create_index('ix_order_waits_ready', 'order_waits', ['ready', 'order_id'], unique=False)
 
 
 def _drop_columns(table: str, columns: list[str]) -> None:
@@ -122,6 +139,9 @@ def downgrade() -> None:
                                  'address'])
     _drop_columns('products', ['updated_at', 'version', 'active', 'supplier', 'height_mm', 'width_mm', 'length_mm',
                                'barcode'])
+    op.drop_index('ix_order_waits_ready', table_name='order_waits')
+    op.drop_index('ix_order_waits_key', table_name='order_waits')
+    op.drop_table('order_waits')
     op.drop_table('sku_mappings')
     op.drop_table('master_sync')
     op.drop_table('carrier_services')
