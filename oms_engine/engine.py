@@ -18,15 +18,17 @@ from .decisions.fact_builder import FactBuilder
 from .decisions.records import DecisionRecorder
 from .decisions.rulebook import Rulebook
 from .decisions.versions import RuleStore
+from .fulfilment import master_sync
 from .fulfilment.callbacks import Callbacks
 from .fulfilment.dispatch import Dispatch
 from .fulfilment.status_map import load_status_map
+from .fulfilment.stock_documents import StockDocuments
 from .masterdata.blacklist import Blacklist
 from .masterdata.entities import Entity
 from .masterdata.service import MasterData
 from .messaging.dead_letters import DeadLetters
 from .messaging.notifications import Notifier
-from .messaging.outbox import OutboxWriter
+from .messaging.outbox import Kind, OutboxWriter
 from .messaging.templates import check as check_template
 from .orders.commands import Commands
 from .orders.creation import OrderCreator
@@ -49,6 +51,7 @@ from .plugin.manager import load_plugins
 from .plugin.registry import PluginRegistry
 from .stock.batch import on_freed
 from .stock.opening import Openings
+from .stock.reconcile import Reconciler
 from .stock.service import StockService
 from .stock.warehouses import WarehouseCache
 from .storage.db import Database
@@ -109,6 +112,9 @@ class OMS:
         self.blacklist = Blacklist(db=db, clock=clock)
         self.stock = StockService(db=db, clock=clock)
         self.dead_letters = DeadLetters(db=db, clock=clock)
+        self.reconciler = Reconciler(db=db, clock=clock)
+        self.documents = StockDocuments(db=db, clock=clock, outbox=outbox, warehouses=warehouses,
+                                        wants_master_data=self._wants_master_data)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses)
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
@@ -122,7 +128,7 @@ class OMS:
             ScreenStage(**decide),
             SplitStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses),
             RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, carrier=carrier),
-            DocumentsStage(batch_size=n, outbox=outbox, wms_for=wms_for),
+            DocumentsStage(batch_size=n, outbox=outbox, wms_for=wms_for, wants_master_data=self._wants_master_data),
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
                         callbacks=callbacks, warehouses=warehouses, retry_seconds=retry),
             ParentsStage(batch_size=n, machine=machine),
@@ -142,6 +148,10 @@ class OMS:
             return "wms_connector", f"connector '{name}' is not a WMS connector"
         return None
 
+    def _wants_master_data(self, connector: str) -> bool:
+        return connector in self.plugins.connectors and \
+            bool(getattr(self.plugins.connectors.get(connector), "wants_master_data", False))
+
     def _master_changed(self, s: Session, entity: Entity, changed: list[Any], deactivated: list[Any]) -> None:
         if entity.plural == "warehouses":
             self.warehouses.invalidate()
@@ -150,6 +160,14 @@ class OMS:
         elif entity.plural == "products":
             # A channel SKU that is the catalogue's own SKU needs no mapping once the product exists.
             mark_ready(s, Wait.SKU, [sku for (sku,) in changed])
+        if entity.plural in ("products", "suppliers"):
+            # A warehouse that was sent an older version is sent the change, once.
+            keys = [k for (k,) in [*changed, *deactivated]]
+            kind = master_sync.ITEM if entity.plural == "products" else master_sync.SUPPLIER
+            for warehouse, topic, payload in master_sync.changed(s, kind, keys):
+                route = self.warehouses.wms(s, warehouse)
+                if self._wants_master_data(route.connector):
+                    self.outbox.enqueue(s, None, Kind.CONNECTOR, route.connector, topic, payload)
 
     def close(self) -> None:
         rulebook = getattr(self, "rulebook", None)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from oms_engine.engine import OMS
 from tests.support import PG_URL, ROOT, build_oms
+from tests.support.cli import Cli
 
 
 def pg_url_with_schema(schema: str) -> str:
@@ -86,3 +87,11 @@ def sqlite_oms(tmp_path: Path, sqlite_url: str) -> Iterator[OMS]:
     o = build_oms(tmp_path, sqlite_url)
     yield o
     o.close()
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """The real ``oms`` command on a seeded SQLite database with a config.yaml of its own."""
+    url = f"sqlite:///{tmp_path / 'oms.db'}"
+    build_oms(tmp_path, url).close()
+    return Cli(tmp_path, url)

@@ -1,6 +1,18 @@
-"""The ``oms`` command line: one module per group of commands."""
+"""The ``oms`` command line: one module per group of commands (importing each registers its commands)."""
 
-from . import bench, bench_http, demo, masterdata, orders, outbox, plugins, rules, stock, work  # noqa: F401  (each registers its commands)
+from . import (  # noqa: F401
+    bench,
+    bench_http,
+    demo,
+    documents,
+    masterdata,
+    orders,
+    outbox,
+    plugins,
+    rules,
+    stock,
+    work,
+)
 from .root import main
 
 __all__ = ["main"]

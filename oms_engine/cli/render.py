@@ -50,6 +50,23 @@ def print_order(d: dict[str, Any]) -> None:
             t.add_row(str(m["id"]), m["kind"], m["target"], m["topic"], m["status"], str(m["attempts"]),
                       m["last_error"] or "")
         console.print(t)
+    if d.get("waiting_for"):
+        console.print("waiting for: " + ", ".join(f"{w['kind']} {w['key']}" for w in d["waiting_for"]),
+                      highlight=False)
+    if d.get("tracking"):
+        t = Table("at", "from", "status", "what the customer sees", "where", "tracking", title="tracking")
+        for e in d["tracking"]:
+            t.add_row(e["at"], e["source"], e["status"], e["label"] if e["customer_visible"] else "(not shown)",
+                      e["place"], e["tracking_no"])
+        console.print(t)
+    if d.get("exchanges"):
+        t = Table("id", "at", "", "kind", "with", "topic", "correlation", "status", "bytes", "note",
+                  title="messages on the wire (--json for their bodies)")
+        for x in d["exchanges"]:
+            t.add_row(str(x["id"]), x["at"], "->" if x["direction"] == "out" else "<-", x["kind"], x["connector"],
+                      x["topic"], x["correlation_id"], "" if x["status"] is None else str(x["status"]),
+                      str(x["bytes"]), x["note"])
+        console.print(t)
     if d["incidents"]:
         t = Table("at", "stage", "plugin", "where", "error", "what the OMS did", title="incidents")
         for i in d["incidents"]:

@@ -221,3 +221,38 @@ def stock_verify(c: Ctx, as_json: bool) -> None:
             click.echo(f"  {d}", err=True)
     if not result.ok:
         sys.exit(1)
+
+
+@stock.command("reconcile")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--post", is_flag=True, help="post a compensating adjustment for each unexplained difference")
+@click.option("--partial", is_flag=True, help="the snapshot lists some SKUs only (by default it is complete "
+                                               "for each warehouse it names)")
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_reconcile(c: Ctx, path: Path, post: bool, partial: bool, actor: str, as_json: bool) -> None:
+    """Compare a WMS stock snapshot (warehouse, sku, quantity) with the OMS: each difference with its likely
+    cause; exit 1 while any is unexplained and not posted."""
+    from ..masterdata.files import read_rows
+    oms = c.oms(require_rules=False)
+    try:
+        result = oms.reconciler.run(read_rows(path), source=str(path), partial=partial, post=post, actor=actor)
+    except ImportRefused as exc:
+        _refused(exc, as_json)
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{result.compared} balances of {', '.join(result.warehouses)} compared: "
+                   f"{len(result.differences)} difference(s), {len(result.unexplained)} unexplained")
+        if result.differences:
+            t = Table("warehouse", "sku", "OMS", "WMS", "diff", "cause", "detail", "posted")
+            for d in result.differences:
+                posted = f"{d.to_post:+d}" if d.posted else (d.refused or ("" if not d.to_post else "no"))
+                t.add_row(d.warehouse, d.sku, str(d.oms), str(d.wms), f"{d.difference:+d}", d.cause, d.detail, posted)
+            console.print(t)
+    if result.unexplained:
+        sys.exit(1)

@@ -11,26 +11,31 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
-from ..orders.machine import Event, IllegalTransition, OrderMachine, check
+from ..orders.machine import TRANSITIONS, Event, IllegalTransition, OrderMachine, State, check
 from ..plugin.contracts import CallbackEvent, Connector
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
-from ..storage.db import append
-from ..storage.models import Exchange, InboxMessage, Order
-from .status_map import StatusMap
+from ..storage.db import append, savepoint
+from ..storage.models import Exchange, InboxMessage, Order, TrackingEvent
+from .status_map import StatusEntry, StatusMap
+from .stock_documents import DocumentError, apply_ack, apply_report
 
 
 class InboxStatus(StrEnum):
     PENDING = "pending"
     APPLIED = "applied"
-    REJECTED = "rejected"
+    REJECTED = "rejected"     # could not be applied: the outcome says why
+    IGNORED = "ignored"       # recorded and harmless: a status the order is already past
+    DUPLICATE = "duplicate"   # a callback id delivered before: nothing done
 
 
 class Callbacks:
@@ -86,8 +91,19 @@ class Callbacks:
             raise
 
     def apply(self, s: Session, connector: Connector, ev: CallbackEvent, order: Order | None,
-              cache: FactCache) -> str:
-        """Apply one event; the outcome reads "<number> <STATUS> -> <state>" or "rejected: <why>"."""
+              cache: FactCache, *, warehouse: str | None = None) -> str:
+        """Apply one event. The outcome reads "<number> <STATUS> -> <state>", "<document> received ...",
+        "ignored: ..." (recorded, harmless: a status the order is already past) or "rejected: <why>"."""
+        if ev.kind in ("receipt", "shipped_out"):
+            return self._report(s, ev, warehouse)
+        if ev.kind == "ack":
+            document = str(ev.data.get("document") or "")
+            if not document:
+                return f"{ev.order_number} {ev.status} (acknowledged)" if ev.order_number else "ignored: empty ack"
+            return apply_ack(s, document=document, accepted=bool(ev.data.get("accepted", True)),
+                             reason=str(ev.data.get("reason") or ""), at=self.clock.now())
+        if ev.kind != "order":
+            return f"rejected: unknown kind of callback event '{ev.kind}'"
         if order is None:
             return f"rejected: no order {ev.order_number}"
         try:
@@ -98,14 +114,59 @@ class Callbacks:
             # check() raises before anything is written, so no savepoint is needed.
             check(order, entry.event)
         except IllegalTransition as exc:
-            return f"rejected: {exc}"
+            if is_behind(order.status, entry.event):
+                outcome = f"ignored: order {order.number}: {ev.status} came after it was {order.status} (out of order)"
+            else:
+                outcome = f"rejected: {exc}"
+            self._track(s, connector, ev, order, entry, outcome)
+            return outcome
         if entry.event is Event.SHIP:
             order.tracking_no = str(ev.data.get("tracking_no") or order.tracking_no or "")[:64]
             order.carrier = str(ev.data.get("carrier") or order.carrier or "")[:32]
         note = ev.data.get("note")
         self.machine.fire(s, order, entry.event, actor=f"{connector.kind}:{connector.name}",
                           cause=f"{ev.status}" + (f" {note}" if note else ""), cache=cache)
-        return f"{order.number} {ev.status} -> {order.status}"
+        outcome = f"{order.number} {ev.status} -> {order.status}"
+        self._track(s, connector, ev, order, entry, outcome)
+        return outcome
+
+    def _track(self, s: Session, connector: Connector, ev: CallbackEvent, order: Order, entry: StatusEntry,
+               outcome: str) -> None:
+        """A carrier's event, and a warehouse's the customer sees, in the tracking table: apart from the
+        order's status, with where and when the sender says it happened."""
+        if connector.kind != "carrier" and not entry.customer_visible:
+            return
+        now = self.clock.now()
+        at = ev.at.astimezone(UTC).replace(tzinfo=None) if ev.at is not None and ev.at.tzinfo else (ev.at or now)
+        append(s, TrackingEvent, order_id=order.id, source=connector.name, source_kind=connector.kind,
+               status=ev.status[:64], label=entry.label[:200], customer_visible=entry.customer_visible,
+               tracking_no=str(ev.data.get("tracking_no") or order.tracking_no or "")[:64],
+               place=str(ev.data.get("place") or "")[:200], at=at, received_at=now, outcome=outcome[:200])
+
+    def _report(self, s: Session, ev: CallbackEvent, warehouse: str | None) -> str:
+        document = ev.data.get("document")
+        if not isinstance(document, str) or not document:
+            return f"rejected: a {ev.kind} names its document"
+        try:
+            with savepoint(s):   # a report posts all of its lines or none
+                return apply_report(s, warehouse=warehouse, document=document, lines=ev.data.get("lines"),
+                                    at=self.clock.now(), order_id_of=lambda n: s.scalar(
+                                        select(Order.id).where(Order.number == n)))
+        except DocumentError as exc:
+            return f"rejected: {exc}"
+
+
+# The fulfilment states in the order an order goes through them: a status whose event leads to a state
+# at or before the order's own is a late report of a step already taken.
+_ALONG = (State.ROUTED, State.DISPATCHED, State.ACCEPTED, State.PICKING, State.PACKED, State.SHIPPED,
+          State.IN_TRANSIT, State.OUT_FOR_DELIVERY, State.DELIVERED, State.COMPLETED, State.CLOSED)
+_RANK = {st.value: i for i, st in enumerate(_ALONG)}
+
+
+def is_behind(state: str, event: Event) -> bool:
+    """True when every state ``event`` can lead to comes before ``state`` (or is it) in fulfilment."""
+    targets = [_RANK[t.value] for (_, e), t in TRANSITIONS.items() if e is event and t.value in _RANK]
+    return bool(targets) and state in _RANK and max(targets) <= _RANK[state]
 
 
 class Unreadable(ValueError):

@@ -9,7 +9,8 @@ records the message as sent.
 The outbox stage (pipeline/outbox.py) delivers every message alike and asks
 this module, for the topics it names, which orders to read (locked first, so
 a cancel committed meanwhile is seen, not overwritten), whether a message is
-still wanted, and what its sending changes.
+still wanted, and what its sending changes (the order dispatched; the master
+data a document carried recorded as the warehouse's, master_sync.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..messaging.outbox import Topic
 from ..orders.machine import Event, OrderMachine, State
 from ..orders.records import OrderRec, load_records
 from ..storage.claims import lock_orders
+from . import master_sync
 
 
 class Dispatch:
@@ -50,3 +52,8 @@ class Dispatch:
     def sent(self, s: Session, order: OrderRec, connector: str, message_id: int, cache: FactCache) -> None:
         self.machine.fire(s, order, Event.DISPATCH, actor=f"connector:{connector}",
                           cause=f"document {message_id} sent", cache=cache)
+
+    def delivered(self, s: Session, topic: str, payload: Any) -> None:
+        """Any connector message has left: the master data it carried is the warehouse's now."""
+        if isinstance(payload, dict) and ("master" in payload or topic.startswith("master.")):
+            master_sync.record_sent(s, topic, payload, self.machine.clock.now())

@@ -8,13 +8,24 @@ after the rules have changed.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..money import format_minor
-from ..storage.models import DecisionRecord, History, InboxMessage, Incident, OutboxMessage, Reservation
+from ..storage.models import (
+    DecisionRecord,
+    Exchange,
+    History,
+    InboxMessage,
+    Incident,
+    OrderWait,
+    OutboxMessage,
+    Reservation,
+    TrackingEvent,
+)
 from .queries import get_order, iso, order_summary
 
 
@@ -32,6 +43,10 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         InboxMessage.outcome.like(f"%no order {o.number}"), InboxMessage.outcome.like(f"%no order {o.number};%"),
         InboxMessage.outcome.like(f"%order {o.number}: %"))).order_by(InboxMessage.id))
     reservations = s.scalars(select(Reservation).where(Reservation.order_id == o.id).order_by(Reservation.id))
+    tracking = s.scalars(select(TrackingEvent).where(TrackingEvent.order_id == o.id)
+                         .order_by(TrackingEvent.at, TrackingEvent.id))
+    exchanges = s.scalars(select(Exchange).where(Exchange.order_number == o.number).order_by(Exchange.id))
+    waits = s.scalars(select(OrderWait).where(OrderWait.order_id == o.id).order_by(OrderWait.kind, OrderWait.key))
     return {
         **order_summary(o),
         "shard": o.shard,
@@ -62,4 +77,21 @@ def explain(s: Session, number: str) -> dict[str, Any]:
                        "action": i.action} for i in incidents],
         "callbacks": [{"id": c.id, "source": c.source, "payload": c.payload, "status": c.status,
                        "outcome": c.outcome} for c in callbacks],
+        # What the customer and the channel may see: the carrier's scans and the warehouse's visible steps.
+        "tracking": [{"at": iso(t.at), "source": t.source, "kind": t.source_kind, "status": t.status,
+                      "label": t.label, "customer_visible": t.customer_visible, "tracking_no": t.tracking_no,
+                      "place": t.place, "outcome": t.outcome} for t in tracking],
+        # Every message on the wire about the order, as it went and came (the body as text when it is).
+        "exchanges": [{"id": x.id, "at": iso(x.at), "direction": x.direction, "kind": x.kind, "connector": x.connector,
+                       "warehouse": x.warehouse, "topic": x.topic, "correlation_id": x.correlation_id,
+                       "message_id": x.message_id, "status": x.status, "content_type": x.content_type,
+                       "bytes": len(x.body), "body": _text(x.body), "note": x.note} for x in exchanges],
+        "waiting_for": [{"kind": w.kind, "key": w.key, "since": iso(w.since), "ready": w.ready} for w in waits],
     }
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(body).decode("ascii")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -14,9 +15,10 @@ from ..orders.records import load_records
 from ..plugin.contracts import CallbackEvent
 from ..plugin.faults import PluginFault
 from ..plugin.registry import RegistryError
+from ..stock.batch import stock_batch
 from ..stock.reservations import lock_held
 from ..storage.claims import claim_rows, lock_orders
-from ..storage.models import InboxMessage, Order
+from ..storage.models import InboxMessage, Order, StockDocument
 from .stage import StageName, Unit, UnitKind
 
 
@@ -28,25 +30,33 @@ class InboxStage:
         self.current: Unit | None = None
 
     def run(self, s: Session, cache: FactCache) -> int:
-        rows = claim_rows(s, select(InboxMessage.id, InboxMessage.source, InboxMessage.payload)
+        rows = claim_rows(s, select(InboxMessage.id, InboxMessage.source, InboxMessage.payload,
+                                    InboxMessage.warehouse, InboxMessage.correlation_id)
                           .where(InboxMessage.status == InboxStatus.PENDING.value).order_by(InboxMessage.id),
                           self.batch_size)
         events: dict[int, list[CallbackEvent]] = {}
         results: dict[int, tuple[str, str]] = {}
+        first = _first_of(s, rows)
         for row in rows:
+            if row.correlation_id and first.get((row.source, row.correlation_id), row.id) < row.id:
+                results[row.id] = (InboxStatus.DUPLICATE.value, f"duplicate of callback "
+                                   f"{first[(row.source, row.correlation_id)]} (id {row.correlation_id}): nothing done")
+                continue
             try:
                 events[row.id] = list(self.callbacks.parse(row.source, row.payload))
             except (Unreadable, RegistryError) as exc:
                 results[row.id] = (InboxStatus.REJECTED.value, f"unreadable callback: {exc}")
             except PluginFault as fault:
                 results[row.id] = (InboxStatus.REJECTED.value, f"the connector could not read it: {fault}")
-        wanted = sorted({e.order_number for evs in events.values() for e in evs})
+        wanted = sorted({e.order_number for evs in events.values() for e in evs if e.kind == "order"})
         # The orders (and the parents a finished child flags) are locked before they are read, then
         # the stock they may ship, release or take back: orders first, then stock, each in one order.
         family = s.execute(select(Order.id, Order.parent_id).where(Order.number.in_(wanted))).all() if wanted else []
         lock_orders(s, {i for row in family for i in row if i is not None})
         by_number = {o.number: o for o in load_records(s, [row.id for row in family])}
         lock_held(s, list(by_number.values()))
+        # Then the stock rows the batch's receipts and goods sent out will move: in the same global order.
+        stock_batch(s).load(_report_keys(s, rows, events))
         # Facts for the notifications are built once for the whole batch.
         self.facts.facts(s, list(by_number.values()), cache, point=DecisionPoint.NOTIFICATIONS.value)
         for row in rows:
@@ -54,10 +64,16 @@ class InboxStage:
                 continue
             self.current = Unit(UnitKind.CALLBACK, row.id)
             connector = self.callbacks.plugins.connectors.get(row.source)
-            outcomes = [self.callbacks.apply(s, connector, ev, by_number.get(ev.order_number), cache)
-                        for ev in events[row.id]]
-            results[row.id] = (InboxStatus.REJECTED.value if any(o.startswith("rejected") for o in outcomes)
-                               else InboxStatus.APPLIED.value, "; ".join(outcomes)[:4000])
+            outcomes = [self.callbacks.apply(s, connector, ev, by_number.get(ev.order_number), cache,
+                                             warehouse=row.warehouse)
+                        for ev in events[row.id]] or ["ignored: no events in it"]
+            if any(o.startswith("rejected") for o in outcomes):
+                status = InboxStatus.REJECTED
+            elif all(o.startswith("ignored") for o in outcomes):
+                status = InboxStatus.IGNORED
+            else:
+                status = InboxStatus.APPLIED
+            results[row.id] = (status.value, "; ".join(outcomes)[:4000])
         self.current = None
         if results:
             s.execute(update(InboxMessage), [{"id": i, "status": st, "outcome": oc} for i, (st, oc) in results.items()])
@@ -69,3 +85,33 @@ def reject(s: Session, inbox_id: int, why: str) -> None:
     values: dict[str, Any] = {"status": InboxStatus.REJECTED.value, "outcome": why[:4000]}
     s.execute(update(InboxMessage).where(InboxMessage.id == inbox_id).values(**values),
               execution_options={"synchronize_session": False})
+
+
+def _first_of(s: Session, rows: Sequence[Any]) -> dict[tuple[str, str], int]:
+    """(source, callback id) -> the first inbox row that carried it, for the ids in this batch."""
+    ids = sorted({r.correlation_id for r in rows if r.correlation_id})
+    out: dict[tuple[str, str], int] = {}
+    for i in range(0, len(ids), 500):
+        for inbox_id, source, cid in s.execute(
+                select(InboxMessage.id, InboxMessage.source, InboxMessage.correlation_id)
+                .where(InboxMessage.correlation_id.in_(ids[i:i + 500])).order_by(InboxMessage.id)):
+            out.setdefault((source, cid), inbox_id)
+    return out
+
+
+def _report_keys(s: Session, rows: Sequence[Any], events: dict[int, list[CallbackEvent]]) -> set[tuple[str, str]]:
+    """(warehouse, sku) of every line the batch's receipts and goods sent out name."""
+    reports = [(row, ev) for row in rows for ev in events.get(row.id, ()) if ev.kind in ("receipt", "shipped_out")]
+    if not reports:
+        return set()
+    numbers = {str(ev.data.get("document")) for _, ev in reports}
+    where = dict(s.execute(select(StockDocument.number, StockDocument.warehouse)
+                           .where(StockDocument.number.in_(sorted(numbers)))).all())
+    keys: set[tuple[str, str]] = set()
+    for row, ev in reports:
+        warehouse = where.get(str(ev.data.get("document"))) or row.warehouse
+        lines = ev.data.get("lines")
+        if warehouse and isinstance(lines, list):
+            keys.update((warehouse, ln["sku"]) for ln in lines
+                        if isinstance(ln, dict) and isinstance(ln.get("sku"), str))
+    return keys

@@ -193,4 +193,5 @@ class OutboxStage:
         ctx.commit()
         if order is not None:
             self.dispatch.sent(s, order, connector.name, msg.id, cache)
+        self.dispatch.delivered(s, msg.topic, msg.payload)
         return ""

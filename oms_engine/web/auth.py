@@ -125,3 +125,9 @@ def requires(roles: frozenset[str]) -> Callable[[Callable[P, R]], Callable[P, R]
 def actor() -> str:
     principal: Principal = g.principal
     return principal.actor
+
+
+def role() -> str:
+    """The caller's role (inside a view that ``requires`` one)."""
+    principal: Principal = g.principal
+    return principal.role

@@ -24,7 +24,9 @@ STEPS = ("ACCEPTED", "PICKING", "PACKED", "SHIPPED")
 # time_scale multiplies every delay: 1 is a warehouse's pace, 0 answers at once (an order then goes
 # through with `oms run` alone, on the wall clock).
 DEFAULTS = {"accept_minutes": 5, "pick_minutes": 120, "pack_minutes": 60, "ship_minutes": 120,
-            "intercept_minutes": 15, "dock_refusal_rate": 0.3, "time_scale": 1.0}
+            "intercept_minutes": 15, "dock_refusal_rate": 0.3, "receive_minutes": 240, "time_scale": 1.0}
+# Goods-in and goods-out documents: what the warehouse reports once it has worked one.
+_REPORTS = {"wms.purchase_order": "receipt", "wms.customer_return": "receipt", "wms.return_to_vendor": "shipped_out"}
 
 
 class SimWMS:
@@ -57,10 +59,28 @@ class SimWMS:
             ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["intercept_minutes"])
                                                           * float(self.settings["time_scale"])),
                          {"order": number, "step": "INTERCEPT"}, key=number)
+        elif message.topic in _REPORTS:
+            document = str(message.payload.get("document"))
+            if ctx.state_get(self.name, document):
+                return  # the same document twice
+            ctx.state_put(self.name, document, {"status": "EXPECTED", "message": message.id})
+            delay = timedelta(minutes=float(self.settings["receive_minutes"]) * float(self.settings["time_scale"])
+                              * (0.5 + fraction(f"{document}:receive")))
+            ctx.schedule(self.name, ctx.now() + delay, {"document": document, "kind": _REPORTS[message.topic],
+                                                        "lines": [{"sku": ln["sku"], "quantity": ln["quantity"]}
+                                                                  for ln in message.payload.get("lines", [])]},
+                         key=document)
+        elif message.topic.startswith("master."):
+            return  # a simulated warehouse knows every item and supplier
         else:
             raise ValueError(f"sim_wms does not understand topic '{message.topic}'")
 
     def on_task(self, payload: Any, ctx: PluginContext) -> None:
+        if "document" in payload:   # a goods-in or goods-out document worked: everything as expected
+            ctx.state_put(self.name, payload["document"], {"status": "DONE"})
+            ctx.receive_callback(self.name, {"kind": payload["kind"], "document": payload["document"],
+                                             "lines": payload["lines"]})
+            return
         number, step = payload["order"], payload["step"]
         doc = ctx.state_get(self.name, number) or {}
         if doc.get("status") in ("CANCELLED", "INTERCEPTED"):

@@ -22,14 +22,6 @@ from tests.support.cli import Cli
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    """A seeded SQLite database and a config.yaml of its own."""
-    url = f"sqlite:///{tmp_path / 'oms.db'}"
-    build_oms(tmp_path, url).close()
-    return Cli(tmp_path, url)
-
-
-@pytest.fixture
 def pg_cli(tmp_path: Path, db_url: str) -> Iterator[Cli]:
     """The same on PostgreSQL (tests using it parametrize db_url to postgresql only)."""
     build_oms(tmp_path, db_url).close()

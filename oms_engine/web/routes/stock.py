@@ -25,7 +25,7 @@ from ...orders.canonical import Id64, Note, SingleLine
 from ...stock.batch import StockError
 from ...stock.movements import COSTED, EFFECTS, Movement
 from ...stock.service import MANUAL
-from ..auth import ACT, ADMIN, READ, actor, requires
+from ..auth import ACT, ADMIN, READ, actor, requires, role
 from ..errors import ApiError, json_response
 from ..requests import MAX_LIMIT, body_json, int_param, json_type, oms
 from .masterdata import MAX_PAGE, SOURCE, body_rows, flag_param, import_refused
@@ -116,6 +116,20 @@ def openings() -> Response:
     skip_bad = flag_param("skip_bad")
     rows = body_rows()
     return json_response(oms().openings.import_rows(rows, actor=actor(), source=SOURCE, skip_bad=skip_bad).to_dict())
+
+
+@bp.post("/api/stock/reconcile")
+@requires(ACT)
+def reconcile() -> Response:
+    """A WMS's stock snapshot (rows of warehouse, sku, quantity) against the OMS: each difference with its likely
+    cause. ``partial=true``: the snapshot lists some SKUs only; ``post=true`` (admin): the unexplained rest of each
+    difference is posted as an adjustment. 422 (nothing compared) for a bad row or an unknown warehouse."""
+    post = flag_param("post")
+    if post and role() not in ADMIN:
+        raise ApiError(403, "posting reconciliation adjustments needs the admin role")
+    result = oms().reconciler.run(body_rows(), source=SOURCE, partial=flag_param("partial"), post=post,
+                                  actor=actor())
+    return json_response(result.to_dict())
 
 
 Document = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine]   # StockMovement.document

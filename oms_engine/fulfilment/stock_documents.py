@@ -1,0 +1,288 @@
+"""Documents of goods in and out that a warehouse works: purchase orders, returns to vendors, customer returns.
+
+Creating one stores it and queues it for the warehouse's WMS in the same
+transaction (with the items and supplier that WMS lacks, master_sync.py).
+What the warehouse then reports is what moves the stock: a receipt posts the
+quantities actually received (``purchase_receipt`` at the purchase's unit
+cost, ``customer_return`` for a customer return), a return to a vendor posts
+``return_to_vendor`` when the goods have left. Each report is recorded on
+the document's lines (``done``) and in the ledger with the document's number;
+a second report of the same callback does nothing (the inbox sees to that).
+Receiving more than expected, or a SKU the document does not list, is posted
+as received and said in the outcome: the goods are there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..errors import OmsError
+from ..messaging.outbox import Kind, OutboxWriter, Topic
+from ..money import MoneyError, decimal_text, to_minor
+from ..stock.batch import StockError
+from ..stock.ledger import post
+from ..stock.movements import Movement
+from ..stock.warehouses import WarehouseCache
+from ..storage.db import Database
+from ..storage.models import Order, Product, StockDocument, StockDocumentLine, Supplier, Warehouse
+from . import documents, master_sync
+
+
+class DocKind(StrEnum):
+    PURCHASE_ORDER = "purchase_order"
+    RETURN_TO_VENDOR = "return_to_vendor"
+    CUSTOMER_RETURN = "customer_return"
+
+
+PREFIX = {DocKind.PURCHASE_ORDER: "PO", DocKind.RETURN_TO_VENDOR: "RTV", DocKind.CUSTOMER_RETURN: "RMA"}
+TOPIC = {DocKind.PURCHASE_ORDER: Topic.WMS_PURCHASE_ORDER, DocKind.RETURN_TO_VENDOR: Topic.WMS_RETURN_TO_VENDOR,
+         DocKind.CUSTOMER_RETURN: Topic.WMS_CUSTOMER_RETURN}
+# What a warehouse's report on each kind of document posts.
+POSTS = {DocKind.PURCHASE_ORDER: Movement.PURCHASE_RECEIPT, DocKind.CUSTOMER_RETURN: Movement.CUSTOMER_RETURN,
+         DocKind.RETURN_TO_VENDOR: Movement.RETURN_TO_VENDOR}
+
+
+class Status(StrEnum):
+    OPEN = "open"          # queued for the warehouse
+    PARTIAL = "partial"    # some of it received (or sent)
+    DONE = "done"          # all of it
+    CANCELLED = "cancelled"
+    REFUSED = "refused"    # the warehouse would not take it
+
+
+class DocumentError(OmsError, ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LineIn:
+    sku: str
+    quantity: int
+    unit_cost: str | None = None    # a purchase's price, a decimal amount in the product's currency
+
+
+def parse_line(text: str) -> LineIn:
+    """``SKU:QUANTITY`` or ``SKU:QUANTITY:UNIT_COST`` (the command line's form)."""
+    parts = text.rsplit(":", 2) if text.count(":") >= 2 else text.rsplit(":", 1)
+    if len(parts) < 2 or not parts[0]:
+        raise DocumentError(f"line '{text}': write SKU:QUANTITY or SKU:QUANTITY:UNIT_COST")
+    try:
+        qty = int(parts[1])
+    except ValueError:
+        raise DocumentError(f"line '{text}': the quantity must be a whole number") from None
+    return LineIn(parts[0], qty, parts[2] if len(parts) == 3 else None)
+
+
+def document_dict(doc: StockDocument) -> dict[str, Any]:
+    return {"number": doc.number, "kind": doc.kind, "warehouse": doc.warehouse, "supplier": doc.supplier,
+            "order_number": doc.order_number, "status": doc.status,
+            "expected_at": doc.expected_at.isoformat() if doc.expected_at else None, "note": doc.note,
+            "actor": doc.actor, "created_at": doc.created_at.isoformat(), "updated_at": doc.updated_at.isoformat(),
+            "lines": [{"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity, "done": ln.done,
+                       "unit_cost": ln.unit_cost} for ln in doc.lines]}
+
+
+class StockDocuments:
+    def __init__(self, *, db: Database, clock: Clock, outbox: OutboxWriter, warehouses: WarehouseCache,
+                 wants_master_data: Any) -> None:
+        """``wants_master_data(connector name) -> bool``: whether that WMS is sent items and suppliers."""
+        self.db, self.clock, self.outbox, self.warehouses = db, clock, outbox, warehouses
+        self.wants_master_data = wants_master_data
+
+    # -- creating ----------------------------------------------------------------------------------
+    def create(self, kind: DocKind, warehouse: str, lines: Sequence[LineIn], *, actor: str,
+               supplier: str | None = None, order_number: str | None = None, expected_at: datetime | None = None,
+               note: str = "") -> dict[str, Any]:
+        if not lines:
+            raise DocumentError("a document needs at least one line")
+
+        def run() -> dict[str, Any]:
+            with self.db.session() as s:
+                doc = self._make(s, kind, warehouse, lines, actor=actor, supplier=supplier,
+                                 order_number=order_number, expected_at=expected_at, note=note)
+                self.queue(s, doc)
+                return document_dict(doc)
+
+        return self.db.run_retrying(run, what=f"{kind.value} for {warehouse}")
+
+    def _make(self, s: Session, kind: DocKind, warehouse: str, lines: Sequence[LineIn], *, actor: str,
+              supplier: str | None, order_number: str | None, expected_at: datetime | None,
+              note: str) -> StockDocument:
+        if s.get(Warehouse, warehouse) is None:
+            raise DocumentError(f"no warehouse '{warehouse}'")
+        if kind in (DocKind.PURCHASE_ORDER, DocKind.RETURN_TO_VENDOR):
+            if not supplier:
+                raise DocumentError(f"a {kind.value.replace('_', ' ')} names its supplier")
+            record = s.get(Supplier, supplier)
+            if record is None or not record.active:
+                raise DocumentError(f"no active supplier '{supplier}'")
+        if kind is DocKind.CUSTOMER_RETURN and (
+                not order_number or s.scalar(select(Order.id).where(Order.number == order_number)) is None):
+            raise DocumentError(f"no order '{order_number}' to take goods back from")
+        now = self.clock.now()
+        doc = StockDocument(number=f"tmp-{now.timestamp()}", kind=kind.value, warehouse=warehouse, supplier=supplier,
+                            order_number=order_number, status=Status.OPEN.value, expected_at=expected_at,
+                            note=note, actor=actor, created_at=now, updated_at=now)
+        for n, ln in enumerate(lines, start=1):
+            product = s.get(Product, ln.sku)
+            if product is None:
+                raise DocumentError(f"line {n}: no product '{ln.sku}' in the catalogue")
+            if ln.quantity <= 0:
+                raise DocumentError(f"line {n}: the quantity must be positive, got {ln.quantity}")
+            cost = None
+            if ln.unit_cost is not None:
+                if kind is not DocKind.PURCHASE_ORDER:
+                    raise DocumentError(f"line {n}: only a purchase order states a unit cost")
+                try:
+                    cost = to_minor(ln.unit_cost, product.currency)
+                except MoneyError as exc:
+                    raise DocumentError(f"line {n}: unit cost: {exc}") from None
+                if cost < 0:
+                    raise DocumentError(f"line {n}: unit cost must not be negative")
+            doc.lines.append(StockDocumentLine(line_no=n, sku=ln.sku, quantity=ln.quantity, done=0, unit_cost=cost))
+        s.add(doc)
+        s.flush()
+        doc.number = f"{PREFIX[kind]}-{doc.id:06d}"   # numbered by its row: unique across processes
+        s.flush()
+        return doc
+
+    def queue(self, s: Session, doc: StockDocument) -> None:
+        """The document, queued for its warehouse's WMS (with the master data that WMS lacks)."""
+        kind = DocKind(doc.kind)
+        route = self.warehouses.wms(s, doc.warehouse)
+        names = dict(s.execute(select(Product.sku, Product.name).where(
+            Product.sku.in_([ln.sku for ln in doc.lines]))).all())
+        payload = documents.stock_document(doc, names)
+        if self.wants_master_data(route.connector):
+            carried = master_sync.missing(s, doc.warehouse, [ln.sku for ln in doc.lines], doc.supplier)
+            if carried:
+                payload["master"] = carried
+        self.outbox.enqueue(s, None, Kind.CONNECTOR, route.connector, TOPIC[kind], payload)
+
+    def cancel(self, number: str, *, actor: str) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            with self.db.session() as s:
+                doc = self._get(s, number, lock=True)
+                if doc.status not in (Status.OPEN.value, Status.REFUSED.value):
+                    raise DocumentError(f"{number} is {doc.status}: only a document nothing was done on yet is "
+                                        "cancelled")
+                doc.status, doc.updated_at = Status.CANCELLED.value, self.clock.now()
+                doc.note = (doc.note + f"\ncancelled by {actor}").strip()
+                return document_dict(doc)
+
+        return self.db.run_retrying(run, what=f"cancel of {number}")
+
+    # -- reading ----------------------------------------------------------------------------------
+    @staticmethod
+    def _get(s: Session, number: str, *, lock: bool = False) -> StockDocument:
+        stmt = select(StockDocument).where(StockDocument.number == number)
+        doc = s.scalars(stmt.with_for_update() if lock else stmt).first()
+        if doc is None:
+            raise DocumentLookup(f"no document '{number}'")
+        return doc
+
+    def get(self, number: str) -> dict[str, Any]:
+        with self.db.read() as s:
+            return document_dict(self._get(s, number))
+
+    def list(self, *, kind: str | None = None, status: str | None = None, warehouse: str | None = None,
+             limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(StockDocument).order_by(StockDocument.id.desc()).limit(limit)
+        for col, val in ((StockDocument.kind, kind), (StockDocument.status, status),
+                         (StockDocument.warehouse, warehouse)):
+            if val:
+                stmt = stmt.where(col == val)
+        if before_id:
+            stmt = stmt.where(StockDocument.id < before_id)
+        with self.db.read() as s:
+            return [document_dict(d) for d in s.scalars(stmt)]
+
+    def open_quantities(self, s: Session, warehouse: str) -> dict[str, dict[str, int]]:
+        """sku -> {document kind: quantity not yet done} of the warehouse's open documents (reconciliation
+        reads it: goods a warehouse counted that the OMS has not been told of)."""
+        out: dict[str, dict[str, int]] = {}
+        rows = s.execute(select(StockDocument.kind, StockDocumentLine.sku,
+                                func.sum(StockDocumentLine.quantity - StockDocumentLine.done))
+                         .join(StockDocumentLine, StockDocumentLine.document_id == StockDocument.id)
+                         .where(StockDocument.warehouse == warehouse,
+                                StockDocument.status.in_([Status.OPEN.value, Status.PARTIAL.value]))
+                         .group_by(StockDocument.kind, StockDocumentLine.sku))
+        for kind, sku, left in rows:
+            if left and left > 0:
+                out.setdefault(sku, {})[kind] = int(left)
+        return out
+
+
+class DocumentLookup(DocumentError, LookupError):
+    pass
+
+
+def apply_report(s: Session, *, warehouse: str | None, document: str, lines: Any, at: datetime,
+                 order_id_of: Any = None) -> str:
+    """A warehouse's report on a goods-in or goods-out document (a receipt, or goods sent out): the
+    quantities posted to the ledger, the document brought up to date. Returns the outcome; raises
+    DocumentError (nothing written) when the report cannot be applied."""
+    doc = s.scalars(select(StockDocument).where(StockDocument.number == document).with_for_update()).first()
+    if doc is None:
+        raise DocumentError(f"no document '{document}'")
+    if warehouse is not None and doc.warehouse != warehouse:
+        raise DocumentError(f"{document} is for {doc.warehouse}, not {warehouse}")
+    if doc.status in (Status.CANCELLED.value, Status.REFUSED.value):
+        raise DocumentError(f"{document} is {doc.status}")
+    if not isinstance(lines, list) or not lines:
+        raise DocumentError(f"{document}: the report lists no lines")
+    kind = DocKind(doc.kind)
+    by_sku = {ln.sku: ln for ln in doc.lines}
+    posted: list[str] = []
+    notes: list[str] = []
+    order_id = order_id_of(doc.order_number) if doc.order_number and order_id_of else None
+    for item in lines:
+        sku = item.get("sku") if isinstance(item, dict) else None
+        qty = item.get("quantity") if isinstance(item, dict) else None
+        if not isinstance(sku, str) or not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+            raise DocumentError(f"{document}: a line needs a sku and a positive whole quantity, got {item!r}")
+        line = by_sku.get(sku)
+        if line is None:
+            if s.get(Product, sku) is None:
+                raise DocumentError(f"{document}: no product '{sku}' in the catalogue")
+            notes.append(f"{sku} is not on the document")
+            cost = None
+        else:
+            cost = line.unit_cost
+            if line.done + qty > line.quantity:
+                notes.append(f"{sku}: {line.done + qty} against {line.quantity} expected")
+            line.done += qty
+        try:
+            post(s, POSTS[kind], doc.warehouse, sku, qty, document=doc.number, at=at, order_id=order_id,
+                 unit_cost=cost if kind is DocKind.PURCHASE_ORDER else None, actor=f"wms:{doc.warehouse}")
+        except StockError as exc:
+            raise DocumentError(f"{document}: {exc}") from None
+        posted.append(f"{qty} {sku}" + (f" at {decimal_text(cost, _currency(s, sku))}" if cost is not None else ""))
+    complete = all(ln.done >= ln.quantity for ln in doc.lines)
+    doc.status = Status.DONE.value if complete else Status.PARTIAL.value
+    doc.updated_at = at
+    verb = "sent out" if kind is DocKind.RETURN_TO_VENDOR else "received"
+    return f"{document} {verb} " + ", ".join(posted) + f" -> {doc.status}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _currency(s: Session, sku: str) -> str:
+    return s.scalar(select(Product.currency).where(Product.sku == sku)) or "CNY"
+
+
+def apply_ack(s: Session, *, document: str, accepted: bool, reason: str, at: datetime) -> str:
+    doc = s.scalars(select(StockDocument).where(StockDocument.number == document).with_for_update()).first()
+    if doc is None:
+        return f"{document} acknowledged ({'accepted' if accepted else 'refused'})"
+    if not accepted and doc.status == Status.OPEN.value:
+        doc.status, doc.updated_at = Status.REFUSED.value, at
+        doc.note = (doc.note + f"\nrefused by the warehouse: {reason}").strip()
+        return f"{document} refused by the warehouse: {reason}"
+    return f"{document} accepted by the warehouse"
