@@ -50,6 +50,7 @@ from .pipeline.timers import TimersStage
 from .plugin.manager import load_plugins
 from .plugin.registry import PluginRegistry
 from .stock.batch import on_freed
+from .stock.closing import Closings
 from .stock.opening import Openings
 from .stock.reconcile import Reconciler
 from .stock.service import StockService
@@ -113,6 +114,7 @@ class OMS:
         self.stock = StockService(db=db, clock=clock)
         self.dead_letters = DeadLetters(db=db, clock=clock)
         self.reconciler = Reconciler(db=db, clock=clock)
+        self.closings = Closings(db=db, clock=clock)
         self.documents = StockDocuments(db=db, clock=clock, outbox=outbox, warehouses=warehouses,
                                         wants_master_data=self._wants_master_data)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses)

@@ -43,6 +43,11 @@ def _refused(exc: ImportRefused, as_json: bool) -> None:
     sys.exit(1)
 
 
+def _key(key: str | tuple[str, ...]) -> tuple[str, ...]:
+    # click gives one argument as a string, several as a tuple.
+    return (key,) if isinstance(key, str) else tuple(key)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -111,7 +116,7 @@ def _entity_group(ent: Entity) -> click.Group:
     def show(c: Ctx, key: tuple[str, ...], as_json: bool) -> None:
         oms = c.oms(require_rules=False)
         try:
-            record = oms.masterdata.get(ent.plural, key)
+            record = oms.masterdata.get(ent.plural, _key(key))
         finally:
             oms.close()
         if as_json:
@@ -143,7 +148,7 @@ def _entity_group(ent: Entity) -> click.Group:
                 raise click.BadParameter(f"{change!r}: a change is FIELD=VALUE", param_hint="CHANGES")
             names.append(name.strip())
             values.append(value)
-        data = {**dict(zip(ent.keys, key, strict=True)), **_nest(names, values)}
+        data = {**dict(zip(ent.keys, _key(key), strict=True)), **_nest(names, values)}
         oms = c.oms(require_rules=False)
         try:
             report = oms.masterdata.apply(ent.plural, [Row("command line", data)], actor=actor, source="cli",
@@ -168,7 +173,7 @@ def _entity_group(ent: Entity) -> click.Group:
             def toggle(c: Ctx, key: tuple[str, ...], actor: str, as_json: bool) -> None:
                 oms = c.oms(require_rules=False)
                 try:
-                    report = oms.masterdata.set_active(ent.plural, key, active, actor=actor, source="cli")
+                    report = oms.masterdata.set_active(ent.plural, _key(key), active, actor=actor, source="cli")
                 finally:
                     oms.close()
                 print_report(report, as_json)

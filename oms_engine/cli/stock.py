@@ -13,7 +13,7 @@ from rich.table import Table
 from ..masterdata.service import ImportRefused
 from ..stock.movements import Movement
 from .masterdata import _refused, print_report
-from .root import Ctx, console, errors_to_exit, main
+from .root import Ctx, console, errors_to_exit, fail, main
 
 
 @main.group()
@@ -256,3 +256,51 @@ def stock_reconcile(c: Ctx, path: Path, post: bool, partial: bool, actor: str, a
             console.print(t)
     if result.unexplained:
         sys.exit(1)
+
+
+@stock.command("close")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="the day (UTC) whose closing to take; default yesterday")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_close(c: Ctx, day: datetime | None, as_json: bool) -> None:
+    """Take a day's closing stock per warehouse and SKU, valued (oms worker takes each finished day's once)."""
+    from ..stock.closing import totals
+    oms = c.oms(require_rules=False)
+    try:
+        when = day.date() if day else oms.clock.now().date() - timedelta(days=1)
+        try:
+            rows = oms.closings.close(when)
+        except ValueError as exc:
+            fail(str(exc))
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps({"day": when.isoformat(), "stock": rows}, indent=2))
+        return
+    t = Table("warehouse", "SKUs", "on hand", "value (minor units)", title=f"closing stock of {when.isoformat()}")
+    for w, tot in totals(rows).items():
+        t.add_row(w, str(tot["skus"]), str(tot["on_hand"]), str(tot["value"]))
+    console.print(t)
+
+
+@stock.command("export")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), required=True, help="the day (UTC)")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the CSV here (default: standard output)")
+@click.option("--all", "everything", is_flag=True, help="reservations too, not only goods in and out")
+@click.pass_obj
+@errors_to_exit
+def stock_export(c: Ctx, day: datetime, out: Path | None, everything: bool) -> None:
+    """The day's stock movements as CSV, with what each moved in value: finance's daily export."""
+    oms = c.oms(require_rules=False)
+    try:
+        text = oms.closings.movements_csv(day.date(), goods_only=not everything)
+    finally:
+        oms.close()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"{text.count(chr(10)) - 1} movements of {day.date().isoformat()} written to {out}")

@@ -109,6 +109,7 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
     try:
         while not stop["now"]:
             try:
+                oms.closings.close_due()   # finance's closing stock of the day that ended, once
                 done = oms.pipeline.run_until_idle()
             except Exception:
                 # Not one order's fault (that is set aside by the pipeline): the database

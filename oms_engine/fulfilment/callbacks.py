@@ -64,16 +64,18 @@ class Callbacks:
         """Store a warehouse's HTTP callback: its bytes as an exchange, and an inbox row the connector reads
         (``callback_body(payload)`` gives the bytes back)."""
         now = self.clock.now()
-        s.add(Exchange(at=now, direction="in", kind="callback", connector=source, warehouse=warehouse,
-                       order_number="", topic="callback", correlation_id=callback_id, message_id=None, status=None,
-                       content_type=content_type[:100], body=body, note=""))
+        exchange = Exchange(at=now, direction="in", kind="callback", connector=source, warehouse=warehouse,
+                            order_number="", topic="callback", correlation_id=callback_id, message_id=None,
+                            status=None, content_type=content_type[:100], body=body, note="")
+        s.add(exchange)
+        s.flush()   # its id goes with the inbox row: the order it is about is known once it is read
         try:
             text, encoding = body.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, encoding = base64.b64encode(body).decode("ascii"), "base64"
         row = InboxMessage(source=source, received_at=now, warehouse=warehouse, correlation_id=callback_id or None,
                            payload={"body": text, "encoding": encoding, "content_type": content_type,
-                                    "warehouse": warehouse})
+                                    "warehouse": warehouse, "exchange_id": exchange.id})
         s.add(row)
         s.flush()
         return row.id

@@ -18,7 +18,7 @@ from ..plugin.registry import RegistryError
 from ..stock.batch import stock_batch
 from ..stock.reservations import lock_held
 from ..storage.claims import claim_rows, lock_orders
-from ..storage.models import InboxMessage, Order, StockDocument
+from ..storage.models import Exchange, InboxMessage, Order, StockDocument
 from .stage import StageName, Unit, UnitKind
 
 
@@ -74,6 +74,12 @@ class InboxStage:
             else:
                 status = InboxStatus.APPLIED
             results[row.id] = (status.value, "; ".join(outcomes)[:4000])
+            exchange = row.payload.get("exchange_id") if isinstance(row.payload, dict) else None
+            about = next((ev.order_number for ev in events[row.id] if ev.order_number), "")
+            if exchange and about:
+                # The bytes of an HTTP callback, now that they are read, belong to the order they are about.
+                s.execute(update(Exchange).where(Exchange.id == exchange).values(order_number=about[:32]),
+                          execution_options={"synchronize_session": False})
         self.current = None
         if results:
             s.execute(update(InboxMessage), [{"id": i, "status": st, "outcome": oc} for i, (st, oc) in results.items()])

@@ -48,6 +48,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.strategies.routing",
     "oms_plugins.connectors.sim_wms",
     "oms_plugins.connectors.sim_carrier",
+    "oms_plugins.connectors.wms_json",
+    "oms_plugins.connectors.wms_xml",
     "oms_plugins.senders.files",
     "oms_plugins.templates.directory",
 )

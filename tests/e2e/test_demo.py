@@ -38,6 +38,12 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     total = sum(summary["orders"].values()) + sum(summary["children"].values())
     assert summary["orders_per_s"] == pytest.approx(total / summary["seconds"], rel=0.01)
     assert f"{summary['orders_per_s']} orders and" in text
+    # Every balance the demo leaves is what its ledger says (oms stock verify exits 0 after the demo).
+    from oms_engine.engine import OMS
+    with OMS(cfg) as oms:
+        result = oms.stock.verify()
+        assert result.ok, result.differences[:5]
+        assert result.movements > 1000
 
 
 def _oms_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,6 +68,9 @@ def test_the_demo_uses_a_database_of_its_own_and_never_wipes_real_orders(tmp_pat
     ran = _oms_cli("--config", str(config), "demo", "--orders", "20", "--skus", "50")
     assert ran.returncode == 0, ran.stderr
     assert (tmp_path / "var" / "demo.db").exists()        # next to config.yaml, not the configured database
+    verified = _oms_cli("--config", str(config), "--db", f"sqlite:///{tmp_path / 'var' / 'demo.db'}", "stock",
+                        "verify")
+    assert verified.returncode == 0 and verified.stdout.startswith("stock verified: "), verified.stderr
     assert build_counts(main)["orders"] == 1
     again = _oms_cli("--config", str(config), "demo", "--orders", "20", "--skus", "50")
     assert again.returncode == 0, again.stderr              # its own database: reset without asking

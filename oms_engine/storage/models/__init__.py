@@ -18,7 +18,7 @@ from .intake import RawPayload, WebhookDelivery
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
 from .orders import DecisionRecord, History, Order, OrderLine, OrderWait
 from .rules import ActiveRule, RuleChange, RuleVersion
-from .stock import Reservation, Stock, StockMovement
+from .stock import Reservation, Stock, StockClosing, StockMovement
 from .system import Incident, Meta, NumberBlock
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "ScheduledTask",
     "SkuMapping",
     "Stock",
+    "StockClosing",
     "StockDocument",
     "StockDocumentLine",
     "StockMovement",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -82,3 +83,17 @@ class Reservation(Base):
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     __table_args__ = (CheckConstraint("quantity > 0", name="ck_reservation_qty"),)
+
+
+class StockClosing(Base):
+    """A warehouse's stock at the close of a day (UTC), per SKU: quantities and value at average cost, for
+    finance. Worked out from the balances and the ledger rows after that day (stock/closing.py)."""
+
+    __tablename__ = "stock_closings"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    warehouse: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(BigInteger)
+    taken_at: Mapped[datetime] = mapped_column(DateTime)

@@ -13,7 +13,7 @@ currency, as the ledger holds them; a unit cost is given as a decimal string.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, request
@@ -23,6 +23,7 @@ from ...masterdata.schemas import Code32
 from ...masterdata.service import ImportRefused
 from ...orders.canonical import Id64, Note, SingleLine
 from ...stock.batch import StockError
+from ...stock.closing import totals
 from ...stock.movements import COSTED, EFFECTS, Movement
 from ...stock.service import MANUAL
 from ..auth import ACT, ADMIN, READ, actor, requires, role
@@ -106,6 +107,38 @@ def verify() -> Response:
     result = oms().stock.verify()
     return json_response({"ok": result.ok, "stock_rows": result.rows, "movements": result.movements,
                           "differences": [d.to_dict() for d in result.differences]})
+
+
+def _day_param() -> date:
+    raw = request.args.get("day") or ""
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, f"parameter 'day' must be a date such as 2026-12-06, got '{raw[:40]}'") from None
+
+
+@bp.get("/api/stock/closing")
+@requires(READ)
+def closing() -> Response:
+    """A finished day's closing stock per warehouse and SKU, valued: the one taken, else taken now."""
+    day = _day_param()
+    closings = oms().closings
+    rows = closings.stored(day)
+    if not rows:
+        try:
+            closings.close(day)
+        except ValueError as exc:
+            raise ApiError(409, str(exc)) from None
+        rows = closings.stored(day)
+    return json_response({"day": day.isoformat(), "totals": totals(rows), "stock": rows})
+
+
+@bp.get("/api/stock/movements.csv")
+@requires(READ)
+def movements_csv() -> Response:
+    """The day's goods movements (``all=true``: reservations too) as CSV, with their value deltas."""
+    text = oms().closings.movements_csv(_day_param(), goods_only=not flag_param("all"))
+    return Response(text, mimetype="text/csv")
 
 
 # -- changes -------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 * The movement types are the source documents' names: ``ship`` becomes
   ``sale_out``, ``return`` ``customer_return``, ``receive`` and ``purchase``
   ``purchase_receipt``, ``adjust`` ``adjustment``.
+* ``stock_closings``: a warehouse's stock at the close of each day, per SKU,
+  with its value, for finance.
 * Balances the ledger does not explain (stock written before every change
   went through it) get one ``opening`` row each, dated now, so that
   ``oms stock verify`` recomputes every balance from the ledger from here on.
@@ -64,6 +66,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_movements_at', ['at'], unique=False)
     op.create_index('ix_movements_opening', 'stock_movements', ['warehouse', 'sku'], unique=False,
                     sqlite_where=sa.text("kind = 'opening'"), postgresql_where=sa.text("kind = 'opening'"))
+    op.create_table('stock_closings',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('warehouse', sa.String(length=32), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('on_hand', sa.Integer(), nullable=False),
+    sa.Column('reserved', sa.Integer(), nullable=False),
+    sa.Column('value', sa.BigInteger(), nullable=False),
+    sa.Column('taken_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'warehouse', 'sku')
+    )
     for old, new in RENAMED.items():
         bind.execute(sa.text("UPDATE stock_movements SET kind = :new WHERE kind = :old"), {"old": old, "new": new})
     bind.execute(sa.text(
@@ -78,6 +90,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    op.drop_table('stock_closings')
     bind.execute(sa.text("DELETE FROM stock_movements WHERE document = 'migration:0007'"))
     for old, new in RENAMED.items():
         if old != 'purchase':

@@ -1,0 +1,415 @@
+"""What the WMS connectors over HTTP share (wms_json.py, wms_xml.py): settings, signing, the documents they
+send, the answers they accept, the callbacks they read. The wire formats are in docs/connectors.md.
+
+Each document is one ``POST {url}/documents``, signed with the warehouse's secret, carrying an
+``Idempotency-Key`` (the same for every attempt of one outbox message, so a WMS that took an attempt the
+OMS then saw fail does not take it twice) and the message id as ``X-Correlation-Id``. The master records
+a document carries (``master``: items and suppliers) go first, each as a document of its own, keyed by
+their version. Every request and every answer (or the failure to get one) is recorded with
+``ctx.record_exchange`` as it went over the wire. A 2xx answer saying ``accepted`` or ``duplicate`` (or a
+409 saying ``duplicate``) is success; anything else raises :class:`WmsError`, and the outbox tries again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from oms_engine import CallbackEvent, OutboundMessage, PluginContext, SettingsError, callback_body, secret_from
+
+# Headers of a document the OMS sends, and of a callback the WMS sends (both: HMAC-SHA256, hex, over
+# "<timestamp>." followed by the body's bytes, with the warehouse's secret).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CORRELATION_HEADER = "X-Correlation-Id"
+OMS_TIMESTAMP, OMS_SIGNATURE = "X-OMS-Timestamp", "X-OMS-Signature"
+WMS_TIMESTAMP, WMS_SIGNATURE = "X-WMS-Timestamp", "X-WMS-Signature"
+MAX_SKEW_SECONDS = 300          # a callback signed further from now than this is refused
+DEFAULT_TIMEOUT = 10.0          # seconds, per request (connect, write, read each)
+MAX_ANSWER_BYTES = 1 << 20      # an answer longer than this is refused, not read into memory
+MAX_CALLBACK_BYTES = 1 << 20
+PATH = "/documents"
+
+# Topic -> the document's type on the wire.
+TYPES = {"wms.create": "sales_order", "wms.cancel": "cancel", "wms.intercept": "intercept",
+         "wms.purchase_order": "purchase_order", "wms.return_to_vendor": "return_to_vendor",
+         "wms.customer_return": "customer_return", "master.item": "item", "master.supplier": "supplier"}
+CALLBACK_TYPES = ("order_status", "receipt", "shipped_out", "ack")
+SUCCESS = ("accepted", "duplicate")
+
+
+class WmsError(RuntimeError):
+    """A document the WMS did not take (or whose answer could not be read): the outbox tries again."""
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 over ``<timestamp>.`` and the body."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """A header by name, whatever its case."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return str(value)
+    return ""
+
+
+def signed_ok(headers: Mapping[str, str], body: bytes, secret: str, *, now: float,
+              timestamp_header: str = WMS_TIMESTAMP, signature_header: str = WMS_SIGNATURE) -> bool:
+    """True when the signature covers this body and this timestamp, and the timestamp is within
+    MAX_SKEW_SECONDS of ``now`` (either way)."""
+    ts = header(headers, timestamp_header).strip()
+    given = header(headers, signature_header).strip()
+    if not ts.isascii() or not ts.isdigit() or len(ts) > 12 or not given:
+        return False
+    if abs(now - int(ts)) > MAX_SKEW_SECONDS:
+        return False
+    expected = signature(secret, ts, body)
+    # Bytes on both sides: a header that is not ASCII must compare unequal, not raise.
+    return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    endpoint: str
+    secret: str
+    timeout: float
+    key_prefix: str
+
+
+def read_settings(name: str, message_settings: Mapping[str, Any], warehouse: str | None) -> Settings:
+    """The warehouse's settings for this connector; SettingsError saying what is missing."""
+    where = f"connector '{name}' for warehouse {warehouse or '?'}"
+    url = message_settings.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise SettingsError(f"{where}: the warehouse's wms_settings need 'url', the WMS's base address "
+                            "(e.g. https://wms.example.com/api)")
+    url = url.strip().rstrip("/")
+    if not url.lower().startswith(("http://", "https://")):
+        raise SettingsError(f"{where}: wms_settings 'url' must be an http:// or https:// address, got {url!r}")
+    try:
+        secret = secret_from(message_settings)
+    except SettingsError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+    timeout = message_settings.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, str):    # from a CSV file or the command line
+        with contextlib.suppress(ValueError):
+            timeout = float(timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        raise SettingsError(f"{where}: wms_settings 'timeout' must be a number of seconds above 0 (at most 600), "
+                            f"got {timeout!r}")
+    prefix = message_settings.get("key_prefix", "oms")
+    if not isinstance(prefix, str) or not prefix:
+        raise SettingsError(f"{where}: wms_settings 'key_prefix' must be a non-empty string")
+    return Settings(url, url + PATH, secret, float(timeout), prefix)
+
+
+@dataclass(frozen=True)
+class Request:
+    type: str                   # the document's type on the wire
+    key: str                    # its idempotency key (also its "id" in the body)
+    data: Mapping[str, Any]
+    about: str                  # for notes and errors: "item TEA-1 v2", "sales_order 100001"
+
+
+def plan(message: OutboundMessage, prefix: str) -> list[Request]:
+    """The requests one outbox message makes: the master records it carries (items, then suppliers), then
+    the document itself. Master records are keyed by warehouse, key and version, so the same record at the
+    same version, carried by two documents or sent on its own, is one document for the WMS; everything
+    else is keyed by the message id."""
+    doc_type = TYPES.get(message.topic)
+    if doc_type is None:
+        raise ValueError(f"a WMS connector does not send topic '{message.topic}' (it sends {', '.join(TYPES)})")
+    payload = dict(message.payload)
+    warehouse = str(payload.get("warehouse") or message.warehouse or "")
+    carried = payload.pop("master", None) or {}
+    if not isinstance(carried, Mapping):
+        raise ValueError(f"message {message.id}: 'master' must be an object of items and suppliers")
+    out: list[Request] = []
+    for record in carried.get("items") or ():
+        out.append(_master("item", record, "sku", warehouse, prefix))
+    for record in carried.get("suppliers") or ():
+        out.append(_master("supplier", record, "code", warehouse, prefix))
+    if doc_type in ("item", "supplier"):
+        out.append(_master(doc_type, payload, "sku" if doc_type == "item" else "code", warehouse, prefix))
+    else:
+        ref = payload.get("document") or payload.get("order_number") or message.order_number
+        out.append(Request(doc_type, f"{prefix}-msg-{message.id}", payload, f"{doc_type} {ref}"))
+    return out
+
+
+def _master(kind: str, record: Any, key_field: str, warehouse: str, prefix: str) -> Request:
+    if not isinstance(record, Mapping) or not record.get(key_field):
+        raise ValueError(f"a master {kind} record needs '{key_field}': {record!r}")
+    key, version = str(record[key_field]), record.get("version", 0)
+    ident = "-".join(quote(str(part), safe="._-") for part in (prefix, kind, warehouse, key, f"v{version}"))
+    return Request(kind, ident, dict(record), f"{kind} {key} v{version}")
+
+
+class HttpWms:
+    """The shared half of a WMS connector over HTTP; a subclass brings its wire format."""
+
+    kind = "wms"
+    wants_master_data = True
+    name = ""
+    content_type = ""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        # clock: wall-clock seconds, for signing and for checking a callback's timestamp (the remote end
+        # keeps real time, whatever clock the OMS runs on). transport: httpx's, for tests.
+        self.clock, self.transport = clock, transport
+
+    # -- the format (subclasses) ------------------------------------------------------------------------
+    def encode(self, doc_type: str, key: str, data: Mapping[str, Any]) -> bytes:
+        raise NotImplementedError
+
+    def decode_answer(self, body: bytes) -> dict[str, Any]:
+        """The answer's fields (status, id, reason, reference...); ValueError when it cannot be read."""
+        raise NotImplementedError
+
+    def decode_callback(self, body: bytes) -> tuple[dict[str, Any], bool]:
+        """(the callback as {"type", "id", "data"}, whether its scalars came as text); ValueError when it
+        cannot be read."""
+        raise NotImplementedError
+
+    # -- sending ------------------------------------------------------------------------------------------
+    def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
+        cfg = read_settings(self.name, message.settings, message.warehouse)
+        requests = plan(message, cfg.key_prefix)
+        timeout = httpx.Timeout(cfg.timeout)
+        with httpx.Client(timeout=timeout, follow_redirects=False, transport=self.transport,
+                          headers={"User-Agent": f"oms-engine/{self.name}"}) as client:
+            for req in requests:
+                self._post(client, cfg, message, req, ctx)
+
+    def _post(self, client: httpx.Client, cfg: Settings, message: OutboundMessage, req: Request,
+              ctx: PluginContext) -> dict[str, Any]:
+        body = self.encode(req.type, req.key, req.data)
+        correlation = str(message.id)
+        ts = str(int(self.clock()))
+        # identity: the answer's bytes as they came are the bytes recorded (and no compressed bomb to unpack).
+        headers = {"Content-Type": self.content_type, "Accept": self.content_type, "Accept-Encoding": "identity",
+                   IDEMPOTENCY_HEADER: req.key,
+                   CORRELATION_HEADER: correlation, OMS_TIMESTAMP: ts,
+                   OMS_SIGNATURE: signature(cfg.secret, ts, body)}
+        what = f"{self.name}: {req.about} (key {req.key}) to {cfg.endpoint}"
+        ctx.record_exchange(direction="out", kind="request", body=body, content_type=self.content_type,
+                            correlation_id=correlation, note=f"POST {cfg.endpoint} {req.about} key {req.key}")
+        try:
+            with client.stream("POST", cfg.endpoint, content=body, headers=headers) as resp:
+                raw, cut = _read_capped(resp, MAX_ANSWER_BYTES, time.monotonic() + cfg.timeout)
+        except _TooSlow as slow:
+            note = f"answer not complete {cfg.timeout:g} s after its headers: {len(slow.partial)} bytes came"
+            ctx.record_exchange(direction="in", kind="response", body=slow.partial, correlation_id=correlation,
+                                status=slow.status, note=note)
+            raise WmsError(f"{what}: {note}") from None
+        except httpx.TimeoutException as exc:
+            note = f"no answer: timed out after {cfg.timeout:g} s ({type(exc).__name__})"
+            ctx.record_exchange(direction="in", kind="response", body=b"", correlation_id=correlation, note=note)
+            raise WmsError(f"{what}: {note}") from None
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            note = f"no answer: {type(exc).__name__}: {exc}"
+            ctx.record_exchange(direction="in", kind="response", body=b"", correlation_id=correlation,
+                                note=note[:1000])
+            raise WmsError(f"{what}: {note}") from None
+        status = resp.status_code
+        ctx.record_exchange(direction="in", kind="response", body=raw,
+                            content_type=resp.headers.get("content-type", ""), correlation_id=correlation,
+                            status=status, note=f"answer cut at {MAX_ANSWER_BYTES} bytes" if cut else "")
+        label = f"{status} {_phrase(status)}".strip()
+        if cut:
+            raise WmsError(f"{what}: the WMS answered {label} with more than {MAX_ANSWER_BYTES} bytes: refused")
+        try:
+            answer: dict[str, Any] | None = self.decode_answer(raw)
+            problem = ""
+        except ValueError as exc:
+            answer, problem = None, str(exc)
+        said = str(answer.get("status") or "") if answer is not None else ""
+        reason = _reason(answer)
+        if 200 <= status < 300:
+            if answer is None:
+                raise WmsError(f"{what}: the WMS answered {label} with a malformed body: {problem}")
+            if said not in SUCCESS:
+                raise WmsError(f"{what}: the WMS answered {label} but its answer says "
+                               f"{said or 'no status'!r}" + (f": {reason}" if reason else ""))
+            answered_for = answer.get("id")
+            if answered_for not in (None, "", req.key):
+                raise WmsError(f"{what}: the WMS answered about document {answered_for!r}, not {req.key!r}")
+            return answer
+        if status == HTTPStatus.CONFLICT and said == "duplicate":
+            return answer  # type: ignore[return-value]  # it has this document already
+        if reason:
+            detail = f": {reason}"
+        elif answer is None and raw:
+            detail = f" ({problem}; body starts {raw[:200]!r})"
+        else:
+            detail = ""
+        raise WmsError(f"{what}: the WMS answered {label}{detail}")
+
+    # -- callbacks ------------------------------------------------------------------------------------
+    def verify_callback(self, headers: Mapping[str, str], body: bytes, settings: Mapping[str, Any]) -> bool:
+        """The WMS's signature (X-WMS-Signature over X-WMS-Timestamp and the body, with the warehouse's
+        secret), and a timestamp within five minutes of now."""
+        return signed_ok(headers, body, secret_from(settings), now=self.clock())
+
+    def callback_id(self, headers: Mapping[str, str], body: bytes) -> str:
+        """The WMS's id of the callback: its ``id`` (signed, being in the body)."""
+        envelope, _ = self.decode_callback(body)
+        return str(envelope.get("id") or "")
+
+    def parse_callback(self, payload: Any) -> Sequence[CallbackEvent]:
+        if not isinstance(payload, Mapping):
+            raise ValueError(f"{self.name}: a callback is stored as an object with its body, "
+                             f"got {type(payload).__name__}")
+        envelope, text_scalars = self.decode_callback(callback_body(payload))
+        return events_from(envelope, text_scalars=text_scalars)
+
+    def on_task(self, payload: Any, ctx: PluginContext) -> None:
+        raise ValueError(f"{self.name} schedules no tasks")   # it never calls ctx.schedule
+
+
+class _TooSlow(Exception):
+    def __init__(self, partial: bytes, status: int) -> None:
+        super().__init__("too slow")
+        self.partial, self.status = partial, status
+
+
+def _read_capped(resp: httpx.Response, limit: int, deadline: float) -> tuple[bytes, bool]:
+    """The answer's body, at most ``limit`` bytes (and whether there was more), read by ``deadline``: a WMS
+    that trickles its answer out a byte at a time (each byte within the read timeout) does not hold the
+    outbox for long."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+        if time.monotonic() > deadline:
+            raise _TooSlow(b"".join(chunks), resp.status_code)
+    return b"".join(chunks), False
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _reason(answer: Mapping[str, Any] | None) -> str:
+    if not answer:
+        return ""
+    reason = answer.get("reason") or answer.get("error") or answer.get("message")
+    return str(reason)[:500] if reason not in (None, "") else ""
+
+
+# -- callbacks: the same fields in either format ------------------------------------------------------------
+def events_from(envelope: Mapping[str, Any], *, text_scalars: bool = False) -> list[CallbackEvent]:
+    """The events of one callback ({"type", "id", "data"}); ValueError saying what is wrong.
+
+    ``text_scalars``: the callback came in a format whose values are text (XML without type attributes),
+    so a quantity "4" and a flag "true" are read as a number and a boolean.
+    """
+    kind = envelope.get("type")
+    cid = envelope.get("id")
+    if cid is not None and (not isinstance(cid, str | int) or isinstance(cid, bool)):
+        raise ValueError(f"callback 'id' must be a string, got {cid!r}")
+    cid = str(cid or "")
+    if kind not in CALLBACK_TYPES:
+        raise ValueError(f"callback type {kind!r} is not one of {', '.join(CALLBACK_TYPES)}")
+    data = envelope.get("data")
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{kind} callback {cid}: 'data' must be an object, got {type(data).__name__}")
+    where = f"{kind} callback {cid}".rstrip()
+    at = _at(data.get("at"), where)
+    if kind == "order_status":
+        number = _text(data, "order_number", where, required=True)
+        status = _text(data, "status", where, required=True)
+        extra = {k: _text(data, k, where) for k in ("tracking_no", "carrier", "place", "note")}
+        return [CallbackEvent(order_number=number, status=status, data={k: v for k, v in extra.items() if v},
+                              at=at, kind="order", id=cid)]
+    if kind in ("receipt", "shipped_out"):
+        document = _text(data, "document", where, required=True)
+        lines = data.get("lines")
+        if not isinstance(lines, list) or not lines:
+            raise ValueError(f"{where}: 'lines' must be a non-empty list of {{sku, quantity}}")
+        read = []
+        for n, line in enumerate(lines, start=1):
+            if not isinstance(line, Mapping):
+                raise ValueError(f"{where}: line {n} must be an object with sku and quantity, got {line!r}")
+            read.append({"sku": _text(line, "sku", f"{where} line {n}", required=True),
+                         "quantity": _quantity(line.get("quantity"), f"{where} line {n}", text_scalars)})
+        out: dict[str, Any] = {"document": document, "lines": read}
+        number = _text(data, "order_number", where)
+        return [CallbackEvent(order_number=number, status="RECEIVED" if kind == "receipt" else "SHIPPED_OUT",
+                              data=out, at=at, kind=kind, id=cid)]
+    # ack
+    document = _text(data, "document", where)
+    number = _text(data, "order_number", where)
+    if not document and not number:
+        raise ValueError(f"{where}: an ack names the 'document' or the 'order_number' it is about")
+    accepted = _flag(data.get("accepted"), f"{where}: 'accepted'", text_scalars)
+    reason = _text(data, "reason", where)
+    return [CallbackEvent(order_number=number, status="ACCEPTED" if accepted else "REFUSED",
+                          data={"document": document, "accepted": accepted, "reason": reason}, at=at, kind="ack",
+                          id=cid)]
+
+
+def _text(data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"{where}: '{key}' is missing")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{where}: '{key}' must be text, got {value!r}")
+    text = str(value).strip()
+    if required and not text:
+        raise ValueError(f"{where}: '{key}' is empty")
+    if len(text) > 200:
+        raise ValueError(f"{where}: '{key}' is longer than 200 characters")
+    return text
+
+
+def _quantity(value: Any, where: str, text_scalars: bool) -> int:
+    if text_scalars and isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{where}: 'quantity' must be a positive whole number, got {value!r}")
+    return value
+
+
+def _flag(value: Any, where: str, text_scalars: bool) -> bool:
+    if text_scalars and isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    if not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def _at(value: Any, where: str) -> datetime | None:
+    """An ISO 8601 time; one without an offset is UTC."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: 'at' must be an ISO 8601 time, got {value!r}")
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{where}: 'at' is not an ISO 8601 time: {value!r}") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
