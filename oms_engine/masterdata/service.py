@@ -108,6 +108,31 @@ def key_parts(ent: Entity, text: str) -> tuple[str, ...]:
     return parts
 
 
+def checked_rows(rows: Sequence[Row], schema: type[BaseModel], keys: Sequence[str], report: Report, *,
+                 prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[tuple[Row, Any]]:
+    """The rows that pass ``schema`` and name a key (``keys``) no earlier row named; each problem goes in
+    ``report`` with where the row came from and the field."""
+    good: list[tuple[Row, Any]] = []
+    seen: dict[tuple[Any, ...], str] = {}
+    for row in rows:
+        if row.error is not None:
+            report.errors.append(RowError(row.where, "", row.error))
+            continue
+        try:
+            record = schema.model_validate(prepare(row.data) if prepare else row.data)
+        except ValidationError as exc:
+            report.errors.extend(RowError(row.where, _field_of(e), _message(e)) for e in exc.errors())
+            continue
+        key = tuple(getattr(record, k) for k in keys)
+        if key in seen:
+            report.errors.append(RowError(row.where, ",".join(keys),
+                                          f"{'/'.join(map(str, key))} appears again (first at {seen[key]})"))
+            continue
+        seen[key] = row.where
+        good.append((row, record))
+    return good
+
+
 def entity(name: str) -> Entity:
     try:
         return ENTITIES[name]
@@ -178,29 +203,12 @@ class MasterData:
                  skip_bad: bool = False, merge: bool = False) -> Report:
         report = Report(ent.name, source)
         stored = self._stored(s, ent, rows) if merge else {}
-        good: list[tuple[Row, BaseModel]] = []
-        seen: dict[tuple[Any, ...], str] = {}
-        for row in rows:
-            if row.error is not None:
-                report.errors.append(RowError(row.where, "", row.error))
-                continue
-            data = row.data
-            if merge:
-                key = tuple(data.get(k) for k in ent.keys)
-                if key in stored:
-                    data = {**stored_input(ent, stored[key]), **data}
-            try:
-                record = ent.schema.model_validate(data)
-            except ValidationError as exc:
-                report.errors.extend(RowError(row.where, _field_of(e), _message(e)) for e in exc.errors())
-                continue
-            key = ent.key_of(record)
-            if key in seen:
-                report.errors.append(RowError(row.where, ",".join(ent.keys),
-                                              f"{ent.key_text(key)} appears again (first at {seen[key]})"))
-                continue
-            seen[key] = row.where
-            good.append((row, record))
+
+        def laid_over(data: dict[str, Any]) -> dict[str, Any]:
+            key = tuple(data.get(k) for k in ent.keys)
+            return {**stored_input(ent, stored[key]), **data} if key in stored else data
+
+        good = checked_rows(rows, ent.schema, ent.keys, report, prepare=laid_over if merge else None)
         check = self.checks.get(ent.plural)
         if check is not None:
             kept = []

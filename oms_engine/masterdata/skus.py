@@ -10,19 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
+from ..storage.driver import fetch
 from ..storage.models import SkuMapping
+
+_M = SkuMapping.__table__.c
+_ANY = select(exists().where(_M.channel == bindparam("channel")))
+_MAPPED = select(_M.channel_sku, _M.sku).where(_M.channel == bindparam("channel"), _M.active.is_(True),
+                                              _M.channel_sku.in_(bindparam("skus", expanding=True)))
 
 
 def mapped_skus(s: Session, channel: str, channel_skus: Iterable[str]) -> dict[str, str]:
     """The active mappings of these channel SKUs: channel SKU -> catalogue SKU."""
+    conn = s.connection()
+    # Most channels send the catalogue's own SKUs: one probe of the key, and nothing more to read.
+    if not fetch(conn, _ANY, {"channel": channel})[0][0]:
+        return {}
     wanted = sorted(set(channel_skus))
     out: dict[str, str] = {}
     for i in range(0, len(wanted), 500):
-        for channel_sku, sku in s.execute(select(SkuMapping.channel_sku, SkuMapping.sku).where(
-                SkuMapping.channel == channel, SkuMapping.active.is_(True),
-                SkuMapping.channel_sku.in_(wanted[i:i + 500]))):
-            out[channel_sku] = sku
+        out.update(fetch(conn, _MAPPED, {"channel": channel, "skus": wanted[i:i + 500]}))
     return out

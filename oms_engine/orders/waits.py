@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from ..storage.db import append
+from ..storage.driver import fetch
 from ..storage.models import OrderWait
 
 _CHUNK = 500
@@ -54,6 +55,11 @@ def mark_ready(s: Session, kind: Wait, keys: Iterable[str]) -> None:
                   execution_options={"synchronize_session": False})
 
 
+_WAITING = select(exists().where(OrderWait.ready.is_(False)))
+
+
 def stock_freed(s: Session, skus: Iterable[str]) -> None:
     """The stock batch's listener: available stock of these SKUs went up in this transaction."""
-    mark_ready(s, Wait.STOCK, skus)
+    # Most of the time no order waits at all: one probe of an index, no UPDATE of a list of SKUs.
+    if fetch(s.connection(), _WAITING, {})[0][0]:
+        mark_ready(s, Wait.STOCK, skus)

@@ -35,7 +35,7 @@ class DocumentsStage:
         ids = claim_step(s, self.step, self.batch_size)
         if not ids:
             return 0
-        for order in load_records(s, ids):
+        for order in load_records(s, ids, customers=False):
             self.current = Unit(UnitKind.ORDER, order.id)
             connector = self.wms_for(s, order.warehouse)
             document = wms_document(order)

@@ -16,14 +16,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..masterdata.files import Row, read_rows
 from ..masterdata.schemas import OpeningIn
-from ..masterdata.service import ImportRefused, Report, RowError
+from ..masterdata.service import ImportRefused, Report, RowError, checked_rows
 from ..money import MoneyError, to_minor
 from ..storage.db import Database
 from ..storage.models import Product, Stock, StockMovement, Warehouse
@@ -65,25 +64,7 @@ def _stock_rows(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
 def post_openings(s: Session, rows: Sequence[Row], *, actor: str, source: str, at: Any,
                   skip_bad: bool = False) -> Report:
     report = Report("opening balance", source)
-    parsed: list[tuple[Row, OpeningIn]] = []
-    seen: dict[tuple[str, str], str] = {}
-    for row in rows:
-        if row.error is not None:
-            report.errors.append(RowError(row.where, "", row.error))
-            continue
-        try:
-            rec = OpeningIn.model_validate(row.data)
-        except ValidationError as exc:
-            report.errors.extend(RowError(row.where, ".".join(map(str, e["loc"])),
-                                          str(e["msg"]).removeprefix("Value error, ")) for e in exc.errors())
-            continue
-        key = (rec.warehouse, rec.sku)
-        if key in seen:
-            report.errors.append(RowError(row.where, "warehouse,sku", f"{rec.warehouse}/{rec.sku} appears again "
-                                          f"(first at {seen[key]})"))
-            continue
-        seen[key] = row.where
-        parsed.append((row, rec))
+    parsed: list[tuple[Row, OpeningIn]] = checked_rows(rows, OpeningIn, ("warehouse", "sku"), report)
     warehouses = set(s.scalars(select(Warehouse.code).where(Warehouse.code.in_({r.warehouse for _, r in parsed}))))
     currency: dict[str, str] = {}
     skus = sorted({r.sku for _, r in parsed})

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..masterdata.files import Row
-from ..masterdata.service import ImportRefused, Report, RowError
+from ..masterdata.service import ImportRefused, Report, RowError, checked_rows
 from ..storage.models import Order, Product, Reservation, Stock, StockDocument, StockDocumentLine, Warehouse
 from .batch import StockError, stock_batch
 from .movements import Movement
@@ -92,23 +92,7 @@ class Reconciliation:
 def read_snapshot(rows: Sequence[Row], source: str) -> list[SnapshotIn]:
     """Checked rows; ImportRefused naming file, row and field when one is bad (nothing is compared)."""
     report = Report("snapshot row", source)
-    out: list[SnapshotIn] = []
-    seen: dict[tuple[str, str], str] = {}
-    for row in rows:
-        if row.error is not None:
-            report.errors.append(RowError(row.where, "", row.error))
-            continue
-        try:
-            rec = SnapshotIn.model_validate(row.data)
-        except ValidationError as exc:
-            report.errors.extend(RowError(row.where, ".".join(map(str, e["loc"])), str(e["msg"])) for e in exc.errors())
-            continue
-        key = (rec.warehouse, rec.sku)
-        if key in seen:
-            report.errors.append(RowError(row.where, "warehouse,sku", f"appears again (first at {seen[key]})"))
-            continue
-        seen[key] = row.where
-        out.append(rec)
+    out = [rec for _, rec in checked_rows(rows, SnapshotIn, ("warehouse", "sku"), report)]
     if report.errors:
         report.applied = False
         raise ImportRefused(report)

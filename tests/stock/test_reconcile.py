@@ -84,7 +84,8 @@ def test_a_partial_snapshot_compares_only_what_it_lists_and_a_bad_row_compares_n
                             Row("s:3", {"warehouse": "WH-SH", "sku": "MUG-1", "quantity": 1}),
                             Row("s:4", {"warehouse": "WH-SH", "sku": "TEA-1", "quantity": -1})], source="s")
     assert [str(e) for e in refused.value.report.errors] == [
-        "s:3: warehouse,sku: appears again (first at s:2)", "s:4: quantity: Input should be greater than or equal to 0"]
+        "s:3: warehouse,sku: WH-SH/MUG-1 appears again (first at s:2)",
+        "s:4: quantity: Input should be greater than or equal to 0"]
     with pytest.raises(ImportRefused, match="no warehouse 'WH-XX'"):
         oms.reconciler.run([Row("s:2", {"warehouse": "WH-XX", "sku": "MUG-1", "quantity": 1})], source="s")
 
