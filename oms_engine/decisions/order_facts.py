@@ -62,6 +62,10 @@ TRANSITION_FIELDS: dict[str, type] = {
     "transition.from_state": str,
     "transition.to_state": str,
     "transition.actor": str,
+    # From the status map, for a transition a warehouse's or carrier's callback caused: what the customer
+    # may see of it (customer_visible, label); otherwise false and "".
+    "transition.customer_visible": bool,
+    "transition.label": str,
 }
 
 

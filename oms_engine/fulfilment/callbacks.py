@@ -127,7 +127,8 @@ class Callbacks:
             order.carrier = str(ev.data.get("carrier") or order.carrier or "")[:32]
         note = ev.data.get("note")
         self.machine.fire(s, order, entry.event, actor=f"{connector.kind}:{connector.name}",
-                          cause=f"{ev.status}" + (f" {note}" if note else ""), cache=cache)
+                          cause=f"{ev.status}" + (f" {note}" if note else ""), cache=cache,
+                          seen=(entry.customer_visible, entry.label))
         outcome = f"{order.number} {ev.status} -> {order.status}"
         self._track(s, connector, ev, order, entry, outcome)
         return outcome

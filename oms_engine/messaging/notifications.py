@@ -48,12 +48,14 @@ class Notifier:
             self.facts.facts(s, orders, cache, point=POINT)
 
     def on_transition(self, s: Session, order: Order, before: State, event: Event, target: State, actor: str,
-                      cache: FactCache | None) -> None:
+                      cache: FactCache | None, seen: tuple[bool, str] = (False, "")) -> None:
+        """``seen``: what the customer may see of it (customer_visible and label, from the status map)."""
         if POINT not in self.rulebook.rulesets:
             return
         cache = cache if cache is not None else FactCache()
         facts = dict(self.facts.facts(s, [order], cache, point=POINT)[order.id])
-        transition = {"event": event.value, "from_state": before.value, "to_state": target.value, "actor": actor}
+        transition = {"event": event.value, "from_state": before.value, "to_state": target.value, "actor": actor,
+                      "customer_visible": seen[0], "label": seen[1]}
         fault = cache.faults.get(order.id)
         if fault is not None:
             record_incident(s, order_id=order.id, stage=POINT, error=fault,
@@ -70,7 +72,7 @@ class Notifier:
             sent.append(self._queue(s, order, target, transition, action.params))
         self.decisions.record(s, order, POINT, decision, {"event": event.value, "sent": sent})
 
-    def _queue(self, s: Session, order: Order, target: State, transition: dict[str, str],
+    def _queue(self, s: Session, order: Order, target: State, transition: dict[str, Any],
                params: dict[str, Any]) -> dict[str, Any]:
         template = self.plugins.templates.get(params["template"])
         medium = params.get("medium", template.medium)

@@ -36,7 +36,8 @@ SAMPLE_CONTEXT: dict[str, Any] = {
               "tracking_no": "SIM0123456789", "carrier": "sim_carrier", "warehouse": "WH-SH", "refund": 0,
               "hold_reason": ""},
     "customer": {"name": "Li Lei", "level": "gold"},
-    "transition": {"event": "ship", "from_state": "packed", "to_state": "shipped", "actor": "wms:sim_wms"},
+    "transition": {"event": "ship", "from_state": "packed", "to_state": "shipped", "actor": "wms:sim_wms",
+                   "customer_visible": True, "label": "Shipped"},
 }
 
 

@@ -237,7 +237,9 @@ class OrderMachine:
                actor=actor, cause=cause, at=now)
 
     def fire(self, s: Session, order: Order, event: Event, *, actor: str, cause: str = "",
-             cache: FactCache | None = None) -> State:
+             cache: FactCache | None = None, seen: tuple[bool, str] = (False, "")) -> State:
+        """``seen``: for a transition a callback caused, whether the customer may see it and its label (the
+        status map's), for the notification rules (``transition.customer_visible``, ``transition.label``)."""
         target = check(order, event)
         now = self.clock.now()
         t = Transition(order, State(order.status), event, target, actor, cause, now)
@@ -256,7 +258,7 @@ class OrderMachine:
             # Flag the parent for the parents stage, in this same transaction.
             s.execute(update(Order).where(Order.id == order.parent_id).values(stage=PARENT_CHECK.value),
                       execution_options={"synchronize_session": False})
-        self.notifier.on_transition(s, order, t.before, event, target, actor, cache)
+        self.notifier.on_transition(s, order, t.before, event, target, actor, cache, seen)
         try:
             self.observe(order_number=order.number, from_state=t.before.value, to_state=target.value,
                          event=event.value, actor=actor, cause=cause)

@@ -17,7 +17,8 @@ from oms_engine.masterdata.files import Row
 from oms_engine.orders.explain import explain
 from oms_engine.plugin.testing import OrderBuilder, drive, drive_until_state, ingest_one, status
 from oms_engine.storage.models import InboxMessage, Stock, StockMovement
-from tests.support import build_oms
+from tests.support import build_oms, copy_rules
+from tests.support.pipeline import sent_files
 
 RECORDING = '''
 from oms_engine import hookimpl
@@ -177,3 +178,22 @@ def test_a_late_status_is_recorded_and_harmless_and_carrier_scans_are_tracked_ap
     assert [t for t in tracking if t[0] == "carrier"][-1] == ("carrier", "SIGNED", True)
     assert any("out of order" in c["outcome"] for c in story["callbacks"])
     json.dumps(story)   # the whole story is JSON, the exchanges' bodies included
+
+
+def test_the_status_maps_visibility_and_label_reach_the_notification_rules(tmp_path: Path) -> None:
+    rules = copy_rules(tmp_path)
+    (rules / "notifications.yaml").write_text(
+        (rules / "notifications.yaml").read_text(encoding="utf-8")
+        + "  - name: every-visible-step\n    when:\n      all:\n        - transition.customer_visible: true\n"
+          "        - transition.to_state: {in: [in_transit, out_for_delivery]}\n"
+          "    then:\n      - notify: {template: tracking_update, medium: sms}\n", encoding="utf-8")
+    oms = build_oms(tmp_path, f"sqlite:///{tmp_path / 'oms.db'}", rules_dir=rules)
+    try:
+        r = ingest_one(oms, OrderBuilder("SEEN-1").line("TEA-1", 1).build())
+        drive_until_state(oms, r.number, "delivered")
+        texts = [m["body"] for m in sent_files(oms)["sms"] if m["template"] == "tracking_update"]
+    finally:
+        oms.close()
+    # COLLECTED and IN_TRANSIT both move it to in_transit; each says so in the map's words.
+    assert texts == [f"Order {r.number}: Collected by the carrier.", f"Order {r.number}: In transit.",
+                     f"Order {r.number}: Out for delivery."]

@@ -16,7 +16,8 @@ CTX = {
               "tracking_no": "SF123", "carrier": "sim_carrier", "warehouse": "WH-SH", "refund": 0,
               "hold_reason": ""},
     "customer": {"name": "Li Lei", "level": "gold"},
-    "transition": {"event": "ship", "from_state": "packed", "to_state": "shipped", "actor": "wms"},
+    "transition": {"event": "ship", "from_state": "packed", "to_state": "shipped", "actor": "wms",
+                   "customer_visible": True, "label": "Shipped"},
 }
 
 ESCAPES = [
