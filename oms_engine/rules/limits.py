@@ -36,11 +36,14 @@ ruleset of 512 rules on distinct fields hangs the loader)."""
 
 MAX_NEX_CHILDREN = 127
 """`$nex` tests directly below one alpha node: with 128, create_ruleset succeeds but asserting a
-fact segfaults (even when none of them passes); 129 make create_ruleset fail, error 107."""
+fact segfaults (even when none of them passes); 129 usually make create_ruleset fail, error 107 (past
+the limit, undefined: the same unchecked read as MAX_NODE_RULES)."""
 
 MAX_NODE_RULES = 255
 """Durable rules ending at one alpha node: 256 always-true rules (all on the marker) are accepted
-but asserting a fact segfaults; 257 make create_ruleset fail, error 108."""
+but asserting a fact segfaults; 257 usually make create_ruleset fail, error 108, but not always: rete.c
+checks the list's length only after reading one entry past its end, in memory realloc() left
+uninitialised, so past this limit what happens is undefined (the compiler never goes there)."""
 
 MAX_STRING_BYTES = 65535
 """String values are compared over a 16-bit length: a value or literal of 65,536 bytes or more

@@ -75,10 +75,13 @@ out = {
     "element": [attempt(rules([{"$iany": {"l": {"$i.f0": 1}}}]), {"l": [{f"f{i}": 1 for i in range(n)}]})
                 for n in edge(L["properties"])],
     # The fields are present, so no `$nex` passes (so many passing tests would overflow the stack).
-    # One more than each of these two limits is accepted but segfaults on assert: skipped here.
-    "nex": [attempt(rules([{"$nex": {f"b{i}": 1}} for i in range(n)]), {f"b{i}": 1 for i in range(n)})
-            for n in (L["nex"], L["nex"] + 2)],
-    "node_rules": [attempt(always(n), {"a": 0}) for n in (L["node_rules"], L["node_rules"] + 2)],
+    # Past these two limits durable's behaviour is undefined, so only the limits themselves are probed:
+    # linkAlpha (rete.c) looks for a free slot in a node's fixed-size list by reading until it meets a 0,
+    # and checks the list's length only after reading one entry past its end, in pool memory realloc()
+    # left as it found it. Whether a full list is refused (errors 107, 108) or written past its end
+    # depends on what that memory held: a run here saw 257 rules on one node accepted, most refuse them.
+    "nex": [attempt(rules([{"$nex": {f"b{i}": 1}} for i in range(L["nex"])]), {f"b{i}": 1 for i in range(L["nex"])})],
+    "node_rules": [attempt(always(L["node_rules"]), {"a": 0})],
     "string": [attempt(rules([{"s": "b"}]), {"s": "b" + "x" * (n - 1)}) for n in edge(L["string"])],
     # Last: after error 303 the process is not to be trusted.
     "stack": [attempt(rules([{"$gt": {"a": -i - 1}} for i in range(n)]), {"a": 0}) for n in edge(L["stack"])],
@@ -103,8 +106,8 @@ def test_durable_limits_are_where_the_compiler_assumes() -> None:
         "groups": ["ok 8", "create 113"],  # durable fires once per true alternative of the or/and nest
         "properties": ["ok 1", "assert 302"],
         "element": ["ok 1", "assert 302"],
-        "nex": ["ok 0", "create 107"],
-        "node_rules": [f"ok {limits.MAX_NODE_RULES}", "create 108"],
+        "nex": ["ok 0"],
+        "node_rules": [f"ok {limits.MAX_NODE_RULES}"],
         "string": ["ok 0", "ok 1"],  # 65,536 bytes: 'b' + 'x' * 65535 == 'b'
     }
     assert limits.MAX_TERMS_PER_CHUNK <= limits.DURABLE_STACK
