@@ -43,6 +43,7 @@ from ..messaging.outbox import RETRY_LIMIT, Status, next_attempt
 from ..orders import flow
 from ..orders.incidents import record_incident
 from ..orders.machine import TIMEOUTS, Event, IllegalTransition, OrderMachine, State, check
+from ..orders.waits import clear_waits
 from ..storage.db import Database
 from ..storage.models import Order, OutboxMessage, ScheduledTask
 from ..storage.retry import MAX_ATTEMPTS, pause, run_retrying
@@ -179,6 +180,7 @@ class Pipeline:
         if unit.kind is UnitKind.ORDER:
             s.execute(update(Order).where(Order.id == unit.id).values(stage=None, due_at=None),
                       execution_options={"synchronize_session": False})
+            clear_waits(s, unit.id)   # a held order's waits would bring it back to the backorders stage
             action = "order parked: no stage picks it up until a person looks at it"
             record_incident(s, order_id=unit.id, stage=stage, error=error, action=action, at=now)
         elif unit.kind is UnitKind.CALLBACK:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from oms_engine.engine import OMS
@@ -123,3 +124,18 @@ def test_a_routing_hold_is_released_once_a_warehouse_can_ship_it_whole(oms: OMS)
     assert status(oms, r.number) == "dispatched"
     assert {(w, sku) for w, sku, _ in reservations(oms, r.number)} == {("WH-SH", "MUG-1")}
     assert sum(q for _, _, q in reservations(oms, r.number)) == 22
+
+
+def test_a_recheck_that_fails_unexpectedly_parks_the_order_once(sqlite_oms: OMS,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    held = ingest_one(sqlite_oms, OrderBuilder("BO-BUG").line("RARE-1", 3).build())
+    import oms_engine.pipeline.backorders as stage
+
+    def bug(*_: object, **__: object) -> list[object]:
+        raise KeyError("a bug met the order")
+
+    monkeypatch.setattr(stage, "recheck_intake", bug)
+    _receive(sqlite_oms, "WH-SH", "RARE-1", 5)
+    done = sqlite_oms.pipeline.run_until_idle(max_passes=20)   # idle again: not claimed pass after pass
+    assert done.get("set aside") == 1 and sqlite_oms.pipeline.faults == 1
+    assert status(sqlite_oms, held.number) == "on_hold" and _waits(sqlite_oms, held.number) == []
