@@ -16,9 +16,9 @@ from .customers import Customer, CustomerChange
 from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEvent
 from .intake import RawPayload, WebhookDelivery
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
-from .orders import DecisionRecord, History, Order, OrderLine, OrderWait
+from .orders import DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
 from .rules import ActiveRule, RuleChange, RuleVersion
-from .stock import Reservation, Stock, StockClosing, StockMovement
+from .stock import Reservation, Stock, StockClosing, StockLot, StockMovement
 from .system import Incident, Meta, NumberBlock
 
 __all__ = [
@@ -34,8 +34,10 @@ __all__ = [
     "History",
     "InboxMessage",
     "Incident",
+    "LateStep",
     "MasterChange",
     "MasterSync",
+    "MergeGroup",
     "Meta",
     "NumberBlock",
     "Order",
@@ -54,6 +56,7 @@ __all__ = [
     "StockClosing",
     "StockDocument",
     "StockDocumentLine",
+    "StockLot",
     "StockMovement",
     "Supplier",
     "TrackingEvent",

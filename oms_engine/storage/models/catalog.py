@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    false,
     text,
     true,
 )
@@ -47,6 +48,12 @@ class Product(Base):
     width_mm: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     height_mm: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     supplier: Mapped[str | None] = mapped_column(String(32), nullable=True)   # the usual supplier's code
+    # A kit's bill of materials, [{"sku": ..., "quantity": ...}]: sold as one line, reserved, shipped and
+    # returned as these components (orders/kits.py). Empty: not a kit.
+    components: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=_EMPTY_LIST)
+    # Kept in lots with an expiry (stock_lots): reservations take the earliest-expiring lot that meets the
+    # channel's minimum remaining shelf life (stock/lots.py).
+    lot_tracked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -68,6 +75,8 @@ class Warehouse(Base):
     address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=_EMPTY_OBJECT)
     # The regions (provinces, states) it ships to; empty: anywhere.
     regions: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=_EMPTY_LIST)
+    # The carriers that collect from it (codes); empty: every active carrier.
+    carriers: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=_EMPTY_LIST)
     # The WMS connector its documents go through (None: config.yaml's wms_connector), and that
     # connector's settings for this warehouse (endpoint, the environment variable holding its secret...).
     wms_connector: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -3,12 +3,13 @@ and out (purchase orders, returns to vendors, customer returns); and the carrier
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -79,6 +80,9 @@ class StockDocumentLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)          # expected (in) or to send (out)
     done: Mapped[int] = mapped_column(Integer, default=0)   # received or sent so far, as the warehouse said
     unit_cost: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # a purchase's price, minor units
+    # A lot-tracked product's lot and expiry, as expected, or as the warehouse reported receiving it.
+    lot: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     document: Mapped[StockDocument] = relationship(back_populates="lines")
     __table_args__ = (
         UniqueConstraint("document_id", "line_no", name="uq_stock_document_line"),

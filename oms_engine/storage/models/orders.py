@@ -57,6 +57,8 @@ class Order(Base):
     stage: Mapped[str | None] = mapped_column(String(8), nullable=True)
     warehouse: Mapped[str | None] = mapped_column(String(32), nullable=True)
     carrier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The carrier's service chosen with it (orders/couriers.py).
+    service: Mapped[str | None] = mapped_column(String(32), nullable=True)
     tracking_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     placed_at: Mapped[datetime] = mapped_column(DateTime)
@@ -70,6 +72,14 @@ class Order(Base):
     contact: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # sha256 of the canonical order as received, so a re-sent channel order whose content differs is told apart.
     content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A delivery date or time window the customer booked (UTC): it goes to the warehouse and the carrier,
+    # and courier matching keeps to it.
+    delivery_from: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    delivery_by: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # How the channel says it was paid ("cod": cash on delivery); a fact for the rules.
+    payment_method: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The merge group it ships in with other orders of its customer (orders/merging.py).
+    merge_group_id: Mapped[int | None] = mapped_column(ForeignKey("merge_groups.id"), nullable=True)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.line_no", cascade="all, delete-orphan")
@@ -85,6 +95,7 @@ class Order(Base):
         # Covers the customer statistics the blocking rules read (count, and those placed in the last day).
         Index("ix_orders_customer", "customer_id", "parent_id", "placed_at"),
         Index("ix_orders_parent", "parent_id"),
+        Index("ix_orders_merge_group", "merge_group_id"),
         CheckConstraint("goods >= 0 AND freight >= 0 AND payable >= 0", name="ck_order_amounts"),
     )
 
@@ -107,6 +118,9 @@ class OrderLine(Base):
     # The product as it was when ordered; later catalogue edits do not touch it.
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     mapped: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A kit's components as they were when ordered, [{"sku", "quantity"}] per kit: what is reserved, sent
+    # and returned for the line (orders/kits.py). None: not a kit.
+    components: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     order: Mapped[Order] = relationship(back_populates="lines")
     __table_args__ = (
         UniqueConstraint("order_id", "line_no", name="uq_line_no"),
@@ -158,3 +172,45 @@ class OrderWait(Base):
         Index("ix_order_waits_key", "kind", "key"),
         Index("ix_order_waits_ready", "ready", "order_id"),
     )
+
+
+class MergeGroup(Base):
+    """Paid orders of one customer to one address, routed to one warehouse, sent to it as one document and to
+    the customer as one parcel (orders/merging.py). Each order keeps its own identity, lines and money."""
+
+    __tablename__ = "merge_groups"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The document number the warehouse and the carrier know the parcel by: its first order's number and
+    # "-M" and the version, bumped when an order leaves a group already sent (a new document goes).
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    warehouse: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    address_key: Mapped[str] = mapped_column(String(64))     # sha256 of the normalised address
+    status: Mapped[str] = mapped_column(String(16))          # open, closed, sent, dissolved
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+    # Until then orders may join; then its orders go on together.
+    closes_at: Mapped[datetime] = mapped_column(DateTime)
+    # What the merging rules allowed: limits of the whole group.
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    carrier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    service: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The parcel was registered with the carrier (once for the group).
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_merge_groups_open", "status", "customer_id"),)
+
+
+class LateStep(Base):
+    """An order that overstayed a step's limit (config ``late_steps``): alerted once per step."""
+
+    __tablename__ = "late_steps"
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(24), primary_key=True)     # the state it should have reached
+    after: Mapped[str] = mapped_column(String(24))                      # counted from entering this state
+    limit_minutes: Mapped[int] = mapped_column(Integer)
+    warehouse: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    carrier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    raised_at: Mapped[datetime] = mapped_column(DateTime)
+    # When the order reached the step after all (None: not yet).
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

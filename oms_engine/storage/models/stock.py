@@ -60,6 +60,8 @@ class StockMovement(Base):
     unit_cost: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     actor: Mapped[str] = mapped_column(String(100), default="", server_default="")
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The lot it moved, for a lot-tracked product (stock_lots).
+    lot: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Indexed by its key, and by time for the day's movements (append-mostly: new rows land at the end).
     # Not by (warehouse, sku): a ledger of every order's every line, keyed so, would take its inserts at
     # random places in an index of millions of entries (migration 0006).
@@ -82,7 +84,26 @@ class Reservation(Base):
     warehouse: Mapped[str] = mapped_column(String(32))
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
+    # The lot the units are taken from, for a lot-tracked product once the order is routed (stock/lots.py).
+    lot: Mapped[str | None] = mapped_column(String(64), nullable=True)
     __table_args__ = (CheckConstraint("quantity > 0", name="ck_reservation_qty"),)
+
+
+class StockLot(Base):
+    """A lot of a lot-tracked product at a warehouse, with its expiry. The stock row of (warehouse, sku)
+    holds the sum of its lots' on_hand; ``reserved`` here counts the units reservations took from the lot."""
+
+    __tablename__ = "stock_lots"
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    lot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        CheckConstraint("reserved >= 0", name="ck_stock_lot_reserved"),
+        CheckConstraint("on_hand >= reserved", name="ck_stock_lot_available"),
+    )
 
 
 class StockClosing(Base):
