@@ -8,6 +8,10 @@ a document carries (``master``: items and suppliers) go first, each as a documen
 their version. Every request and every answer (or the failure to get one) is recorded with
 ``ctx.record_exchange`` as it went over the wire. A 2xx answer saying ``accepted`` or ``duplicate`` (or a
 409 saying ``duplicate``) is success; anything else raises :class:`WmsError`, and the outbox tries again.
+
+The carrier connector over HTTP (carrier_http.py) shares the wire with them: the settings (:func:`read_settings`
+for its :class:`Owner`), the signed and recorded POST (:func:`post_signed`), the check of a signed callback
+(:func:`signed_ok`) and the readers of callback fields (:func:`text_field`, :func:`time_field`).
 """
 
 from __future__ import annotations
@@ -47,7 +51,12 @@ CALLBACK_TYPES = ("order_status", "receipt", "shipped_out", "ack")
 SUCCESS = ("accepted", "duplicate")
 
 
-class WmsError(RuntimeError):
+class WireError(RuntimeError):
+    """A call over HTTP that did not get the answer it needed: a message the outbox tries again, a quote that
+    counts as a refusal."""
+
+
+class WmsError(WireError):
     """A document the WMS did not take (or whose answer could not be read): the outbox tries again."""
 
 
@@ -82,24 +91,41 @@ def signed_ok(headers: Mapping[str, str], body: bytes, secret: str, *, now: floa
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Whose connector settings they are, for the messages that say what is wrong with them or on the wire."""
+
+    kind: str                   # "warehouse", "carrier"
+    section: str                # the master-data field holding them
+    system: str                 # who answers at their url: "the WMS"
+    example: str                # a url, for the message saying one is missing
+
+
+WAREHOUSE = Owner("warehouse", "wms_settings", "the WMS", "https://wms.example.com/api")
+
+
+@dataclass(frozen=True)
 class Settings:
     url: str
     endpoint: str
     secret: str
     timeout: float
     key_prefix: str
+    owner: Owner = WAREHOUSE
 
 
-def read_settings(name: str, message_settings: Mapping[str, Any], warehouse: str | None) -> Settings:
-    """The warehouse's settings for this connector; SettingsError saying what is missing."""
-    where = f"connector '{name}' for warehouse {warehouse or '?'}"
+def read_settings(name: str, message_settings: Mapping[str, Any], code: str | None, owner: Owner = WAREHOUSE,
+                  path: str = PATH) -> Settings:
+    """The settings of the warehouse (or other ``owner``) ``code`` for this connector; SettingsError saying what
+    is missing. ``endpoint`` is the url followed by ``path``."""
+    where = f"connector '{name}' for {owner.kind} {code or '?'}"
+    section = owner.section
     url = message_settings.get("url")
     if not isinstance(url, str) or not url.strip():
-        raise SettingsError(f"{where}: the warehouse's wms_settings need 'url', the WMS's base address "
-                            "(e.g. https://wms.example.com/api)")
+        raise SettingsError(f"{where}: the {owner.kind}'s {section} need 'url', {owner.system}'s base address "
+                            f"(e.g. {owner.example})")
     url = url.strip().rstrip("/")
     if not url.lower().startswith(("http://", "https://")):
-        raise SettingsError(f"{where}: wms_settings 'url' must be an http:// or https:// address, got {url!r}")
+        raise SettingsError(f"{where}: {section} 'url' must be an http:// or https:// address, got {url!r}")
     try:
         secret = secret_from(message_settings)
     except SettingsError as exc:
@@ -109,12 +135,81 @@ def read_settings(name: str, message_settings: Mapping[str, Any], warehouse: str
         with contextlib.suppress(ValueError):
             timeout = float(timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
-        raise SettingsError(f"{where}: wms_settings 'timeout' must be a number of seconds above 0 (at most 600), "
+        raise SettingsError(f"{where}: {section} 'timeout' must be a number of seconds above 0 (at most 600), "
                             f"got {timeout!r}")
     prefix = message_settings.get("key_prefix", "oms")
     if not isinstance(prefix, str) or not prefix:
-        raise SettingsError(f"{where}: wms_settings 'key_prefix' must be a non-empty string")
-    return Settings(url, url + PATH, secret, float(timeout), prefix)
+        raise SettingsError(f"{where}: {section} 'key_prefix' must be a non-empty string")
+    return Settings(url, url + path, secret, float(timeout), prefix, owner)
+
+
+def http_client(name: str, cfg: Settings, transport: httpx.BaseTransport | None) -> httpx.Client:
+    """A client for one call's requests: the settings' timeout, no redirects followed (a document or a quote
+    goes where the settings say, or fails)."""
+    return httpx.Client(timeout=httpx.Timeout(cfg.timeout), follow_redirects=False, transport=transport,
+                        headers={"User-Agent": f"oms-engine/{name}"})
+
+
+# PluginContext.record_exchange, or no_record where the core lends no context (a carrier's quote).
+Recorder = Callable[..., None]
+
+
+def no_record(**exchange: Any) -> None:
+    """Keeps nothing: for a call made where the core gives no context to record it with."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes                 # as it came, at most MAX_ANSWER_BYTES
+    content_type: str
+
+    @property
+    def label(self) -> str:
+        """The status with its phrase: "503 Service Unavailable"."""
+        return f"{self.status} {_phrase(self.status)}".strip()
+
+
+def post_signed(client: httpx.Client, cfg: Settings, url: str, body: bytes, *, content_type: str,
+                correlation: str, key: str | None, note: str, what: str, clock: Callable[[], float],
+                record: Recorder, error: type[WireError]) -> Answer:
+    """One ``POST url`` of ``body``, signed with the owner's secret and carrying the idempotency ``key`` (if
+    any), with the request and its answer (or why none came) recorded as they went over the wire.
+
+    Raises ``error``, saying ``what`` failed, when no complete answer came within the timeout or one came
+    over MAX_ANSWER_BYTES; an answer of any status is returned for the caller to judge.
+    """
+    ts = str(int(clock()))
+    # identity: the answer's bytes as they came are the bytes recorded (and no compressed bomb to unpack).
+    headers = {"Content-Type": content_type, "Accept": content_type, "Accept-Encoding": "identity",
+               CORRELATION_HEADER: correlation, OMS_TIMESTAMP: ts, OMS_SIGNATURE: signature(cfg.secret, ts, body)}
+    if key is not None:
+        headers[IDEMPOTENCY_HEADER] = key
+    record(direction="out", kind="request", body=body, content_type=content_type, correlation_id=correlation,
+           note=note)
+    try:
+        with client.stream("POST", url, content=body, headers=headers) as resp:
+            raw, cut = _read_capped(resp, MAX_ANSWER_BYTES, time.monotonic() + cfg.timeout)
+    except _TooSlow as slow:
+        why = f"answer not complete {cfg.timeout:g} s after its headers: {len(slow.partial)} bytes came"
+        record(direction="in", kind="response", body=slow.partial, correlation_id=correlation, status=slow.status,
+               note=why)
+        raise error(f"{what}: {why}") from None
+    except httpx.TimeoutException as exc:
+        why = f"no answer: timed out after {cfg.timeout:g} s ({type(exc).__name__})"
+        record(direction="in", kind="response", body=b"", correlation_id=correlation, note=why)
+        raise error(f"{what}: {why}") from None
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        why = f"no answer: {type(exc).__name__}: {exc}"
+        record(direction="in", kind="response", body=b"", correlation_id=correlation, note=why[:1000])
+        raise error(f"{what}: {why}") from None
+    answer = Answer(resp.status_code, raw, resp.headers.get("content-type", ""))
+    record(direction="in", kind="response", body=raw, content_type=answer.content_type, correlation_id=correlation,
+           status=answer.status, note=f"answer cut at {MAX_ANSWER_BYTES} bytes" if cut else "")
+    if cut:
+        raise error(f"{what}: {cfg.owner.system} answered {answer.label} with more than {MAX_ANSWER_BYTES} bytes: "
+                    "refused")
+    return answer
 
 
 @dataclass(frozen=True)
@@ -190,56 +285,25 @@ class HttpWms:
     def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
         cfg = read_settings(self.name, message.settings, message.warehouse)
         requests = plan(message, cfg.key_prefix)
-        timeout = httpx.Timeout(cfg.timeout)
-        with httpx.Client(timeout=timeout, follow_redirects=False, transport=self.transport,
-                          headers={"User-Agent": f"oms-engine/{self.name}"}) as client:
+        with http_client(self.name, cfg, self.transport) as client:
             for req in requests:
                 self._post(client, cfg, message, req, ctx)
 
     def _post(self, client: httpx.Client, cfg: Settings, message: OutboundMessage, req: Request,
               ctx: PluginContext) -> dict[str, Any]:
-        body = self.encode(req.type, req.key, req.data)
-        correlation = str(message.id)
-        ts = str(int(self.clock()))
-        # identity: the answer's bytes as they came are the bytes recorded (and no compressed bomb to unpack).
-        headers = {"Content-Type": self.content_type, "Accept": self.content_type, "Accept-Encoding": "identity",
-                   IDEMPOTENCY_HEADER: req.key,
-                   CORRELATION_HEADER: correlation, OMS_TIMESTAMP: ts,
-                   OMS_SIGNATURE: signature(cfg.secret, ts, body)}
         what = f"{self.name}: {req.about} (key {req.key}) to {cfg.endpoint}"
-        ctx.record_exchange(direction="out", kind="request", body=body, content_type=self.content_type,
-                            correlation_id=correlation, note=f"POST {cfg.endpoint} {req.about} key {req.key}")
-        try:
-            with client.stream("POST", cfg.endpoint, content=body, headers=headers) as resp:
-                raw, cut = _read_capped(resp, MAX_ANSWER_BYTES, time.monotonic() + cfg.timeout)
-        except _TooSlow as slow:
-            note = f"answer not complete {cfg.timeout:g} s after its headers: {len(slow.partial)} bytes came"
-            ctx.record_exchange(direction="in", kind="response", body=slow.partial, correlation_id=correlation,
-                                status=slow.status, note=note)
-            raise WmsError(f"{what}: {note}") from None
-        except httpx.TimeoutException as exc:
-            note = f"no answer: timed out after {cfg.timeout:g} s ({type(exc).__name__})"
-            ctx.record_exchange(direction="in", kind="response", body=b"", correlation_id=correlation, note=note)
-            raise WmsError(f"{what}: {note}") from None
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-            note = f"no answer: {type(exc).__name__}: {exc}"
-            ctx.record_exchange(direction="in", kind="response", body=b"", correlation_id=correlation,
-                                note=note[:1000])
-            raise WmsError(f"{what}: {note}") from None
-        status = resp.status_code
-        ctx.record_exchange(direction="in", kind="response", body=raw,
-                            content_type=resp.headers.get("content-type", ""), correlation_id=correlation,
-                            status=status, note=f"answer cut at {MAX_ANSWER_BYTES} bytes" if cut else "")
-        label = f"{status} {_phrase(status)}".strip()
-        if cut:
-            raise WmsError(f"{what}: the WMS answered {label} with more than {MAX_ANSWER_BYTES} bytes: refused")
+        got = post_signed(client, cfg, cfg.endpoint, self.encode(req.type, req.key, req.data),
+                          content_type=self.content_type, correlation=str(message.id), key=req.key,
+                          note=f"POST {cfg.endpoint} {req.about} key {req.key}", what=what, clock=self.clock,
+                          record=ctx.record_exchange, error=WmsError)
+        status, raw, label = got.status, got.body, got.label
         try:
             answer: dict[str, Any] | None = self.decode_answer(raw)
             problem = ""
         except ValueError as exc:
             answer, problem = None, str(exc)
         said = str(answer.get("status") or "") if answer is not None else ""
-        reason = _reason(answer)
+        reason = reason_of(answer)
         if 200 <= status < 300:
             if answer is None:
                 raise WmsError(f"{what}: the WMS answered {label} with a malformed body: {problem}")
@@ -311,7 +375,8 @@ def _phrase(status: int) -> str:
         return ""
 
 
-def _reason(answer: Mapping[str, Any] | None) -> str:
+def reason_of(answer: Mapping[str, Any] | None) -> str:
+    """The reason an answer gives (``reason``, ``error`` or ``message``), at most 500 characters."""
     if not answer:
         return ""
     reason = answer.get("reason") or answer.get("error") or answer.get("message")
@@ -336,15 +401,15 @@ def events_from(envelope: Mapping[str, Any], *, text_scalars: bool = False) -> l
     if not isinstance(data, Mapping):
         raise ValueError(f"{kind} callback {cid}: 'data' must be an object, got {type(data).__name__}")
     where = f"{kind} callback {cid}".rstrip()
-    at = _at(data.get("at"), where)
+    at = time_field(data.get("at"), where)
     if kind == "order_status":
-        number = _text(data, "order_number", where, required=True)
-        status = _text(data, "status", where, required=True)
-        extra = {k: _text(data, k, where) for k in ("tracking_no", "carrier", "place", "note")}
+        number = text_field(data, "order_number", where, required=True)
+        status = text_field(data, "status", where, required=True)
+        extra = {k: text_field(data, k, where) for k in ("tracking_no", "carrier", "place", "note")}
         return [CallbackEvent(order_number=number, status=status, data={k: v for k, v in extra.items() if v},
                               at=at, kind="order", id=cid)]
     if kind in ("receipt", "shipped_out"):
-        document = _text(data, "document", where, required=True)
+        document = text_field(data, "document", where, required=True)
         lines = data.get("lines")
         if not isinstance(lines, list) or not lines:
             raise ValueError(f"{where}: 'lines' must be a non-empty list of {{sku, quantity}}")
@@ -352,25 +417,26 @@ def events_from(envelope: Mapping[str, Any], *, text_scalars: bool = False) -> l
         for n, line in enumerate(lines, start=1):
             if not isinstance(line, Mapping):
                 raise ValueError(f"{where}: line {n} must be an object with sku and quantity, got {line!r}")
-            read.append({"sku": _text(line, "sku", f"{where} line {n}", required=True),
+            read.append({"sku": text_field(line, "sku", f"{where} line {n}", required=True),
                          "quantity": _quantity(line.get("quantity"), f"{where} line {n}", text_scalars)})
         out: dict[str, Any] = {"document": document, "lines": read}
-        number = _text(data, "order_number", where)
+        number = text_field(data, "order_number", where)
         return [CallbackEvent(order_number=number, status="RECEIVED" if kind == "receipt" else "SHIPPED_OUT",
                               data=out, at=at, kind=kind, id=cid)]
     # ack
-    document = _text(data, "document", where)
-    number = _text(data, "order_number", where)
+    document = text_field(data, "document", where)
+    number = text_field(data, "order_number", where)
     if not document and not number:
         raise ValueError(f"{where}: an ack names the 'document' or the 'order_number' it is about")
     accepted = _flag(data.get("accepted"), f"{where}: 'accepted'", text_scalars)
-    reason = _text(data, "reason", where)
+    reason = text_field(data, "reason", where)
     return [CallbackEvent(order_number=number, status="ACCEPTED" if accepted else "REFUSED",
                           data={"document": document, "accepted": accepted, "reason": reason}, at=at, kind="ack",
                           id=cid)]
 
 
-def _text(data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str:
+def text_field(data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    """A short text field of a callback ("" when absent); ValueError naming ``where`` when it is not text."""
     value = data.get(key)
     if value is None or value == "":
         if required:
@@ -402,7 +468,7 @@ def _flag(value: Any, where: str, text_scalars: bool) -> bool:
     return value
 
 
-def _at(value: Any, where: str) -> datetime | None:
+def time_field(value: Any, where: str) -> datetime | None:
     """An ISO 8601 time; one without an offset is UTC."""
     if value is None or value == "":
         return None

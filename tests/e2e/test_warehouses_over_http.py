@@ -58,7 +58,7 @@ def serve(tmp_path: Path) -> Iterator[tuple[Shop, str]]:
 def test_an_order_goes_to_a_json_and_an_xml_wms_and_to_the_door(serve: tuple[Shop, str]) -> None:
     shop, api = serve
     for entity, name in (("suppliers", "suppliers.csv"), ("products", "products.csv"),
-                         ("warehouses", "warehouses.json"), ("carriers", "carriers.json"), ("skus", "skus.csv")):
+                         ("carriers", "carriers.json"), ("warehouses", "warehouses.json"), ("skus", "skus.csv")):
         shop(entity, "import", str(DATA / name))
     shop("stock", "import", str(DATA / "stock.csv"))
     with WmsStandIn("json", secret=SECRETS["WH-SH"][2], warehouse="WH-SH", oms_url=api) as sh, \

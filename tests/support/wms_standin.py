@@ -20,28 +20,21 @@ mirrored here::
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
 import json
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import defusedxml.ElementTree as SafeET
 
+from .loopback import LoopbackServer, Received, Sent, sign, signed_by
+
 CONTENT_TYPES = {"json": "application/json", "xml": "application/xml"}
 _LISTS = {"lines": "line", "items": "item", "suppliers": "supplier"}
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 # -- the XML dialect, written independently of plugins/connectors/wms_xml.py -----------------------------
@@ -99,23 +92,6 @@ def decode(fmt: str, body: bytes) -> dict[str, Any]:
 
 # -- what it keeps ----------------------------------------------------------------------------------------
 @dataclass
-class Received:
-    """One request, as it arrived, and what the stand-in answered."""
-
-    method: str
-    path: str
-    headers: dict[str, str]         # names in lower case
-    body: bytes
-    signed: bool = False
-    key: str = ""
-    type: str = ""
-    data: Any = None
-    outcome: str = ""               # created, duplicate, failed, malformed, refused, raw, unsigned, unreadable
-    status: int = 0
-    answer: bytes = b""
-
-
-@dataclass
 class Stored:
     key: str
     type: str
@@ -127,20 +103,6 @@ class Stored:
 
 
 @dataclass
-class Sent:
-    """A callback it sent the OMS, and the OMS's answer."""
-
-    body: bytes
-    headers: dict[str, str]
-    status: int
-    answer: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.answer)
-
-
-@dataclass
 class _Scripted:
     status: int
     body: bytes | None = None       # None: the stand-in's own answer with the reason
@@ -149,71 +111,21 @@ class _Scripted:
     outcome: str = "failed"
 
 
-class WmsStandIn:
+class WmsStandIn(LoopbackServer):
+    name = "wms-standin"
+
     def __init__(self, fmt: str = "json", *, secret: str, warehouse: str = "WH-SH", oms_url: str | None = None,
                  check_freshness: bool = True) -> None:
         if fmt not in CONTENT_TYPES:
             raise ValueError(f"format must be json or xml, not {fmt!r}")
-        self.fmt, self.secret, self.warehouse, self.oms_url = fmt, secret, warehouse, oms_url
+        super().__init__(secret=secret, oms_url=oms_url)
+        self.fmt, self.warehouse = fmt, warehouse
         self.content_type = CONTENT_TYPES[fmt]
         self.check_freshness = check_freshness
         self.delay = 0.0                                # seconds to wait before answering a document
-        self.received: list[Received] = []
         self.documents: dict[str, Stored] = {}          # by idempotency key, in the order created
-        self.sent: list[Sent] = []
         self._script: list[_Scripted] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._callbacks = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- running --------------------------------------------------------------------------------------
-    def start(self) -> WmsStandIn:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                standin._handle(self)
-
-            def do_GET(self) -> None:   # nothing to fetch here: an external entity must never get this far
-                standin._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = False     # server_close() joins every handler thread
-        server.block_on_close = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"wms-standin-{server.server_address[1]}", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()                  # a handler waiting to answer slowly answers now
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> WmsStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "the stand-in is not started"
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # -- how it answers next ------------------------------------------------------------------------------
     def fail(self, times: int = 1, *, status: int = 503, reason: str = "the warehouse system is busy") -> None:
@@ -256,37 +168,13 @@ class WmsStandIn:
         return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8",
                                                                         xml_declaration=False)
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
-        rec = Received(h.command, h.path, {k.lower(): v for k, v in h.headers.items()}, body)
-        with self._lock:
-            self.received.append(rec)
-        status, answer, ctype, wait = self._decide(rec)
-        rec.status, rec.answer = status, answer
-        if wait:
-            self._stop.wait(wait)
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(answer)))
-            if rec.outcome == "duplicate":
-                h.send_header("Idempotent-Replayed", "true")
-            h.end_headers()
-            h.wfile.write(answer)
-        except OSError:
-            pass    # the OMS gave up waiting (a timeout): the document stays stored, as at a real WMS
-
     def _decide(self, rec: Received) -> tuple[int, bytes, str, float]:
         key = rec.headers.get("idempotency-key", "")
         rec.key = key
         if rec.method != "POST" or urlsplit(rec.path).path != "/documents":
             rec.outcome = "unknown path"
             return 404, self._answer_body(key, "refused", reason=f"no {rec.method} {rec.path}"), self.content_type, 0
-        ts = rec.headers.get("x-oms-timestamp", "")
-        given = rec.headers.get("x-oms-signature", "")
-        fresh = ts.isdigit() and (not self.check_freshness or abs(time.time() - int(ts)) <= 300)
-        rec.signed = fresh and hmac.compare_digest(sign(self.secret, ts, rec.body).encode(), given.encode())
+        rec.signed = signed_by(self.secret, rec.headers, rec.body, check_freshness=self.check_freshness)
         if not rec.signed:
             rec.outcome = "unsigned"
             return 401, self._answer_body(key, "refused", reason="bad signature"), self.content_type, 0
@@ -333,23 +221,9 @@ class WmsStandIn:
                       timestamp: int | None = None, headers: Mapping[str, str] | None = None,
                       signed: bool = True) -> Sent:
         """Send these bytes to the OMS as a callback from this warehouse, signed (unless told otherwise)."""
-        target = urlsplit(oms_url or self.oms_url or "")
-        assert target.hostname, "the stand-in needs oms_url to call back"
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        hdrs = {"Content-Type": self.content_type}
-        if signed:
-            hdrs.update({"X-WMS-Timestamp": ts, "X-WMS-Signature": sign(secret or self.secret, ts, body)})
-        hdrs.update(headers or {})
-        conn = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
-        try:
-            conn.request("POST", f"/api/wms/{self.warehouse}/callbacks", body=body, headers=hdrs)
-            resp = conn.getresponse()
-            sent = Sent(body, hdrs, resp.status, resp.read())
-        finally:
-            conn.close()
-        with self._lock:
-            self.sent.append(sent)
-        return sent
+        return self._call_back(f"/api/wms/{self.warehouse}/callbacks", body, content_type=self.content_type,
+                               signed_as="X-WMS", oms_url=oms_url, secret=secret, timestamp=timestamp,
+                               headers=headers, signed=signed)
 
     def callback(self, cb_type: str, data: Mapping[str, Any], *, cb_id: str | None = None, **kw: Any) -> Sent:
         return self.post_callback(self.encode_callback(cb_type, data, cb_id or self.next_callback_id()), **kw)

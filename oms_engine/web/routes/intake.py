@@ -1,15 +1,17 @@
 """What other systems send: channel webhooks (signed), warehouse / carrier callbacks (integration token), and
-a warehouse's WMS calling back over HTTP (signed with the warehouse's secret)."""
+a warehouse's WMS or a carrier calling back over HTTP (signed with the warehouse's or the carrier's secret)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from ...storage.models import Warehouse
+from ...storage.models import Carrier, Warehouse
 from ..auth import CALLBACK, actor, requires
 from ..batching import WebhookBatcher
 from ..errors import ApiError, json_response
@@ -112,17 +114,37 @@ def wms_callback(warehouse: str) -> Response:
         route = app.warehouses.wms(s, warehouse) if known else None
     if route is None:
         raise ApiError(404, f"unknown warehouse '{warehouse}'")
-    connector = app.plugins.connectors.get(route.connector)
+    return _signed_callback(route.connector, route.settings, f"warehouse '{warehouse}'", warehouse=warehouse)
+
+
+@bp.post("/api/carriers/<carrier>/callbacks")
+def carrier_callback(carrier: str) -> Response:
+    """A carrier's tracking events over HTTP, taken in as a WMS's callbacks are: signed with the carrier's own
+    secret (its master-data settings) and checked by its connector before anything is stored."""
+    app = oms()
+    with app.db.read() as s:
+        known = s.get(Carrier, carrier) is not None
+        route = app.carriers.route(s, carrier) if known else None
+    if route is None:
+        raise ApiError(404, f"unknown carrier '{carrier}'")
+    # Duplicates are found by connector and callback id: carriers sharing a connector number their own events.
+    return _signed_callback(route.connector, route.settings, f"carrier '{carrier}'", id_scope=f"{carrier}:")
+
+
+def _signed_callback(connector_name: str, settings: Mapping[str, Any], who: str, *, warehouse: str | None = None,
+                     id_scope: str = "") -> Response:
+    """Check the signature of a callback from ``who`` with its connector and settings, then store it (202)."""
+    app = oms()
+    connector = app.plugins.connectors.get(connector_name)
     verify = getattr(connector, "verify_callback", None)
     if verify is None:
-        raise ApiError(404, f"warehouse '{warehouse}' uses connector '{connector.name}', which takes no HTTP "
-                            "callbacks")
+        raise ApiError(404, f"{who} uses connector '{connector.name}', which takes no HTTP callbacks")
     body = request.get_data(cache=True)
     headers = dict(request.headers)
     try:
-        valid = bool(verify(headers, body, route.settings))
+        valid = bool(verify(headers, body, settings))
     except Exception:
-        log.exception("warehouse %s: the callback signature check raised; treating it as unsigned", warehouse)
+        log.exception("%s: the callback signature check raised; treating it as unsigned", who)
         valid = False
     if not valid:
         raise ApiError(401, "callback signature is missing or invalid", headers=SIGNATURE_CHALLENGE)
@@ -130,11 +152,12 @@ def wms_callback(warehouse: str) -> Response:
     read_id = getattr(connector, "callback_id", None)
     if read_id is not None:
         try:
-            callback_id = str(read_id(headers, body) or "")[:128]
+            own = str(read_id(headers, body) or "")
+            callback_id = f"{id_scope}{own}"[:128] if own else ""
         except Exception:
-            log.warning("warehouse %s: the callback id could not be read", warehouse, exc_info=True)
+            log.warning("%s: the callback id could not be read", who, exc_info=True)
     content_type = request.content_type or ""
     with app.db.session() as s:
         inbox_id = app.callbacks.receive_http(s, connector.name, warehouse, body, content_type, callback_id)
-    log.info("callback from the WMS of %s (%s) stored as inbox %s", warehouse, request.remote_addr, inbox_id)
+    log.info("callback from %s (%s) stored as inbox %s", who, request.remote_addr, inbox_id)
     return json_response({"inbox_id": inbox_id, "callback_id": callback_id or None}, 202)
