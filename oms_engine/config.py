@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import OmsError
 from .rules.yaml_source import YamlProblem, load_plain
@@ -27,6 +27,38 @@ class Timeouts(BaseModel):
     confirm_days: int = Field(15, gt=0)
     after_sales_days: int = Field(10, ge=0)
     outbox_retry_seconds: int = Field(60, gt=0)
+
+
+class LateStepLimit(BaseModel):
+    """Reach ``step`` within ``hours`` (or ``minutes``) of entering ``after`` (orders/late_steps.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    after: str
+    step: str
+    hours: float | None = Field(None, gt=0)
+    minutes: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_duration(self) -> LateStepLimit:
+        if (self.hours is None) == (self.minutes is None):
+            raise ValueError(f"after {self.after}, step {self.step}: give either hours or minutes")
+        if self.limit_minutes < 1:
+            raise ValueError(f"after {self.after}, step {self.step}: the limit must be at least a minute")
+        return self
+
+    @property
+    def limit_minutes(self) -> int:
+        # Whole minutes: the late_steps table stores the limit an order was alerted against as an integer.
+        return round(self.minutes if self.minutes is not None else (self.hours or 0) * 60)
+
+
+class Operations(BaseModel):
+    """Where alerts for operations (a late step) go: through the outbox, like a customer notification."""
+
+    model_config = ConfigDict(extra="forbid")
+    medium: str = "email"
+    recipient: str = ""
+    template: str = "late_step"
 
 
 class Config(BaseModel):
@@ -46,7 +78,28 @@ class Config(BaseModel):
     number_secret: str = "oms-engine"
     api_tokens_env: str = "OMS_API_TOKENS"
     timeouts: Timeouts = Timeouts()
+    # Limits per step of fulfilment: an order that overstays one is alerted once (orders/late_steps.py).
+    late_steps: list[LateStepLimit] = []
+    operations: Operations = Field(default_factory=Operations, validate_default=True)
+    # Days of shelf life a lot-tracked product must have left when it is sold, per channel ("default": any
+    # other channel): routing takes the earliest-expiring lot that has them (stock/lots.py).
+    min_shelf_life_days: dict[str, Annotated[int, Field(ge=0, le=3650)]] = {}
     base_dir: str = "."
+
+    @field_validator("late_steps")
+    @classmethod
+    def _late_steps_fit(cls, limits: list[LateStepLimit]) -> list[LateStepLimit]:
+        # Imported here: the state machine, which that module reads, imports this one.
+        from .orders.late_steps import LateLimits
+        LateLimits.parse(limits)
+        return limits
+
+    @field_validator("operations")
+    @classmethod
+    def _someone_to_alert(cls, operations: Operations, info: ValidationInfo) -> Operations:
+        if info.data.get("late_steps") and not operations.recipient.strip():
+            raise ValueError("late_steps are alerted to operations: set operations.recipient (an e-mail address)")
+        return operations
 
     def with_plugin_settings(self, **per_plugin: dict[str, Any]) -> Config:
         """A copy with these settings laid over each named plugin's own."""

@@ -38,6 +38,9 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "customer": {"name": "Li Lei", "level": "gold"},
     "transition": {"event": "ship", "from_state": "packed", "to_state": "shipped", "actor": "wms:sim_wms",
                    "customer_visible": True, "label": "Shipped"},
+    # An alert to operations (orders/late_steps.py): a step not reached in time.
+    "late_step": {"step": "picking", "after": "dispatched", "limit": "24h", "limit_minutes": 1440,
+                  "due_at": "2026-11-03T09:00:00", "late_by": "2h 5m", "raised_at": "2026-11-03T11:05:00"},
 }
 
 
