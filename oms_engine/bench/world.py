@@ -19,21 +19,24 @@ from typing import Any
 from sqlalchemy import insert
 
 from ..clock import Clock
+from ..demo.generator import CARRIERS
 from ..masterdata.seeding import seed as seed_master_data
 from ..storage.db import Database
 from ..storage.models import Customer
 
+# The demo's three carriers (one refusing now and then): every parcel's courier is chosen by rules/carriers.yaml.
+_CARRIERS = [c["code"] for c in CARRIERS]
 WAREHOUSES: list[dict[str, Any]] = [
     dict(code="WH-SH", name="Shanghai", country="CN", region="Shanghai", city="Shanghai", priority=10,
-         lat=31.2, lon=121.5, capabilities=["cold_chain"]),
+         lat=31.2, lon=121.5, capabilities=["cold_chain"], carriers=_CARRIERS),
     dict(code="WH-BJ", name="Beijing", country="CN", region="Beijing", city="Beijing", priority=20,
-         lat=39.9, lon=116.4, capabilities=["oversize"]),
+         lat=39.9, lon=116.4, capabilities=["oversize"], carriers=_CARRIERS),
     dict(code="WH-GZ", name="Guangzhou", country="CN", region="Guangdong", city="Guangzhou", priority=30,
-         lat=23.1, lon=113.3, capabilities=["cold_chain", "oversize"]),
+         lat=23.1, lon=113.3, capabilities=["cold_chain", "oversize"], carriers=_CARRIERS),
     dict(code="WH-CD", name="Chengdu", country="CN", region="Sichuan", city="Chengdu", priority=40,
-         lat=30.7, lon=104.1, capabilities=[]),
+         lat=30.7, lon=104.1, capabilities=[], carriers=_CARRIERS),
     dict(code="WH-WH", name="Wuhan", country="CN", region="Hubei", city="Wuhan", priority=50,
-         lat=30.6, lon=114.3, capabilities=["cold_chain"]),
+         lat=30.6, lon=114.3, capabilities=["cold_chain"], carriers=_CARRIERS),
 ]
 PLACES = [("Shanghai", "Shanghai"), ("Jiangsu", "Nanjing"), ("Zhejiang", "Hangzhou"), ("Beijing", "Beijing"),
           ("Tianjin", "Tianjin"), ("Hebei", "Shijiazhuang"), ("Guangdong", "Shenzhen"), ("Fujian", "Xiamen"),
@@ -103,7 +106,7 @@ def write(db: Database, world: World) -> None:
     """The catalogue and its opening stock through the import code, as a shop's own files would come
     (masterdata/seeding.py): checked, with history, and the stock as opening rows of the ledger. Customers
     with a bulk INSERT (intake creates them; they are not master data)."""
-    seed_master_data(db, Clock(), warehouses=WAREHOUSES, products=world.products, stock=world.stock,
+    seed_master_data(db, Clock(), carriers=CARRIERS, warehouses=WAREHOUSES, products=world.products, stock=world.stock,
                      source="bench", actor="oms:bench")
     now = datetime.now(UTC).replace(tzinfo=None)
     with db.session() as s:

@@ -59,17 +59,20 @@ def _movement_command(name: str, kind: Movement) -> None:
     @click.argument("quantity", type=click.IntRange(1))
     @click.option("--document", required=True, help="the source document: a purchase order, a return...")
     @click.option("--cost", default=None, help="what a unit cost, in the product's currency (goods in)")
+    @click.option("--lot", default=None, help="the lot, for a product kept in lots")
+    @click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="the lot's expiry date, for goods coming into a new lot")
     @click.option("--note", default="")
     @click.option("--actor", default="cli", show_default=True)
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_obj
     @errors_to_exit
-    def command(c: Ctx, warehouse: str, sku: str, quantity: int, document: str, cost: str | None, note: str,
-                actor: str, as_json: bool) -> None:
+    def command(c: Ctx, warehouse: str, sku: str, quantity: int, document: str, cost: str | None,
+                lot: str | None, expires: datetime | None, note: str, actor: str, as_json: bool) -> None:
         oms = c.oms(require_rules=False)
         try:
             posted = oms.stock.post(kind, warehouse, sku, quantity, document=document, actor=actor, note=note,
-                                    unit_cost=cost)
+                                    unit_cost=cost, lot=lot, expires_on=expires.date() if expires else None)
         finally:
             oms.close()
         _print_posted(posted.to_dict(), as_json)
@@ -85,17 +88,20 @@ for _name, _kind in _MANUAL.items():
 @click.argument("delta", type=int)
 @click.option("--reason", required=True, help="why: damaged, found, written off...")
 @click.option("--document", default="adjustment", show_default=True)
+@click.option("--lot", default=None, help="the lot, for a product kept in lots")
+@click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="the lot's expiry date, for goods coming into a new lot")
 @click.option("--actor", default="cli", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @errors_to_exit
-def stock_adjust(c: Ctx, warehouse: str, sku: str, delta: int, reason: str, document: str, actor: str,
-                 as_json: bool) -> None:
+def stock_adjust(c: Ctx, warehouse: str, sku: str, delta: int, reason: str, document: str, lot: str | None,
+                 expires: datetime | None, actor: str, as_json: bool) -> None:
     """Change on hand by DELTA (negative: fewer) with a reason; never below what is reserved."""
     oms = c.oms(require_rules=False)
     try:
         posted = oms.stock.post(Movement.ADJUSTMENT, warehouse, sku, delta, document=document, actor=actor,
-                                note=reason)
+                                note=reason, lot=lot, expires_on=expires.date() if expires else None)
     finally:
         oms.close()
     _print_posted(posted.to_dict(), as_json)
@@ -107,17 +113,19 @@ def stock_adjust(c: Ctx, warehouse: str, sku: str, delta: int, reason: str, docu
 @click.argument("source")
 @click.argument("target")
 @click.option("--document", required=True)
+@click.option("--lot", default=None, help="the lot, for a product kept in lots")
 @click.option("--note", default="")
 @click.option("--actor", default="cli", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @errors_to_exit
-def stock_transfer(c: Ctx, sku: str, quantity: int, source: str, target: str, document: str, note: str, actor: str,
-                   as_json: bool) -> None:
-    """Move QUANTITY of SKU from SOURCE to TARGET warehouse, with its value."""
+def stock_transfer(c: Ctx, sku: str, quantity: int, source: str, target: str, document: str, lot: str | None,
+                   note: str, actor: str, as_json: bool) -> None:
+    """Move QUANTITY of SKU from SOURCE to TARGET warehouse, with its value (and its lot, with its expiry)."""
     oms = c.oms(require_rules=False)
     try:
-        posted = oms.stock.transfer(sku, quantity, source, target, document=document, actor=actor, note=note)
+        posted = oms.stock.transfer(sku, quantity, source, target, document=document, actor=actor, note=note,
+                                    lot=lot)
     finally:
         oms.close()
     _print_posted(posted.to_dict(), as_json)
@@ -128,17 +136,22 @@ def stock_transfer(c: Ctx, sku: str, quantity: int, source: str, target: str, do
 @click.argument("sku")
 @click.argument("counted", type=click.IntRange(0))
 @click.option("--document", default="stocktake", show_default=True)
+@click.option("--lot", default=None, help="the lot, for a product kept in lots")
+@click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="the lot's expiry date, for goods coming into a new lot")
 @click.option("--note", default="")
 @click.option("--actor", default="cli", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @errors_to_exit
-def stock_count(c: Ctx, warehouse: str, sku: str, counted: int, document: str, note: str, actor: str,
-                as_json: bool) -> None:
-    """A stocktake: on hand becomes COUNTED; the difference is posted."""
+def stock_count(c: Ctx, warehouse: str, sku: str, counted: int, document: str, lot: str | None,
+                expires: datetime | None, note: str, actor: str, as_json: bool) -> None:
+    """A stocktake: on hand becomes COUNTED (of the --lot, for a product kept in lots); the difference is
+    posted."""
     oms = c.oms(require_rules=False)
     try:
-        posted = oms.stock.count(warehouse, sku, counted, document=document, actor=actor, note=note)
+        posted = oms.stock.count(warehouse, sku, counted, document=document, actor=actor, note=note, lot=lot,
+                                 expires_on=expires.date() if expires else None)
     finally:
         oms.close()
     _print_posted(posted.to_dict(), as_json)

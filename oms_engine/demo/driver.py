@@ -63,8 +63,10 @@ def demo_config(config: Config, database_url: str | None) -> Config:
 def _at_real_pace(config: Config) -> Config:
     """The simulated warehouse and carrier at their real pace, whatever config.yaml says: the demo's clock
     jumps from one due moment to the next, and its customers ask to stop parcels while they are being
-    picked, which takes the warehouse's time."""
-    return config.with_plugin_settings(sim_wms={"time_scale": 1.0}, sim_carrier={"time_scale": 1.0})
+    picked, which takes the warehouse's time. Now and then the warehouse starts picking a day late (a
+    late-step alert) or finds a bin empty (the order moves to another warehouse)."""
+    return config.with_plugin_settings(sim_wms={"time_scale": 1.0, "late_rate": 0.03, "shortage_rate": 0.02},
+                                       sim_carrier={"time_scale": 1.0})
 
 
 def _holds_other_orders(url: str, *, any_orders: bool = False) -> bool:
@@ -218,6 +220,7 @@ def _open_orders(oms: OMS) -> int:
 
 _BEFORE_PICKING = {State.PAID.value, State.ROUTED.value, State.DISPATCHED.value, State.ACCEPTED.value}
 _BEING_PICKED = {State.PICKING.value, State.PACKED.value}
+_MOVABLE = {State.ROUTED.value, State.DISPATCHED.value, State.ACCEPTED.value, State.PICKING.value}
 
 
 def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, log: Counter[str]
@@ -242,6 +245,35 @@ def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, lo
         if not states & _BEING_PICKED:
             log["stop asked too late or too early"] += 1
             return None
+    if ev.kind == "move":
+        # Operations move a routed order (or one part of a split one) to another warehouse equipped for its
+        # goods, to balance the load: cancelled at the first, through the interception rules when it is being
+        # picked, and sent to the second.
+        with oms.db.read() as s:
+            order = get_order(s, number)
+            parts = [c for c in order.children if c.status in _MOVABLE] if order.children else [order]
+            part = parts[0] if parts and parts[0].status in _MOVABLE else None
+            if part is not None:
+                number, here = part.number, part.warehouse
+                needed = {f for ln in part.lines for f in ("cold_chain", "oversize") if (ln.attributes or {}).get(f)}
+        if part is None:
+            log["move skipped (not routed, or shipped already)"] += 1
+            return None
+        others = [w["code"] for w in WAREHOUSES if w["code"] != here and needed <= set(w["capabilities"])]
+        if not others:
+            log["move skipped (no other warehouse equipped)"] += 1
+            return None
+        # The first in a shuffled turn that has the stock takes it (the command refuses one that has not).
+        start = int(ev.data[1] * len(others))
+        for target in others[start:] + others[:start]:
+            try:
+                oms.commands.move(number, target, actor="ops:demo", reason="balancing the warehouses' load")
+                log["move asked"] += 1
+                return None
+            except OmsError as exc:
+                refusal = str(exc).split(": ")[-1][:60]
+        log[f"move refused: {refusal}"] += 1
+        return None
     actions: dict[str, Callable[[], Any]] = {
         "pay": lambda: oms.commands.pay(number, ev.data[1], ev.data[2], actor="payment:demo"),
         "cancel": lambda: oms.commands.cancel(number, actor="customer", reason="customer changed their mind"),

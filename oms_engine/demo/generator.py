@@ -21,14 +21,32 @@ START = datetime(2026, 11, 2, 8, 0, 0)
 TICK = timedelta(hours=2)
 CURRENCY = "CNY"
 
+# Three carriers with their prices and transit times (sim_carrier quotes from these); ZTO is the cheapest
+# and says no now and then, so the next candidate takes the parcel.
+CARRIERS = [
+    dict(code="SF", name="SF Express", connector="sim_carrier",
+         settings={"base_price": 1800, "price_per_kg": 500, "transit_hours": 24},
+         services=[dict(code="STANDARD", name="SF Standard", attributes={"max_weight_g": 30000, "cod": True}),
+                   dict(code="COLD", name="SF Cold Chain", attributes={"cold_chain": True, "max_weight_g": 20000,
+                                                                      "base_price": 3200, "transit_hours": 24})]),
+    dict(code="ZTO", name="ZTO Express", connector="sim_carrier",
+         settings={"base_price": 900, "price_per_kg": 300, "transit_hours": 60, "quote_refusal_rate": 0.15},
+         services=[dict(code="ECONOMY", name="ZTO Economy", attributes={"max_weight_g": 20000, "cod": True})]),
+    dict(code="DEPPON", name="Deppon Logistics", connector="sim_carrier",
+         settings={"base_price": 4500, "price_per_kg": 150, "transit_hours": 72},
+         services=[dict(code="HEAVY", name="Deppon Heavy Goods",
+                        attributes={"max_weight_g": 500000, "oversize": True})]),
+]
+_ALL_CARRIERS = ["SF", "ZTO", "DEPPON"]
 WAREHOUSES = [
     dict(code="WH-SH", name="Shanghai Qingpu DC", country="CN", region="Shanghai", city="Shanghai", priority=10,
-         lat=31.15, lon=121.12, capabilities=["cold_chain"]),
+         lat=31.15, lon=121.12, capabilities=["cold_chain"], carriers=_ALL_CARRIERS),
     dict(code="WH-BJ", name="Beijing Daxing DC", country="CN", region="Beijing", city="Beijing", priority=20,
-         lat=39.73, lon=116.34, capabilities=["oversize"]),
+         lat=39.73, lon=116.34, capabilities=["oversize"], carriers=_ALL_CARRIERS),
     dict(code="WH-GZ", name="Guangzhou Baiyun DC", country="CN", region="Guangdong", city="Guangzhou", priority=30,
-         lat=23.39, lon=113.30, capabilities=["cold_chain", "oversize"]),
+         lat=23.39, lon=113.30, capabilities=["cold_chain", "oversize"], carriers=_ALL_CARRIERS),
 ]
+KIT_SHARE = 0.03        # of the catalogue: gift sets made of two or three other products
 PLACES = [("Shanghai", "Shanghai", "Pudong"), ("Jiangsu", "Nanjing", "Gulou"), ("Zhejiang", "Hangzhou", "Xihu"),
           ("Beijing", "Beijing", "Chaoyang"), ("Tianjin", "Tianjin", "Heping"), ("Hebei", "Shijiazhuang", "Qiaoxi"),
           ("Guangdong", "Shenzhen", "Nanshan"), ("Guangdong", "Guangzhou", "Tianhe"), ("Fujian", "Xiamen", "Siming"),
@@ -54,8 +72,37 @@ def _price(rng: random.Random, category: str) -> int:
     return int(Decimal(rng.randint(low, high)).quantize(Decimal(10)))
 
 
+def _kits(rng: random.Random, products: list[dict[str, Any]], start: int) -> list[dict[str, Any]]:
+    """Gift sets: each a bill of materials of two or three plain products, at a tenth off their sum."""
+    plain = [p for p in products if not any(p["attributes"][k] for k in ("cold_chain", "oversize", "presale"))]
+    kits = []
+    for i in range(start, start + max(int(len(products) * KIT_SHARE), 2)):
+        parts = rng.sample(plain, rng.choice([2, 2, 3]))
+        qty = {p["sku"]: rng.choice([1, 1, 2]) for p in parts}
+        merchant = parts[0]["merchant"]
+        kits.append(dict(sku=f"SKU-{i:05d}", name=f"Gift set {i}", currency=CURRENCY, merchant=merchant,
+                         price=int(Decimal(sum(p["price"] * qty[p["sku"]] for p in parts) * 9 // 10)
+                                   .quantize(Decimal(10))),
+                         weight_g=sum(p["weight_g"] * qty[p["sku"]] for p in parts),
+                         components=[{"sku": sku, "quantity": q} for sku, q in qty.items()],
+                         attributes={"category": "gift set", "cold_chain": False, "oversize": False,
+                                     "presale": False, "fragile": any(p["attributes"]["fragile"] for p in parts)}))
+    return kits
+
+
+def _lots(rng: random.Random, sku: int | str, quantity: int) -> list[tuple[str, int, str]]:
+    """A cold-chain product's stock as two lots: one close to its expiry (under the 30 days of shelf life a
+    sale needs, for some), one fresh. (lot, quantity, expires_on)"""
+    soon = (START + timedelta(days=rng.randint(10, 60))).date().isoformat()
+    fresh = (START + timedelta(days=rng.randint(90, 240))).date().isoformat()
+    first = quantity // 3
+    return [(f"L{sku}-A", first, soon), (f"L{sku}-B", quantity - first, fresh)] if first else \
+        [(f"L{sku}-B", quantity, fresh)]
+
+
 def seed_catalogue(db: Database, clock: Clock, rng: random.Random, skus: int) -> list[dict[str, Any]]:
-    """A catalogue of ``skus`` products and their opening stock in the three warehouses, set up through the
+    """A catalogue of ``skus`` products (a few of them gift-set kits, the cold-chain ones kept in lots with
+    expiry dates) and their opening stock in the three warehouses, with three carriers, set up through the
     import code (masterdata/seeding.py) as a shop's own files would be."""
     merchants = [f"M-{i:02d}" for i in range(1, 13)]
     products = []
@@ -68,7 +115,7 @@ def seed_catalogue(db: Database, clock: Clock, rng: random.Random, skus: int) ->
             merchant=rng.choice(merchants[:4]) if rng.random() < 0.7 else rng.choice(merchants),
             weight_g=rng.randint(20_000, 60_000) if oversize else rng.randint(100, 3_000),
             attributes={"category": category, "cold_chain": cold, "oversize": oversize,
-                        "presale": rng.random() < 0.02, "fragile": rng.random() < 0.1}))
+                        "presale": rng.random() < 0.02, "fragile": rng.random() < 0.1}, lot_tracked=cold))
     stock_rows = []
     for p in products:
         for w in WAREHOUSES:
@@ -78,10 +125,18 @@ def seed_catalogue(db: Database, clock: Clock, rng: random.Random, skus: int) ->
                 continue
             if rng.random() < 0.85:
                 # Bought at 45 to 70 % of the shelf price: the stock starts valued.
-                cost = p["price"] * rng.randint(45, 70) // 100
-                stock_rows.append(dict(warehouse=w["code"], sku=p["sku"], quantity=rng.randint(5, 80),
-                                       unit_cost=decimal_text(cost, CURRENCY)))
-    seed(db, clock, warehouses=WAREHOUSES, products=products, stock=stock_rows, source="demo", actor="oms:demo")
+                cost = decimal_text(p["price"] * rng.randint(45, 70) // 100, CURRENCY)
+                quantity = rng.randint(5, 80)
+                if p["lot_tracked"]:
+                    stock_rows.extend(dict(warehouse=w["code"], sku=p["sku"], quantity=q, unit_cost=cost, lot=lot,
+                                           expires_on=expires)
+                                      for lot, q, expires in _lots(rng, p["sku"][4:], quantity))
+                else:
+                    stock_rows.append(dict(warehouse=w["code"], sku=p["sku"], quantity=quantity, unit_cost=cost))
+    # Kits have no stock of their own: they are picked as their components.
+    products += _kits(rng, products, skus + 1)
+    seed(db, clock, carriers=CARRIERS, warehouses=WAREHOUSES, products=products, stock=stock_rows, source="demo",
+         actor="oms:demo")
     return products
 
 
@@ -110,6 +165,21 @@ class Plan:
     payloads: list[tuple[datetime, dict[str, Any]]]
     script: list[Scripted]
     expect: Counter[str]
+
+
+FOLLOW_UP_SHARE = 0.06     # orders followed by a second one from the customer within the hour or so
+MOVE_SHARE = 0.015         # orders operations move to another warehouse once they are routed
+
+
+def order_payload(external_id: str, placed: datetime, cust: dict[str, Any], ship_to: dict[str, Any],
+                  lines: list[dict[str, Any]], txn: str) -> dict[str, Any]:
+    """A paid order with no promotions: free freight from 99.00."""
+    goods = sum(int(Decimal(ln["unit_price"]) * 100) * ln["quantity"] for ln in lines)
+    freight = 0 if goods >= 9900 else 1000
+    return {"external_id": external_id, "currency": CURRENCY, "placed_at": placed.isoformat() + "Z",
+            "customer": {k: cust[k] for k in ("ref", "name", "email", "phone", "level")}, "ship_to": ship_to,
+            "lines": lines, "freight": money(freight), "declared_total": money(goods + freight),
+            "payment": {"transaction_id": txn, "amount": money(goods + freight), "method": "alipay"}}
 
 
 def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: list[dict[str, Any]],
@@ -185,6 +255,19 @@ def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: l
         if rng.random() < 0.01:
             payloads.append((placed + timedelta(minutes=5), order))       # the channel sends it again
             expect["re-sent by channel"] += 1
+        if odd >= 0.025 and "payment" in order and rng.random() < FOLLOW_UP_SHARE:
+            # The customer remembers one more thing: a second order to the same address, which can go in the
+            # same parcel (rules/merging.yaml).
+            p = rng.choice(by_merchant[shop])
+            extra = order_payload(f"D-{i:06d}-2", placed + timedelta(minutes=rng.randint(10, 80)), cust,
+                                  order["ship_to"], [{"sku": p["sku"], "quantity": 1, "unit_price": money(p["price"])}],
+                                  f"PAY-{i:06d}-2")
+            payloads.append((datetime.fromisoformat(extra["placed_at"][:-1]), extra))
+            expect["second order soon after"] += 1
+        elif roll >= 0.08 and "payment" in order and rng.random() < MOVE_SHARE:
+            expect["moved by operations"] += 1
+            script.append(Scripted(placed + timedelta(minutes=rng.randint(30, 100)), next(seq), "move",
+                                   (order["external_id"], rng.random())))
     # Big first orders from new customers: blocking rule material.
     for j in range(max(n // 200, 3)):
         placed = START + timedelta(hours=rng.randint(1, 30))

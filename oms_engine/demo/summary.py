@@ -10,7 +10,16 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from ..storage.db import Database
-from ..storage.models import History, Order, OutboxMessage, Stock
+from ..storage.models import (
+    DecisionRecord,
+    History,
+    LateStep,
+    Order,
+    OrderLine,
+    OutboxMessage,
+    Stock,
+    StockMovement,
+)
 
 if TYPE_CHECKING:
     from ..engine import OMS
@@ -21,6 +30,41 @@ def stock_totals(db: Database) -> dict[str, tuple[int, int]]:
     with db.read() as s:
         return {w: (int(h), int(r)) for w, h, r in s.execute(
             select(Stock.warehouse, func.sum(Stock.on_hand), func.sum(Stock.reserved)).group_by(Stock.warehouse))}
+
+
+def fulfilment_counts(s: Any) -> dict[str, Any]:
+    """Merges, couriers, kits, lots, moves and late steps, from what the run stored."""
+    last_merge: dict[int, dict[str, Any]] = {}
+    fallbacks = chosen = 0
+    moves: Counter[str] = Counter()
+    for point, order_id, outcome in s.execute(select(DecisionRecord.point, DecisionRecord.order_id,
+                                                     DecisionRecord.outcome).where(
+            DecisionRecord.point.in_(["merging", "carriers", "move"])).order_by(DecisionRecord.id)):
+        if point == "merging":
+            last_merge[order_id] = outcome
+        elif point == "carriers" and outcome.get("carrier"):
+            chosen += 1
+            fallbacks += any(str(t.get("result", "")).startswith("refused") and t.get("carrier") != outcome["carrier"]
+                             for t in outcome.get("tried", []))
+        elif point == "move":
+            moves[str(outcome.get("result"))] += 1
+    carriers = dict(s.execute(select(Order.carrier, func.count()).where(Order.tracking_no.is_not(None),
+                                                                        Order.tracking_no != "")
+                              .group_by(Order.carrier)).all())
+    kits = [q for q, parts in s.execute(select(OrderLine.quantity, OrderLine.components).join(
+        Order, Order.id == OrderLine.order_id).where(Order.parent_id.is_(None))) if parts]
+    kit_lines, kit_units = len(kits), sum(kits)
+    lot_units = s.scalar(select(func.coalesce(func.sum(-StockMovement.on_hand_delta), 0)).where(
+        StockMovement.kind == "sale_out", StockMovement.lot.is_not(None))) or 0
+    late = dict(s.execute(select(LateStep.step, func.count()).group_by(LateStep.step)).all())
+    late_resolved = s.scalar(select(func.count()).select_from(LateStep).where(LateStep.resolved_at.is_not(None))) or 0
+    # An order's last merging record says how it went: in a shared parcel (with the orders it went with).
+    shared = [o for o in last_merge.values() if o.get("merged") and o.get("orders")]
+    return {"merged_orders": len(shared), "merged_parcels": len({o["group"] for o in shared}),
+            "carriers": {k or "-": v for k, v in carriers.items()}, "courier_choices": chosen,
+            "courier_fallbacks": fallbacks, "kit_lines": int(kit_lines), "kit_units": int(kit_units),
+            "lot_units_shipped": int(lot_units), "moves": dict(moves), "late_steps": late,
+            "late_steps_resolved": late_resolved}
 
 
 def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str, Any], plan: Plan,
@@ -50,12 +94,14 @@ def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[st
             ["intercept", "intercept_confirmed", "intercept_refused", "refuse", "payment_timeout"]))
             .group_by(History.event)).all())
         negative = s.scalar(select(func.count()).select_from(Stock).where(Stock.on_hand < Stock.reserved)) or 0
+        fulfilment = fulfilment_counts(s)
     after = stock_totals(oms.db)
     return {"orders": parents, "children": children, "holds": dict(holds.most_common()), "routing": routed,
             "split_parents": split_parents, "child_orders": n_children, "notifications": sent,
             "outbox_unsent": unsent, "transitions": transitions, "events": events,
             "stock_before": stock_before, "stock_after": after,
-            "negative_available": negative, "actions": dict(stats["log"]), "ingest_errors": stats["ingest_errors"],
+            "negative_available": negative, "fulfilment": fulfilment, "actions": dict(stats["log"]),
+            "ingest_errors": stats["ingest_errors"],
             "planned": dict(plan.expect), "seconds": round(elapsed, 2),
             # Every order, child orders included, taken from intake to its final state, per second of wall time.
             "orders_per_s": round((sum(parents.values()) + n_children) / elapsed, 1) if elapsed else None,
@@ -86,6 +132,16 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
     console.print(f"Interceptions asked {ev.get('intercept', 0)}: stopped {ev.get('intercept_confirmed', 0)}, "
                   f"too late {ev.get('intercept_refused', 0)}; parcels refused at the door {ev.get('refuse', 0)}; "
                   f"unpaid orders timed out {ev.get('payment_timeout', 0)}")
+    f = d["fulfilment"]
+    console.print(f"Merged: {f['merged_orders']} orders shipped in {f['merged_parcels']} shared parcels; "
+                  f"couriers chosen by rules {f['courier_choices']} times, {f['courier_fallbacks']} after a refusal; "
+                  "parcels by carrier: " + ", ".join(f"{k} {v}" for k, v in sorted(f["carriers"].items())))
+    console.print(f"Kits sold: {f['kit_lines']} lines, {f['kit_units']} units, shipped as their components; "
+                  f"lot-tracked units shipped: {f['lot_units_shipped']}")
+    console.print("Warehouse moves: " + (", ".join(f"{k} {v}" for k, v in sorted(f["moves"].items())) or "none")
+                  + f"; late-step alerts: {sum(f['late_steps'].values())} ("
+                  + ", ".join(f"{k} {v}" for k, v in sorted(f["late_steps"].items()))
+                  + f"), {f['late_steps_resolved']} settled later")
     console.print("Scripted events: " + ", ".join(f"{k} {v}" for k, v in sorted(d["actions"].items())))
     if d["ingest_errors"]:
         console.print(f"Payloads refused: {len(d['ingest_errors'])}, e.g. {d['ingest_errors'][0]}")

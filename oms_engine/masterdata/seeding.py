@@ -24,10 +24,14 @@ def product_record(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def seed(db: Database, clock: Clock, *, warehouses: Sequence[dict[str, Any]] = (),
-         products: Sequence[dict[str, Any]] = (), stock: Sequence[dict[str, Any]] = (), source: str = "seed",
-         actor: str = "oms:seed") -> None:
-    """``stock``: rows of warehouse, sku, quantity (and unit_cost), posted as opening balances."""
+         products: Sequence[dict[str, Any]] = (), stock: Sequence[dict[str, Any]] = (),
+         carriers: Sequence[dict[str, Any]] = (), source: str = "seed", actor: str = "oms:seed") -> None:
+    """``carriers``: with their ``services`` nested, set up before the warehouses that name them. ``stock``:
+    rows of warehouse, sku, quantity (and unit_cost, lot, expires_on), posted as opening balances."""
     md = MasterData(db=db, clock=clock)
+    if carriers:
+        md.apply("carriers", [Row(f"{source}:carrier {i}", dict(c)) for i, c in enumerate(carriers, 1)],
+                 actor=actor, source=source)
     if warehouses:
         md.apply("warehouses", [Row(f"{source}:warehouse {i}", dict(w)) for i, w in enumerate(warehouses, 1)],
                  actor=actor, source=source)

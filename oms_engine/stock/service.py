@@ -12,7 +12,7 @@ so a receipt releases the backorders it covers without anyone acting.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -64,7 +64,9 @@ class StockService:
         return batch.on_hand(warehouse, sku), batch.qty(warehouse, sku)
 
     def post(self, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, actor: str,
-             note: str = "", unit_cost: str | None = None) -> Posted:
+             note: str = "", unit_cost: str | None = None, lot: str | None = None,
+             expires_on: date | None = None) -> Posted:
+        """``lot`` (and, for goods coming into a new lot, ``expires_on``): a lot-tracked product's lot."""
         if kind not in MANUAL:
             raise StockError(f"'{kind.value}' movements are posted by orders, not by hand "
                              f"(by hand: {', '.join(m.value for m in MANUAL)})")
@@ -83,31 +85,32 @@ class StockService:
                     if cost < 0:
                         raise StockError("unit cost: must not be negative")
                 value = post(s, kind, warehouse, sku, qty, document=document[:64], at=self.clock.now(),
-                             unit_cost=cost, actor=actor, note=note)
+                             unit_cost=cost, actor=actor, note=note, lot=lot, expires_on=expires_on)
                 on_hand, available = self._figures(s, warehouse, sku)
                 return Posted(kind.value, warehouse, sku, qty, value, on_hand, available)
 
         return self.db.run_retrying(run, what=f"{kind.value} of {sku} at {warehouse}")
 
     def transfer(self, sku: str, qty: int, source: str, target: str, *, document: str, actor: str,
-                 note: str = "") -> Posted:
+                 note: str = "", lot: str | None = None) -> Posted:
         def run() -> Posted:
             with self.db.session() as s:
                 self._check(s, source, sku)
                 self._check(s, target, sku)
                 value = transfer(s, sku, qty, source, target, document=document[:64], at=self.clock.now(),
-                                 actor=actor, note=note)
+                                 actor=actor, note=note, lot=lot)
                 on_hand, available = self._figures(s, target, sku)
                 return Posted(Movement.TRANSFER.value, target, sku, qty, value, on_hand, available)
 
         return self.db.run_retrying(run, what=f"transfer of {sku} from {source} to {target}")
 
-    def count(self, warehouse: str, sku: str, counted: int, *, document: str, actor: str, note: str = "") -> Posted:
+    def count(self, warehouse: str, sku: str, counted: int, *, document: str, actor: str, note: str = "",
+              lot: str | None = None, expires_on: date | None = None) -> Posted:
         def run() -> Posted:
             with self.db.session() as s:
                 self._check(s, warehouse, sku)
                 diff = count(s, warehouse, sku, counted, document=document[:64], at=self.clock.now(), actor=actor,
-                             note=note)
+                             note=note, lot=lot, expires_on=expires_on)
                 on_hand, available = self._figures(s, warehouse, sku)
                 return Posted(Movement.STOCKTAKE.value, warehouse, sku, diff, 0, on_hand, available)
 

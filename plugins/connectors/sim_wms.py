@@ -5,7 +5,9 @@ plugin state store), works through accepted -> picking -> packed -> shipped
 on its own schedule (``time_scale`` 0: at once), and reports each step with a callback handed to the core
 exactly as the callback API would hand it. Interception requests succeed
 while the parcel is still in the building, and fail for a share of parcels
-already on the loading dock. Timings and rates come from
+already on the loading dock. A share of documents (``late_rate``) waits ``late_hours`` more before
+picking starts, and a share (``shortage_rate``) is reported short when picking starts: the bin is
+empty, so the OMS writes the stock off there and routes the order again. Timings and rates come from
 ``plugin_settings.sim_wms`` in config.yaml.
 """
 
@@ -24,7 +26,8 @@ STEPS = ("ACCEPTED", "PICKING", "PACKED", "SHIPPED")
 # time_scale multiplies every delay: 1 is a warehouse's pace, 0 answers at once (an order then goes
 # through with `oms run` alone, on the wall clock).
 DEFAULTS = {"accept_minutes": 5, "pick_minutes": 120, "pack_minutes": 60, "ship_minutes": 120,
-            "intercept_minutes": 15, "dock_refusal_rate": 0.3, "receive_minutes": 240, "time_scale": 1.0}
+            "intercept_minutes": 15, "dock_refusal_rate": 0.3, "receive_minutes": 240, "time_scale": 1.0,
+            "late_rate": 0.0, "late_hours": 30, "shortage_rate": 0.0}
 # Goods-in and goods-out documents: what the warehouse reports once it has worked one.
 _REPORTS = {"wms.purchase_order": "receipt", "wms.customer_return": "receipt", "wms.return_to_vendor": "shipped_out"}
 
@@ -40,25 +43,36 @@ class SimWMS:
         minutes = {"ACCEPTED": "accept_minutes", "PICKING": "pick_minutes", "PACKED": "pack_minutes",
                    "SHIPPED": "ship_minutes"}[step]
         base = float(self.settings[minutes]) * float(self.settings["time_scale"])
-        return timedelta(minutes=base * (0.5 + fraction(f"{number}:{step}")))
+        late = step == "PICKING" and fraction(f"{number}:late") < float(self.settings["late_rate"])
+        extra = float(self.settings["late_hours"]) * 60 * float(self.settings["time_scale"]) if late else 0.0
+        return timedelta(minutes=base * (0.5 + fraction(f"{number}:{step}")) + extra)
 
     def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
         number = message.order_number
         doc = ctx.state_get(self.name, number) or {}
         if message.topic == "wms.create":
-            if doc:
+            if doc and doc.get("status") != "CANCELLED" and doc.get("warehouse") == message.payload.get("warehouse"):
                 return  # the same document twice: a real WMS answers with its existing status
             ctx.state_put(self.name, number, {"status": "NEW", "warehouse": message.payload.get("warehouse"),
-                                              "lines": len(message.payload.get("lines", [])), "message": message.id})
+                                              "lines": len(message.payload.get("lines", [])), "message": message.id,
+                                              "orders": list(message.payload.get("orders") or [number]),
+                                              "carrier": message.payload.get("carrier"),
+                                              "short_once": bool(doc.get("short_once")),
+                                              "first_line": [{k: ln[k] for k in ("sku", "quantity", "order_number")
+                                                              if k in ln}
+                                                             for ln in message.payload.get("lines", [])[:1]]})
             ctx.schedule(self.name, ctx.now() + self._delay("ACCEPTED", number),
                          {"order": number, "step": "ACCEPTED"}, key=number)
         elif message.topic == "wms.cancel":
             ctx.state_put(self.name, number, {**doc, "status": "CANCELLED"})
         elif message.topic == "wms.intercept":
-            ctx.state_put(self.name, number, {**doc, "intercept": True})
+            # An order inside a merged parcel's document: only its lines come out.
+            document = str(message.payload.get("document") or number)
+            doc = ctx.state_get(self.name, document) or {}
+            ctx.state_put(self.name, document, {**doc, "intercept": True})
             ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["intercept_minutes"])
                                                           * float(self.settings["time_scale"])),
-                         {"order": number, "step": "INTERCEPT"}, key=number)
+                         {"order": document, "step": "INTERCEPT", "member": number}, key=document)
         elif message.topic in _REPORTS:
             document = str(message.payload.get("document"))
             if ctx.state_get(self.name, document):
@@ -67,7 +81,8 @@ class SimWMS:
             delay = timedelta(minutes=float(self.settings["receive_minutes"]) * float(self.settings["time_scale"])
                               * (0.5 + fraction(f"{document}:receive")))
             ctx.schedule(self.name, ctx.now() + delay, {"document": document, "kind": _REPORTS[message.topic],
-                                                        "lines": [{"sku": ln["sku"], "quantity": ln["quantity"]}
+                                                        "lines": [{k: ln[k] for k in ("sku", "quantity", "lot",
+                                                                                      "expires_on") if k in ln}
                                                                   for ln in message.payload.get("lines", [])]},
                          key=document)
         elif message.topic.startswith("master."):
@@ -86,20 +101,38 @@ class SimWMS:
         if doc.get("status") in ("CANCELLED", "INTERCEPTED"):
             return
         if step == "INTERCEPT":
+            member = payload.get("member") or number
             on_dock = doc.get("status") == "PACKED" and fraction(f"{number}:dock") < float(
                 self.settings["dock_refusal_rate"])
             if doc.get("status") == "SHIPPED" or on_dock:
                 ctx.state_put(self.name, number, {**doc, "intercept": False})
-                ctx.receive_callback(self.name, {"order_number": number, "status": "INTERCEPT_FAILED",
+                ctx.receive_callback(self.name, {"order_number": member, "status": "INTERCEPT_FAILED",
                                                  "note": "parcel already left" if not on_dock else "on the dock"})
+                return
+            left = [n for n in doc.get("orders", [number]) if n != member]
+            if left and member != number:
+                # Its lines are taken out of the merged parcel; the rest goes on.
+                ctx.state_put(self.name, number, {**doc, "orders": left, "intercept": False})
             else:
                 ctx.state_put(self.name, number, {**doc, "status": "INTERCEPTED"})
-                ctx.receive_callback(self.name, {"order_number": number, "status": "INTERCEPTED"})
+            ctx.receive_callback(self.name, {"order_number": member, "status": "INTERCEPTED"})
+            return
+        if step == "PICKING" and not doc.get("short_once") and fraction(f"{number}:short") < float(
+                self.settings["shortage_rate"]):
+            # The first line's bin is empty; a document sent again (moved back here) is not short twice.
+            ctx.state_put(self.name, number, {**doc, "status": "SHORT", "short_once": True})
+            # In a merged parcel's document it is the order of that line that is short.
+            short = doc.get("first_line") or [{}]
+            ctx.receive_callback(self.name, {"order_number": short[0].get("order_number") or number,
+                                             "status": "SHORTAGE", "note": "bin empty",
+                                             "lines": [{k: v for k, v in ln.items() if k != "order_number"}
+                                                       for ln in short if ln]})
             return
         event: dict[str, Any] = {"order_number": number, "status": step}
         if step == "SHIPPED":
             event["tracking_no"] = "SIM" + hashlib.sha1(number.encode()).hexdigest()[:12].upper()
-            event["carrier"] = "sim_carrier"
+            # It hands the parcel to the carrier the document names.
+            event["carrier"] = doc.get("carrier") or "sim_carrier"
         ctx.state_put(self.name, number, {**doc, "status": step})
         ctx.receive_callback(self.name, event)
         i = STEPS.index(step)

@@ -21,7 +21,7 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     summary = run_demo(cfg, orders=150, skus=200, seed=3, console=Console(file=out, width=120))
     text = out.getvalue()
     for heading in ("Orders by final state", "Holds and why", "Routing and stock", "Notifications sent",
-                    "Interceptions asked", "Done in"):
+                    "Interceptions asked", "Merged:", "Kits sold", "Warehouse moves", "Done in"):
         assert heading in text
     states = set(summary["orders"]) | set(summary["children"])
     # Three simulated weeks later nothing is left in flight: only ends, held orders and split parents.
@@ -34,6 +34,14 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     shipped_out = sum(b[0] - summary["stock_after"][w][0] for w, b in summary["stock_before"].items())
     assert shipped_out > 0
     assert sum(summary["holds"].values()) > 0 and summary["split_parents"] > 0
+    # The fulfilment decisions all happen: merged parcels, couriers by rules among three (the cheapest one
+    # refusing now and then, the next taking the parcel), kits, lot-tracked goods, moves, late-step alerts.
+    f = summary["fulfilment"]
+    assert f["merged_orders"] >= 2 * f["merged_parcels"] > 0
+    assert {"SF", "ZTO", "DEPPON"} <= set(f["carriers"]) and f["courier_fallbacks"] > 0
+    assert f["kit_lines"] > 0 and f["lot_units_shipped"] > 0
+    assert f["moves"].get("moved", 0) > 0 and f["moves"].get("routed again", 0) > 0
+    assert sum(f["late_steps"].values()) > 0
     # The closing line gives the rate: every order, child orders included, per second of the run.
     total = sum(summary["orders"].values()) + sum(summary["children"].values())
     assert summary["orders_per_s"] == pytest.approx(total / summary["seconds"], rel=0.01)

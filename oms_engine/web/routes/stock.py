@@ -169,6 +169,7 @@ Document = Annotated[str, Field(strict=True, min_length=1, max_length=64), Singl
 Quantity = Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
 # A decimal amount in the product's currency; whether it has too many decimals for it, the service says.
 UnitCost = Annotated[str, Field(strict=True, max_length=40, pattern=r"^[0-9]+(\.[0-9]+)?$")]
+Lot = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine]       # StockLot.lot
 
 
 class _MovementIn(BaseModel):
@@ -184,6 +185,8 @@ class ManualIn(_MovementIn):
     quantity: Quantity
     document: Document
     unit_cost: UnitCost | None = None
+    lot: Lot | None = None
+    expires_on: date | None = None
     note: Annotated[Note, Field(validate_default=True)] = ""
 
     @field_validator("quantity")
@@ -221,6 +224,7 @@ class TransferIn(_MovementIn):
     from_: Annotated[Code32, Field(alias="from")]
     to: Code32
     document: Document
+    lot: Lot | None = None
     note: Note = ""
 
 
@@ -230,6 +234,8 @@ class StocktakeIn(_MovementIn):
     sku: Id64
     counted: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)]
     document: Document
+    lot: Lot | None = None
+    expires_on: date | None = None
     note: Note = ""
 
 
@@ -275,14 +281,15 @@ def movement() -> Response:
     service = oms().stock
     if isinstance(body, TransferIn):
         posted = service.transfer(body.sku, body.quantity, body.from_, body.to, document=body.document,
-                                  actor=actor(), note=body.note)
+                                  actor=actor(), note=body.note, lot=body.lot)
         # The figures are the receiving warehouse's; say where the goods came from too.
         return json_response({**posted.to_dict(), "from": body.from_})
     if isinstance(body, StocktakeIn):
         posted = service.count(body.warehouse, body.sku, body.counted, document=body.document, actor=actor(),
-                               note=body.note)
+                               note=body.note, lot=body.lot, expires_on=body.expires_on)
         return json_response(posted.to_dict())
     assert isinstance(body, ManualIn)
     posted = service.post(Movement(body.kind), body.warehouse, body.sku, body.quantity, document=body.document,
-                          actor=actor(), note=body.note, unit_cost=body.unit_cost)
+                          actor=actor(), note=body.note, unit_cost=body.unit_cost, lot=body.lot,
+                          expires_on=body.expires_on)
     return json_response(posted.to_dict())
