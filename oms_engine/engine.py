@@ -20,6 +20,7 @@ from .decisions.rulebook import Rulebook
 from .decisions.versions import RuleStore
 from .fulfilment import master_sync
 from .fulfilment.callbacks import Callbacks
+from .fulfilment.carriers import CarrierCache
 from .fulfilment.dispatch import Dispatch
 from .fulfilment.status_map import load_status_map
 from .fulfilment.stock_documents import StockDocuments
@@ -33,12 +34,16 @@ from .messaging.templates import check as check_template
 from .orders.commands import Commands
 from .orders.creation import OrderCreator
 from .orders.intake import Intake
+from .orders.late_steps import LateLimits
 from .orders.machine import OrderMachine
+from .orders.moves import Mover
 from .orders.numbering import NumberGenerator
 from .orders.waits import Wait, mark_ready, stock_freed
 from .pipeline.backorders import BackordersStage
+from .pipeline.carrier import CarrierStage
 from .pipeline.documents import DocumentsStage
 from .pipeline.inbox import InboxStage
+from .pipeline.merge import MergeStage
 from .pipeline.outbox import OutboxStage
 from .pipeline.parents import ParentsStage
 from .pipeline.route import RouteStage
@@ -95,15 +100,21 @@ class OMS:
         self.facts = facts = FactBuilder(rulebook, plugins, clock)
         self.decisions = decisions = DecisionRecorder(clock, plugins)
         self.notifier = Notifier(rulebook, plugins, facts, outbox, decisions)
-        carrier = plugins.connectors.get(config.carrier_connector).name
+        self.carriers = carriers = CarrierCache(default_connector=plugins.connectors.get(config.carrier_connector).name)
 
         def wms_for(s: Session, warehouse: str) -> str:
             return warehouses.wms(s, warehouse).connector
 
+        def carrier_for(s: Session, carrier: str | None) -> str:
+            return carriers.route(s, carrier).connector
+
         self.machine = machine = OrderMachine(clock=clock, timeouts=config.timeouts, outbox=outbox,
                                               notifier=self.notifier, observe=plugins.after_transition,
-                                              wms_for=wms_for, carrier=carrier)
-        self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine)
+                                              wms_for=wms_for, carrier_for=carrier_for,
+                                              late=LateLimits.from_config(config))
+        self.mover = mover = Mover(machine=machine, decisions=decisions, active=warehouses.get,
+                                   shelf_life=config.min_shelf_life_days)
+        self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine, mover)
         creator = OrderCreator(clock=clock, plugins=plugins, numbers=self.numbers, machine=machine,
                                warehouses=self.warehouses)
         self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator)
@@ -117,7 +128,8 @@ class OMS:
         self.closings = Closings(db=db, clock=clock)
         self.documents = StockDocuments(db=db, clock=clock, outbox=outbox, warehouses=warehouses,
                                         wants_master_data=self._wants_master_data)
-        self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses)
+        self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses,
+                                 mover=mover)
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
                       rules_in_force=self.rules.refresh_in)
@@ -129,10 +141,13 @@ class OMS:
             BackordersStage(batch_size=n, clock=clock, machine=machine, plugins=plugins, warehouses=warehouses),
             ScreenStage(**decide),
             SplitStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses),
-            RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, carrier=carrier),
+            RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses,
+                       shelf_life=config.min_shelf_life_days),
+            MergeStage(**decide, clock=clock),
+            CarrierStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, carriers=carriers),
             DocumentsStage(batch_size=n, outbox=outbox, wms_for=wms_for, wants_master_data=self._wants_master_data),
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
-                        callbacks=callbacks, warehouses=warehouses, retry_seconds=retry),
+                        callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry),
             ParentsStage(batch_size=n, machine=machine),
         ))
         # Every process decides with the active rules: a change made anywhere is picked up between passes
@@ -157,6 +172,8 @@ class OMS:
     def _master_changed(self, s: Session, entity: Entity, changed: list[Any], deactivated: list[Any]) -> None:
         if entity.plural == "warehouses":
             self.warehouses.invalidate()
+        if entity.plural in ("warehouses", "carriers", "services"):
+            self.carriers.invalidate()
         elif entity.plural == "skus":
             mark_ready(s, Wait.SKU, [channel_sku for _, channel_sku in changed])
         elif entity.plural == "products":

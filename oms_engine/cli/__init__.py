@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     orders,
     outbox,
     plugins,
+    reports,
     rules,
     stock,
     work,

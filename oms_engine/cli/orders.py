@@ -88,6 +88,23 @@ def _order_action(name: str, help_text: str) -> None:
         console.print(f"{number}: {status}")
 
 
+@order.command("move")
+@click.argument("number")
+@click.argument("warehouse")
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--note", default="", help="why (kept with the move)")
+@click.pass_obj
+@errors_to_exit
+def order_move(c: Ctx, number: str, warehouse: str, actor: str, note: str) -> None:
+    """Send a routed order to another warehouse (one being picked is stopped at the first one first)."""
+    oms = c.oms()
+    try:
+        outcome = oms.commands.move(number, warehouse, actor=actor, reason=note)
+    finally:
+        oms.close()
+    console.print(outcome, highlight=False)
+
+
 _order_action("release", "Release an order on hold.")
 _order_action("reject", "Reject an order on hold (cancel, refund if paid).")
 _order_action("cancel", "Cancel an order (before picking), or request interception after.")

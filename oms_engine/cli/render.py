@@ -41,8 +41,10 @@ def print_order(d: dict[str, Any]) -> None:
     t = Table("at", "point", "ruleset@version", "rules fired", "outcome", title="decisions")
     for dec in d["decisions"]:
         fired = ", ".join(f"{f['rule']} (p{f['priority']})" for f in dec["fired"]) or "(none)"
+        # A decision that explains itself (merging, courier, move) says why in words; others show the record.
+        why = dec["outcome"].get("why") if isinstance(dec["outcome"], dict) else None
         t.add_row(dec["at"], dec["point"], f"{dec['ruleset']}@{dec['version'][:12]}", fired,
-                  json.dumps(dec["outcome"], ensure_ascii=False)[:160])
+                  why if isinstance(why, str) else json.dumps(dec["outcome"], ensure_ascii=False)[:160])
     console.print(t)
     if d["messages"]:
         t = Table("id", "kind", "to", "topic", "status", "tries", "last error", title="outbox")
@@ -66,6 +68,11 @@ def print_order(d: dict[str, Any]) -> None:
             t.add_row(str(x["id"]), x["at"], "->" if x["direction"] == "out" else "<-", x["kind"], x["connector"],
                       x["topic"], x["correlation_id"], "" if x["status"] is None else str(x["status"]),
                       str(x["bytes"]), x["note"])
+        console.print(t)
+    if d.get("late_steps"):
+        t = Table("step", "after", "limit", "due", "raised", "resolved", title="late steps")
+        for ls in d["late_steps"]:
+            t.add_row(ls["step"], ls["after"], ls["limit"], ls["due_at"], ls["raised_at"], ls["resolved_at"] or "open")
         console.print(t)
     if d["incidents"]:
         t = Table("at", "stage", "plugin", "where", "error", "what the OMS did", title="incidents")

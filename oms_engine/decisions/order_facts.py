@@ -33,6 +33,8 @@ CORE_FIELDS: dict[str, type] = {
     "order.merchant_count": int,
     "order.weight_g": int,
     "order.is_child": bool,
+    "order.payment_method": str,
+    "order.delivery_booked": bool,
     "customer.ref": str,
     "customer.level": str,
     "customer.blacklisted": bool,
@@ -52,6 +54,20 @@ CORE_FIELDS: dict[str, type] = {
     "lines.weight_g": int,
     "lines.attributes.category": str,
     **{f"lines.attributes.{flag}": bool for flag in LINE_FLAGS},
+}
+
+# The parcel, for the points that decide about it (merging, carriers): built by orders/shipments.py.
+SHIPMENT_FIELDS: dict[str, type] = {
+    "shipment.warehouse": str,
+    "shipment.orders": int,
+    "shipment.weight_g": int,
+    "shipment.volume_cm3": int,
+    "shipment.value": int,
+    "shipment.cod": bool,
+    "shipment.cold_chain": bool,
+    "shipment.oversize": bool,
+    # Hours from now to the latest delivery booked or promised; -1: none.
+    "shipment.hours_to_promise": int,
 }
 
 # The facts that need a query over the customer's order history.
@@ -100,6 +116,8 @@ def order_facts(order: Order, stats: Mapping[int, tuple[int, int]]) -> dict[str,
             "merchant_count": len({ln.merchant for ln in order.lines}),
             "weight_g": sum(ln.weight_g * ln.quantity for ln in order.lines),
             "is_child": order.parent_id is not None,
+            "payment_method": order.payment_method or "",
+            "delivery_booked": order.delivery_by is not None,
         },
         "customer": {
             "ref": customer.ref, "level": customer.level, "blacklisted": bool(customer.blacklisted),

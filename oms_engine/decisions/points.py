@@ -9,6 +9,8 @@ class DecisionPoint(StrEnum):
     BLOCKING = "blocking"            # hold risky orders for review
     SPLIT = "split"                  # divide an order into child orders
     ROUTING = "routing"              # choose a warehouse
+    MERGING = "merging"              # ship orders of one customer as one parcel
+    CARRIERS = "carriers"            # choose the carrier and its service
     NOTIFICATIONS = "notifications"  # tell the customer what happened
 
 

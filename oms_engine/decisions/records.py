@@ -28,14 +28,16 @@ class DecisionRecorder:
         self.clock, self.plugins = clock, plugins
 
     def record(self, s: Session, order: Order, point: str, decision: Decision | None,
-               outcome: Mapping[str, Any]) -> None:
+               outcome: Mapping[str, Any], *, version: str | None = None) -> None:
+        """``version``: for what follows from an earlier decision of the point (no rules asked now), the
+        version of its ruleset in force."""
         fired = [{"rule": f.name, "priority": f.priority,
                   "actions": [{a.name: dict(a.params)} for a in f.actions]} for f in decision.fired] \
             if decision is not None else []
         facts = getattr(decision, "facts", None)
         append(s, DecisionRecord, order_id=order.id, point=point,
                ruleset=decision.ruleset if decision is not None else point,
-               version=decision.version if decision is not None else "(no ruleset)",
+               version=decision.version if decision is not None else version or "(no ruleset)",
                fired=fired, outcome=dict(outcome), facts=dict(facts) if facts else None, at=self.clock.now())
         if decision is not None and point in self.plugins.rule_actions:
             self._plugin_actions(s, order, point, decision)

@@ -30,7 +30,7 @@ from ..rules import (
     load_rules_dir,
     load_ruleset_text,
 )
-from .order_facts import CORE_FIELDS, TRANSITION_FIELDS
+from .order_facts import CORE_FIELDS, LINE_FLAGS, SHIPMENT_FIELDS, TRANSITION_FIELDS
 from .points import POINTS, DecisionPoint
 
 
@@ -46,6 +46,61 @@ def _only(params: Mapping[str, Any], allowed: set[str]) -> None:
     extra = sorted(set(params) - allowed)
     if extra:
         raise ValueError(f"unknown parameter(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _int(params: Mapping[str, Any], key: str, low: int, high: int) -> None:
+    value = params.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high):
+        raise ValueError(f"'{key}' must be a whole number from {low:,} to {high:,}")
+
+
+def _codes(params: Mapping[str, Any], key: str) -> None:
+    value = params.get(key)
+    if value is not None and (not isinstance(value, list) or not value
+                              or not all(isinstance(v, str) and v for v in value)):
+        raise ValueError(f"'{key}' must be a list of carrier codes")
+
+
+def _merging_actions() -> list[ActionSpec]:
+    def merge(params: Mapping[str, Any]) -> None:
+        _only(params, {"window_minutes", "wait_minutes", "max_orders", "max_value", "max_weight_g", "separate"})
+        _require(params, "window_minutes", int)
+        _int(params, "window_minutes", 1, 7 * 24 * 60)
+        _int(params, "wait_minutes", 0, 24 * 60)
+        if params.get("wait_minutes", 0) > params["window_minutes"]:
+            raise ValueError("'wait_minutes' cannot be longer than 'window_minutes'")
+        _int(params, "max_orders", 2, 100)
+        _int(params, "max_value", 1, 10**13)
+        _int(params, "max_weight_g", 1, 10**7)
+        separate = params.get("separate", [])
+        if not isinstance(separate, list) or not all(isinstance(a, str) and a in LINE_FLAGS for a in separate):
+            raise ValueError(f"'separate' lists line attributes among {', '.join(LINE_FLAGS)}")
+
+    def keep_apart(params: Mapping[str, Any]) -> None:
+        _only(params, {"reason"})
+        _require(params, "reason", str)
+
+    return [ActionSpec("merge", "ship with other orders of the customer to the same address within a window",
+                       merge),
+            ActionSpec("keep_apart", "ship this order on its own, saying why", keep_apart)]
+
+
+def _carrier_actions() -> list[ActionSpec]:
+    def carrier(params: Mapping[str, Any]) -> None:
+        _only(params, {"carrier", "service"})
+        _require(params, "carrier", str)
+        if "service" in params:
+            _require(params, "service", str)
+
+    def ranked(params: Mapping[str, Any]) -> None:
+        _only(params, {"among", "meet_promise"})
+        _codes(params, "among")
+        if not isinstance(params.get("meet_promise", True), bool):
+            raise ValueError("'meet_promise' must be true or false")
+
+    return [ActionSpec("carrier", "try this carrier (and service); the first that takes the parcel wins", carrier),
+            ActionSpec("cheapest", "try every service the warehouse has, cheapest quote first", ranked),
+            ActionSpec("fastest", "try every service the warehouse has, earliest delivery first", ranked)]
 
 
 class Rulebook:
@@ -68,6 +123,8 @@ class Rulebook:
             fields.update(provider.fields)
         if point == DecisionPoint.NOTIFICATIONS:
             fields.update(TRANSITION_FIELDS)
+        if point in (DecisionPoint.MERGING, DecisionPoint.CARRIERS):
+            fields.update(SHIPMENT_FIELDS)
         return FactSchema(fields)
 
     def _strategy_validator(self, registry: Named[Strategy[Any]]) -> Any:
@@ -94,6 +151,10 @@ class Rulebook:
         elif point == DecisionPoint.ROUTING:
             specs.append(ActionSpec("route", "try a routing strategy; the first that answers wins",
                                     self._strategy_validator(plugins.routing_strategies)))
+        elif point == DecisionPoint.MERGING:
+            specs += _merging_actions()
+        elif point == DecisionPoint.CARRIERS:
+            specs += _carrier_actions()
         elif point == DecisionPoint.NOTIFICATIONS:
             def notify(params: Mapping[str, Any]) -> None:
                 _only(params, {"template", "medium"})

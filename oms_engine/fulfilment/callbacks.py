@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..orders.machine import TRANSITIONS, Event, IllegalTransition, OrderMachine, State, check
+from ..orders.moves import Mover
 from ..plugin.contracts import CallbackEvent, Connector
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
@@ -39,8 +40,11 @@ class InboxStatus(StrEnum):
 
 
 class Callbacks:
-    def __init__(self, clock: Clock, plugins: PluginRegistry, status_map: StatusMap, machine: OrderMachine) -> None:
+    def __init__(self, clock: Clock, plugins: PluginRegistry, status_map: StatusMap, machine: OrderMachine,
+                 mover: Mover | None = None) -> None:
+        """``mover``: completes a move when the first warehouse stops the order, and reroutes on a shortage."""
         self.clock, self.plugins, self.status_map, self.machine = clock, plugins, status_map, machine
+        self.mover = mover
 
     def receive(self, s: Session, source: str, payload: Any, *, flush: bool = True) -> int | None:
         """Store a WMS or carrier callback; it is applied by the next pipeline pass.
@@ -126,9 +130,20 @@ class Callbacks:
             order.tracking_no = str(ev.data.get("tracking_no") or order.tracking_no or "")[:64]
             order.carrier = str(ev.data.get("carrier") or order.carrier or "")[:32]
         note = ev.data.get("note")
-        self.machine.fire(s, order, entry.event, actor=f"{connector.kind}:{connector.name}",
-                          cause=f"{ev.status}" + (f" {note}" if note else ""), cache=cache,
+        actor, cause = f"{connector.kind}:{connector.name}", f"{ev.status}" + (f" {note}" if note else "")
+        if entry.event is Event.INTERCEPT_CONFIRMED and getattr(order, "move_to", None) and self.mover:
+            # Stopped so that it can move to another warehouse: it moves, it is not cancelled.
+            outcome = self.mover.stopped(s, order, actor=actor, cause=cause)
+            self._track(s, connector, ev, order, entry, outcome)
+            return outcome
+        self.machine.fire(s, order, entry.event, actor=actor, cause=cause, cache=cache,
                           seen=(entry.customer_visible, entry.label))
+        if getattr(order, "move_to", None) and entry.event is Event.INTERCEPT_REFUSED and self.mover:
+            self.mover.not_stopped(s, order, cause)
+        elif entry.event is Event.SHORTAGE and self.mover:
+            lines = ev.data.get("lines")
+            self.mover.shortage(s, order, lines if isinstance(lines, list) else [], actor=actor,
+                                note=str(note or ""))
         outcome = f"{order.number} {ev.status} -> {order.status}"
         self._track(s, connector, ev, order, entry, outcome)
         return outcome

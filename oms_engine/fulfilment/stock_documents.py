@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +27,7 @@ from ..clock import Clock
 from ..errors import OmsError
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..money import MoneyError, decimal_text, to_minor
+from ..stock import lots
 from ..stock.batch import StockError
 from ..stock.ledger import post
 from ..stock.movements import Movement
@@ -67,18 +68,27 @@ class LineIn:
     sku: str
     quantity: int
     unit_cost: str | None = None    # a purchase's price, a decimal amount in the product's currency
+    lot: str | None = None          # a lot-tracked product's lot (expected, or to send back)
+    expires_on: date | None = None
 
 
 def parse_line(text: str) -> LineIn:
-    """``SKU:QUANTITY`` or ``SKU:QUANTITY:UNIT_COST`` (the command line's form)."""
+    """``SKU:QUANTITY[:UNIT_COST][@LOT[/EXPIRES]]`` (the command line's form), e.g.
+    ``ICE-1:100:12.00@L7/2027-03-01``."""
+    text, _, lotted = text.partition("@")
     parts = text.rsplit(":", 2) if text.count(":") >= 2 else text.rsplit(":", 1)
     if len(parts) < 2 or not parts[0]:
-        raise DocumentError(f"line '{text}': write SKU:QUANTITY or SKU:QUANTITY:UNIT_COST")
+        raise DocumentError(f"line '{text}': write SKU:QUANTITY or SKU:QUANTITY:UNIT_COST, and @LOT/EXPIRES for a lot")
     try:
         qty = int(parts[1])
     except ValueError:
         raise DocumentError(f"line '{text}': the quantity must be a whole number") from None
-    return LineIn(parts[0], qty, parts[2] if len(parts) == 3 else None)
+    lot, _, expires = lotted.partition("/")
+    try:
+        expiry = date.fromisoformat(expires) if expires else None
+    except ValueError:
+        raise DocumentError(f"line '{text}': the expiry '{expires}' is not a date (YYYY-MM-DD)") from None
+    return LineIn(parts[0], qty, parts[2] if len(parts) == 3 else None, lot or None, expiry)
 
 
 def document_dict(doc: StockDocument) -> dict[str, Any]:
@@ -87,7 +97,8 @@ def document_dict(doc: StockDocument) -> dict[str, Any]:
             "expected_at": doc.expected_at.isoformat() if doc.expected_at else None, "note": doc.note,
             "actor": doc.actor, "created_at": doc.created_at.isoformat(), "updated_at": doc.updated_at.isoformat(),
             "lines": [{"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity, "done": ln.done,
-                       "unit_cost": ln.unit_cost} for ln in doc.lines]}
+                       "unit_cost": ln.unit_cost, "lot": ln.lot,
+                       "expires_on": ln.expires_on.isoformat() if ln.expires_on else None} for ln in doc.lines]}
 
 
 class StockDocuments:
@@ -131,7 +142,7 @@ class StockDocuments:
         doc = StockDocument(number=f"tmp-{now.timestamp()}", kind=kind.value, warehouse=warehouse, supplier=supplier,
                             order_number=order_number, status=Status.OPEN.value, expected_at=expected_at,
                             note=note, actor=actor, created_at=now, updated_at=now)
-        for n, ln in enumerate(lines, start=1):
+        for n, ln in enumerate(_without_kits(s, lines), start=1):
             product = s.get(Product, ln.sku)
             if product is None:
                 raise DocumentError(f"line {n}: no product '{ln.sku}' in the catalogue")
@@ -147,7 +158,8 @@ class StockDocuments:
                     raise DocumentError(f"line {n}: unit cost: {exc}") from None
                 if cost < 0:
                     raise DocumentError(f"line {n}: unit cost must not be negative")
-            doc.lines.append(StockDocumentLine(line_no=n, sku=ln.sku, quantity=ln.quantity, done=0, unit_cost=cost))
+            doc.lines.append(StockDocumentLine(line_no=n, sku=ln.sku, quantity=ln.quantity, done=0, unit_cost=cost,
+                                               lot=ln.lot, expires_on=ln.expires_on))
         s.add(doc)
         s.flush()
         doc.number = f"{PREFIX[kind]}-{doc.id:06d}"   # numbered by its row: unique across processes
@@ -225,6 +237,20 @@ class DocumentLookup(DocumentError, LookupError):
     pass
 
 
+def _without_kits(s: Session, lines: Sequence[LineIn]) -> list[LineIn]:
+    """A kit on a document is its components: a warehouse keeps, counts and receives those."""
+    out: list[LineIn] = []
+    for ln in lines:
+        product = s.get(Product, ln.sku)
+        if product is not None and product.components and ln.quantity > 0:
+            if ln.unit_cost is not None:
+                raise DocumentError(f"'{ln.sku}' is a kit: state the unit costs of its components instead")
+            out += [LineIn(c["sku"], c["quantity"] * ln.quantity) for c in product.components]
+        else:
+            out.append(ln)
+    return out
+
+
 def apply_report(s: Session, *, warehouse: str | None, document: str, lines: Any, at: datetime,
                  order_id_of: Any = None) -> str:
     """A warehouse's report on a goods-in or goods-out document (a receipt, or goods sent out): the
@@ -261,8 +287,10 @@ def apply_report(s: Session, *, warehouse: str | None, document: str, lines: Any
                 notes.append(f"{sku}: {line.done + qty} against {line.quantity} expected")
             line.done += qty
         try:
-            post(s, POSTS[kind], doc.warehouse, sku, qty, document=doc.number, at=at, order_id=order_id,
-                 unit_cost=cost if kind is DocKind.PURCHASE_ORDER else None, actor=f"wms:{doc.warehouse}")
+            for lot, expires, q in _lots_of(s, item, line, kind, doc.warehouse, order_id, sku, qty):
+                post(s, POSTS[kind], doc.warehouse, sku, q, document=doc.number, at=at, order_id=order_id,
+                     unit_cost=cost if kind is DocKind.PURCHASE_ORDER else None, actor=f"wms:{doc.warehouse}",
+                     lot=lot, expires_on=expires)
         except StockError as exc:
             raise DocumentError(f"{document}: {exc}") from None
         posted.append(f"{qty} {sku}" + (f" at {decimal_text(cost, _currency(s, sku))}" if cost is not None else ""))
@@ -271,6 +299,24 @@ def apply_report(s: Session, *, warehouse: str | None, document: str, lines: Any
     doc.updated_at = at
     verb = "sent out" if kind is DocKind.RETURN_TO_VENDOR else "received"
     return f"{document} {verb} " + ", ".join(posted) + f" -> {doc.status}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _lots_of(s: Session, item: dict[str, Any], line: StockDocumentLine | None, kind: DocKind, warehouse: str,
+             order_id: int | None, sku: str, qty: int) -> list[tuple[str | None, date | None, int]]:
+    """(lot, expiry, units) a reported line posts: the lot the warehouse reports, else the one the document
+    expects; goods back from a customer without one go back into the lots the order shipped."""
+    lot = item.get("lot") or (line.lot if line is not None else None)
+    expires = item.get("expires_on")
+    try:
+        expiry = date.fromisoformat(expires) if isinstance(expires, str) and expires else (
+            line.expires_on if line is not None else None)
+    except ValueError:
+        raise StockError(f"{sku}: the expiry '{expires}' is not a date (YYYY-MM-DD)") from None
+    if lot or not lots.tracked(s, [sku]):
+        return [(str(lot) if lot else None, expiry, qty)]
+    if kind is DocKind.CUSTOMER_RETURN and order_id is not None:
+        return [(name, None, q) for name, q in lots.split_return(s, order_id, warehouse, sku, qty)]
+    raise StockError(f"{sku} is kept in lots: the report names the lot of the {qty} unit(s)")
 
 
 def _currency(s: Session, sku: str) -> str:

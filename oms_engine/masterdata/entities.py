@@ -54,8 +54,34 @@ def _existing(s: Session, column: Any, values: set[str]) -> set[str]:
 def _product_refs(s: Session, rows: Sequence[BaseModel]) -> Problems:
     suppliers = {r.supplier for r in rows if r.supplier}  # type: ignore[attr-defined]
     known = _existing(s, Supplier.code, suppliers) if suppliers else set()
-    return [(i, "supplier", f"no supplier '{r.supplier}' (import suppliers first)")  # type: ignore[attr-defined]
-            for i, r in enumerate(rows) if r.supplier and r.supplier not in known]  # type: ignore[attr-defined]
+    problems: Problems = [(i, "supplier", f"no supplier '{r.supplier}' (import suppliers first)")  # type: ignore[attr-defined]
+                          for i, r in enumerate(rows) if r.supplier and r.supplier not in known]  # type: ignore[attr-defined]
+    return problems + _component_refs(s, rows)
+
+
+def _component_refs(s: Session, rows: Sequence[Any]) -> Problems:
+    """A kit's components are products (in the catalogue or earlier in the same import) and not kits."""
+    named = {c.sku for r in rows for c in r.components}
+    if not named:
+        return []
+    in_file = {r.sku: bool(r.components) for r in rows}
+    stored = dict(s.execute(select(Product.sku, Product.components)
+                            .where(Product.sku.in_(sorted(named - set(in_file))))).all())
+    problems: Problems = []
+    for i, r in enumerate(rows):
+        for c in r.components:
+            if c.sku not in in_file and c.sku not in stored:
+                problems.append((i, "components", f"no product '{c.sku}' in the catalogue"))
+            elif in_file.get(c.sku) or stored.get(c.sku):
+                problems.append((i, "components", f"'{c.sku}' is a kit itself: a kit is made of plain products"))
+    return problems
+
+
+def _warehouse_refs(s: Session, rows: Sequence[Any]) -> Problems:
+    named = {code for r in rows for code in r.carriers}
+    known = _existing(s, Carrier.code, named) if named else set()
+    return [(i, "carriers", f"no carrier '{code}' (import carriers first)")
+            for i, r in enumerate(rows) for code in r.carriers if code not in known]
 
 
 def _service_refs(s: Session, rows: Sequence[BaseModel]) -> Problems:
@@ -72,13 +98,14 @@ def _mapping_refs(s: Session, rows: Sequence[BaseModel]) -> Problems:
 
 PRODUCTS = Entity("product", "products", Product, ProductIn, ("sku",),
                   ("name", "currency", "price", "merchant", "weight_g", "length_mm", "width_mm", "height_mm",
-                   "barcode", "supplier", "attributes"),
+                   "barcode", "supplier", "attributes", "components", "lot_tracked"),
                   ("sku", "name", "price", "currency", "merchant", "weight_g", "supplier", "active"),
                   _product_refs)
 WAREHOUSES = Entity("warehouse", "warehouses", Warehouse, WarehouseIn, ("code",),
                     ("name", "country", "region", "city", "priority", "lat", "lon", "capabilities", "regions",
-                     "address", "wms_connector", "wms_settings"),
-                    ("code", "name", "region", "city", "priority", "capabilities", "wms_connector", "active"))
+                     "address", "wms_connector", "wms_settings", "carriers"),
+                    ("code", "name", "region", "city", "priority", "capabilities", "wms_connector", "active"),
+                    _warehouse_refs)
 CARRIERS = Entity("carrier", "carriers", Carrier, CarrierIn, ("code",), ("name", "connector", "settings"),
                   ("code", "name", "connector", "active"), children=("services", "services", "carrier"))
 SERVICES = Entity("service", "services", CarrierService, ServiceIn, ("carrier", "code"), ("name", "attributes"),

@@ -10,6 +10,7 @@ ignored. Money ("59.00") is read exactly in the record's currency
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -24,6 +25,19 @@ def _split(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(";") if item.strip()]
     return value
+
+
+def _components(value: object) -> object:
+    """A bill of materials as a CSV cell gives it: "TEA-1:2;CUP-1:1" (SKU:quantity, ';' between)."""
+    if not isinstance(value, str):
+        return value
+    out = []
+    for item in _split(value):  # type: ignore[union-attr]
+        sku, sep, qty = item.rpartition(":")
+        if not sep or not sku.strip():
+            raise ValueError(f"{item[:40]!r} is not SKU:quantity (e.g. \"TEA-1:2\")")
+        out.append({"sku": sku.strip(), "quantity": qty.strip()})
+    return out
 
 
 def _code(value: object) -> object:
@@ -62,6 +76,12 @@ class Record(BaseModel):
     active: Flag = True
 
 
+class Component(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    sku: Code64
+    quantity: Annotated[int, Field(gt=0, le=10_000)]
+
+
 class ProductIn(Record):
     sku: Code64
     name: Name
@@ -75,6 +95,9 @@ class ProductIn(Record):
     barcode: Text64 | None = None
     supplier: Code32 | None = None
     attributes: dict[str, Scalar] = {}
+    # A kit: the components one unit of it is made of (none: not a kit).
+    components: Annotated[list[Component], BeforeValidator(_components)] = []
+    lot_tracked: Flag = False
     # Shorthands for the attributes the OMS itself reads (split, routing, couriers).
     category: Text64 | None = None
     cold_chain: bool | None = None
@@ -96,6 +119,13 @@ class ProductIn(Record):
                 attrs[name] = value
                 setattr(self, name, None)
         self.attributes = attrs
+        skus = [c.sku for c in self.components]
+        if len(set(skus)) != len(skus):
+            raise ValueError("a kit names each component once")
+        if self.sku in skus:
+            raise ValueError("a kit cannot be its own component")
+        if self.components and self.lot_tracked:
+            raise ValueError("a kit has no stock of its own, so no lots: track its components' lots instead")
         return self
 
 
@@ -110,6 +140,7 @@ class WarehouseIn(Record):
     lon: Annotated[float, Field(ge=-180, le=180)] = 0.0
     capabilities: Names = []
     regions: Names = []
+    carriers: Names = []     # the carriers that collect from it; none: every active carrier
     address: dict[str, Annotated[str, Field(max_length=200), SingleLine]] = {}
     wms_connector: Code64 | None = None
     wms_settings: dict[str, Scalar] = {}
@@ -119,7 +150,7 @@ class CarrierIn(Record):
     code: Code32
     name: Text100
     connector: Code64 | None = None
-    settings: dict[str, Scalar] = {}
+    settings: dict[str, Scalar | list[Scalar]] = {}
 
 
 class ServiceIn(Record):
@@ -150,3 +181,6 @@ class OpeningIn(BaseModel):
     sku: Id64
     quantity: Annotated[int, Field(gt=0, le=10**9)]
     unit_cost: str | int | None = None    # a decimal amount in the product's currency; read once it is known
+    # A lot-tracked product's lot and its expiry (a row per lot).
+    lot: Annotated[str, Field(min_length=1, max_length=64), SingleLine] | None = None
+    expires_on: date | None = None

@@ -71,8 +71,10 @@ class OutboxWriter:
         self.clock = clock
 
     def enqueue(self, s: Session, order: Order | None, kind: Kind, target: str, topic: str,
-                payload: Mapping[str, Any]) -> None:
+                payload: Mapping[str, Any], *, number: str | None = None) -> None:
+        """``number``: the document's number when it is not the order's (a merged parcel's)."""
         now = self.clock.now()
-        append(s, OutboxMessage, order_id=order.id if order else None, order_number=order.number if order else "",
+        append(s, OutboxMessage, order_id=order.id if order else None,
+               order_number=number or (order.number if order else ""),
                kind=kind.value, target=target, topic=str(topic), payload=dict(payload), created_at=now,
                available_at=now, status=Status.PENDING.value, attempts=0, last_error="")

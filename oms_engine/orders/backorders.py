@@ -27,7 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..masterdata.skus import mapped_skus
@@ -35,8 +37,9 @@ from ..plugin.faults import PluginFault
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import StockView, WarehouseView
 from ..stock.batch import stock_batch
-from ..stock.reservations import held_per_line, reservations_of, reserve_lines, reserved_map
+from ..stock.reservations import held_per_unit, reservations_of, reserve_lines
 from ..storage.models import Order, Product
+from .kits import LOT_TRACKED, requirements, snapshot, stock_skus
 from .views import order_view
 from .waits import Wait
 
@@ -63,17 +66,35 @@ def recheck_intake(s: Session, order: Order, plugins: PluginRegistry, warehouses
             problems.append((None, sku, f"SKU '{sku}' is deactivated in the catalogue"))
             continue
         ln.sku, ln.mapped, ln.merchant, ln.weight_g = p.sku, True, p.merchant, p.weight_g
-        ln.attributes = dict(p.attributes or {})
+        ln.attributes = dict(p.attributes or {}) | ({LOT_TRACKED: True} if p.lot_tracked else {})
+        if p.components:
+            problem = _kit(s, ln, p)
+            if problem:
+                problems.append((None, p.sku, problem))
     if problems:
         return problems
     # Totals that disagreed need no fix: releasing means a person accepts the OMS's arithmetic.
-    held = held_per_line(reservations_of(s, [order.id]).get(order.id, []))
-    missing = [(ln.line_no, ln.sku, ln.quantity - held.get(ln.line_no, 0)) for ln in order.lines
-               if ln.quantity > held.get(ln.line_no, 0)]
+    held = held_per_unit(reservations_of(s, [order.id]).get(order.id, []))
+    missing = [(n, sku, q - held.get((n, sku), 0)) for n, sku, q in requirements(order.lines)
+               if q > held.get((n, sku), 0)]
     if missing:
         short = reserve_lines(s, order.id, f"order:{order.number}", missing, warehouses, now)
         problems += [(Wait.STOCK, sku, f"insufficient stock for SKU '{sku}'") for sku in dict.fromkeys(short)]
     return problems
+
+
+def _kit(s: Session, line: Any, kit: Product) -> str | None:
+    """A line mapped to a kit now carries its components as they are today (orders/kits.py)."""
+    parts = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_([c["sku"] for c in kit.components])))}
+    line.components = snapshot(kit.components)
+    missing = [c["sku"] for c in kit.components if c["sku"] not in parts or not parts[c["sku"]].active]
+    if missing:
+        return f"kit '{kit.sku}' has components missing from the catalogue or deactivated: {', '.join(missing)}"
+    if not line.weight_g:
+        line.weight_g = sum(parts[c["sku"]].weight_g * c["quantity"] for c in kit.components)
+    if any(parts[c["sku"]].lot_tracked for c in kit.components):
+        line.attributes = {**line.attributes, LOT_TRACKED: True}
+    return None
 
 
 def routable(s: Session, order: Order, warehouses: Sequence[WarehouseView]) -> str | None:
@@ -81,12 +102,12 @@ def routable(s: Session, order: Order, warehouses: Sequence[WarehouseView]) -> s
     and what is available there), by priority; or None."""
     held = reservations_of(s, [order.id]).get(order.id, [])
     batch = stock_batch(s)
-    batch.load((w.code, ln.sku) for w in warehouses for ln in order.lines)
-    view = order_view(order, reserved_map(held))
+    batch.load((w.code, sku) for w in warehouses for sku in stock_skus(order.lines))
+    view = order_view(order, held)
     shippers = StockView(tuple(warehouses), batch.available).for_order(view).shippers()
     return min(shippers, key=lambda w: (w.priority, w.code)).code if shippers else None
 
 
 def stock_waits(order: Order) -> list[tuple[Wait, str]]:
     """A routing hold waits for stock of any of the order's SKUs."""
-    return [(Wait.STOCK, ln.sku) for ln in order.lines]
+    return [(Wait.STOCK, sku) for sku in sorted(stock_skus(order.lines))]

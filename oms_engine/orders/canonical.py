@@ -306,6 +306,10 @@ class CanonicalOrder(_Strict):
     declared_total: Amount | None = None
     payment: CanonicalPayment | None = None
     note: Note = ""
+    # A delivery date or time window the customer booked: from (may be omitted) and by. A booked day is the
+    # window from its first to its last moment.
+    deliver_from: Instant | None = None
+    deliver_by: Instant | None = None
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -322,6 +326,15 @@ class CanonicalOrder(_Strict):
         if not 1 <= len(v) <= MAX_LINES:
             raise ValueError(f"an order has 1 to {MAX_LINES} lines, not {len(v)}")
         return v
+
+    @model_validator(mode="after")
+    def _window(self) -> CanonicalOrder:
+        if self.deliver_from is not None and self.deliver_by is None:
+            raise ValueError("deliver_from needs deliver_by: a delivery window has an end")
+        if self.deliver_from is not None and self.deliver_by is not None and self.deliver_from > self.deliver_by:
+            raise ValueError(f"deliver_from {self.deliver_from.isoformat()} is after deliver_by "
+                             f"{self.deliver_by.isoformat()}")
+        return self
 
     @model_validator(mode="after")
     def _total(self) -> CanonicalOrder:

@@ -1,4 +1,4 @@
-"""What a person (or a payment system) does to an order: pay, release, reject, cancel, intercept.
+"""What a person (or a payment system) does to an order: pay, release, reject, cancel, intercept, move.
 
 Each is one transaction. A refused request raises before anything is
 written (:class:`~oms_engine.orders.machine.IllegalTransition`, or
@@ -24,13 +24,25 @@ from ..storage.retry import retrying
 from .backorders import recheck_intake
 from .flow import FIRST, HoldStage, resume
 from .machine import Event, IllegalTransition, OrderMachine, State, check, stop_event
+from .moves import Mover
 from .queries import get_order
 
 
 class Commands:
     def __init__(self, *, db: Database, clock: Clock, machine: OrderMachine, plugins: PluginRegistry,
-                 warehouses: WarehouseCache) -> None:
+                 warehouses: WarehouseCache, mover: Mover | None = None) -> None:
         self.db, self.clock, self.machine, self.plugins, self.warehouses = db, clock, machine, plugins, warehouses
+        self.mover = mover
+
+    @retrying
+    def move(self, number: str, warehouse: str, *, actor: str, reason: str = "") -> str:
+        """Send a routed order to another warehouse (orders/moves.py); the outcome as a sentence."""
+        if self.mover is None:
+            raise CommandError("moving orders is not set up")
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            lock_held(s, [order])
+            return self.mover.move(s, order, warehouse, actor=actor, reason=reason)
 
     @retrying
     def pay(self, number: str, amount: int, transaction_id: str, *, actor: str = "payment") -> str:

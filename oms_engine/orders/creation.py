@@ -31,6 +31,7 @@ from .canonical import MAX_AMOUNT, CanonicalOrder, naive_utc
 from .customers import customers_for_orders, known_customers
 from .flow import FIRST, HoldStage
 from .incidents import record_incident
+from .kits import LOT_TRACKED, requirements, snapshot
 from .machine import Event, OrderMachine, State
 from .numbering import NumberGenerator
 from .records import CustomerRec, OrderRec, insert_orders
@@ -50,6 +51,8 @@ class ProductRow(NamedTuple):
     weight_g: int
     attributes: dict[str, Any] | None
     active: bool
+    components: list[Any] | None
+    lot_tracked: bool
 
 
 _CHUNK = 500
@@ -57,6 +60,40 @@ _O, _P = Order.__table__.c, Product.__table__.c
 _SEEN = (select(_O.external_id, _O.number, _O.status, _O.content_hash)
          .where(_O.channel == bindparam("channel"), _O.external_id.in_(bindparam("ids", expanding=True))))
 _PRODUCTS = (select(*(_P[f] for f in ProductRow._fields)).where(_P.sku.in_(bindparam("skus", expanding=True))))
+
+
+def _products(conn: Any, skus: set[str]) -> dict[str, ProductRow]:
+    wanted = sorted(skus)
+    out: dict[str, ProductRow] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        out.update((r[0], ProductRow(*r)) for r in fetch(conn, _PRODUCTS, {"skus": wanted[i:i + _CHUNK]}))
+    return out
+
+
+def _parts(p: ProductRow) -> list[tuple[str, int]]:
+    """(sku, units per unit sold) a product takes from stock: a kit's components, else itself."""
+    return [(c["sku"], int(c["quantity"])) for c in p.components] if p.components else [(p.sku, 1)]
+
+
+def kit_line(line: dict[str, Any], kit: ProductRow, products: dict[str, ProductRow]) -> str | None:
+    """Make ``line`` (a kit sold) carry its components as they are today; why it cannot be sold, if so."""
+    parts = [products.get(c["sku"]) for c in kit.components or ()]
+    missing = [c["sku"] for c, part in zip(kit.components or (), parts, strict=True) if part is None or not part.active]
+    line["components"] = snapshot(kit.components or ())
+    if missing:
+        return f"kit '{kit.sku}' has components missing from the catalogue or deactivated: {', '.join(missing)}"
+    per = {c["sku"]: int(c["quantity"]) for c in kit.components or ()}
+    if not line["weight_g"]:
+        line["weight_g"] = sum(part.weight_g * per[part.sku] for part in parts if part is not None)
+    # What a component needs (cold chain, oversize...) the kit needs: routing and couriers read the line.
+    attrs = line["attributes"]
+    for part in parts:
+        for flag, value in (part.attributes or {}).items() if part is not None else ():
+            if value is True:
+                attrs[flag] = True
+        if part is not None and part.lot_tracked:
+            attrs[LOT_TRACKED] = True
+    return None
 
 
 @dataclass(frozen=True)
@@ -117,13 +154,15 @@ class OrderCreator:
             seen.update((ext, Seen(num, st, h)) for ext, num, st, h in fetch(
                 conn, _SEEN, {"channel": channel, "ids": ids[i:i + _CHUNK]}))
         customers = known_customers(s, {o.customer.ref for o in orders})
-        wanted = sorted(set(skus.values()))
-        products: dict[str, ProductRow] = {}
-        for i in range(0, len(wanted), _CHUNK):
-            products.update((r[0], ProductRow(*r)) for r in fetch(conn, _PRODUCTS, {"skus": wanted[i:i + _CHUNK]}))
+        products = _products(conn, set(skus.values()))
+        # A kit's components are read too: its line is reserved as them.
+        parts = {c["sku"] for p in products.values() for c in (p.components or ())} - set(products)
+        if parts:
+            products.update(_products(conn, parts))
         whs = self.warehouses.get(s)
         mapped = ((skus.get(ln.sku, ln.sku), ln.quantity) for o in orders for ln in o.lines)
-        load_for_reserving(s, [(sku, qty) for sku, qty in mapped if sku in products], whs)
+        load_for_reserving(s, [(sku, qty * per) for sku, qty in mapped if sku in products
+                               for sku, per in _parts(products[sku])], whs)
         return Prefetched(seen, customers, products, skus, whs, FactCache(), dict(sku_faults or {}))
 
     def _draft(self, canon: CanonicalOrder, digest: str, payload_id: int | None, pre: Prefetched,
@@ -152,10 +191,18 @@ class OrderCreator:
                 holds.append(f"SKU '{sku}' is priced in {p.currency}, order is in {canon.currency}")
                 person = True
             price = ln.unit_price if ln.unit_price is not None else (p.price if p else 0)
-            lines.append({"line_no": i, "sku": sku, "channel_sku": ln.sku, "name": ln.name or (p.name if p else ln.sku),
-                          "quantity": ln.quantity, "unit_price": price, "goods": price * ln.quantity, "discount": 0,
-                          "merchant": p.merchant if p else "", "weight_g": p.weight_g if p else 0,
-                          "attributes": dict(p.attributes or {}) if p else {}, "mapped": p is not None})
+            line = {"line_no": i, "sku": sku, "channel_sku": ln.sku, "name": ln.name or (p.name if p else ln.sku),
+                    "quantity": ln.quantity, "unit_price": price, "goods": price * ln.quantity, "discount": 0,
+                    "merchant": p.merchant if p else "", "weight_g": p.weight_g if p else 0,
+                    "attributes": dict(p.attributes or {}) if p else {}, "mapped": p is not None, "components": None}
+            if p is not None and p.lot_tracked:
+                line["attributes"][LOT_TRACKED] = True
+            if p is not None and p.components:
+                problem = kit_line(line, p, pre.products)
+                if problem:
+                    holds.append(problem)
+                    person = True
+            lines.append(line)
         goods = sum(ln["goods"] for ln in lines)
         discounts = canon.coupon + canon.gift_card + canon.points
         gross = goods + canon.freight + canon.tax
@@ -183,6 +230,9 @@ class OrderCreator:
                "points": canon.points, "payable": payable, "declared_total": canon.declared_total,
                "paid_amount": 0, "refund_amount": 0, "placed_at": placed_at, "created_at": now, "updated_at": now,
                "payload_id": payload_id, "note": canon.note, "stage": FIRST.value,
+               "payment_method": (canon.payment.method if canon.payment else "")[:32],
+               "delivery_from": naive_utc(canon.deliver_from) if canon.deliver_from else None,
+               "delivery_by": naive_utc(canon.deliver_by) if canon.deliver_by else None,
                "contact": canon.contact(), "content_hash": digest,
                "due_at": self.machine.first_deadline(State.PENDING_PAYMENT, placed_at)}
         return _Draft(canon, digest, row, lines, holds, payload_id, waits, person)
@@ -227,8 +277,8 @@ class OrderCreator:
             record_incident(s, order_id=order.id, stage="intake", error=pre.sku_faults[sku],
                             action=f"order held: SKU '{sku}' not mapped", at=now)
         if not holds:
-            short = reserve_lines(s, order.id, f"order:{order.number}",
-                                  [(ln.line_no, ln.sku, ln.quantity) for ln in order.lines], pre.warehouses, now)
+            short = reserve_lines(s, order.id, f"order:{order.number}", requirements(order.lines), pre.warehouses,
+                                  now)
             holds.extend(f"insufficient stock for SKU '{sku}'" for sku in short)
             d.waits.extend((Wait.STOCK, sku) for sku in short)
         if canon.payment is not None:

@@ -26,6 +26,7 @@ from ..storage.models import (
     Reservation,
     TrackingEvent,
 )
+from .late_steps import of_order as late_steps_of
 from .queries import get_order, iso, order_summary
 
 
@@ -87,6 +88,8 @@ def explain(s: Session, number: str) -> dict[str, Any]:
                        "message_id": x.message_id, "status": x.status, "content_type": x.content_type,
                        "bytes": len(x.body), "body": _text(x.body), "note": x.note} for x in exchanges],
         "waiting_for": [{"kind": w.kind, "key": w.key, "since": iso(w.since), "ready": w.ready} for w in waits],
+        # Steps it did not reach within their limit (config late_steps), each alerted once.
+        "late_steps": late_steps_of(s, o.id),
     }
 
 

@@ -15,7 +15,10 @@ state       step       next       what the stage does
 ==========  =========  =========  ================================================
 paid        screen     split      the blocking rules may hold the order
 paid        split      route      the split rules may divide it into children
-paid        route      document   the routing rules choose a warehouse (-> routed)
+paid        route      merge      the routing rules choose a warehouse (-> routed)
+routed      merge      carrier    the merging rules may put it in one parcel with
+                                  other orders of its customer (and wait for more)
+routed      carrier    document   the courier rules choose carrier and service
 routed      document   (none)     the warehouse document is queued in the outbox
 split       check      (none)     a child ended: the parent may end too
 on_hold     recheck    (none)     what the hold waits for may be there: release
@@ -30,6 +33,10 @@ A held order remembers why in ``orders.hold_stage``; releasing it resumes at
 :data:`RESUME` of that hold: a hold at intake goes through screening; a
 person who releases a screening hold has done the screening, so the order
 goes on after it; a routing hold, or a plugin's fault, runs the step again.
+A routed order held for its courier (or a fault while merging or choosing
+one) is paid again once released, so it goes through routing again: its
+units are reserved where it was routed, and a warehouse whose carriers can
+take it now may be chosen instead.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class Step(StrEnum):
     SCREEN = "screen"
     SPLIT = "split"
     ROUTE = "route"
+    MERGE = "merge"
+    CARRIER = "carrier"
     DOCUMENT = "document"
     CHECK = "check"        # a split parent: look at its children again
     RECHECK = "recheck"    # a held order: what it waits for may be there now
@@ -56,6 +65,9 @@ class HoldStage(StrEnum):
     SCREEN_FAULT = "screen-fault"    # a plugin failed while it was screened
     SPLIT_FAULT = "split-fault"      # ... split
     ROUTE_FAULT = "route-fault"      # ... routed
+    COURIER = "courier"              # no carrier takes the parcel
+    MERGE_FAULT = "merge-fault"      # a plugin failed while it was merged
+    CARRIER_FAULT = "carrier-fault"  # ... while its courier was chosen
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,9 @@ class Row:
 FLOW: tuple[Row, ...] = (
     Row(State.PAID, Step.SCREEN, Step.SPLIT, HoldStage.SCREEN_FAULT),
     Row(State.PAID, Step.SPLIT, Step.ROUTE, HoldStage.SPLIT_FAULT),
-    Row(State.PAID, Step.ROUTE, Step.DOCUMENT, HoldStage.ROUTE_FAULT),
+    Row(State.PAID, Step.ROUTE, Step.MERGE, HoldStage.ROUTE_FAULT),
+    Row(State.ROUTED, Step.MERGE, Step.CARRIER, HoldStage.MERGE_FAULT),
+    Row(State.ROUTED, Step.CARRIER, Step.DOCUMENT, HoldStage.CARRIER_FAULT),
     Row(State.ROUTED, Step.DOCUMENT, None),
     Row(State.SPLIT, Step.CHECK, None),
     Row(State.ON_HOLD, Step.RECHECK, None),
@@ -90,6 +104,9 @@ RESUME: dict[HoldStage, Step] = {
     HoldStage.SCREEN_FAULT: Step.SCREEN,
     HoldStage.SPLIT_FAULT: Step.SPLIT,
     HoldStage.ROUTE_FAULT: Step.ROUTE,
+    HoldStage.COURIER: Step.ROUTE,
+    HoldStage.MERGE_FAULT: Step.ROUTE,
+    HoldStage.CARRIER_FAULT: Step.ROUTE,
 }
 
 

@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..config import Timeouts
 from ..errors import OmsError
+from ..fulfilment import parcels
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..payments.status import is_paid
 from ..plugin.faults import PluginFault
+from ..stock import lots
 from ..stock.ledger import post
 from ..stock.movements import Movement
 from ..stock.reservations import release_order, ship_order
@@ -32,12 +34,14 @@ from ..storage.db import append
 from ..storage.models import History, Order
 from .flow import PARENT_CHECK
 from .incidents import record_incident
+from .kits import requirements
 from .states import Event, State
 from .waits import clear_waits
 
 if TYPE_CHECKING:
     from ..decisions.fact_builder import FactCache
     from ..messaging.notifications import Notifier
+    from .late_steps import LateLimits
 
 
 S, E = State, Event
@@ -56,6 +60,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.ON_HOLD, E.PAY): S.ON_HOLD,
     (S.PAID, E.SPLIT): S.SPLIT,
     (S.PAID, E.ROUTE): S.ROUTED,
+    # Merging or courier choice found no way on (its document has not been written yet).
+    (S.ROUTED, E.HOLD): S.ON_HOLD,
     (S.ROUTED, E.DISPATCH): S.DISPATCHED,
     (S.DISPATCHED, E.WMS_ACCEPT): S.ACCEPTED,
     (S.ACCEPTED, E.PICK): S.PICKING,
@@ -82,6 +88,14 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.DELIVERED, E.CONFIRM): S.COMPLETED,
     (S.COMPLETED, E.CLOSE): S.CLOSED,
     (S.REFUSED, E.RETURNED): S.CLOSED,
+    # Moving to another warehouse: the first one has stopped (or never started) picking it.
+    (S.DISPATCHED, E.MOVE): S.ROUTED,
+    (S.ACCEPTED, E.MOVE): S.ROUTED,
+    (S.INTERCEPT_REQUESTED, E.MOVE): S.ROUTED,
+    # The warehouse cannot fill it: its units there are given back and routing looks again.
+    (S.DISPATCHED, E.SHORTAGE): S.PAID,
+    (S.ACCEPTED, E.SHORTAGE): S.PAID,
+    (S.PICKING, E.SHORTAGE): S.PAID,
     (S.SPLIT, E.CHILDREN_DONE): S.COMPLETED,
     (S.SPLIT, E.CHILDREN_CANCELLED): S.CANCELLED,
     **{(s, E.CANCEL): S.CANCELLED for s in _CANCELLABLE},
@@ -105,6 +119,20 @@ TIMEOUTS: dict[State, tuple[Event, str]] = {
     S.DELIVERED: (E.CONFIRM, "confirmation window ended"),
     S.COMPLETED: (E.CLOSE, "after-sales window ended"),
 }
+
+
+def parcel(order: Order) -> dict[str, Any]:
+    """What a carrier is told of a shipped parcel (topic ``carrier.register``)."""
+    return {"order_number": order.number, "orders": [order.number], "tracking_no": order.tracking_no,
+            "carrier": order.carrier, "service": order.service, "ship_to": order.ship_to,
+            "warehouse": order.warehouse, "weight_g": sum(ln.weight_g * ln.quantity for ln in order.lines),
+            "value": order.payable, "currency": order.currency,
+            "cod_amount": max(order.payable - order.paid_amount, 0) if order.payment_method == "cod" else 0,
+            "deliver_from": _iso(order.delivery_from), "deliver_by": _iso(order.delivery_by)}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() + "Z" if at is not None else None
 
 
 class IllegalTransition(OmsError):
@@ -208,10 +236,14 @@ class OrderMachine:
     """Fires events on orders; its collaborators are the outbox, the notifier and the observers."""
 
     def __init__(self, *, clock: Clock, timeouts: Timeouts, outbox: OutboxWriter, notifier: Notifier,
-                 observe: Callable[..., None], wms_for: Callable[[Session, str], str], carrier: str) -> None:
-        """``wms_for(session, warehouse)``: the WMS connector a warehouse's documents go to."""
+                 observe: Callable[..., None], wms_for: Callable[[Session, str], str],
+                 carrier_for: Callable[[Session, str | None], str], late: LateLimits | None = None) -> None:
+        """``wms_for(session, warehouse)``: the WMS connector a warehouse's documents go to;
+        ``carrier_for(session, carrier)``: the connector a carrier's parcels are registered with;
+        ``late``: the limits per step of fulfilment (config ``late_steps``)."""
         self.clock, self.timeouts, self.outbox, self.notifier = clock, timeouts, outbox, notifier
-        self.observe, self.wms_for, self.carrier = observe, wms_for, carrier
+        self.observe, self.wms_for, self.carrier_for = observe, wms_for, carrier_for
+        self.late = late
 
     check = staticmethod(check)
 
@@ -245,7 +277,9 @@ class OrderMachine:
         t = Transition(order, State(order.status), event, target, actor, cause, now)
         order.status = target.value
         order.updated_at = now
-        order.due_at = deadline(order.placed_at, target, now, self.timeouts)
+        due = deadline(order.placed_at, target, now, self.timeouts)
+        # A state with no timer of its own may carry a late step's deadline (orders/late_steps.py).
+        order.due_at = due if self.late is None else self.late.on_transition(s, order, t.before, target, now, due)
         if target not in (S.ON_HOLD, S.CANCELLED):
             # Leaving the review queue clears the reason; a rejected order keeps it on record.
             order.hold_reason = order.hold_stage = None
@@ -271,9 +305,12 @@ class OrderMachine:
     def _effects(self, s: Session, t: Transition) -> None:
         order, doc = t.order, f"order:{t.order.number}"
         if t.target is S.CANCELLED:
-            if t.before in AT_WAREHOUSE and order.warehouse:
+            if getattr(order, "merge_group_id", None):
+                self._leave_parcel(s, order, t)
+            elif t.before in AT_WAREHOUSE and order.warehouse:
                 self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_CANCEL, {
-                    "order_number": order.number, "warehouse": order.warehouse, "reason": t.cause})
+                    "order_number": order.number, "orders": [order.number], "warehouse": order.warehouse,
+                    "reason": t.cause})
             release_order(s, order.id, doc, t.at)
             # The money goes back with the order that is cancelled; a parent whose
             # children were all cancelled has nothing left to refund.
@@ -281,20 +318,56 @@ class OrderMachine:
                 order.refund_amount = order.payable
         elif t.event is E.SHIP:
             ship_order(s, order.id, doc, t.at)
-            self._to_connector(s, order, self.carrier, Topic.CARRIER_REGISTER, {
-                "order_number": order.number, "tracking_no": order.tracking_no, "carrier": order.carrier,
-                "ship_to": order.ship_to, "warehouse": order.warehouse})
+            register = parcels.parcel_to_register(s, order, parcel)
+            if register is not None:
+                self.outbox.enqueue(s, order, Kind.CONNECTOR, self.carrier_for(s, order.carrier),
+                                    Topic.CARRIER_REGISTER, register, number=register["order_number"])
+        elif t.event in (E.MOVE, E.SHORTAGE):
+            # The first warehouse lets go of it: its document is withdrawn there (unless the warehouse stopped
+            # it already, on an interception), and a merged parcel goes on without it.
+            if getattr(order, "merge_group_id", None):
+                self._leave_parcel(s, order, t)
+            elif t.before in AT_WAREHOUSE and order.warehouse:
+                self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_CANCEL, {
+                    "order_number": order.number, "orders": [order.number], "warehouse": order.warehouse,
+                    "reason": t.cause})
+            if t.event is E.SHORTAGE:
+                release_order(s, order.id, doc, t.at)
         elif t.event is E.INTERCEPT and order.warehouse:
+            group = parcels.group_of(s, order)
             self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_INTERCEPT, {
-                "order_number": order.number, "warehouse": order.warehouse, "reason": t.cause})
+                "order_number": order.number, "document": group.number if group is not None else order.number,
+                "warehouse": order.warehouse, "reason": t.cause,
+                "lines": [{"order_line": n, "sku": sku, "quantity": q} for n, sku, q in requirements(order.lines)]})
         elif t.event is E.RETURNED:
             if order.warehouse:
-                for ln in order.lines:
-                    post(s, Movement.CUSTOMER_RETURN, order.warehouse, ln.sku, ln.quantity, document=doc, at=t.at,
-                         order_id=order.id)
+                # A kit comes back as its components.
+                for _, sku, q in requirements(order.lines):
+                    for lot, n in lots.back_into(s, order.id, order.warehouse, sku, q):   # into the lots it left
+                        post(s, Movement.CUSTOMER_RETURN, order.warehouse, sku, n, document=doc, at=t.at,
+                             order_id=order.id, lot=lot)
             # A refused parcel is back: the customer gets the money for it back.
             if order.paid_amount or order.parent_id:
                 order.refund_amount = order.payable
+
+    def _leave_parcel(self, s: Session, order: Order, t: Transition) -> None:
+        self.leave_parcel(s, order, t.cause, held_by_warehouse=t.before in AT_WAREHOUSE or t.before is S.PICKING,
+                          queued=t.before is S.ROUTED)
+
+    def leave_parcel(self, s: Session, order: Order, reason: str, *, held_by_warehouse: bool = False,
+                     queued: bool = True) -> None:
+        """The order leaves its merged parcel: the warehouse gets the parcel's cancel and a new document for the
+        rest (fulfilment/parcels.py)."""
+        resend = parcels.leave(s, order, held_by_warehouse=held_by_warehouse, queued=queued, reason=reason)
+        if resend is None or not order.warehouse:
+            return
+        wms = self.wms_for(s, order.warehouse)
+        if resend.cancel is not None:
+            self.outbox.enqueue(s, order, Kind.CONNECTOR, wms, Topic.WMS_CANCEL, resend.cancel,
+                                number=resend.cancel["order_number"])
+        if resend.document is not None and resend.lead is not None:
+            self.outbox.enqueue(s, resend.lead, Kind.CONNECTOR, wms, Topic.WMS_CREATE, resend.document,
+                                number=resend.number)
 
     def _to_connector(self, s: Session, order: Order, connector: str, topic: Topic, payload: dict[str, Any]) -> None:
         self.outbox.enqueue(s, order, Kind.CONNECTOR, connector, topic, payload)

@@ -11,8 +11,9 @@ order; stock decides who can take the order:
    decide");
 3. the first warehouse answered that can take the order's whole reservation
    wins: ``take(warehouse)`` moves every unit there or changes nothing and
-   answers False (the stock moved away since the strategy looked), and the
-   next answer is tried;
+   answers False (the stock moved away since the strategy looked) or why not
+   (no lot with the shelf life the channel asks for), and the next answer is
+   tried;
 4. the core fallback: when every unit is already reserved in one warehouse,
    that warehouse;
 5. no warehouse: the caller holds the order for routing.
@@ -35,7 +36,8 @@ from ..rules import Decision
 from ..stock.reservations import Held
 
 Ask = Callable[[str, Mapping[str, Any]], RoutePlan | None]
-Take = Callable[[str], bool]
+# Moves the order's reservation to the warehouse: True, or why not (False: the stock moved away).
+Take = Callable[[str], bool | str]
 FALLBACK = "core-fallback"
 
 
@@ -81,9 +83,11 @@ def route_order(order: OrderView, held: Sequence[Held], decision: Decision | Non
     it can only come before anything was taken."""
     outcome = RouteOutcome(None)
     for route in _answers(order, held, decision, ask, outcome.tried):
-        if take(route.warehouse):
+        taken = take(route.warehouse)
+        if taken is True:
             outcome.chosen = route
             return outcome
         outcome.tried.append({"strategy": route.strategy, "warehouse": route.warehouse,
-                              "reason": "stock moved away; tried next"})
+                              "reason": f"{taken}; tried next" if isinstance(taken, str) else
+                              "stock moved away; tried next"})
     return outcome

@@ -27,6 +27,7 @@ from ..stock.reservations import Held
 from ..storage.db import append
 from ..storage.models import Order, Reservation
 from .flow import CHILD_FIRST
+from .kits import units
 from .machine import OrderMachine, State
 from .records import OrderRec, insert_orders
 
@@ -95,7 +96,8 @@ def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: 
             cl.append({"line_no": new_no, "sku": src.sku, "channel_sku": src.channel_sku, "name": src.name,
                        "quantity": q, "unit_price": src.unit_price, "goods": src.unit_price * q,
                        "discount": shares[n][gi], "merchant": src.merchant, "weight_g": src.weight_g,
-                       "attributes": dict(src.attributes or {}), "mapped": src.mapped})
+                       "attributes": dict(src.attributes or {}), "mapped": src.mapped,
+                       "components": list(src.components) if src.components else None})
         child_lines.append(cl)
     goods = [sum(ln["goods"] for ln in cl) for cl in child_lines]
     disc_w = [sum(ln["discount"] for ln in cl) for cl in child_lines]
@@ -113,7 +115,9 @@ def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: 
             "points": points[i], "payable": payable, "paid_amount": 0, "refund_amount": 0,
             "payment_txn": parent.payment_txn, "paid_at": parent.paid_at, "placed_at": parent.placed_at,
             "created_at": now, "updated_at": now, "stage": CHILD_FIRST.value, "note": "",
-            "warehouse": groups[i].warehouse_hint, "contact": dict(parent.contact) if parent.contact else None})
+            "warehouse": groups[i].warehouse_hint, "contact": dict(parent.contact) if parent.contact else None,
+            "payment_method": parent.payment_method, "delivery_from": parent.delivery_from,
+            "delivery_by": parent.delivery_by})
     if sum(r["payable"] for r in rows) != parent.payable:
         raise PlanError(f"order {parent.number}: children payable does not add up to the parent's")
     return ChildPlan(parent, rows, child_lines, _hand_reservations(parent, groups, reservations), reservations)
@@ -143,23 +147,24 @@ def make_children(s: Session, machine: OrderMachine, plans: Sequence[ChildPlan])
 def _hand_reservations(parent: OrderRec, groups: Sequence[SplitGroup], reservations: Sequence[Held]
                        ) -> list[list[tuple[int, str, str, int]]]:
     """Which of the parent's reserved units each child takes, the hinted warehouse first."""
-    pool: dict[int, list[list[Any]]] = defaultdict(list)
+    pool: dict[tuple[int, str], list[list[Any]]] = defaultdict(list)
     for r in reservations:
-        pool[r.line_no].append([r.warehouse, r.quantity])
-    skus = {ln.line_no: ln.sku for ln in parent.lines}
+        pool[(r.line_no, r.sku)].append([r.warehouse, r.quantity])
+    lines = {ln.line_no: ln for ln in parent.lines}
     out: list[list[tuple[int, str, str, int]]] = []
     for g in groups:
         held: list[tuple[int, str, str, int]] = []
         for new_no, (n, q) in enumerate(sorted(g.lines.items()), start=1):
-            chunks = sorted(pool[n], key=lambda c: c[0] != g.warehouse_hint)
-            left = q
-            for chunk in chunks:
-                take = min(left, chunk[1])
-                if take:
-                    held.append((new_no, chunk[0], skus[n], take))
-                    chunk[1] -= take
-                    left -= take
-            if left:
-                raise PlanError(f"order {parent.number}: line {n} is not fully reserved")
+            for sku, units_needed in units(lines[n], q):   # a kit's units are its components'
+                chunks = sorted(pool[(n, sku)], key=lambda c: c[0] != g.warehouse_hint)
+                left = units_needed
+                for chunk in chunks:
+                    take = min(left, chunk[1])
+                    if take:
+                        held.append((new_no, chunk[0], sku, take))
+                        chunk[1] -= take
+                        left -= take
+                if left:
+                    raise PlanError(f"order {parent.number}: line {n} is not fully reserved")
         out.append(held)
     return out

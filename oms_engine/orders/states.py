@@ -53,3 +53,5 @@ class Event(StrEnum):
     CLOSE = "close"                  # after-sales window over
     CHILDREN_DONE = "children_done"  # every child of a split parent is completed
     CHILDREN_CANCELLED = "children_cancelled"
+    MOVE = "move"                    # sent to another warehouse (oms order move): routed there again
+    SHORTAGE = "shortage"            # the warehouse reports it cannot fill the order: routed again

@@ -66,7 +66,8 @@ class DecisionStage:
                 fault = cache.faults.get(order.id)
                 if fault is not None:
                     raise fault
-                self.decide(s, order, self.rulebook.decide(self.point, facts[order.id]), batch, cache)
+                decision = self.rulebook.decide(self.point, self.facts_for(order, facts[order.id], batch))
+                self.decide(s, order, decision, batch, cache)
             except self.faults as exc:
                 hold_on_fault(s, self.machine, order, self.step, exc, cache)
         self.current = None
@@ -78,6 +79,10 @@ class DecisionStage:
     def prepare(self, s: Session, orders: list[OrderRec]) -> Any:
         """What the batch's decisions need, read at once; handed to decide and finish."""
         return None
+
+    def facts_for(self, order: OrderRec, facts: dict[str, Any], batch: Any) -> dict[str, Any]:
+        """The facts the point's rules decide this order on (the order's own; a stage may add its own)."""
+        return facts
 
     def decide(self, s: Session, order: OrderRec, decision: Decision | None, batch: Any, cache: FactCache) -> None:
         raise NotImplementedError

@@ -18,7 +18,7 @@ from ..plugin.registry import RegistryError
 from ..stock.batch import stock_batch
 from ..stock.reservations import lock_held
 from ..storage.claims import claim_rows, lock_orders
-from ..storage.models import Exchange, InboxMessage, Order, StockDocument
+from ..storage.models import Exchange, InboxMessage, MergeGroup, Order, StockDocument
 from .stage import StageName, Unit, UnitKind
 
 
@@ -51,9 +51,15 @@ class InboxStage:
         wanted = sorted({e.order_number for evs in events.values() for e in evs if e.kind == "order"})
         # The orders (and the parents a finished child flags) are locked before they are read, then
         # the stock they may ship, release or take back: orders first, then stock, each in one order.
-        family = s.execute(select(Order.id, Order.parent_id).where(Order.number.in_(wanted))).all() if wanted else []
-        lock_orders(s, {i for row in family for i in row if i is not None})
+        family = s.execute(select(Order.id, Order.parent_id, Order.number)
+                           .where(Order.number.in_(wanted))).all() if wanted else []
+        # A merged parcel's document number stands for every order still in it.
+        parcels = _parcels(s, sorted(set(wanted) - {row.number for row in family}))
+        family += [row for rows in parcels.values() for row in rows]
+        lock_orders(s, {i for row in family for i in (row.id, row.parent_id) if i is not None})
         by_number = {o.number: o for o in load_records(s, [row.id for row in family])}
+        by_id = {o.id: o for o in by_number.values()}
+        in_parcel = {number: [by_id[row.id] for row in rows if row.id in by_id] for number, rows in parcels.items()}
         lock_held(s, list(by_number.values()))
         # Then the stock rows the batch's receipts and goods sent out will move: in the same global order.
         stock_batch(s).load(_report_keys(s, rows, events))
@@ -64,9 +70,10 @@ class InboxStage:
                 continue
             self.current = Unit(UnitKind.CALLBACK, row.id)
             connector = self.callbacks.plugins.connectors.get(row.source)
-            outcomes = [self.callbacks.apply(s, connector, ev, by_number.get(ev.order_number), cache,
-                                             warehouse=row.warehouse)
-                        for ev in events[row.id]] or ["ignored: no events in it"]
+            outcomes = [self.callbacks.apply(s, connector, ev, order, cache, warehouse=row.warehouse)
+                        for ev in events[row.id]
+                        for order in (in_parcel.get(ev.order_number) or [by_number.get(ev.order_number)])
+                        ] or ["ignored: no events in it"]
             if any(o.startswith("rejected") for o in outcomes):
                 status = InboxStatus.REJECTED
             elif all(o.startswith("ignored") for o in outcomes):
@@ -84,6 +91,22 @@ class InboxStage:
         if results:
             s.execute(update(InboxMessage), [{"id": i, "status": st, "outcome": oc} for i, (st, oc) in results.items()])
         return len(rows)
+
+
+def _parcels(s: Session, numbers: Sequence[str]) -> dict[str, list[Any]]:
+    """Merged parcels' document numbers among ``numbers`` -> (id, parent_id) of the orders still in each."""
+    if not numbers:
+        return {}
+    groups = dict(s.execute(select(MergeGroup.id, MergeGroup.number).where(MergeGroup.number.in_(numbers)))
+                  .all())
+    if not groups:
+        return {}
+    out: dict[str, list[Any]] = {n: [] for n in groups.values()}
+    for row in s.execute(select(Order.id, Order.parent_id, Order.number, Order.merge_group_id)
+                         .where(Order.merge_group_id.in_(list(groups)), Order.status != "cancelled")
+                         .order_by(Order.id)):
+        out[groups[row.merge_group_id]].append(row)
+    return out
 
 
 def reject(s: Session, inbox_id: int, why: str) -> None:

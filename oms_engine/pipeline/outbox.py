@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session, aliased
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..fulfilment.callbacks import Callbacks
-from ..fulfilment.dispatch import Dispatch
+from ..fulfilment.carriers import CarrierCache
+from ..fulfilment.dispatch import Dispatch, Documented
 from ..messaging.notifications import render_notification
 from ..messaging.outbox import RETRY_LIMIT, Kind, Status, next_attempt
 from ..messaging.templates import TemplateProblem
@@ -44,7 +45,7 @@ from ..plugin.registry import PluginRegistry, RegistryError
 from ..stock.warehouses import WarehouseCache
 from ..storage.claims import claim_rows
 from ..storage.driver import execute_many
-from ..storage.models import Order, OutboxMessage
+from ..storage.models import OutboxMessage
 from .context import BufferedContext, plugin_states
 from .stage import StageName, Unit, UnitKind
 
@@ -65,8 +66,9 @@ class OutboxStage:
     name = StageName.OUTBOX
 
     def __init__(self, *, batch_size: int, clock: Clock, dispatch: Dispatch, plugins: PluginRegistry,
-                 callbacks: Callbacks, warehouses: WarehouseCache, retry_seconds: int) -> None:
+                 callbacks: Callbacks, warehouses: WarehouseCache, carriers: CarrierCache, retry_seconds: int) -> None:
         self.batch_size, self.clock, self.dispatch, self.warehouses = batch_size, clock, dispatch, warehouses
+        self.carriers = carriers
         self.plugins, self.callbacks, self.retry_seconds = plugins, callbacks, retry_seconds
         self.current: Unit | None = None
 
@@ -86,7 +88,7 @@ class OutboxStage:
         plugin_states(s).preload((m.target, m.order_number) for m in rows
                                  if m.kind == Kind.CONNECTOR and m.order_number)
         # The orders whose documents these are, read for the batch at once (fulfilment/dispatch.py).
-        by_id = self.dispatch.load(s, rows, cache)
+        documents = self.dispatch.load(s, rows, cache)
         sent: dict[str, list[Any]] = {}    # sender name -> messages it took ("": connectors)
         rendered: dict[int, tuple[str, str]] = {}   # notification id -> (subject, body) sent
         changed: list[dict[str, Any]] = []
@@ -95,7 +97,7 @@ class OutboxStage:
                 continue
             self.current = Unit(UnitKind.MESSAGE, msg.id)
             try:
-                via = self._deliver(s, msg, ctx, cache, by_id, rendered)
+                via = self._deliver(s, msg, ctx, cache, documents, rendered)
             except _Withdrawn as why:
                 changed.append({"id": msg.id, "status": Status.WITHDRAWN.value, "last_error": str(why)})
                 continue
@@ -155,7 +157,7 @@ class OutboxStage:
             return False
         return True
 
-    def _deliver(self, s: Session, msg: Any, ctx: BufferedContext, cache: FactCache, orders: dict[int, Order],
+    def _deliver(self, s: Session, msg: Any, ctx: BufferedContext, cache: FactCache, documents: dict[int, Documented],
                  rendered: dict[int, tuple[str, str]]) -> str:
         """Deliver one message; returns the sender's name ("" for a connector)."""
         if msg.kind == Kind.NOTIFICATION:
@@ -170,9 +172,9 @@ class OutboxStage:
                 rendered[msg.id] = (subject, body)
             return sender.name
         connector = self.plugins.connectors.get(msg.target)
-        order = orders.get(msg.order_id) if msg.topic in self.dispatch.topics and msg.order_id is not None else None
-        if order is not None:
-            why = self.dispatch.withdrawn(order)
+        doc = documents.get(msg.id)
+        if doc is not None:
+            why = self.dispatch.withdrawn(msg, doc)
             if why is not None:
                 raise _Withdrawn(why)
         warehouse = msg.payload.get("warehouse") if isinstance(msg.payload, dict) else None
@@ -181,6 +183,11 @@ class OutboxStage:
             route = self.warehouses.wms(s, warehouse)
             if route.connector == connector.name:
                 settings = route.settings
+        elif connector.kind == "carrier" and isinstance(msg.payload, dict):
+            # A carrier's message: that carrier's settings for its connector (master data).
+            carried = self.carriers.route(s, msg.payload.get("carrier"))
+            if carried.connector == connector.name:
+                settings = carried.settings
         ctx.about = {"connector": connector.name, "warehouse": warehouse if isinstance(warehouse, str) else None,
                      "order_number": msg.order_number or "", "topic": msg.topic, "message_id": msg.id}
         try:
@@ -191,7 +198,7 @@ class OutboxStage:
             ctx.discard()
             raise
         ctx.commit()
-        if order is not None:
-            self.dispatch.sent(s, order, connector.name, msg.id, cache)
+        if doc is not None:
+            self.dispatch.sent(s, doc, connector.name, msg.id, cache)
         self.dispatch.delivered(s, msg.topic, msg.payload)
         return ""

@@ -9,6 +9,7 @@ view for the whole batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,9 @@ from ..decisions.points import DecisionPoint
 from ..orders import flow
 from ..orders.backorders import stock_waits
 from ..orders.flow import HoldStage
+from ..orders.kits import needs, stock_skus
 from ..orders.machine import Event
+from ..orders.moves import take
 from ..orders.records import OrderRec
 from ..orders.routing import route_order
 from ..orders.views import order_view
@@ -29,7 +32,7 @@ from ..plugin.registry import PluginRegistry
 from ..plugin.views import StockView
 from ..rules import Decision
 from ..stock.batch import stock_batch
-from ..stock.reservations import Held, move_to_warehouse, reservations_of, reserved_map
+from ..stock.reservations import Held, reservations_of
 from ..stock.warehouses import WarehouseCache
 from .deciding import DecisionStage
 from .holding import hold
@@ -47,16 +50,17 @@ class RouteStage(DecisionStage):
     step = flow.Step.ROUTE
     point = DecisionPoint.ROUTING.value
 
-    def __init__(self, *, clock: Clock, plugins: PluginRegistry, warehouses: WarehouseCache, carrier: str,
-                 **kw: Any) -> None:
+    def __init__(self, *, clock: Clock, plugins: PluginRegistry, warehouses: WarehouseCache,
+                 shelf_life: Mapping[str, int] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
-        self.clock, self.plugins, self.warehouses, self.carrier = clock, plugins, warehouses, carrier
+        self.clock, self.plugins, self.warehouses = clock, plugins, warehouses
+        self.shelf_life = dict(shelf_life or {})
 
     def prepare(self, s: Session, orders: list[OrderRec]) -> _Batch:
         reservations = reservations_of(s, [o.id for o in orders])
         whs = self.warehouses.get(s)
         batch = stock_batch(s)
-        batch.load({(w.code, ln.sku) for o in orders for ln in o.lines for w in whs}
+        batch.load({(w.code, sku) for o in orders for sku in stock_skus(o.lines) for w in whs}
                    | {(r.warehouse, r.sku) for held in reservations.values() for r in held})
         return _Batch(reservations, StockView(whs, batch.available))
 
@@ -64,12 +68,18 @@ class RouteStage(DecisionStage):
                ) -> None:
         now = self.clock.now()
         res = batch.reservations.get(order.id, [])
-        need = {ln.line_no: (ln.sku, ln.quantity) for ln in order.lines}
-        view = order_view(order, reserved_map(res))
+        need = needs(order.lines)
+        view = order_view(order, res)
+        stock = batch.stock
+        if order.avoid_warehouse:
+            # A warehouse that reported it cannot fill the order is out of the strategies' sight this time.
+            stock = StockView(tuple(w for w in stock.warehouses if w.code != order.avoid_warehouse), stock.available)
         outcome = route_order(
             view, res, decision,
-            ask=lambda name, params: self.plugins.route(name, view, batch.stock, params),
-            take=lambda wh: move_to_warehouse(s, order.id, f"order:{order.number}", wh, need, res, now))
+            ask=lambda name, params: self.plugins.route(name, view, stock, params),
+            take=lambda wh: (f"{wh} reported it cannot fill the order" if wh == order.avoid_warehouse
+                             else take(s, order, wh, need, res, now, self.shelf_life)))
+        order.avoid_warehouse = None   # avoided for this routing only: stock arriving there later counts
         self.decisions.record(s, order, self.point, decision, outcome.record())
         chosen = outcome.chosen
         if chosen is None:
@@ -79,7 +89,8 @@ class RouteStage(DecisionStage):
             # Stock coming in may let a warehouse take it whole: released by itself then (backorders).
             record_waits(s, order.id, stock_waits(order), self.clock.now())
             return
-        order.warehouse, order.carrier = chosen.warehouse, self.carrier
+        order.warehouse = chosen.warehouse
         flow.advance(order, self.step)
         self.machine.fire(s, order, Event.ROUTE, actor="rules:routing",
                           cause=f"{chosen.warehouse} by {chosen.strategy}: {chosen.reason}", cache=cache)
+

@@ -42,7 +42,8 @@ from ..decisions.fact_builder import FactCache
 from ..messaging.outbox import RETRY_LIMIT, Status, next_attempt
 from ..orders import flow
 from ..orders.incidents import record_incident
-from ..orders.machine import TIMEOUTS, Event, IllegalTransition, OrderMachine, State, check
+from ..orders.late_steps import timed_statuses
+from ..orders.machine import Event, IllegalTransition, OrderMachine, State, check
 from ..orders.waits import clear_waits
 from ..storage.db import Database
 from ..storage.models import Order, OutboxMessage, ScheduledTask
@@ -132,7 +133,7 @@ class Pipeline:
         """The earliest time at which a timer, task or retry becomes due."""
         with self.db.read() as s:
             times = [
-                s.scalar(select(func.min(Order.due_at)).where(Order.status.in_([st.value for st in TIMEOUTS]))),
+                s.scalar(select(func.min(Order.due_at)).where(Order.status.in_(timed_statuses(self.machine.late)))),
                 s.scalar(select(func.min(ScheduledTask.due_at))),
                 s.scalar(select(func.min(OutboxMessage.available_at))
                          .where(OutboxMessage.status == Status.PENDING.value)),

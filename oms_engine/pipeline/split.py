@@ -19,6 +19,7 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..decisions.points import DecisionPoint
 from ..orders import flow
+from ..orders.kits import stock_skus
 from ..orders.machine import Event
 from ..orders.records import OrderRec
 from ..orders.splitting import (
@@ -34,7 +35,7 @@ from ..orders.views import order_view
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import SplitGroup, StockView
 from ..rules import Decision
-from ..stock.reservations import Held, reservations_of, reserved_map
+from ..stock.reservations import Held, reservations_of
 from ..stock.warehouses import WarehouseCache, stock_view
 from ..storage.db import savepoint
 from ..storage.retry import LostRace, is_retryable
@@ -63,13 +64,13 @@ class SplitStage(DecisionStage):
 
     def prepare(self, s: Session, orders: list[OrderRec]) -> _Batch:
         return _Batch(reservations_of(s, [o.id for o in orders]),
-                      stock_view(s, {ln.sku for o in orders for ln in o.lines}, self.warehouses.get(s)))
+                      stock_view(s, {sku for o in orders for sku in stock_skus(o.lines)}, self.warehouses.get(s)))
 
     def decide(self, s: Session, order: OrderRec, decision: Decision | None, batch: _Batch, cache: FactCache
                ) -> None:
         res = batch.reservations.get(order.id, [])
         action = next((a for a in (decision.actions if decision else []) if a.name == "split"), None)
-        view = order_view(order, reserved_map(res))
+        view = order_view(order, res)
         if action is None:
             groups: tuple[SplitGroup, ...] = (SplitGroup({ln.line_no: ln.quantity for ln in order.lines}),)
             used = "single"

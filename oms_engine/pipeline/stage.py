@@ -30,6 +30,8 @@ class StageName(StrEnum):
     SCREEN = "screen"
     SPLIT = "split"
     ROUTE = "route"
+    MERGE = "merge"
+    CARRIER = "carrier"
     DOCUMENTS = "documents"
     OUTBOX = "outbox"
     PARENTS = "parents"

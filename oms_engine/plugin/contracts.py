@@ -155,6 +155,13 @@ class Connector(Protocol):
     #   callback_id(headers, body) -> str: the sender's id of the delivery, if any.
     # And ``wants_master_data = True`` for a WMS that must be sent items and suppliers (``master.item``,
     # ``master.supplier``) before the first document that names them.
+    #
+    # Optional, for a carrier that quotes (courier matching, orders/couriers.py):
+    #   quote(shipment: Shipment, service: ServiceView, settings) -> Quote: its price and estimated
+    #       delivery for the shipment on that service, or a refusal with the reason (out of area, over
+    #       weight...). ``settings``: the carrier's from master data. Raising counts as a refusal (the
+    #       next choice is tried) and is recorded with the decision. A carrier without ``quote`` takes
+    #       every shipment its service's attributes allow, at no stated price or date.
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.connectors.sim_carrier",
     "oms_plugins.connectors.wms_json",
     "oms_plugins.connectors.wms_xml",
+    "oms_plugins.connectors.carrier_http",
     "oms_plugins.senders.files",
     "oms_plugins.templates.directory",
 )

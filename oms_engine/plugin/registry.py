@@ -31,7 +31,7 @@ from .contracts import (
 )
 from .faults import PluginFault, blame
 from .manager import DEFAULT_PLUGINS, tracing
-from .views import OrderView, RoutePlan, SplitPlan, StockView
+from .views import OrderView, Quote, RoutePlan, ServiceView, Shipment, SplitPlan, StockView
 
 log = logging.getLogger("oms.hooks")
 T = TypeVar("T")
@@ -216,6 +216,18 @@ class PluginRegistry:
             if plan is not None and not isinstance(plan, RoutePlan):
                 raise TypeError(f"returned {type(plan).__name__}, not a RoutePlan or None")
             return plan
+
+    def quote(self, connector: str, shipment: Shipment, service: ServiceView, settings: Mapping[str, Any]) -> Quote:
+        """The carrier connector's quote; one that does not quote takes what the service's limits allow."""
+        c = self.connectors.get(connector)
+        ask = getattr(c, "quote", None)
+        if ask is None:
+            return Quote(True)
+        with blame(self.connectors.plugin_of(connector), f"connector '{connector}' quote"):
+            q = ask(shipment, service, settings)
+            if not isinstance(q, Quote):
+                raise TypeError(f"returned {type(q).__name__}, not a Quote")
+            return q
 
     def sender_for(self, medium: str) -> Sender:
         # In registration order: plugins register before the (trylast) built-ins, so they win.

@@ -87,6 +87,9 @@ MINIMAL_RULES: dict[str, str] = {
                   "    then: [{split: {strategy: by_warehouse_stock}}]\n",
     "routing.yaml": "ruleset: routing\nrules:\n  - name: priority\n    then: [{route: {strategy: priority}}]\n",
     "notifications.yaml": "ruleset: notifications\nrules: []\n",
+    # Nothing merges; with carriers in master data, the cheapest that takes the parcel carries it.
+    "merging.yaml": "ruleset: merging\nrules: []\n",
+    "carriers.yaml": "ruleset: carriers\nrules:\n  - name: cheapest\n    then: [{cheapest: {}}]\n",
 }
 
 

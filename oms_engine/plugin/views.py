@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -50,6 +51,15 @@ class LineView:
     merchant: str
     weight_g: int
     attributes: Mapping[str, AttrValue] = field(default_factory=dict)
+    # A kit's components, (sku, units per kit): the line's units are these in stock. Empty: not a kit.
+    components: tuple[tuple[str, int], ...] = ()
+
+    def stock_units(self, quantity: int | None = None) -> tuple[tuple[str, int], ...]:
+        """(sku, units) that ``quantity`` of this line (default: all of it) takes from stock."""
+        q = self.quantity if quantity is None else quantity
+        if not self.components:
+            return ((self.sku, q),)
+        return tuple((sku, per * q) for sku, per in self.components)
 
     # Cached: routing asks it of every line for every warehouse it weighs (views are immutable).
     @cached_property
@@ -70,8 +80,10 @@ class OrderView:
     payable: int
     freight: int
     parent_number: str | None = None
-    # warehouse -> {line_no: qty} already reserved for this order
+    # warehouse -> {line_no: qty} already reserved for this order (whole kits, for a kit line)
     reserved: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
+    # warehouse -> {sku: units} already reserved for this order, kits as their components
+    reserved_units: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def weight_g(self) -> int:
@@ -83,11 +95,12 @@ class OrderView:
 
     @cached_property
     def units_by_sku(self) -> Mapping[str, int]:
-        """Every line in full, summed per SKU (see :func:`units_by_sku`)."""
+        """Every line in full, summed per SKU, kits as their components (see :func:`units_by_sku`)."""
         need: dict[str, int] = {}
         for ln in self.lines:
             if ln.quantity > 0:
-                need[ln.sku] = need.get(ln.sku, 0) + ln.quantity
+                for sku, q in ln.stock_units():
+                    need[sku] = need.get(sku, 0) + q
         return need
 
 
@@ -126,14 +139,16 @@ class StockView:
 
 
 def units_by_sku(order: OrderView, lines: Mapping[int, int] | None = None) -> dict[str, int]:
-    """line_no -> quantity (default: every line in full) summed per SKU: lines sharing an SKU share its stock."""
+    """line_no -> quantity (default: every line in full) summed per SKU: lines sharing an SKU share its stock
+    (a kit's units are its components')."""
     if lines is None:
         return dict(order.units_by_sku)
     need: dict[str, int] = {}
     for ln in order.lines:
-        q = ln.quantity if lines is None else lines.get(ln.line_no, 0)
+        q = lines.get(ln.line_no, 0)
         if q > 0:
-            need[ln.sku] = need.get(ln.sku, 0) + q
+            for sku, units in ln.stock_units(q):
+                need[sku] = need.get(sku, 0) + units
     return need
 
 
@@ -153,17 +168,16 @@ class OrderStock:
 
     @classmethod
     def of(cls, order: OrderView, stock: StockView) -> OrderStock:
-        sku_of = {ln.line_no: ln.sku for ln in order.lines}
         # Only this order's SKUs: a stock view may hold the whole catalogue.
-        codes = dict.fromkeys([*(w.code for w in stock.warehouses), *order.reserved])
+        skus = dict.fromkeys(order.units_by_sku)
+        held = order.reserved_units or _units_held(order)
+        codes = dict.fromkeys([*(w.code for w in stock.warehouses), *held])
         free = stock.available.get   # StockView.qty, without a method call per pair
-        skus = dict.fromkeys(sku_of.values())
         eff = {key: max(0, free(key, 0)) for key in ((w, sku) for w in codes for sku in skus)}
-        for warehouse, by_line in order.reserved.items():
-            for line_no, qty in by_line.items():
-                sku = sku_of.get(line_no)
-                # A reservation for a line this order does not have is not its to use.
-                if sku is not None and qty > 0:
+        for warehouse, by_sku in held.items():
+            for sku, qty in by_sku.items():
+                # A reservation of an SKU this order does not need is not its to use.
+                if sku in skus and qty > 0:
                     eff[(warehouse, sku)] = eff.get((warehouse, sku), 0) + qty
         return cls(order, stock, eff)
 
@@ -189,6 +203,19 @@ class OrderStock:
     def shippers(self, lines: Mapping[int, int] | None = None) -> list[WarehouseView]:
         """Every warehouse that could ship these units on its own."""
         return [w for w in self.stock.warehouses if self.can_ship(w, lines)]
+
+
+def _units_held(order: OrderView) -> dict[str, dict[str, int]]:
+    """``reserved`` (by line) as units per SKU, for a view made without ``reserved_units``."""
+    lines = {ln.line_no: ln for ln in order.lines}
+    out: dict[str, dict[str, int]] = {}
+    for warehouse, by_line in order.reserved.items():
+        for line_no, qty in by_line.items():
+            ln = lines.get(line_no)
+            if ln is not None and qty > 0:
+                for sku, units in ln.stock_units(qty):
+                    out.setdefault(warehouse, {})[sku] = out.get(warehouse, {}).get(sku, 0) + units
+    return out
 
 
 def needed_capabilities(order: OrderView, lines: Mapping[int, int] | None = None) -> frozenset[str]:
@@ -218,3 +245,55 @@ class RoutePlan:
     warehouse: str
     reason: str = ""
     strategy: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    """A carrier's service as master data has it: what it takes (``attributes``: ``cold_chain``, ``cod``,
+    ``max_weight_g``, ``max_volume_cm3``, ``max_value``, ``regions``, ``transit_days``...)."""
+
+    carrier: str
+    code: str
+    name: str
+    connector: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """A parcel to be handed to a carrier: what courier matching weighs and a carrier quotes.
+
+    ``reference`` is the order's number, or a merged parcel's document number (``orders`` lists every order
+    in it). Amounts are minor units of ``currency``. Times are UTC: ``ready_at`` is when the warehouse is
+    expected to hand the parcel over; ``deliver_from`` / ``deliver_by`` the window the customer booked, and
+    ``promised_by`` the latest delivery the channel promised (None: no promise).
+    """
+
+    reference: str
+    orders: tuple[str, ...]
+    warehouse: str
+    origin: Address
+    destination: Address
+    weight_g: int
+    volume_cm3: int
+    value: int
+    currency: str
+    cod_amount: int = 0
+    cold_chain: bool = False
+    oversize: bool = False
+    ready_at: datetime | None = None
+    deliver_from: datetime | None = None
+    deliver_by: datetime | None = None
+    promised_by: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A carrier's answer for a shipment on one service: it takes it, at ``price`` (minor units of
+    ``currency``), delivering by ``eta``; or it refuses, saying why (out of area, over weight...)."""
+
+    accepted: bool
+    price: int = 0
+    currency: str = ""
+    eta: datetime | None = None
+    reason: str = ""

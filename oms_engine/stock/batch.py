@@ -156,7 +156,7 @@ class StockBatch:
     # -- moves ----------------------------------------------------------------------------------
     def post(self, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, at: datetime,
              order_id: int | None = None, unit_cost: int | None = None, value: int | None = None,
-             actor: str = "", note: str = "") -> int:
+             actor: str = "", note: str = "", lot: str | None = None) -> int:
         """Post one movement of ``qty`` (signed for adjustments, transfers and counts); returns the value it
         moved. ``unit_cost``: what goods in cost a unit; ``value``: the value goods in bring, as given
         (a transfer in takes what its transfer out took). Raises StockError, and changes nothing, when
@@ -173,12 +173,12 @@ class StockBatch:
         if self.available[key] + h - r < 0:
             raise StockError(f"{kind.value} of {qty} {sku} at {warehouse}: only {self.available[key]} available")
         self._apply(key, kind, h, r, order_id, document, at, unit_cost=unit_cost, value=value, actor=actor,
-                    note=note)
+                    note=note, lot=lot)
         return self._last_value
 
     def _apply(self, key: tuple[str, str], kind: Movement, h: int, r: int, order_id: int | None, document: str,
                at: datetime, *, unit_cost: int | None = None, value: int | None = None, actor: str = "",
-               note: str = "") -> None:
+               note: str = "", lot: str | None = None) -> None:
         if h:
             # Read before this movement counts among the transaction's pending deltas, which the figures
             # read take in (load_figures): read after, its own quantity would count twice.
@@ -192,6 +192,8 @@ class StockBatch:
                 self._freed.add(key[1])
         row: dict[str, Any] = {"warehouse": key[0], "sku": key[1], "kind": kind.value, "on_hand_delta": h,
                                "reserved_delta": r, "order_id": order_id, "document": document, "at": at}
+        if lot is not None:
+            row["lot"] = lot
         self._last_value = 0
         if h:
             # Goods in or out: the row's value moves too, at average cost (movements.py).
@@ -237,7 +239,7 @@ class StockBatch:
             self.load_figures(keys)   # goods leave: their value with them, every row read at once
         for r in held:
             h, d = deltas(kind, r.quantity)
-            self._apply((r.warehouse, r.sku), kind, h, d, r.order_id, document, at)
+            self._apply((r.warehouse, r.sku), kind, h, d, r.order_id, document, at, lot=getattr(r, "lot", None))
         self.hand_over(held)
 
     def hand_over(self, held: Sequence[Any]) -> None:

@@ -35,11 +35,15 @@ def _take(view: OrderStock, remaining: dict[int, int], warehouse: WarehouseView)
         want = remaining.get(ln.line_no, 0)
         if want <= 0 or not ln.capabilities <= warehouse.capabilities:
             continue
-        have = left.setdefault(ln.sku, view.qty(warehouse.code, ln.sku))
-        q = min(want, have)
+        # Whole units of the line: a kit needs every one of its components.
+        per = ln.stock_units(1)
+        for sku, _ in per:
+            left.setdefault(sku, view.qty(warehouse.code, sku))
+        q = min(want, *(left[sku] // n for sku, n in per))
         if q > 0:
             taken[ln.line_no] = q
-            left[ln.sku] = have - q
+            for sku, n in per:
+                left[sku] -= q * n
     return taken
 
 

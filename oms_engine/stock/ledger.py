@@ -12,45 +12,84 @@ be recomputed from the ledger (verify.py).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from ..storage.models import StockLot
+from . import lots
 from .batch import StockError, stock_batch
-from .movements import Movement
+from .movements import Movement, MovementError, deltas
 
 __all__ = ["StockError", "count", "post", "transfer"]
 
 
 def post(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, at: datetime,
-         order_id: int | None = None, unit_cost: int | None = None, actor: str = "", note: str = "") -> int:
-    """Post one movement (movements.py says what ``qty`` may be for its kind); returns the value it moved."""
+         order_id: int | None = None, unit_cost: int | None = None, actor: str = "", note: str = "",
+         lot: str | None = None, expires_on: date | None = None) -> int:
+    """Post one movement (movements.py says what ``qty`` may be for its kind); returns the value it moved.
+    Goods of a lot-tracked product name their ``lot`` (and, coming in, its ``expires_on``): lots.py."""
+    _lot(s, kind, warehouse, sku, qty, lot, expires_on)
     return stock_batch(s).post(kind, warehouse, sku, qty, document=document, at=at, order_id=order_id,
-                               unit_cost=unit_cost, actor=actor, note=note)
+                               unit_cost=unit_cost, actor=actor, note=note, lot=lot)
+
+
+def _lot(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, lot: str | None,
+         expires_on: date | None) -> None:
+    """Keep the lot of a lot-tracked product's goods movement; StockError when it is missing or not one."""
+    try:
+        on_hand, _ = deltas(kind, qty)
+    except MovementError as exc:
+        raise StockError(str(exc)) from None
+    if not on_hand:
+        return
+    if not lots.tracked(s, [sku]):
+        if lot:
+            raise StockError(f"{sku} is not kept in lots: a lot cannot be given for it")
+        return
+    if not lot:
+        raise StockError(f"{sku} is kept in lots: name the lot of the {abs(qty)} unit(s) ({kind.value} at {warehouse})")
+    lots.move(s, warehouse, sku, lot, on_hand, expires_on=expires_on)
 
 
 def transfer(s: Session, sku: str, qty: int, source: str, target: str, *, document: str, at: datetime,
-             actor: str = "", note: str = "") -> int:
+             actor: str = "", note: str = "", lot: str | None = None) -> int:
     """Move ``qty`` units from one warehouse to another: two transfer rows of one document, the units
-    and their value leaving ``source`` and arriving at ``target``. Returns the value moved."""
+    and their value leaving ``source`` and arriving at ``target`` (a lot-tracked product's lot with them).
+    Returns the value moved."""
     if source == target:
         raise StockError(f"a transfer of {sku} needs two warehouses, got {source} twice")
     if qty <= 0:
         raise StockError(f"transfer of {sku}: the quantity must be positive, got {qty}")
     batch = stock_batch(s)
     batch.load(sorted([(source, sku), (target, sku)]))   # both rows, in the global lock order
-    value = -batch.post(Movement.TRANSFER, source, sku, -qty, document=document, at=at, actor=actor, note=note)
-    batch.post(Movement.TRANSFER, target, sku, qty, document=document, at=at, value=value, actor=actor, note=note)
+    expires = None
+    if lot and lots.tracked(s, [sku]):
+        found = s.get(StockLot, (source, sku, lot))
+        expires = found.expires_on if found is not None else None
+    _lot(s, Movement.TRANSFER, source, sku, -qty, lot, None)
+    _lot(s, Movement.TRANSFER, target, sku, qty, lot, expires)
+    value = -batch.post(Movement.TRANSFER, source, sku, -qty, document=document, at=at, actor=actor, note=note,
+                        lot=lot)
+    batch.post(Movement.TRANSFER, target, sku, qty, document=document, at=at, value=value, actor=actor, note=note,
+               lot=lot)
     return value
 
 
 def count(s: Session, warehouse: str, sku: str, counted: int, *, document: str, at: datetime, actor: str = "",
-          note: str = "") -> int:
-    """A stocktake: on hand becomes ``counted``; returns the difference posted (0: nothing to post)."""
+          note: str = "", lot: str | None = None, expires_on: date | None = None) -> int:
+    """A stocktake: on hand becomes ``counted`` (of the ``lot``, for a lot-tracked product); returns the
+    difference posted (0: nothing to post)."""
     if counted < 0:
         raise StockError(f"stocktake of {sku} at {warehouse}: a count cannot be negative, got {counted}")
     batch = stock_batch(s)
-    diff = counted - batch.on_hand(warehouse, sku)
+    if lot and lots.tracked(s, [sku]):
+        found = s.get(StockLot, (warehouse, sku, lot))
+        diff = counted - (found.on_hand if found is not None else 0)
+    else:
+        diff = counted - batch.on_hand(warehouse, sku)
     if diff:
-        batch.post(Movement.STOCKTAKE, warehouse, sku, diff, document=document, at=at, actor=actor, note=note)
+        _lot(s, Movement.STOCKTAKE, warehouse, sku, diff, lot, expires_on)
+        batch.post(Movement.STOCKTAKE, warehouse, sku, diff, document=document, at=at, actor=actor, note=note,
+                   lot=lot)
     return diff

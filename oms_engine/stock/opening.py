@@ -26,6 +26,7 @@ from ..masterdata.service import ImportRefused, Report, RowError, checked_rows
 from ..money import MoneyError, to_minor
 from ..storage.db import Database
 from ..storage.models import Product, Stock, StockMovement, Warehouse
+from . import lots
 from .batch import stock_batch
 from .movements import Movement
 
@@ -39,15 +40,16 @@ def _by_warehouse(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-def _openings(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Opening quantity posted so far per (warehouse, sku), of these keys (ix_movements_opening)."""
-    out: dict[tuple[str, str], int] = defaultdict(int)
+def _openings(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str, str | None], int]:
+    """Opening quantity posted so far per (warehouse, sku, lot), of these keys (ix_movements_opening)."""
+    out: dict[tuple[str, str, str | None], int] = defaultdict(int)
     for w, skus in _by_warehouse(keys).items():
         for i in range(0, len(skus), _CHUNK):
-            for sku, q in s.execute(select(StockMovement.sku, StockMovement.on_hand_delta).where(
-                    StockMovement.kind == Movement.OPENING.value, StockMovement.warehouse == w,
-                    StockMovement.sku.in_(skus[i:i + _CHUNK]))):
-                out[(w, sku)] += q
+            for sku, lot, q in s.execute(select(StockMovement.sku, StockMovement.lot, StockMovement.on_hand_delta)
+                                         .where(StockMovement.kind == Movement.OPENING.value,
+                                                StockMovement.warehouse == w,
+                                                StockMovement.sku.in_(skus[i:i + _CHUNK]))):
+                out[(w, sku, lot)] += q
     return out
 
 
@@ -64,7 +66,7 @@ def _stock_rows(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
 def post_openings(s: Session, rows: Sequence[Row], *, actor: str, source: str, at: Any,
                   skip_bad: bool = False) -> Report:
     report = Report("opening balance", source)
-    parsed: list[tuple[Row, OpeningIn]] = checked_rows(rows, OpeningIn, ("warehouse", "sku"), report)
+    parsed: list[tuple[Row, OpeningIn]] = checked_rows(rows, OpeningIn, ("warehouse", "sku", "lot"), report)
     warehouses = set(s.scalars(select(Warehouse.code).where(Warehouse.code.in_({r.warehouse for _, r in parsed}))))
     currency: dict[str, str] = {}
     skus = sorted({r.sku for _, r in parsed})
@@ -75,6 +77,7 @@ def post_openings(s: Session, rows: Sequence[Row], *, actor: str, source: str, a
     posted = _openings(s, keys)
     stock = _stock_rows(s, keys)
     todo: list[tuple[Row, OpeningIn, int | None]] = []
+    lotted = lots.tracked(s, currency)
     for row, rec in parsed:
         key = (rec.warehouse, rec.sku)
         problem: tuple[str, str] | None = None
@@ -83,12 +86,15 @@ def post_openings(s: Session, rows: Sequence[Row], *, actor: str, source: str, a
             problem = ("warehouse", f"no warehouse '{rec.warehouse}' (import warehouses first)")
         elif rec.sku not in currency:
             problem = ("sku", f"no product '{rec.sku}' in the catalogue (import products first)")
-        elif key in posted:
-            if posted[key] == rec.quantity:
+        elif (rec.sku in lotted) != bool(rec.lot):
+            problem = ("lot", f"{rec.sku} is kept in lots: give each row its lot and expiry" if rec.sku in lotted
+                       else f"{rec.sku} is not kept in lots: leave the lot empty")
+        elif (*key, rec.lot) in posted:
+            if posted[(*key, rec.lot)] == rec.quantity:
                 report.unchanged += 1
                 continue
-            problem = ("quantity", f"{rec.warehouse}/{rec.sku} already has an opening balance of {posted[key]}; "
-                       "change it with an adjustment or a stocktake")
+            problem = ("quantity", f"{rec.warehouse}/{rec.sku} already has an opening balance of "
+                       f"{posted[(*key, rec.lot)]}; change it with an adjustment or a stocktake")
         elif stock.get(key, (0, 0)) != (0, 0):
             h, r = stock[key]
             problem = ("quantity", f"{rec.warehouse}/{rec.sku} already holds {h} on hand ({r} reserved) from earlier "
@@ -111,9 +117,11 @@ def post_openings(s: Session, rows: Sequence[Row], *, actor: str, source: str, a
     batch.load((r.warehouse, r.sku) for _, r, _ in todo)
     batch.load_figures((r.warehouse, r.sku) for _, r, _ in todo)
     for row, rec, cost in todo:
+        if rec.lot:
+            lots.move(s, rec.warehouse, rec.sku, rec.lot, rec.quantity, expires_on=rec.expires_on)
         batch.post(Movement.OPENING, rec.warehouse, rec.sku, rec.quantity, document=f"opening:{row.where}"[:64],
-                   at=at, unit_cost=cost, actor=actor)
-        report.created.append(f"{rec.warehouse}/{rec.sku}")
+                   at=at, unit_cost=cost, actor=actor, lot=rec.lot)
+        report.created.append(f"{rec.warehouse}/{rec.sku}" + (f"/{rec.lot}" if rec.lot else ""))
     return report
 
 

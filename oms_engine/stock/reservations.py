@@ -21,10 +21,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ..orders.kits import requirements
 from ..plugin.views import WarehouseView
 from ..storage.db import drain, row_locks_apply
 from ..storage.driver import fetch
 from ..storage.models import Reservation
+from . import lots
 from .batch import stock_batch
 from .movements import Movement
 
@@ -38,10 +40,11 @@ class Held(NamedTuple):
     warehouse: str
     sku: str
     quantity: int
+    lot: str | None = None      # the lot the units are taken from (stock/lots.py)
 
 
 _R = Reservation.__table__.c
-_HELD_BY_ORDER = (select(_R.id, _R.order_id, _R.line_no, _R.warehouse, _R.sku, _R.quantity)
+_HELD_BY_ORDER = (select(_R.id, _R.order_id, _R.line_no, _R.warehouse, _R.sku, _R.quantity, _R.lot)
                   .where(_R.order_id.in_(bindparam("ids", expanding=True))).order_by(_R.id))
 
 
@@ -132,14 +135,15 @@ def lock_held(s: Session, orders: Sequence[Any]) -> None:
     if not orders:
         return
     keys = {(r.warehouse, r.sku) for held in reservations_of(s, [o.id for o in orders]).values() for r in held}
-    # A parcel coming back is received at the warehouse that shipped it.
-    keys.update((o.warehouse, ln.sku) for o in orders if o.warehouse for ln in o.lines)
+    # A parcel coming back is received at the warehouse that shipped it (a kit as its components).
+    keys.update((o.warehouse, sku) for o in orders if o.warehouse for _, sku, _ in requirements(o.lines))
     stock_batch(s).load(keys)
 
 
 def _consume(s: Session, order_id: int, document: str, at: datetime, kind: Movement) -> int:
     held = reservations_of(s, [order_id]).get(order_id, [])
     stock_batch(s).give_back(held, document, at, kind)
+    lots.give_back(s, held, shipped=kind is Movement.SALE_OUT)
     return sum(r.quantity for r in held)
 
 
@@ -153,24 +157,36 @@ def ship_order(s: Session, order_id: int, document: str, at: datetime) -> int:
     return _consume(s, order_id, document, at, Movement.SALE_OUT)
 
 
+def held_per_unit(reservations: Iterable[Any], warehouse: str | None = None) -> dict[tuple[int, str], int]:
+    """(line_no, sku) -> quantity held (anywhere, or at ``warehouse``): a kit line holds several SKUs."""
+    held: dict[tuple[int, str], int] = defaultdict(int)
+    for r in reservations:
+        if warehouse is None or r.warehouse == warehouse:
+            held[(r.line_no, r.sku)] += r.quantity
+    return dict(held)
+
+
 def move_to_warehouse(s: Session, order_id: int, document: str, target: str,
-                      lines: Mapping[int, tuple[str, int]], held: Sequence[Any], at: datetime) -> bool:
+                      needs: Mapping[tuple[int, str], int], held: Sequence[Any], at: datetime) -> bool:
     """Make all of an order's reservations (``held``) sit at ``target``, or do nothing and answer False.
 
-    Reserves what is missing at the target, then releases what is held elsewhere.
+    ``needs``: (line_no, sku) -> units (orders/kits.py ``needs``). Reserves what is missing at the target,
+    then releases what is held elsewhere.
     """
     batch = stock_batch(s)
-    have = held_per_line(held, target)
-    need = {n: (sku, qty - have.get(n, 0)) for n, (sku, qty) in lines.items() if qty > have.get(n, 0)}
+    have = held_per_unit(held, target)
+    need = {key: qty - have.get(key, 0) for key, qty in needs.items() if qty > have.get(key, 0)}
     per_sku: dict[str, int] = defaultdict(int)
-    for sku, q in need.values():
+    for (_, sku), q in need.items():
         per_sku[sku] += q
     batch.load([(target, sku) for sku in per_sku] + [(r.warehouse, r.sku) for r in held])
     if any(batch.qty(target, sku) < q for sku, q in per_sku.items()):
         return False
-    for line_no, (sku, q) in need.items():
+    for (line_no, sku), q in need.items():
         batch.reserve(order_id, document, line_no, target, sku, q, at)
-    batch.give_back([r for r in held if r.warehouse != target], document, at)
+    away = [r for r in held if r.warehouse != target]
+    batch.give_back(away, document, at)
+    lots.give_back(s, away, shipped=False)
     return True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..storage.models import Reservation, Stock, StockMovement
+from ..storage.models import Product, Reservation, Stock, StockLot, StockMovement
 
 
 @dataclass(frozen=True)
@@ -73,4 +73,34 @@ def verify(s: Session) -> Verification:
                              ("reservations", r, held.get(key, 0))):
             if a != b:
                 diffs.append(Difference(key[0], key[1], figure, a, b))
+    diffs += _lots(s, stored)
     return Verification(len(stored), movements, diffs)
+
+
+def _lots(s: Session, stored: dict[tuple[str, str], tuple[int, int, int]]) -> list[Difference]:
+    """A lot-tracked product's lots add up to its stock row, each lot to its own ledger rows, and the units
+    reservations take from a lot are the lot's reserved."""
+    lotted = set(s.scalars(select(Product.sku).where(Product.lot_tracked.is_(True))))
+    if not lotted:
+        return []
+    lots = {(w, sku, lot): (h, r) for w, sku, lot, h, r in s.execute(
+        select(StockLot.warehouse, StockLot.sku, StockLot.lot, StockLot.on_hand, StockLot.reserved))}
+    ledger = {(w, sku, lot): int(h or 0) for w, sku, lot, h in s.execute(
+        select(StockMovement.warehouse, StockMovement.sku, StockMovement.lot, func.sum(StockMovement.on_hand_delta))
+        .where(StockMovement.sku.in_(sorted(lotted)), StockMovement.lot.is_not(None))
+        .group_by(StockMovement.warehouse, StockMovement.sku, StockMovement.lot))}
+    taken = {(w, sku, lot): int(q or 0) for w, sku, lot, q in s.execute(
+        select(Reservation.warehouse, Reservation.sku, Reservation.lot, func.sum(Reservation.quantity))
+        .where(Reservation.lot.is_not(None)).group_by(Reservation.warehouse, Reservation.sku, Reservation.lot))}
+    diffs: list[Difference] = []
+    per_row: dict[tuple[str, str], int] = defaultdict(int)
+    for (w, sku, lot), (h, r) in lots.items():
+        per_row[(w, sku)] += h
+        for figure, a, b in ((f"lot {lot} on_hand", h, ledger.get((w, sku, lot), 0)),
+                             (f"lot {lot} reserved", r, taken.get((w, sku, lot), 0))):
+            if a != b:
+                diffs.append(Difference(w, sku, figure, a, b))
+    for key, (h, _, _) in stored.items():
+        if key[1] in lotted and per_row.get(key, 0) != h:
+            diffs.append(Difference(key[0], key[1], "on_hand of its lots", h, per_row.get(key, 0)))
+    return diffs

@@ -47,7 +47,7 @@ def edited(tmp_path: Path, db_url: str) -> tuple[OMS, Path]:
 def test_the_first_process_publishes_the_rules_directory(edited: tuple[OMS, Path]) -> None:
     oms, _ = edited
     versions = oms.rules.versions()
-    assert {v["ruleset"] for v in versions} == {"blocking", "split", "routing", "notifications"}
+    assert {v["ruleset"] for v in versions} == {"blocking", "split", "routing", "merging", "carriers", "notifications"}
     assert all(v["active"] and v["author"] == "oms:start" for v in versions)
     assert {v["ruleset"]: v["version"] for v in versions} == {n: rs.version for n, rs in oms.rulebook.rulesets.items()}
 

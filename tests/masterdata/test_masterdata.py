@@ -33,16 +33,17 @@ def test_the_example_data_imports_and_importing_it_again_changes_nothing(oms: OM
     md = oms.masterdata
     first = [md.import_file("suppliers", DATA / "suppliers.csv", actor="t"),
              md.import_file("products", DATA / "products.csv", actor="t"),
-             md.import_file("warehouses", DATA / "warehouses.json", actor="t"),
              md.import_file("carriers", DATA / "carriers.json", actor="t"),
+             md.import_file("warehouses", DATA / "warehouses.json", actor="t"),
              md.import_file("skus", DATA / "skus.csv", actor="t"),
              oms.openings.import_file(DATA / "stock.csv", actor="t")]
-    assert [len(r.created) for r in first] == [3, 7, 0, 5, 3, 13]
+    assert [len(r.created) for r in first] == [3, 7, 7, 0, 3, 13]
     # the test world already had WH-SH, WH-BJ and WH-GZ: the example file updates them
-    assert sorted(first[2].updated) == ["WH-BJ", "WH-GZ", "WH-SH"]
+    assert sorted(first[3].updated) == ["WH-BJ", "WH-GZ", "WH-SH"]
     with oms.db.read() as s:
         sh = s.get(Warehouse, "WH-SH")
         assert sh is not None and sh.name == "Shanghai Qingpu DC" and "Jiangsu" in sh.regions
+        assert sh.carriers == ["SF", "ZTO", "DEPPON"]
         table = s.get(Product, "TABLE-OAK")
         assert table is not None and table.price == 239900 and table.attributes["oversize"] is True
         assert table.supplier == "SUP-HOME" and (table.length_mm, table.width_mm, table.height_mm) == (1200, 600, 450)
@@ -51,12 +52,12 @@ def test_the_example_data_imports_and_importing_it_again_changes_nothing(oms: OM
     history = _changes(oms)
     again = [md.import_file("suppliers", DATA / "suppliers.csv", actor="t"),
              md.import_file("products", DATA / "products.csv", actor="t"),
-             md.import_file("warehouses", DATA / "warehouses.json", actor="t"),
              md.import_file("carriers", DATA / "carriers.json", actor="t"),
+             md.import_file("warehouses", DATA / "warehouses.json", actor="t"),
              md.import_file("skus", DATA / "skus.csv", actor="t"),
              oms.openings.import_file(DATA / "stock.csv", actor="t")]
     assert [r.changed for r in again] == [0] * 6
-    assert [r.unchanged for r in again] == [3, 7, 3, 5, 3, 13]
+    assert [r.unchanged for r in again] == [3, 7, 7, 3, 3, 13]
     assert _changes(oms) == history
     assert oms.stock.verify().ok
 
@@ -101,7 +102,7 @@ def test_unknown_columns_references_and_connectors_are_refused(oms: OMS, tmp_pat
     with pytest.raises(ImportRefused) as refused:
         oms.masterdata.import_file("warehouses", warehouses, actor="t")
     assert [e.message for e in refused.value.report.errors] == [
-        "no connector 'no_such_wms' is registered (known: sim_carrier, sim_wms, wms_json, wms_xml)",
+        "no connector 'no_such_wms' is registered (known: carrier_json, sim_carrier, sim_wms, wms_json, wms_xml)",
         "connector 'sim_carrier' is not a WMS connector"]
     mapping = _write(tmp_path, "m.csv", "channel,channel_sku,sku\njson,A,NO-SUCH-SKU\n")
     with pytest.raises(ImportRefused, match=r"m.csv:2: sku: no product 'NO-SUCH-SKU'"):
@@ -149,14 +150,17 @@ def test_a_deactivated_product_holds_its_orders_and_a_deactivated_warehouse_gets
 
 def test_carriers_carry_their_services_and_a_bad_service_refuses_the_file(oms: OMS, tmp_path: Path) -> None:
     report = oms.masterdata.import_file("carriers", DATA / "carriers.json", actor="t")
-    assert sorted(report.created) == ["DEPPON", "SF", "service DEPPON/HEAVY", "service SF/COLD", "service SF/STANDARD"]
+    assert sorted(report.created) == ["DEPPON", "SF", "ZTO", "service DEPPON/HEAVY", "service SF/COLD",
+                                      "service SF/STANDARD", "service ZTO/ECONOMY"]
     service = oms.masterdata.get("services", ["SF", "COLD"])
-    assert service["attributes"] == {"cold_chain": True, "max_weight_g": 20000}
-    bad = _write(tmp_path, "c.json", '[{"code": "ZTO", "name": "ZTO", "services": [{"code": "STD"}]}]')
+    assert service["attributes"] == {"cold_chain": True, "max_weight_g": 20000, "base_price": 3200,
+                                     "transit_hours": 24}
+    assert oms.masterdata.get("carriers", ["ZTO"])["settings"]["refuse_regions"] == ["Tibet", "Xinjiang"]
+    bad = _write(tmp_path, "c.json", '[{"code": "YTO", "name": "YTO", "services": [{"code": "STD"}]}]')
     with pytest.raises(ImportRefused, match=r"c.json:row 1 services\[1\]: name: Field required"):
         oms.masterdata.import_file("carriers", bad, actor="t")
-    with pytest.raises(Exception, match="no carrier 'ZTO'"):
-        oms.masterdata.get("carriers", ["ZTO"])
+    with pytest.raises(Exception, match="no carrier 'YTO'"):
+        oms.masterdata.get("carriers", ["YTO"])
 
 
 def test_sku_mappings_are_used_at_intake_before_the_plugins(oms: OMS) -> None:

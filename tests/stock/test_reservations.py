@@ -179,7 +179,7 @@ def test_move_to_warehouse_moves_reservations(oms: OMS) -> None:
         assert reservations.reserve(s, oid, "o", 2, "WH-BJ", "TV-1", 1, T0)
     with oms.db.session() as s:
         held = reservations.reservations_of(s, [oid])[oid]
-        assert reservations.move_to_warehouse(s, oid, "o", "WH-BJ", {1: ("TEA-1", 2), 2: ("TV-1", 2)}, held, T0)
+        assert reservations.move_to_warehouse(s, oid, "o", "WH-BJ", {(1, "TEA-1"): 2, (2, "TV-1"): 2}, held, T0)
     assert _reservations(oms, oid) == [("WH-BJ", "TEA-1", 1, 2), ("WH-BJ", "TV-1", 2, 1), ("WH-BJ", "TV-1", 2, 1)]
     assert row(oms, "WH-SH", "TEA-1") == (50, 0)
     assert row(oms, "WH-SH", "TV-1") == (5, 0)
@@ -196,7 +196,7 @@ def test_move_to_warehouse_fails_cleanly_when_target_lacks_stock(oms: OMS) -> No
     # WH-GZ has TEA-1 but no MUG-1 at all: the move is refused as a whole (the caller's savepoint, as in routing)
     with oms.db.session() as s, s.begin_nested() as sp:
         held = reservations.reservations_of(s, [oid])[oid]
-        ok = reservations.move_to_warehouse(s, oid, "o", "WH-GZ", {1: ("TEA-1", 2), 2: ("MUG-1", 1)}, held, T0)
+        ok = reservations.move_to_warehouse(s, oid, "o", "WH-GZ", {(1, "TEA-1"): 2, (2, "MUG-1"): 1}, held, T0)
         assert ok is False
         # nothing was released at the source
         assert s.get(Stock, ("WH-SH", "TEA-1")).reserved == 2  # type: ignore[union-attr]
@@ -207,7 +207,7 @@ def test_move_to_warehouse_fails_cleanly_when_target_lacks_stock(oms: OMS) -> No
     # WH-BJ has only 5 MUG-1: asking for 6 is refused too
     with oms.db.session() as s, s.begin_nested() as sp:
         held = reservations.reservations_of(s, [oid])[oid]
-        assert not reservations.move_to_warehouse(s, oid, "o", "WH-BJ", {2: ("MUG-1", 6)}, held, T0)
+        assert not reservations.move_to_warehouse(s, oid, "o", "WH-BJ", {(2, "MUG-1"): 6}, held, T0)
         sp.rollback()
     assert _reservations(oms, oid) == before
 

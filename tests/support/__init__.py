@@ -101,8 +101,13 @@ def build_oms(tmp_path: Path, url: str, *, rules_dir: Path | None = None, **over
 
 
 def order_json(external_id: str, lines: list[tuple[str, int]] | None = None, *, customer: str = "C-OLD",
-               paid: bool = True, freight: str = "10.00", coupon: str = "0.00", **extra: Any) -> dict[str, Any]:
-    """A canonical JSON channel order over the test catalogue, paid in full unless told otherwise."""
+               paid: bool = True, freight: str = "10.00", coupon: str = "0.00", flat: str | None = None,
+               **extra: Any) -> dict[str, Any]:
+    """A canonical JSON channel order over the test catalogue, paid in full unless told otherwise.
+
+    Each order goes to a flat of its own (``line2``), so orders of one customer are not merged into one
+    parcel unless a test gives them the same ``flat``.
+    """
     lines = lines or [("TEA-1", 2)]
     goods = sum(CATALOGUE[sku][0] * q for sku, q in lines if sku in CATALOGUE)
     payable = goods + int(freight.replace(".", "")) - int(coupon.replace(".", ""))
@@ -111,7 +116,8 @@ def order_json(external_id: str, lines: list[tuple[str, int]] | None = None, *, 
         "customer": {"ref": customer, "name": "Test Customer", "email": f"{customer.lower()}@example.com",
                      "phone": "13800000000"},
         "ship_to": {"name": "Test Customer", "phone": "13800000000", "country": "CN", "region": "Shanghai",
-                    "city": "Shanghai", "district": "Pudong", "line1": "1 Century Avenue", "postcode": "200120"},
+                    "city": "Shanghai", "district": "Pudong", "line1": "1 Century Avenue",
+                    "line2": f"Flat {flat if flat is not None else external_id}", "postcode": "200120"},
         "lines": [{"sku": sku, "quantity": q} for sku, q in lines],
         "freight": freight, "coupon": coupon,
     }

@@ -70,7 +70,7 @@ def test_a_two_part_key_pages_by_both_parts_and_names_one_record(api: ApiServer)
     services = _all_pages(api, "/api/services?limit=1", cursor="next_after", items="items", param="after")
     # a carrier's second service is not skipped at a page boundary
     assert [(s["carrier"], s["code"]) for s in services] == [("DEPPON", "HEAVY"), ("SF", "COLD"),
-                                                            ("SF", "STANDARD")]
+                                                            ("SF", "STANDARD"), ("ZTO", "ECONOMY")]
     cold = _ok(api.get("/api/services/SF/COLD", token=VIEWER))
     assert (cold["name"], cold["attributes"]["cold_chain"]) == ("SF Cold Chain", True)
     assert [h["action"] for h in cold["history"]] == ["create"]

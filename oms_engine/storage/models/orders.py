@@ -80,6 +80,10 @@ class Order(Base):
     payment_method: Mapped[str] = mapped_column(String(32), default="", server_default="")
     # The merge group it ships in with other orders of its customer (orders/merging.py).
     merge_group_id: Mapped[int | None] = mapped_column(ForeignKey("merge_groups.id"), nullable=True)
+    # The warehouse the order is being moved to while the first one stops picking it (orders/moves.py).
+    move_to: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # A warehouse that reported it cannot fill the order: its next routing sends it elsewhere (or holds it).
+    avoid_warehouse: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.line_no", cascade="all, delete-orphan")

@@ -93,6 +93,20 @@ def intercept(number: str) -> Response:
     return _done(number, oms().commands.intercept(number, actor=actor(), reason=note))
 
 
+@bp.post("/api/orders/<number>/move")
+@requires(ACT)
+def move(number: str) -> Response:
+    """Send a routed order to another warehouse (orders/moves.py): 409 with the reason when it cannot go."""
+    data = body_object(("warehouse", "note"))
+    warehouse = string_field(data, "warehouse", required=True, max_len=32)
+    note = string_field(data, "note", required=False, max_len=MAX_NOTE)
+    outcome = oms().commands.move(number, warehouse, actor=actor(), reason=note)
+    with oms().db.read() as s:
+        order = get_order(s, number)
+        return json_response({"number": number, "status": order.status, "warehouse": order.warehouse,
+                              "moving_to": order.move_to, "outcome": outcome})
+
+
 @bp.post("/api/orders/<number>/payments")
 @requires(ACT)
 def pay(number: str) -> Response:
