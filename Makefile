@@ -30,7 +30,7 @@ demo: $(STAMP)
 ## make test: set up with the dev extras and run the whole test suite (and the linter)
 test: $(DEV)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lint: $(DEV)
 	$(BIN)/ruff check .

@@ -246,33 +246,7 @@ def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, lo
             log["stop asked too late or too early"] += 1
             return None
     if ev.kind == "move":
-        # Operations move a routed order (or one part of a split one) to another warehouse equipped for its
-        # goods, to balance the load: cancelled at the first, through the interception rules when it is being
-        # picked, and sent to the second.
-        with oms.db.read() as s:
-            order = get_order(s, number)
-            parts = [c for c in order.children if c.status in _MOVABLE] if order.children else [order]
-            part = parts[0] if parts and parts[0].status in _MOVABLE else None
-            if part is not None:
-                number, here = part.number, part.warehouse
-                needed = {f for ln in part.lines for f in ("cold_chain", "oversize") if (ln.attributes or {}).get(f)}
-        if part is None:
-            log["move skipped (not routed, or shipped already)"] += 1
-            return None
-        others = [w["code"] for w in WAREHOUSES if w["code"] != here and needed <= set(w["capabilities"])]
-        if not others:
-            log["move skipped (no other warehouse equipped)"] += 1
-            return None
-        # The first in a shuffled turn that has the stock takes it (the command refuses one that has not).
-        start = int(ev.data[1] * len(others))
-        for target in others[start:] + others[:start]:
-            try:
-                oms.commands.move(number, target, actor="ops:demo", reason="balancing the warehouses' load")
-                log["move asked"] += 1
-                return None
-            except OmsError as exc:
-                refusal = str(exc).split(": ")[-1][:60]
-        log[f"move refused: {refusal}"] += 1
+        _move(oms, number, ev.data[1], log)
         return None
     actions: dict[str, Callable[[], Any]] = {
         "pay": lambda: oms.commands.pay(number, ev.data[1], ev.data[2], actor="payment:demo"),
@@ -287,3 +261,31 @@ def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, lo
     return None
 
 
+def _move(oms: OMS, number: str, turn: float, log: Counter[str]) -> None:
+    """Operations move a routed order (or one part of a split one) to another warehouse equipped for its goods,
+    to balance the load: cancelled at the first, through the interception rules when it is being picked, and
+    sent to the second."""
+    with oms.db.read() as s:
+        order = get_order(s, number)
+        parts = [c for c in order.children if c.status in _MOVABLE] if order.children else [order]
+        part = parts[0] if parts and parts[0].status in _MOVABLE else None
+        if part is not None:
+            number, here = part.number, part.warehouse
+            needed = {f for ln in part.lines for f in ("cold_chain", "oversize") if (ln.attributes or {}).get(f)}
+    if part is None:
+        log["move skipped (not routed, or shipped already)"] += 1
+        return
+    others = [w["code"] for w in WAREHOUSES if w["code"] != here and needed <= set(w["capabilities"])]
+    if not others:
+        log["move skipped (no other warehouse equipped)"] += 1
+        return
+    # The first in a shuffled turn that has the stock takes it (the command refuses one that has not).
+    start = int(turn * len(others))
+    for target in others[start:] + others[:start]:
+        try:
+            oms.commands.move(number, target, actor="ops:demo", reason="balancing the warehouses' load")
+            log["move asked"] += 1
+            return
+        except OmsError as exc:
+            refusal = str(exc).split(": ")[-1][:60]
+    log[f"move refused: {refusal}"] += 1
