@@ -123,10 +123,15 @@ def after(step: Step) -> Step | None:
     return _BY_STEP[step].next
 
 
+def next_step(step: Step) -> str | None:
+    """The ``stage`` of an order that has passed ``step``: the next step's, or none."""
+    nxt = _BY_STEP[step].next
+    return nxt.value if nxt is not None else None
+
+
 def advance(order: object, step: Step) -> None:
     """The order has passed ``step``: it waits for the next one (or for none)."""
-    nxt = _BY_STEP[step].next
-    order.stage = nxt.value if nxt is not None else None  # type: ignore[attr-defined]
+    order.stage = next_step(step)  # type: ignore[attr-defined]
 
 
 def fault_hold(step: Step) -> HoldStage:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
@@ -55,7 +55,7 @@ class MergeStage:
         done = self._close_waiting(s)
         ids = claim_step(s, self.step, self.batch_size)
         if ids:
-            done += self._merge(s, load_records(s, ids), cache)
+            done += self._merge(s, ids, cache)
         return done
 
     # -- what the batch reads ---------------------------------------------------------
@@ -103,31 +103,39 @@ class MergeStage:
         return out
 
     # -- new orders at the step -------------------------------------------------------
-    def _merge(self, s: Session, orders: list[OrderRec], cache: FactCache) -> int:
+    def _merge(self, s: Session, ids: Sequence[int], cache: FactCache) -> int:
         now = self.clock.now()
-        keys = {o.id: (o.customer_id, address_key(o.ship_to or {})) for o in orders}
+        # Who could ship with whom is known from a few columns; most orders have no partner and go on at once,
+        # without being read whole.
+        light = sorted(s.execute(select(Order.id, Order.parent_id, Order.customer_id, Order.ship_to)
+                                 .where(Order.id.in_(list(ids)))).all())
+        keys = {o.id: (o.customer_id, address_key(o.ship_to or {})) for o in light}
         customers = sorted({k[0] for k in keys.values()})
         rows = {g.id: g for g in self._open_groups(s, MergeGroup.customer_id.in_(customers))}
         groups = self._groups(s, list(rows.values()))
-        on_their_way = self._on_their_way(s, customers, [o.id for o in orders])
+        on_their_way = self._on_their_way(s, customers, list(ids))
         batch: dict[Key, list[int]] = defaultdict(list)    # the families of the batch's orders, in order
-        for o in orders:
+        for o in light:
             batch[keys[o.id]].append(family(o))
 
-        def partners(o: OrderRec) -> bool:
+        def partners(o: Any) -> bool:
             """Could anything ship with ``o``: an order of another family in a group, on its way, or in the
             batch?"""
             key, own = keys[o.id], family(o)
             return (any(f != own for f in batch[key]) or bool(on_their_way.get(key, set()) - {own})
                     or any((g.customer_id, g.address) == key and g.families - {own} for g in groups.values()))
 
-        lonely = {o.id for o in orders if not partners(o)}
-        for o in orders:
-            if o.id in lonely:
-                flow.advance(o, self.step)   # no partner anywhere: on at once, nothing to decide
-        rest = [o for o in orders if o.id not in lonely]
+        lonely = [o.id for o in light if not partners(o)]
+        if lonely:
+            # No partner anywhere: on at once, nothing to decide.
+            nxt = flow.next_step(self.step)
+            for i in range(0, len(lonely), 500):
+                s.execute(update(Order).where(Order.id.in_(lonely[i:i + 500])).values(stage=nxt),
+                          execution_options={"synchronize_session": False})
+        alone = set(lonely)
+        rest = load_records(s, [o.id for o in light if o.id not in alone])
         if not rest:
-            return len(orders)
+            return len(light)
         self.rules_in_force(s)
         facts = self.facts.facts(s, rest, cache, point=self.point)
         vols = volumes(s, {sku for o in rest for sku in order_skus(o)})
@@ -194,7 +202,7 @@ class MergeStage:
         self.current = None
         # Groups whose every partner arrived in this batch need not wait for the next pass.
         self._close(s, [rows[i] for i in sorted(touched)], self._on_their_way(s, customers), now)
-        return len(orders)
+        return len(light)
 
     # -- closing -----------------------------------------------------------------------
     def _close_waiting(self, s: Session) -> int:
