@@ -305,12 +305,7 @@ class OrderMachine:
     def _effects(self, s: Session, t: Transition) -> None:
         order, doc = t.order, f"order:{t.order.number}"
         if t.target is S.CANCELLED:
-            if getattr(order, "merge_group_id", None):
-                self._leave_parcel(s, order, t)
-            elif t.before in AT_WAREHOUSE and order.warehouse:
-                self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_CANCEL, {
-                    "order_number": order.number, "orders": [order.number], "warehouse": order.warehouse,
-                    "reason": t.cause})
+            self._withdraw(s, t)
             release_order(s, order.id, doc, t.at)
             # The money goes back with the order that is cancelled; a parent whose
             # children were all cancelled has nothing left to refund.
@@ -323,14 +318,8 @@ class OrderMachine:
                 self.outbox.enqueue(s, order, Kind.CONNECTOR, self.carrier_for(s, order.carrier),
                                     Topic.CARRIER_REGISTER, register, number=register["order_number"])
         elif t.event in (E.MOVE, E.SHORTAGE):
-            # The first warehouse lets go of it: its document is withdrawn there (unless the warehouse stopped
-            # it already, on an interception), and a merged parcel goes on without it.
-            if getattr(order, "merge_group_id", None):
-                self._leave_parcel(s, order, t)
-            elif t.before in AT_WAREHOUSE and order.warehouse:
-                self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_CANCEL, {
-                    "order_number": order.number, "orders": [order.number], "warehouse": order.warehouse,
-                    "reason": t.cause})
+            # The first warehouse lets go of it (unless it stopped it already, on an interception).
+            self._withdraw(s, t)
             if t.event is E.SHORTAGE:
                 release_order(s, order.id, doc, t.at)
         elif t.event is E.INTERCEPT and order.warehouse:
@@ -349,6 +338,17 @@ class OrderMachine:
             # A refused parcel is back: the customer gets the money for it back.
             if order.paid_amount or order.parent_id:
                 order.refund_amount = order.payable
+
+    def _withdraw(self, s: Session, t: Transition) -> None:
+        """The order's document is withdrawn from its warehouse: a merged parcel goes on without it, an
+        order of its own is cancelled there if the warehouse has it."""
+        order = t.order
+        if getattr(order, "merge_group_id", None):
+            self._leave_parcel(s, order, t)
+        elif t.before in AT_WAREHOUSE and order.warehouse:
+            self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_CANCEL, {
+                "order_number": order.number, "orders": [order.number], "warehouse": order.warehouse,
+                "reason": t.cause})
 
     def _leave_parcel(self, s: Session, order: Order, t: Transition) -> None:
         self.leave_parcel(s, order, t.cause, held_by_warehouse=t.before in AT_WAREHOUSE or t.before is S.PICKING,

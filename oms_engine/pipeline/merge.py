@@ -201,7 +201,8 @@ class MergeStage:
                        + f"; it waits until {chosen.closes_at:%Y-%m-%d %H:%M} at most"})
         self.current = None
         # Groups whose every partner arrived in this batch need not wait for the next pass.
-        self._close(s, [rows[i] for i in sorted(touched)], self._on_their_way(s, customers), now)
+        if touched:
+            self._close(s, [rows[i] for i in sorted(touched)], self._on_their_way(s, customers), now)
         return len(light)
 
     # -- closing -----------------------------------------------------------------------

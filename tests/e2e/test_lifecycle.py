@@ -25,7 +25,7 @@ from oms_engine.rules import RulesetInvalid
 from oms_engine.stock.ledger import post
 from oms_engine.stock.movements import Movement
 from oms_engine.storage.models import InboxMessage, Product, RawPayload
-from tests.support import T0, build_oms, copy_rules, order_json, payload
+from tests.support import NO_REFUSALS, T0, build_oms, copy_rules, order_json, payload
 from tests.support.pipeline import (
     assert_decisions,
     assert_history,
@@ -52,8 +52,6 @@ from tests.support.pipeline import (
     topics,
     yaml_rule_names,
 )
-
-NO_REFUSALS = {"sim_wms": {"dock_refusal_rate": 0.0}, "sim_carrier": {"refusal_rate": 0.0}}
 
 # The events of a parcel's way from the warehouse to the customer, with who reports them.
 FULFIL = [("wms_accept", "accepted", "wms:sim_wms"), ("pick", "picking", "wms:sim_wms"),

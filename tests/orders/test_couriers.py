@@ -17,9 +17,8 @@ from oms_engine.masterdata.files import Row
 from oms_engine.orders.queries import get_order
 from oms_engine.plugin.testing import T0, show_order, status
 from oms_engine.storage.models import OutboxMessage
-from tests.support import build_oms, copy_rules, order_json, payload
+from tests.support import NO_REFUSALS, build_oms, copy_rules, order_json, payload
 
-QUIET = {"sim_wms": {"dock_refusal_rate": 0.0}, "sim_carrier": {"refusal_rate": 0.0}}
 CARRIERS = [
     {"code": "SF", "name": "SF Express", "connector": "sim_carrier",
      "settings": {"base_price": 1800, "price_per_kg": 500, "transit_hours": 24},
@@ -41,7 +40,7 @@ def _collect_from(oms: OMS, carriers: list[str]) -> None:
 
 @pytest.fixture
 def oms(tmp_path: Path, db_url: str) -> Iterator[OMS]:
-    o = build_oms(tmp_path, db_url, plugin_settings=QUIET)
+    o = build_oms(tmp_path, db_url, plugin_settings=NO_REFUSALS)
     o.masterdata.apply("carriers", [Row(f"t:{c['code']}", c) for c in CARRIERS], actor="t", source="t")
     _collect_from(o, ["SF", "ZTO", "DEPPON"])
     yield o
@@ -135,7 +134,7 @@ def test_the_cheapest_that_keeps_the_date_beats_a_cheaper_one_that_is_late(tmp_p
     text = (rules / "carriers.yaml").read_text(encoding="utf-8")
     start = text.index("  - name: booked-delivery")
     (rules / "carriers.yaml").write_text(text[:start] + text[text.index("  - name: cheapest"):], encoding="utf-8")
-    o = build_oms(tmp_path, db_url, rules_dir=rules, plugin_settings=QUIET)
+    o = build_oms(tmp_path, db_url, rules_dir=rules, plugin_settings=NO_REFUSALS)
     try:
         o.masterdata.apply("carriers", [Row(f"t:{c['code']}", c) for c in CARRIERS], actor="t", source="t")
         _collect_from(o, ["SF", "ZTO", "DEPPON"])

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -18,16 +16,7 @@ from oms_engine.engine import OMS
 from oms_engine.orders.queries import get_order
 from oms_engine.plugin.testing import drive, drive_until_state, show_order, status
 from oms_engine.storage.models import MergeGroup, Order, OutboxMessage, Stock
-from tests.support import build_oms, order_json, payload
-
-QUIET = {"sim_wms": {"dock_refusal_rate": 0.0}, "sim_carrier": {"refusal_rate": 0.0}}
-
-
-@pytest.fixture
-def quiet(tmp_path: Path, db_url: str) -> Iterator[OMS]:
-    o = build_oms(tmp_path, db_url, plugin_settings=QUIET)
-    yield o
-    o.close()
+from tests.support import NO_REFUSALS, build_oms, order_json, payload
 
 
 def _ingest(oms: OMS, *orders: dict[str, Any]) -> list[str]:
@@ -140,7 +129,7 @@ def _picture(oms: OMS) -> dict[str, Any]:
 def test_merging_never_changes_any_orders_money_or_lines(orders: list[tuple[str, list[tuple[str, int]], str]]
                                                          ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        oms = build_oms(Path(tmp), f"sqlite:///{tmp}/oms.db", plugin_settings=QUIET)
+        oms = build_oms(Path(tmp), f"sqlite:///{tmp}/oms.db", plugin_settings=NO_REFUSALS)
         try:
             _ingest(oms, *(order_json(f"P-{i}", lines, flat=flat, coupon=coupon)
                            for i, (flat, lines, coupon) in enumerate(orders)))

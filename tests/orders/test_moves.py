@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
@@ -13,16 +10,7 @@ from oms_engine.orders.moves import MoveRefused
 from oms_engine.orders.queries import get_order
 from oms_engine.plugin.testing import drive, drive_until_state, show_order, status
 from oms_engine.storage.models import OutboxMessage, Reservation, Stock, StockMovement
-from tests.support import build_oms, order_json, payload
-
-QUIET = {"sim_wms": {"dock_refusal_rate": 0.0}, "sim_carrier": {"refusal_rate": 0.0}}
-
-
-@pytest.fixture
-def quiet(tmp_path: Path, db_url: str) -> Iterator[OMS]:
-    o = build_oms(tmp_path, db_url, plugin_settings=QUIET)
-    yield o
-    o.close()
+from tests.support import order_json, payload
 
 
 def _one(oms: OMS, external_id: str, lines: list[tuple[str, int]] | None = None) -> str:

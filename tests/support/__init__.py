@@ -31,8 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT.parent / "shared" / "samples"
 PG_URL = os.environ.get("OMS_TEST_DATABASE_URL")
 
-__all__ = ["CATALOGUE", "PG_URL", "ROOT", "SAMPLES", "T0", "WAREHOUSES", "build_oms", "copy_rules", "make_config",
-           "order_json", "payload", "seed"]
+__all__ = ["CATALOGUE", "NO_REFUSALS", "PG_URL", "ROOT", "SAMPLES", "T0", "WAREHOUSES", "build_oms", "copy_rules",
+           "make_config", "order_json", "payload", "seed"]
+
+# The simulated warehouse never refuses an interception on the dock, the carrier never turns a parcel away:
+# for tests that follow orders to the door and assert where they end.
+NO_REFUSALS = {"sim_wms": {"dock_refusal_rate": 0.0}, "sim_carrier": {"refusal_rate": 0.0}}
 
 
 def make_config(tmp_path: Path, url: str, **overrides: Any) -> Config:
