@@ -143,13 +143,18 @@ class OMS:
             SplitStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses),
             RouteStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses,
                        shelf_life=config.min_shelf_life_days),
-            MergeStage(**decide, clock=clock),
-            CarrierStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses, carriers=carriers),
-            DocumentsStage(batch_size=n, outbox=outbox, wms_for=wms_for, wants_master_data=self._wants_master_data),
+            merge := MergeStage(**decide, clock=clock),
+            carrier := CarrierStage(**decide, clock=clock, plugins=plugins, warehouses=self.warehouses,
+                                    carriers=carriers),
+            documents := DocumentsStage(batch_size=n, outbox=outbox, wms_for=wms_for,
+                                        wants_master_data=self._wants_master_data),
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
                         callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry),
             ParentsStage(batch_size=n, machine=machine),
         ))
+        # An order merging moves on is matched with its courier and its document queued in the same transaction;
+        # the later stages take in their own what reaches their step otherwise (a group closing, a release).
+        merge.then, carrier.then = carrier, documents
         # Every process decides with the active rules: a change made anywhere is picked up between passes
         # (and by each decision stage in its own transaction, see decisions/versions.py).
         self.pipeline.before_pass.append(self.rules.refresh)

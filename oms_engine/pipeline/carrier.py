@@ -12,6 +12,7 @@ matched: nothing is decided and nothing is recorded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ from ..storage.db import drain
 from ..storage.models import MergeGroup, Order
 from .deciding import DecisionStage
 from .holding import hold
-from .stage import StageName, claim_step
+from .stage import StageName, carry_on
 
 
 @dataclass
@@ -58,15 +59,16 @@ class CarrierStage(DecisionStage):
         super().__init__(**kw)
         self.clock, self.plugins, self.warehouses, self.carriers = clock, plugins, warehouses, carriers
 
-    def run(self, s: Session, cache: FactCache) -> int:
+    def take(self, s: Session, ids: Sequence[int], cache: FactCache, records: Sequence[OrderRec] = ()) -> int:
         if self.carriers.known(s):
-            return super().run(s, cache)
+            return super().take(s, ids, cache, records)
         # No carriers to choose among: the configured connector carries every parcel.
-        ids = claim_step(s, self.step, self.batch_size)
-        for order in load_records(s, ids, customers=False):
+        orders = [*records, *load_records(s, ids, customers=False)]
+        for order in orders:
             order.carrier, order.service = self.carriers.default_connector, None
             flow.advance(order, self.step)
-        return len(ids)
+        carry_on(self, self.then, s, cache, records=orders)
+        return len(orders)
 
     def prepare(self, s: Session, orders: list[OrderRec]) -> _Batch:
         now = self.clock.now()

@@ -24,6 +24,7 @@ anything for the order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
@@ -37,7 +38,7 @@ from ..orders.records import OrderRec, load_records
 from ..plugin.faults import PluginFault
 from ..rules import Decision, FactError, RuleEngineError
 from .holding import hold_on_fault
-from .stage import RulesInForce, StageName, Unit, UnitKind, claim_step, rules_as_loaded
+from .stage import Follower, RulesInForce, StageName, Unit, UnitKind, carry_on, claim_step, rules_as_loaded
 
 
 class DecisionStage:
@@ -51,13 +52,18 @@ class DecisionStage:
         self.batch_size, self.facts, self.rulebook = batch_size, facts, rulebook
         self.decisions, self.machine, self.rules_in_force = decisions, machine, rules_in_force
         self.current: Unit | None = None
+        # The stage of the next step, when it works in this stage's transaction (stage.carry_on).
+        self.then: Follower | None = None
 
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim_step(s, self.step, self.batch_size)
-        if not ids:
-            return 0
+        return self.take(s, ids, cache) if ids else 0
+
+    def take(self, s: Session, ids: Sequence[int], cache: FactCache, records: Sequence[OrderRec] = ()) -> int:
+        """Decide the step for these orders, claimed in this transaction: ``ids`` still to be read, ``records``
+        read already (by the stage before, see stage.carry_on)."""
         self.rules_in_force(s)
-        orders = load_records(s, ids)
+        orders = sorted([*records, *load_records(s, ids)], key=lambda o: o.id)
         facts = self.facts.facts(s, orders, cache)
         batch = self.prepare(s, orders)
         for order in orders:
@@ -73,6 +79,7 @@ class DecisionStage:
         self.current = None
         self.finish(s, batch, cache)
         self.current = None
+        carry_on(self, self.then, s, cache, records=orders)
         return len(orders)
 
     # -- what a stage supplies ----------------------------------------------------------

@@ -10,7 +10,7 @@ takes the order off this step, so it is queued exactly once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,9 +43,11 @@ class DocumentsStage:
 
     def run(self, s: Session, cache: FactCache) -> int:
         ids = claim_step(s, self.step, self.batch_size)
-        if not ids:
-            return 0
-        orders = load_records(s, ids, customers=False)
+        return self.take(s, ids, cache) if ids else 0
+
+    def take(self, s: Session, ids: Sequence[int], cache: FactCache, records: Sequence[OrderRec] = ()) -> int:
+        """Queue the documents of these orders, claimed in this transaction (``records`` read already)."""
+        orders = sorted([*records, *load_records(s, ids, customers=False)], key=lambda o: o.id)
         grouped: dict[int, list[OrderRec]] = defaultdict(list)
         for order in orders:
             if order.merge_group_id:
@@ -55,7 +57,7 @@ class DocumentsStage:
         if grouped:
             self._groups(s, grouped)
         self.current = None
-        return len(ids)
+        return len(orders)
 
     def _send(self, s: Session, orders: list[OrderRec], number: str) -> None:
         lead = orders[0]

@@ -33,7 +33,7 @@ from ..storage.claims import lock_orders
 from ..storage.db import drain
 from ..storage.models import MergeGroup, Order, OrderLine
 from .holding import hold_on_fault
-from .stage import RulesInForce, StageName, Unit, UnitKind, claim_step, rules_as_loaded
+from .stage import Follower, RulesInForce, StageName, Unit, UnitKind, carry_on, claim_step, rules_as_loaded
 
 _FAULTS = (PluginFault, FactError, RuleEngineError)
 Key = tuple[int, str]   # (customer id, address key)
@@ -50,6 +50,8 @@ class MergeStage:
         self.batch_size, self.clock, self.facts, self.rulebook = batch_size, clock, facts, rulebook
         self.decisions, self.machine, self.rules_in_force = decisions, machine, rules_in_force
         self.current: Unit | None = None
+        # Courier matching, working the orders this stage moves on in its transaction (stage.carry_on).
+        self.then: Follower | None = None
 
     def run(self, s: Session, cache: FactCache) -> int:
         done = self._close_waiting(s)
@@ -134,8 +136,16 @@ class MergeStage:
                           execution_options={"synchronize_session": False})
         alone = set(lonely)
         rest = load_records(s, [o.id for o in light if o.id not in alone])
-        if not rest:
-            return len(light)
+        if rest:
+            self._decide(s, rest, keys, customers, rows, groups, on_their_way, batch, cache, now)
+        carry_on(self, self.then, s, cache, ids=lonely, records=rest)
+        return len(light)
+
+    def _decide(self, s: Session, rest: list[OrderRec], keys: dict[int, Key],
+                customers: list[int], rows: dict[int, MergeGroup], groups: dict[int, Group],
+                on_their_way: dict[Key, set[int]], batch: dict[Key, list[int]], cache: FactCache, now: Any
+                ) -> None:
+        """Merge or not, each order that could ship with another."""
         self.rules_in_force(s)
         facts = self.facts.facts(s, rest, cache, point=self.point)
         vols = volumes(s, {sku for o in rest for sku in order_skus(o)})
@@ -203,7 +213,6 @@ class MergeStage:
         # Groups whose every partner arrived in this batch need not wait for the next pass.
         if touched:
             self._close(s, [rows[i] for i in sorted(touched)], self._on_their_way(s, customers), now)
-        return len(light)
 
     # -- closing -----------------------------------------------------------------------
     def _close_waiting(self, s: Session) -> int:

@@ -1,8 +1,10 @@
 """The pipeline: stages that each take a batch of ready work, one transaction per stage.
 
-A pass runs every stage in order (timers, tasks, inbox, screen, split, route,
-documents, outbox, parents), each in a transaction of its own that commits before the next
-stage starts, so each stage sees the previous one's work. :meth:`Pipeline.run_until_idle`
+A pass runs every stage in order (timers, tasks, inbox, backorders, screen, split,
+route, merge, carrier, documents, outbox, parents), each in a transaction of its own that
+commits before the next stage starts, so each stage sees the previous one's work. The
+short steps after routing are the exception: what merging moves on, courier matching and
+the documents stage work in merging's transaction (stage.carry_on). :meth:`Pipeline.run_until_idle`
 repeats passes until none finds work.
 
 Why a transaction per stage rather than one per pass: a stage holds row locks
@@ -109,8 +111,8 @@ class Pipeline:
                 if unit is None:
                     raise
                 self.faults += 1
-                log.error("stage %s failed on %s %s; setting it aside", stage.name, unit.kind.value, unit.id,
-                          exc_info=exc)
+                log.error("stage %s failed on %s %s; setting it aside", unit.stage or stage.name, unit.kind.value,
+                          unit.id, exc_info=exc)
                 self._set_aside(stage, unit, exc)
                 return None, cache
         raise AssertionError("unreachable")
@@ -143,9 +145,9 @@ class Pipeline:
     # -- setting a unit of work aside ------------------------------------------------
     def _set_aside(self, st: Stage, unit: Unit, error: BaseException) -> None:
         now = self.clock.now()
-        stage = st.name
+        stage = unit.stage or st.name
         # A stage working an order at a step of the flow: the order can wait in the review queue.
-        step: flow.Step | None = getattr(st, "step", None)
+        step: flow.Step | None = unit.step or getattr(st, "step", None)
         fault = flow.row(step).fault if step is not None else None
 
         def set_aside() -> None:

@@ -157,3 +157,32 @@ def test_children_the_database_refuses_set_their_parent_aside_and_the_other_spli
     assert story["status"] == "on_hold" and story["hold_stage"] == "split-fault"
     assert "unique" in story["hold_reason"].lower()   # the number the stray order holds
     assert oms.pipeline.faults == 1
+
+
+def test_a_document_that_fails_in_the_merge_stages_transaction_is_set_aside_as_the_documents_stages(
+        oms: OMS) -> None:
+    """Merging, courier matching and the document work in one transaction: an order the documents stage
+    fails on there is parked as that stage's unit, and the rest of the batch is dispatched."""
+    results = oms.intake.ingest("json", payload(order_json("A"), order_json("B"), order_json("C")))
+    numbers = {r.external_id: r.number for r in results}
+    documents = oms.pipeline.stage(StageName.DOCUMENTS)
+    send = documents._send  # type: ignore[attr-defined]
+
+    def send_or_trip(s: Session, orders: list[object], number: str) -> None:
+        if number == numbers["B"]:
+            documents.current = Unit(UnitKind.ORDER, orders[0].id)  # type: ignore[attr-defined]
+            raise KeyError(f"a bug met order {number}")
+        send(s, orders, number)
+
+    documents._send = send_or_trip  # type: ignore[attr-defined]
+    done = oms.pipeline.run_pass()
+    assert "documents" not in done or done["documents"] == 0   # nothing was left for its own transaction
+    oms.pipeline.run_until_idle()
+    assert status(oms, numbers["A"]) == status(oms, numbers["C"]) == "dispatched"
+    with oms.db.read() as s:
+        story = explain(s, numbers["B"])
+    assert story["status"] == "routed"
+    [incident] = story["incidents"]
+    assert incident["stage"] == "documents" and "a bug met order" in incident["error"]
+    assert incident["action"].startswith("order parked")
+    assert oms.pipeline.faults == 1
