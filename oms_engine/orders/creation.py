@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..errors import OmsError
-from ..money import apportion, format_minor
+from ..money import MAX_AMOUNT, apportion, format_minor
 from ..payments.status import record_payment
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import WarehouseView
@@ -27,7 +27,7 @@ from ..stock.reservations import load_for_reserving, reserve_lines
 from ..stock.warehouses import WarehouseCache
 from ..storage.driver import fetch
 from ..storage.models import Order, Product
-from .canonical import MAX_AMOUNT, CanonicalOrder, naive_utc
+from .canonical import CanonicalOrder, naive_utc
 from .customers import customers_for_orders, known_customers
 from .flow import FIRST, HoldStage
 from .incidents import record_incident
@@ -53,6 +53,13 @@ class ProductRow(NamedTuple):
     active: bool
     components: list[Any] | None
     lot_tracked: bool
+    length_mm: int | None
+    width_mm: int | None
+    height_mm: int | None
+
+    @property
+    def volume_cm3(self) -> int:
+        return (self.length_mm or 0) * (self.width_mm or 0) * (self.height_mm or 0) // 1000
 
 
 _CHUNK = 500
@@ -85,6 +92,7 @@ def kit_line(line: dict[str, Any], kit: ProductRow, products: dict[str, ProductR
     per = {c["sku"]: int(c["quantity"]) for c in kit.components or ()}
     if not line["weight_g"]:
         line["weight_g"] = sum(part.weight_g * per[part.sku] for part in parts if part is not None)
+    line["volume_cm3"] = sum(part.volume_cm3 * per[part.sku] for part in parts if part is not None)
     # What a component needs (cold chain, oversize...) the kit needs: routing and couriers read the line.
     attrs = line["attributes"]
     for part in parts:
@@ -194,6 +202,7 @@ class OrderCreator:
             line = {"line_no": i, "sku": sku, "channel_sku": ln.sku, "name": ln.name or (p.name if p else ln.sku),
                     "quantity": ln.quantity, "unit_price": price, "goods": price * ln.quantity, "discount": 0,
                     "merchant": p.merchant if p else "", "weight_g": p.weight_g if p else 0,
+                    "volume_cm3": p.volume_cm3 if p else 0,
                     "attributes": dict(p.attributes or {}) if p else {}, "mapped": p is not None, "components": None}
             if p is not None and p.lot_tracked:
                 line["attributes"][LOT_TRACKED] = True

@@ -1,8 +1,9 @@
 """The parcel an order (or a merged group of orders) makes: what courier matching and the merging rules weigh.
 
-Weight comes from the lines (the product's weight as ordered), volume from
-the catalogue's dimensions, value from what the customer pays, and the
-latest delivery from the window the customer booked.
+Weight and volume come from the lines (the product's as ordered; the
+catalogue's dimensions for a line ordered before lines kept its volume),
+value from what the customer pays, and the latest delivery from the window
+the customer booked.
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ def volumes(s: Session, skus: Iterable[str]) -> dict[str, int]:
 
 
 def order_skus(order: Order) -> list[str]:
-    """Every SKU the order's parcel holds: a kit's components, the others' own."""
-    return [c["sku"] for ln in order.lines for c in (ln.components or [{"sku": ln.sku}])]
+    """The SKUs whose volume the catalogue must tell for the order's parcel: those of its lines that do not
+    carry their own (a kit's components, the others' own)."""
+    return [c["sku"] for ln in order.lines if ln.volume_cm3 is None
+            for c in (ln.components or [{"sku": ln.sku}])]
 
 
 def _volume(order: Order, volume_of: Mapping[str, int]) -> int:
     total = 0
     for ln in order.lines:
-        if ln.components:
+        if ln.volume_cm3 is not None:
+            total += ln.volume_cm3 * ln.quantity
+        elif ln.components:
             total += sum(volume_of.get(c["sku"], 0) * c["quantity"] for c in ln.components) * ln.quantity
         else:
             total += volume_of.get(ln.sku, 0) * ln.quantity
@@ -52,20 +57,31 @@ def _volume(order: Order, volume_of: Mapping[str, int]) -> int:
 def shipment(reference: str, orders: Sequence[Order], warehouse: WarehouseView | None, volume_of: Mapping[str, int],
              now: datetime, handling_hours: float = HANDLING_HOURS) -> Shipment:
     first = orders[0]
-    flags = {flag for o in orders for ln in o.lines for flag in ("cold_chain", "oversize")
-             if (ln.attributes or {}).get(flag)}
-    windows_by = [o.delivery_by for o in orders if o.delivery_by is not None]
-    windows_from = [o.delivery_from for o in orders if o.delivery_from is not None]
+    # One pass over the orders and their lines: courier matching weighs every parcel.
+    weight = volume = value = cod = 0
+    cold = oversize = False
+    windows_by: list[datetime] = []
+    windows_from: list[datetime] = []
+    for o in orders:
+        value += o.payable
+        if o.payment_method == COD:
+            cod += max(o.payable - o.paid_amount, 0)
+        if o.delivery_by is not None:
+            windows_by.append(o.delivery_by)
+        if o.delivery_from is not None:
+            windows_from.append(o.delivery_from)
+        volume += _volume(o, volume_of)
+        for ln in o.lines:
+            weight += ln.weight_g * ln.quantity
+            if ln.attributes:
+                cold = cold or bool(ln.attributes.get("cold_chain"))
+                oversize = oversize or bool(ln.attributes.get("oversize"))
     origin = (Address(country=warehouse.country, region=warehouse.region, city=warehouse.city)
               if warehouse is not None else Address())
     return Shipment(
         reference=reference, orders=tuple(o.number for o in orders), warehouse=first.warehouse or "",
-        origin=origin, destination=Address.of(first.ship_to),
-        weight_g=sum(ln.weight_g * ln.quantity for o in orders for ln in o.lines),
-        volume_cm3=sum(_volume(o, volume_of) for o in orders),
-        value=sum(o.payable for o in orders), currency=first.currency,
-        cod_amount=sum(max(o.payable - o.paid_amount, 0) for o in orders if o.payment_method == COD),
-        cold_chain="cold_chain" in flags, oversize="oversize" in flags,
+        origin=origin, destination=Address.of(first.ship_to), weight_g=weight, volume_cm3=volume,
+        value=value, currency=first.currency, cod_amount=cod, cold_chain=cold, oversize=oversize,
         ready_at=now + timedelta(hours=handling_hours),
         # The tightest window any of its orders booked.
         deliver_from=max(windows_from) if windows_from else None,

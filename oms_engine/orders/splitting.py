@@ -96,6 +96,7 @@ def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: 
             cl.append({"line_no": new_no, "sku": src.sku, "channel_sku": src.channel_sku, "name": src.name,
                        "quantity": q, "unit_price": src.unit_price, "goods": src.unit_price * q,
                        "discount": shares[n][gi], "merchant": src.merchant, "weight_g": src.weight_g,
+                       "volume_cm3": src.volume_cm3,
                        "attributes": dict(src.attributes or {}), "mapped": src.mapped,
                        "components": list(src.components) if src.components else None})
         child_lines.append(cl)

@@ -163,3 +163,24 @@ def test_no_carrier_takes_it_holds_the_order_with_each_refusal_and_release_asks_
     oms.commands.release(number, actor="ops:li", note="SF collects from here now")
     oms.pipeline.run_until_idle()
     assert status(oms, number) == "dispatched" and _courier(oms, number)["outcome"]["carrier"] == "SF"
+
+
+def _dimensions(oms: OMS, sku: str, mm: tuple[int, int, int]) -> None:
+    oms.masterdata.apply("products", [Row(f"t:{sku}", {"sku": sku, "length_mm": mm[0], "width_mm": mm[1],
+                                                        "height_mm": mm[2]})], actor="t", source="t", merge=True)
+
+
+def test_a_parcel_is_as_bulky_as_its_lines_were_when_ordered(oms: OMS) -> None:
+    """A service's volume limit weighs the parcel by the dimensions its products had when the order came in,
+    as its weight: a catalogue edit afterwards does not change what is in the box."""
+    oms.masterdata.apply("carriers", [Row("t:ZTO", {**CARRIERS[1], "services": [
+        {"code": "ECONOMY", "name": "ZTO Economy", "attributes": {"max_weight_g": 20000, "max_volume_cm3": 3000}}]})],
+        actor="t", source="t", merge=True)
+    _dimensions(oms, "TEA-1", (200, 100, 100))          # 2,000 cm3 a unit
+    number = _one(oms, order_json("CR-V", [("TEA-1", 2)]))
+    _dimensions(oms, "TEA-1", (10, 10, 10))             # re-measured after the order came in
+    oms.pipeline.run_until_idle()
+    decision = _courier(oms, number)
+    assert decision["outcome"]["volume_cm3"] == 4000
+    assert ("ZTO", "ECONOMY", "passed over: volume 4,000cm3 over its limit of 3,000cm3") in _tried(decision)
+    assert decision["outcome"]["carrier"] == "SF"

@@ -119,6 +119,9 @@ class OrderLine(Base):
     discount: Mapped[int] = mapped_column(BigInteger, default=0)
     merchant: Mapped[str] = mapped_column(String(64), default="")
     weight_g: Mapped[int] = mapped_column(Integer, default=0)
+    # Cubic centimetres of one unit as ordered (a kit: its components'), for the parcel courier matching and
+    # merging weigh; None: ordered before lines kept it, read from the catalogue (orders/shipments.py).
+    volume_cm3: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The product as it was when ordered; later catalogue edits do not touch it.
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     mapped: Mapped[bool] = mapped_column(Boolean, default=True)
