@@ -9,58 +9,104 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-# ISO 4217 exponents that differ from 2; everything else has two decimals.
-_EXPONENTS: dict[str, int] = {
-    "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2,
-    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3,
+# 10^13 minor units (100 billion in a two-decimal currency) per amount: far above any real order, and even
+# a few of them added together stay far below the 64-bit columns' 9.2 x 10^18. Every amount the OMS takes
+# in (a channel's payload, the API, the CLI, master data) is held to it.
+MAX_AMOUNT = 10**13
+
+
+# ISO 4217 list one (published 2026-01-01): active codes for legal tender and their minor units.
+# Left out on purpose: funds (BOV CHE CHW CLF COU MXV USN UYI UYW), units of account (XAD XBA XBB XBC
+# XBD XDR XSU XUA), precious metals (XAG XAU XPD XPT), XTS (testing) and XXX (no currency).
+def _codes(codes: str, digits: int) -> dict[str, int]:
+    return dict.fromkeys(codes.split(), digits)
+
+
+ISO_4217: dict[str, int] = {
+    **_codes(
+        "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF "
+        "CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL "
+        "HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT "
+        "MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB "
+        "SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH "
+        "USD UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG", 2),
+    **_codes("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF", 0),
+    **_codes("BHD IQD JOD KWD LYD OMR TND", 3),
 }
-
-
-def exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency.upper(), 2)
 
 
 class MoneyError(ValueError):
     pass
 
 
-_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-# Minor units are stored in 64-bit columns; far below that, sums of lines cannot overflow either.
-MAX_MINOR = 10**15
+def _shown(value: object, limit: int = 40) -> str:
+    """``value`` quoted for an error message, cut to ``limit`` characters."""
+    text = repr(value if not isinstance(value, str) or len(value) <= limit else value[:limit])
+    return text + ("..." if isinstance(value, str) and len(value) > limit else "")
 
 
-def to_minor(value: str | int | Decimal, currency: str) -> int:
-    """Parse a decimal amount ("12.30", 12, Decimal) into minor units, exactly.
+def currency_digits(code: object) -> int:
+    """The decimals of ``code``, an active ISO 4217 currency; MoneyError says why anything else is not one."""
+    if not isinstance(code, str):
+        raise MoneyError(f"an ISO 4217 currency code (e.g. \"CNY\") is required, not {type(code).__name__}")
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise MoneyError(f"{_shown(code)} is not an ISO 4217 code: three capital letters A-Z, e.g. \"CNY\"")
+    digits = ISO_4217.get(code)
+    if digits is None:
+        raise MoneyError(f"{code} is not an active ISO 4217 currency")
+    return digits
 
-    A string is ASCII digits with an optional point, nothing else: no exponent,
-    "_", "+" or other scripts' digits, which Decimal would take silently.
-    Floats are refused: they cannot represent most decimal amounts exactly.
+
+def exponent(currency: str) -> int:
+    """The decimals of ``currency`` (any case); two for a code not in ISO 4217, which nothing stored has."""
+    return ISO_4217.get(currency.upper(), 2)
+
+
+_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+
+
+def to_minor(value: str | int | Decimal, currency: str, *, signed: bool = False) -> int:
+    """A decimal amount ("12.30", 12, Decimal("12.3")) in minor units of ``currency``, exactly; MoneyError says
+    what is wrong with anything else.
+
+    A string is ASCII digits with an optional point and an optional leading minus, nothing else: no exponent,
+    "_", "+", spaces inside or other scripts' digits, which Decimal would take silently. Floats are refused:
+    they cannot represent most decimal amounts exactly. Without ``signed`` an amount is 0 or more ("-0.00"
+    is negative too: a sign nobody means). Its size is at most :data:`MAX_AMOUNT` either way.
     """
     if isinstance(value, bool | float) or not isinstance(value, str | int | Decimal):
-        raise MoneyError(f"amount {value!r} must be a decimal string or integer, not {type(value).__name__}")
+        raise MoneyError(f"amount {_shown(value)} must be a decimal string or integer, not {type(value).__name__}")
+    digits = exponent(currency)
     if isinstance(value, str):
-        text = value.strip()
-        if not _DECIMAL.fullmatch(text):
-            raise MoneyError(f"amount {value[:40]!r} is not a decimal number (ASCII digits and an optional point)")
-        d = Decimal(text)
-    elif isinstance(value, int):
-        d = Decimal(value)
+        m = _DECIMAL.fullmatch(value.strip())
+        if m is None:
+            raise MoneyError(f"{_shown(value)} is not a decimal amount: ASCII digits with an optional \".\", "
+                             f"e.g. \"129.90\"")
+        negative, whole, fraction = m.group(1) == "-", m.group(2).lstrip("0") or "0", m.group(3) or ""
+        if len(fraction.rstrip("0")) > digits:
+            raise MoneyError(f"{_shown(value)} has more decimals than {currency} allows ({digits})")
+        # Digits are counted before int(), so a 5,000-digit amount is refused as too large, cheaply.
+        fraction = fraction[:digits].ljust(digits, "0")
+        magnitude = int(whole + fraction) if len(whole) <= 20 else MAX_AMOUNT + 1
     else:
-        d = value
+        d = Decimal(value)
         if not d.is_finite():
-            raise MoneyError(f"amount {value!r} is not a finite number")
-    try:
-        scaled = d.scaleb(exponent(currency))
-        exact = scaled == scaled.to_integral_value()
-    except InvalidOperation:
-        raise MoneyError(f"amount {str(value)[:40]!r} is out of range") from None
-    if not exact:
-        raise MoneyError(f"amount {value!r} has more decimals than {currency} allows")
-    if abs(scaled) > MAX_MINOR:
-        raise MoneyError(f"amount {str(value)[:40]!r} is out of range")
-    return int(scaled)
+            raise MoneyError(f"amount {_shown(value)} is not a finite number")
+        negative, d = d.is_signed(), abs(d)
+        if d.adjusted() > 20:
+            magnitude = MAX_AMOUNT + 1
+        else:
+            scaled = d.scaleb(digits)
+            if scaled != scaled.to_integral_value():
+                raise MoneyError(f"{_shown(value)} has more decimals than {currency} allows ({digits})")
+            magnitude = int(scaled)
+    if negative and not signed:
+        raise MoneyError(f"{_shown(value)} is negative; amounts are 0 or more")
+    if magnitude > MAX_AMOUNT:
+        raise MoneyError(f"{_shown(value)} is over the limit of {format_minor(MAX_AMOUNT, currency)}")
+    return -magnitude if negative else magnitude
 
 
 def decimal_text(amount: int, currency: str) -> str:

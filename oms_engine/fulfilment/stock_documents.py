@@ -156,8 +156,6 @@ class StockDocuments:
                     cost = to_minor(ln.unit_cost, product.currency)
                 except MoneyError as exc:
                     raise DocumentError(f"line {n}: unit cost: {exc}") from None
-                if cost < 0:
-                    raise DocumentError(f"line {n}: unit cost must not be negative")
             doc.lines.append(StockDocumentLine(line_no=n, sku=ln.sku, quantity=ln.quantity, done=0, unit_cost=cost,
                                                lot=ln.lot, expires_on=ln.expires_on))
         s.add(doc)

@@ -34,54 +34,20 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from ..money import exponent, format_minor
+from .. import money
+from ..money import MAX_AMOUNT, format_minor
 
-# 10^13 minor units (100 billion in a two-decimal currency) per amount: far above any real order, and
-# even a few of them added together stay far below BigInteger's 9.2 x 10^18.
-MAX_AMOUNT = 10**13
 MAX_QUANTITY = 100_000
 MAX_LINES = 500
 # From 1970: marketplace sandboxes send orders dated at the Unix epoch (see the Amazon sample).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
-# ISO 4217 list one (published 2026-01-01): active codes for legal tender and their minor units.
-# Left out on purpose: funds (BOV CHE CHW CLF COU MXV USN UYI UYW), units of account (XAD XBA XBB XBC
-# XBD XDR XSU XUA), precious metals (XAG XAU XPD XPT), XTS (testing) and XXX (no currency).
-def _codes(codes: str, digits: int) -> dict[str, int]:
-    return dict.fromkeys(codes.split(), digits)
-
-
-ISO_4217: dict[str, int] = {
-    **_codes(
-        "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF "
-        "CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL "
-        "HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT "
-        "MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB "
-        "SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH "
-        "USD UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG", 2),
-    **_codes("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF", 0),
-    **_codes("BHD IQD JOD KWD LYD OMR TND", 3),
-}
-
-
 def currency_digits(code: object) -> int:
     """The number of decimals of ``code``, or ValueError saying why it is not a currency the OMS takes."""
     if not isinstance(code, str):
         raise ValueError(f"an ISO 4217 currency code (e.g. \"CNY\") is required, not {_json_type(code)}")
-    if not re.fullmatch(r"[A-Z]{3}", code):
-        raise ValueError(f"{shown(code)} is not an ISO 4217 code: three capital letters A-Z, e.g. \"CNY\"")
-    digits = ISO_4217.get(code)
-    if digits is None:
-        raise ValueError(f"{code} is not an active ISO 4217 currency")
-    if exponent(code) != digits:
-        # Stored amounts are read everywhere with the money module's minor units: until it knows this
-        # currency's, an amount in it would be shown and checked wrong, so it is refused instead.
-        raise ValueError(f"{code} ({digits} decimals in ISO 4217) is not supported by the OMS yet")
-    return digits
-
-
-_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+    return money.currency_digits(code)
 
 
 def minor_units(value: object, currency: str) -> int:
@@ -89,26 +55,15 @@ def minor_units(value: object, currency: str) -> int:
     point and at most the currency's decimals ("129.90"). ValueError says what is wrong with anything else.
 
     Numbers are refused: most JSON readers make them floats, which cannot hold most decimal amounts; so are
-    exponents, signs other than a leading minus (refused as negative), spaces, "_" and non-ASCII digits.
+    exponents, signs (a minus is refused as negative, "-0.00" too), spaces, "_" and non-ASCII digits.
     """
-    digits = currency_digits(currency)
+    currency_digits(currency)
     if not isinstance(value, str):
         raise ValueError(f"an amount is a decimal string such as \"129.90\", not {_json_type(value)}")
-    m = _DECIMAL.fullmatch(value)
-    if m is None:
+    if value != value.strip():
         raise ValueError(f"{shown(value)} is not a decimal amount: ASCII digits with an optional \".\", "
                          f"e.g. \"129.90\"")
-    negative, whole, fraction = m.group(1), m.group(2), m.group(3) or ""
-    if len(fraction) > digits:
-        raise ValueError(f"{shown(value)} has more decimals than {currency} allows ({digits})")
-    # Digits are counted before int() so a 5,000-digit amount is refused as too large, cheaply.
-    whole = whole.lstrip("0") or "0"
-    minor = int(whole + fraction.ljust(digits, "0")) if len(whole) <= 20 else MAX_AMOUNT + 1
-    if negative and minor:
-        raise ValueError(f"{shown(value)} is negative; amounts are 0 or more")
-    if minor > MAX_AMOUNT:
-        raise ValueError(f"{shown(value)} is over the limit of {format_minor(MAX_AMOUNT, currency)}")
-    return minor
+    return money.to_minor(value, currency)
 
 
 def _json_type(value: object) -> str:

@@ -102,8 +102,6 @@ def post_openings(s: Session, rows: Sequence[Row], *, actor: str, source: str, a
         elif rec.unit_cost is not None:
             try:
                 cost = to_minor(rec.unit_cost, currency[rec.sku])
-                if cost < 0:
-                    raise MoneyError("must not be negative")
             except MoneyError as exc:
                 problem = ("unit_cost", str(exc))
         if problem is not None:

@@ -82,8 +82,6 @@ class StockService:
                         cost = to_minor(unit_cost, product.currency)
                     except MoneyError as exc:
                         raise StockError(f"unit cost: {exc}") from None
-                    if cost < 0:
-                        raise StockError("unit cost: must not be negative")
                 value = post(s, kind, warehouse, sku, qty, document=document[:64], at=self.clock.now(),
                              unit_cost=cost, actor=actor, note=note, lot=lot, expires_on=expires_on)
                 on_hand, available = self._figures(s, warehouse, sku)

@@ -73,9 +73,9 @@ def test_a_file_with_a_bad_row_imports_nothing_and_names_file_row_and_field(oms:
         oms.masterdata.import_file("products", path, actor="t")
     errors = [str(e) for e in refused.value.report.errors]
     assert errors == [
-        "p.csv:3: price: must not be negative",
+        "p.csv:3: price: '-3.00' is negative; amounts are 0 or more",
         "p.csv:4: weight_g: Input should be a valid integer, unable to parse string as an integer",
-        "p.csv:5: currency: String should match pattern '^[A-Z]{3}$'",
+        "p.csv:5: currency: 'cny' is not an ISO 4217 code: three capital letters A-Z, e.g. \"CNY\"",
         "p.csv:6: sku: OK-1 appears again (first at p.csv:2)",
     ]
     assert "nothing imported" in str(refused.value)

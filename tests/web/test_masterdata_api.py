@@ -123,7 +123,7 @@ def test_a_bad_record_is_422_naming_where_and_field_and_nothing_is_written(oms: 
     assert r.status == 422
     assert "nothing imported" in r.json["error"]
     assert r.json["problems"] == [
-        {"where": "request:item 2", "field": "price", "message": "must not be negative"},
+        {"where": "request:item 2", "field": "price", "message": "'-1.00' is negative; amounts are 0 or more"},
         {"where": "request:item 4", "field": "colour", "message": "Extra inputs are not permitted"},
         {"where": "request:item 5", "field": "", "message": "an object is needed, got a string"},
         {"where": "request:item 3", "field": "supplier", "message": "no supplier 'NOBODY' (import suppliers first)"},
