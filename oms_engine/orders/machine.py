@@ -1,18 +1,19 @@
-"""The order state machine: the table, the guards, the deadlines and the effects of every transition.
+"""The order state machine: its table (edges, guards, the effects of each edge), deadlines and firing.
 
-Parent and child orders share it. Every change of an order's state goes
-through :meth:`OrderMachine.fire`, which checks the table and the guard of the
-edge before touching anything, then writes the history row, sets the next
-deadline, runs the effects of the edge (stock, outbox), asks the
-notification rules what to tell the customer and calls the observers, all in
-the caller's transaction. An illegal event raises :class:`IllegalTransition`
-naming the order, the state and the event, and changes nothing.
+The table is data on the generic machine (statemachine.py): :data:`TRANSITIONS`,
+:data:`GUARDS` and :data:`EFFECTS` make :data:`ORDER`. Parent and child orders
+share it. Every change of an order's state goes through
+:meth:`OrderMachine.fire`, which checks the table and the guard of the edge
+before touching anything, then writes the history row, sets the next
+deadline, runs the effects of the edge (stock, outbox), asks the notification
+rules what to tell the customer and calls the observers, all in the caller's
+transaction. An illegal event raises :class:`IllegalTransition` naming the
+order, the state and the event, and changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..config import Timeouts
-from ..errors import OmsError
 from ..fulfilment import parcels
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..payments.status import is_paid
 from ..plugin.faults import PluginFault
+from ..statemachine import Effect, GuardFailed, IllegalTransition, Table, Transition, effect
 from ..stock import lots
 from ..stock.ledger import post
 from ..stock.movements import Movement
@@ -135,32 +136,12 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() + "Z" if at is not None else None
 
 
-class IllegalTransition(OmsError):
-    """An event that the order's current state does not accept."""
-
-    def __init__(self, order: str, state: str, event: str, why: str | None = None) -> None:
-        if why is None:
-            allowed = sorted(e.value for (s, e) in TRANSITIONS if s == state)
-            why = f"is not allowed in state '{state}' (allowed: {', '.join(allowed) or 'none'})"
-            message = f"order {order}: event '{event}' {why}"
-        else:
-            message = f"order {order}: event '{event}' refused in state '{state}': {why}"
-        super().__init__(message)
-        self.order, self.state, self.event = order, state, event
-
-
-class GuardFailed(IllegalTransition):
-    """The table allows the event, but the order does not meet the edge's condition."""
-
-    def __init__(self, order: str, state: str, event: str, why: str) -> None:
-        super().__init__(order, state, event, why)
+__all__ = ["EFFECTS", "GUARDS", "ORDER", "TRANSITIONS", "Event", "GuardFailed", "IllegalTransition", "OrderMachine",
+           "State", "Transition", "check", "next_state", "stop_event"]
 
 
 def next_state(order: str, state: str, event: str) -> State:
-    try:
-        return TRANSITIONS[(State(state), Event(event))]
-    except (KeyError, ValueError):
-        raise IllegalTransition(order, state, event) from None
+    return ORDER.next(order, state, event)
 
 
 def stop_event(state: str) -> Event:
@@ -202,12 +183,7 @@ GUARDS: dict[Event, Callable[[Order], str | None]] = {
 
 def check(order: Order, event: Event | str) -> State:
     """The state ``event`` would lead to; raises and changes nothing when illegal."""
-    target = next_state(order.number, order.status, str(event))
-    guard = GUARDS.get(Event(event))
-    why = guard(order) if guard is not None else None
-    if why:
-        raise GuardFailed(order.number, order.status, str(event), why)
-    return target
+    return ORDER.check(order, event)
 
 
 # -- deadlines: when the timer of the state entered fires ---------------------------
@@ -219,17 +195,6 @@ def deadline(placed_at: datetime, target: State, now: datetime, timeouts: Timeou
     if target is S.COMPLETED:
         return now + timedelta(days=timeouts.after_sales_days)
     return None
-
-
-@dataclass(frozen=True)
-class Transition:
-    order: Order
-    before: State
-    event: Event
-    target: State
-    actor: str
-    cause: str
-    at: datetime
 
 
 class OrderMachine:
@@ -272,10 +237,9 @@ class OrderMachine:
              cache: FactCache | None = None, seen: tuple[bool, str] = (False, "")) -> State:
         """``seen``: for a transition a callback caused, whether the customer may see it and its label (the
         status map's), for the notification rules (``transition.customer_visible``, ``transition.label``)."""
-        target = check(order, event)
         now = self.clock.now()
-        t = Transition(order, State(order.status), event, target, actor, cause, now)
-        order.status = target.value
+        t = ORDER.begin(order, event, actor=actor, cause=cause, at=now)
+        target = t.target
         order.updated_at = now
         due = deadline(order.placed_at, target, now, self.timeouts)
         # A state with no timer of its own may carry a late step's deadline (orders/late_steps.py).
@@ -287,7 +251,7 @@ class OrderMachine:
                actor=actor, cause=cause, at=now)
         if t.before is S.ON_HOLD and target is not S.ON_HOLD:
             clear_waits(s, order.id)   # out of the review queue: it waits for nothing any more
-        self._effects(s, t)
+        ORDER.run_effects(self, s, t)
         if order.parent_id is not None and target in (S.COMPLETED, S.CLOSED, S.CANCELLED):
             # Flag the parent for the parents stage, in this same transaction.
             s.execute(update(Order).where(Order.id == order.parent_id).values(stage=PARENT_CHECK.value),
@@ -300,44 +264,6 @@ class OrderMachine:
             record_incident(s, order_id=order.id, stage="transition", error=fault,
                             action=f"observer failed; the transition to {target.value} stands", at=now)
         return target
-
-    # -- effects of the edges ----------------------------------------------------------
-    def _effects(self, s: Session, t: Transition) -> None:
-        order, doc = t.order, f"order:{t.order.number}"
-        if t.target is S.CANCELLED:
-            self._withdraw(s, t)
-            release_order(s, order.id, doc, t.at)
-            # The money goes back with the order that is cancelled; a parent whose
-            # children were all cancelled has nothing left to refund.
-            if (order.paid_amount or order.parent_id) and t.event is not E.CHILDREN_CANCELLED:
-                order.refund_amount = order.payable
-        elif t.event is E.SHIP:
-            ship_order(s, order.id, doc, t.at)
-            register = parcels.parcel_to_register(s, order, parcel)
-            if register is not None:
-                self.outbox.enqueue(s, order, Kind.CONNECTOR, self.carrier_for(s, order.carrier),
-                                    Topic.CARRIER_REGISTER, register, number=register["order_number"])
-        elif t.event in (E.MOVE, E.SHORTAGE):
-            # The first warehouse lets go of it (unless it stopped it already, on an interception).
-            self._withdraw(s, t)
-            if t.event is E.SHORTAGE:
-                release_order(s, order.id, doc, t.at)
-        elif t.event is E.INTERCEPT and order.warehouse:
-            group = parcels.group_of(s, order)
-            self._to_connector(s, order, self.wms_for(s, order.warehouse), Topic.WMS_INTERCEPT, {
-                "order_number": order.number, "document": group.number if group is not None else order.number,
-                "warehouse": order.warehouse, "reason": t.cause,
-                "lines": [{"order_line": n, "sku": sku, "quantity": q} for n, sku, q in requirements(order.lines)]})
-        elif t.event is E.RETURNED:
-            if order.warehouse:
-                # A kit comes back as its components.
-                for _, sku, q in requirements(order.lines):
-                    for lot, n in lots.back_into(s, order.id, order.warehouse, sku, q):   # into the lots it left
-                        post(s, Movement.CUSTOMER_RETURN, order.warehouse, sku, n, document=doc, at=t.at,
-                             order_id=order.id, lot=lot)
-            # A refused parcel is back: the customer gets the money for it back.
-            if order.paid_amount or order.parent_id:
-                order.refund_amount = order.payable
 
     def _withdraw(self, s: Session, t: Transition) -> None:
         """The order's document is withdrawn from its warehouse: a merged parcel goes on without it, an
@@ -371,3 +297,71 @@ class OrderMachine:
 
     def _to_connector(self, s: Session, order: Order, connector: str, topic: Topic, payload: dict[str, Any]) -> None:
         self.outbox.enqueue(s, order, Kind.CONNECTOR, connector, topic, payload)
+
+
+# -- effects of the edges: what each does, then on which edges (EFFECTS) ------------
+def _withdraw(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    m._withdraw(s, t)
+
+
+def _release_stock(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    release_order(s, t.order.id, f"order:{t.order.number}", t.at)
+
+
+def _refund(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    # The money goes back with an order that is cancelled, or whose refused parcel is back.
+    order = t.order
+    if order.paid_amount or order.parent_id:
+        order.refund_amount = order.payable
+
+
+def _ship(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    order = t.order
+    ship_order(s, order.id, f"order:{order.number}", t.at)
+    register = parcels.parcel_to_register(s, order, parcel)
+    if register is not None:
+        m.outbox.enqueue(s, order, Kind.CONNECTOR, m.carrier_for(s, order.carrier), Topic.CARRIER_REGISTER,
+                         register, number=register["order_number"])
+
+
+def _ask_to_intercept(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    order = t.order
+    if not order.warehouse:
+        return
+    group = parcels.group_of(s, order)
+    m._to_connector(s, order, m.wms_for(s, order.warehouse), Topic.WMS_INTERCEPT, {
+        "order_number": order.number, "document": group.number if group is not None else order.number,
+        "warehouse": order.warehouse, "reason": t.cause,
+        "lines": [{"order_line": n, "sku": sku, "quantity": q} for n, sku, q in requirements(order.lines)]})
+
+
+def _take_back(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    order = t.order
+    if not order.warehouse:
+        return
+    # A kit comes back as its components, into the lots it left.
+    for _, sku, q in requirements(order.lines):
+        for lot, n in lots.back_into(s, order.id, order.warehouse, sku, q):
+            post(s, Movement.CUSTOMER_RETURN, order.warehouse, sku, n, document=f"order:{order.number}", at=t.at,
+                 order_id=order.id, lot=lot)
+
+
+# In the order they run on an edge.
+EFFECTS: tuple[Effect, ...] = (
+    # Cancelled: the warehouse lets go of its document, the stock is given back, and so is the money (a
+    # parent whose children were all cancelled has nothing left to refund).
+    effect(_withdraw, to=[S.CANCELLED]),
+    effect(_release_stock, to=[S.CANCELLED]),
+    effect(_refund, to=[S.CANCELLED], unless=[E.CHILDREN_CANCELLED]),
+    effect(_ship, on=[E.SHIP]),
+    # Moved, or short at its warehouse: the first one lets go of it (unless it stopped it already, on an
+    # interception); short, its units there are given back too.
+    effect(_withdraw, on=[E.MOVE, E.SHORTAGE]),
+    effect(_release_stock, on=[E.SHORTAGE]),
+    effect(_ask_to_intercept, on=[E.INTERCEPT]),
+    # A refused parcel is back: the goods go back on the shelf, the money to the customer.
+    effect(_take_back, on=[E.RETURNED]),
+    effect(_refund, on=[E.RETURNED]),
+)
+
+ORDER: Table[State, Event] = Table("order", State, Event, TRANSITIONS, GUARDS, EFFECTS)
