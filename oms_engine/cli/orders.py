@@ -115,10 +115,12 @@ _order_action("intercept", "Ask the warehouse to stop an order that is being pic
 @click.argument("number")
 @click.option("--amount", required=True, help="decimal amount, e.g. 129.90")
 @click.option("--txn", required=True, help="payment transaction serial number")
+@click.option("--method", default="", help="card, wallet, gift_card, points, cod, bank_transfer (or the provider's "
+                                            "own name for it)")
 @click.pass_obj
 @errors_to_exit
-def order_pay(c: Ctx, number: str, amount: str, txn: str) -> None:
-    """Record a payment."""
+def order_pay(c: Ctx, number: str, amount: str, txn: str, method: str) -> None:
+    """Record a payment: paid in full, the order goes on; money it may not keep is recorded and owed back."""
     from ..money import MoneyError, to_minor
     from ..orders.queries import get_order
     oms = c.oms()
@@ -129,7 +131,7 @@ def order_pay(c: Ctx, number: str, amount: str, txn: str) -> None:
             minor = to_minor(amount, currency)
         except MoneyError as exc:
             fail(str(exc))
-        status = oms.commands.pay(number, minor, txn, actor="cli")
+        status = oms.commands.pay(number, minor, txn, method=method, actor="cli")
     finally:
         oms.close()
     console.print(f"{number}: {status}")

@@ -34,6 +34,15 @@ def print_order(d: dict[str, Any]) -> None:
         for ch in d["children"]:
             t.add_row(ch["number"], ch["status"], ch["warehouse"] or "-", format_minor(ch["payable"], cur))
         console.print(t)
+    if d.get("payments"):
+        t = Table(title="payments")
+        t.add_column("serial", no_wrap=True)    # what a person copies: never cut or folded
+        for name in ("kind", "method", "amount", "status", "provider ref", "of", "why"):
+            t.add_column(name)
+        for p in d["payments"]:
+            t.add_row(p["serial"], p["kind"], p["method"], p["amount_text"], p["status"], p["provider_ref"] or "",
+                      p["refund_of"] or "", p["reason"])
+        console.print(t)
     t = Table("at", "event", "from", "to", "actor", "cause", title="timeline")
     for h in d["history"]:
         t.add_row(h["at"], h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])

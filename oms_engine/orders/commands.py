@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from ..clock import Clock
 from ..errors import CommandError
-from ..money import format_minor
-from ..payments.status import is_paid, record_payment
+from ..payments import ledger
+from ..payments.status import is_paid
 from ..plugin.registry import PluginRegistry
 from ..stock.reservations import lock_held
 from ..stock.warehouses import WarehouseCache
 from ..storage.claims import lock_orders
 from ..storage.db import Database
+from ..storage.models import Order
 from ..storage.retry import retrying
 from .backorders import recheck_intake
 from .flow import FIRST, HoldStage, resume
@@ -45,23 +46,27 @@ class Commands:
             return self.mover.move(s, order, warehouse, actor=actor, reason=reason)
 
     @retrying
-    def pay(self, number: str, amount: int, transaction_id: str, *, actor: str = "payment") -> str:
-        if amount < 0:
-            raise CommandError(f"payment amount must not be negative, got {amount}")
+    def pay(self, number: str, amount: int, transaction_id: str, *, method: str = "", actor: str = "payment"
+            ) -> str:
+        """Record a payment of the order (payments/ledger.py); once it is paid in full it goes on. Money it may
+        not keep (paid after it was cancelled or expired, paid twice, paid over) is recorded and owed back."""
+        if amount <= 0:
+            raise CommandError(f"a payment is more than 0, got {amount}")
         if not transaction_id:
             raise CommandError("a payment needs its transaction serial number")
         with self.db.session() as s:
             order = get_order(s, number, lock=True)
-            if order.payment_txn and order.payment_txn == transaction_id:
+            if order.parent_id is not None:
+                parent = s.get(Order, order.parent_id)
+                raise CommandError(f"order {number} is part of {parent.number if parent else 'another order'}: "
+                                   f"payments go to that order")
+            keep = State(order.status) in (State.PENDING_PAYMENT, State.ON_HOLD)
+            done = ledger.record_payment(s, order, amount, transaction_id, method, self.clock.now(), actor=actor,
+                                         keep=keep)
+            if not done.new:
                 return order.status  # the same payment notice twice changes nothing
-            if order.payment_txn:
-                raise CommandError(f"order {number} is already paid by transaction {order.payment_txn}")
-            if amount != order.payable:
-                raise CommandError(f"order {number}: payment {format_minor(amount, order.currency)} differs from "
-                                   f"payable {format_minor(order.payable, order.currency)}")
-            # Any refusal below raises and the transaction rolls back: nothing is kept.
-            record_payment(order, amount, transaction_id, self.clock.now())
-            self.machine.fire(s, order, Event.PAY, actor=actor, cause=f"transaction {transaction_id}")
+            if keep and is_paid(order):
+                self.machine.fire(s, order, Event.PAY, actor=actor, cause=f"transaction {transaction_id}")
             return order.status
 
     @retrying

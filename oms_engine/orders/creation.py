@@ -20,7 +20,7 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..errors import OmsError
 from ..money import MAX_AMOUNT, apportion, format_minor
-from ..payments.status import record_payment
+from ..payments.ledger import record_first_payment
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import WarehouseView
 from ..stock.reservations import load_for_reserving, reserve_lines
@@ -291,8 +291,9 @@ class OrderCreator:
             holds.extend(f"insufficient stock for SKU '{sku}'" for sku in short)
             d.waits.extend((Wait.STOCK, sku) for sku in short)
         if canon.payment is not None:
-            record_payment(order, canon.payment.amount, canon.payment.transaction_id,
-                           naive_utc(canon.payment.paid_at) if canon.payment.paid_at else now)
+            record_first_payment(s, order, canon.payment.amount, canon.payment.transaction_id, canon.payment.method,
+                                 naive_utc(canon.payment.paid_at) if canon.payment.paid_at else now,
+                                 actor=f"channel:{canon.channel}")
             if canon.payment.amount != order.payable and not holds:
                 d.person = True
                 holds.append(f"payment {format_minor(canon.payment.amount, canon.currency)} differs from payable "

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..money import format_minor
+from ..payments.ledger import payments_of
 from ..storage.models import (
     DecisionRecord,
     Exchange,
@@ -55,6 +56,8 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         "amounts": money,
         "amounts_text": {k: format_minor(v, o.currency) for k, v in money.items()},
         "payment": {"transaction_id": o.payment_txn, "paid_at": iso(o.paid_at)},
+        # Every payment and refund with its serial number and its log (payments/ledger.py).
+        "payments": payments_of(s, o),
         "customer_detail": {"ref": o.customer.ref, "name": o.customer.name, "level": o.customer.level,
                             "blacklisted": o.customer.blacklisted},
         # The buyer's details as this order gave them; customer_detail is the OMS's own record.

@@ -24,6 +24,7 @@ from ..clock import Clock
 from ..config import Timeouts
 from ..fulfilment import parcels
 from ..messaging.outbox import Kind, OutboxWriter, Topic
+from ..payments import ledger
 from ..payments.status import is_paid
 from ..plugin.faults import PluginFault
 from ..statemachine import Effect, GuardFailed, IllegalTransition, Table, Transition, effect
@@ -309,10 +310,14 @@ def _release_stock(m: OrderMachine, s: Session, t: Transition[State, Event]) -> 
 
 
 def _refund(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
-    # The money goes back with an order that is cancelled, or whose refused parcel is back.
+    # The money goes back with an order that is cancelled, or whose refused parcel is back: what was paid for
+    # it (a child of a split: its share of its parent's payments), owed back to the payments it came from.
     order = t.order
-    if order.paid_amount or order.parent_id:
-        order.refund_amount = order.payable
+    amount = order.payable if order.parent_id is not None else order.paid_amount
+    if amount:
+        order.refund_amount = amount
+        ledger.refund_order(s, order, amount, f"{t.event.value}: {t.cause}" if t.cause else t.event.value, t.at,
+                            actor=t.actor)
 
 
 def _ship(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:

@@ -105,9 +105,21 @@ def drain(s: Session, only: type | None = None) -> None:
         return
     del s.info[_APPEND]
     s.flush()  # rows may refer to objects added through the ORM
-    for model, rows in buffered.items():
+    # Tables that others refer to first: a row may name one queued for another table (a payment's event).
+    for model, rows in sorted(buffered.items(), key=lambda kv: _rank(kv[0])):
         if rows:
             insert_rows(s, model, rows)
+
+
+_TABLE_ORDER: dict[str, int] = {}
+
+
+def _rank(model: type) -> int:
+    """Where ``model``'s table comes in an order that puts every table before those referring to it."""
+    table = model.__table__  # type: ignore[attr-defined]
+    if table.name not in _TABLE_ORDER:
+        _TABLE_ORDER.update((t.name, i) for i, t in enumerate(table.metadata.sorted_tables))
+    return _TABLE_ORDER.get(table.name, 0)
 
 
 def _by_keys(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[int]]:

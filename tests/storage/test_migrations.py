@@ -153,3 +153,42 @@ def test_the_typed_ledger_renames_movements_and_explains_every_balance(db_url: s
         assert [k for (k,) in conn.execute(text("SELECT kind FROM stock_movements ORDER BY id"))] == \
             ["reserve", "ship", "return"]
     engine.dispose()
+
+
+def test_payments_recorded_on_orders_become_payments_and_refunds_owed_with_serials(db_url: str) -> None:
+    """0013: a paid order's payment becomes its first payment row, and what orders owe back becomes refunds due
+    against it (a child's under its parent), each with a first state in the log; down again, they go."""
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from oms_engine.storage.models import Customer, Order
+    engine = make_engine(db_url)
+    upgrade(engine, "0012")
+    at = datetime(2026, 11, 2, 9, 0)
+    common = dict(shard=0, channel="json", customer_id=1, currency="CNY", ship_to={}, placed_at=at, created_at=at,
+                  updated_at=at)
+    with Session(engine) as s, s.begin():
+        s.add(Customer(id=1, ref="C-1", created_at=at))
+        s.flush()
+        s.add(Order(id=1, number="N1", external_id="E1", status="split", payable=10000, paid_amount=10000,
+                    payment_txn="T-1", paid_at=at, payment_method="cod", **common))
+        s.add(Order(id=4, number="N4", external_id="E4", status="pending_payment", payable=500, **common))
+        s.flush()
+        s.add(Order(id=2, number="N1-1", parent_id=1, status="cancelled", payable=3000, refund_amount=3000, **common))
+        s.add(Order(id=3, number="N1-2", parent_id=1, status="cancelled", payable=7000, refund_amount=7000, **common))
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT serial, order_id, kind, method, method_detail, amount, provider_ref, "
+                                 "status, refund_of, for_order_id FROM payments ORDER BY id")).all()
+        log = conn.execute(text("SELECT payment, from_status, to_status, actor FROM payment_events "
+                                "ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [
+        ("N1-P01", 1, "payment", "cod", "cod", 10000, "T-1", "captured", None, None),
+        ("N1-R01", 1, "refund", "cod", "cod", 3000, None, "due", "N1-P01", 2),
+        ("N1-R02", 1, "refund", "cod", "cod", 7000, None, "due", "N1-P01", 3)]
+    assert [tuple(r) for r in log] == [("N1-P01", None, "captured", "migration"), ("N1-R01", None, "due", "migration"),
+                                       ("N1-R02", None, "due", "migration")]
+    _downgrade(engine, "0012")
+    assert "payments" not in inspect(engine).get_table_names()
+    engine.dispose()

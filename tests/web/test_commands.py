@@ -118,28 +118,36 @@ def test_payment_with_a_negative_or_malformed_amount_is_400_and_changes_nothing(
     assert history_rows(sqlite_oms, number) == before
 
 
-def test_payment_of_the_payable_amount_pays_the_order(oms: OMS, api_any: ApiServer) -> None:
+def test_payments_by_two_methods_pay_the_order_and_a_second_charge_is_owed_back(oms: OMS, api_any: ApiServer
+                                                                                 ) -> None:
     number = _unpaid(oms)
-    wrong = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
-                         json_body={"amount": "100.00", "transaction_id": "PAY-9"})
-    assert wrong.status == 409
-    assert "differs from payable" in wrong.json["error"]
-    assert status_of(oms, number) == "pending_payment"
+    gift = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
+                        json_body={"amount": "100.00", "transaction_id": "GC-9", "method": "gift card"})
+    assert (gift.status, gift.json["status"]) == (200, "pending_payment")   # 28.00 still owed
     r = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
-                     json_body={"amount": "128.00", "transaction_id": "PAY-9"})
-    assert (r.status, r.json) == (200, {"number": number, "status": "paid"})
+                     json_body={"amount": "28.00", "transaction_id": "PAY-9", "method": "Alipay"})
+    assert (r.status, r.json["status"]) == (200, "paid")
+    assert [(p["serial"], p["kind"], p["method"], p["method_detail"], p["amount"], p["provider_ref"], p["status"])
+            for p in r.json["payments"]] == [
+        (f"{number}-P01", "payment", "gift_card", "gift card", 10000, "GC-9", "captured"),
+        (f"{number}-P02", "payment", "wallet", "Alipay", 2800, "PAY-9", "captured")]
     shown = api_any.get(f"/api/orders/{number}", token=VIEWER).json
-    assert shown["payment"]["transaction_id"] == "PAY-9"
+    assert shown["payment"]["transaction_id"] == "GC-9"
     assert shown["amounts"]["paid_amount"] == 12800
     assert shown["history"][-1]["actor"].startswith("api:support:")
-    # the same payment notice again is harmless; a different one is refused
+    # The same payment notice again is harmless; another charge of a paid order is recorded and owed back.
     again = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
-                         json_body={"amount": "128.00", "transaction_id": "PAY-9"})
-    assert (again.status, again.json["status"]) == (200, "paid")
+                         json_body={"amount": "28.00", "transaction_id": "PAY-9"})
+    assert (again.status, again.json["status"], len(again.json["payments"])) == (200, "paid", 2)
     other = api_any.post(f"/api/orders/{number}/payments", token=SUPPORT,
-                         json_body={"amount": "128.00", "transaction_id": "PAY-10"})
-    assert other.status == 409
-    assert "already paid" in other.json["error"]
+                         json_body={"amount": "128.00", "transaction_id": "PAY-10", "method": "card"})
+    assert (other.status, other.json["status"]) == (200, "paid")
+    twice, refund = other.json["payments"][2:]
+    assert (twice["serial"], twice["amount"], twice["status"]) == (f"{number}-P03", 12800, "captured")
+    assert (refund["serial"], refund["kind"], refund["amount"], refund["status"], refund["refund_of"]) == (
+        f"{number}-R01", "refund", 12800, "due", f"{number}-P03")
+    assert "nothing is owed" in refund["reason"]
+    assert api_any.get(f"/api/orders/{number}", token=VIEWER).json["amounts"]["paid_amount"] == 12800
 
 
 def test_after_picking_cancel_and_intercept_ask_the_warehouse(sqlite_oms: OMS, api: ApiServer) -> None:

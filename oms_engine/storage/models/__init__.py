@@ -4,7 +4,7 @@ Alembic migrations in ``oms_engine/storage/migrations`` create these; the
 models are the source the migrations were written from, and a test
 (tests/storage/test_migrations.py) fails when the two disagree.
 
-One module per capability (catalog, stock, customers, orders, intake, messaging,
+One module per capability (catalog, stock, customers, orders, payments, intake, messaging,
 fulfilment, rules, system); every table is importable from here.
 """
 
@@ -17,6 +17,7 @@ from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEven
 from .intake import RawPayload, WebhookDelivery
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
 from .orders import DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
+from .payments import Payment, PaymentEvent
 from .rules import ActiveRule, RuleChange, RuleVersion
 from .stock import Reservation, Stock, StockClosing, StockLot, StockMovement
 from .system import Incident, Meta, NumberBlock
@@ -44,6 +45,8 @@ __all__ = [
     "OrderLine",
     "OrderWait",
     "OutboxMessage",
+    "Payment",
+    "PaymentEvent",
     "PluginState",
     "Product",
     "RawPayload",

@@ -8,6 +8,7 @@ from ...money import MoneyError, to_minor
 from ...orders.explain import explain
 from ...orders.machine import State
 from ...orders.queries import OrderSearch, get_order, hold_queue, search_orders
+from ...payments.ledger import payments_of
 from ..auth import ACT, READ, actor, requires
 from ..errors import ApiError, json_response
 from ..requests import DEFAULT_LIMIT, MAX_LIMIT, body_object, int_param, json_type, oms, string_field
@@ -106,7 +107,7 @@ def move(number: str) -> Response:
 @bp.post("/api/orders/<number>/payments")
 @requires(ACT)
 def pay(number: str) -> Response:
-    data = body_object(("amount", "transaction_id"))
+    data = body_object(("amount", "transaction_id", "method"))
     amount_text = data.get("amount")
     if amount_text is None:
         raise ApiError(400, "field 'amount' is required, a decimal string such as \"123.00\"")
@@ -115,10 +116,14 @@ def pay(number: str) -> Response:
         raise ApiError(400, "field 'amount' must be a decimal string such as \"123.00\", "
                             f"got {json_type(amount_text)}")
     txn = string_field(data, "transaction_id", required=True, max_len=MAX_TRANSACTION_ID)
+    method = string_field(data, "method", required=False, max_len=64) or ""
     with oms().db.read() as s:
         currency = get_order(s, number).currency
     try:
         amount = to_minor(amount_text, currency)
     except MoneyError as exc:
         raise ApiError(400, f"field 'amount': {exc}") from None
-    return _done(number, oms().commands.pay(number, amount, txn, actor=actor()))
+    status = oms().commands.pay(number, amount, txn, method=method, actor=actor())
+    with oms().db.read() as s:
+        payments = payments_of(s, get_order(s, number))
+    return json_response({"number": number, "status": status, "payments": payments})

@@ -1,0 +1,200 @@
+"""The payments ledger: every payment an order receives and every refund owed back, each a row with its serial
+number, its method and the log of its states (storage/models/payments.py).
+
+Rules of the ledger:
+
+* Payments belong to the order the customer paid, a parent order; a child
+  of a split is paid by its parent's payments.
+* A payment is recorded once per provider transaction: the same notice
+  again changes nothing. Several payments (several methods) may pay one
+  order; the order's ``paid_amount`` is their sum, kept on the order for
+  the guards and facts that read it.
+* Money nobody may keep is recorded and owed back, never refused or lost:
+  a payment for an order that was cancelled or has expired, a second
+  payment of an order already paid in full, the part of a payment above
+  what is owed. Each becomes a refund ``due`` against that payment.
+* Refunds for a cancelled or returned order go back to the payments of the
+  order that received them, the latest first, each up to what is left of
+  it; the order's ``refund_amount`` is what was owed back for it.
+
+Serial numbers are the owning order's number with ``-P`` and the payment's
+place (``2612071234567890123-P01``), ``-R`` for refunds: unique, and telling
+whose money it is at a glance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..money import format_minor
+from ..storage.db import append, drain
+from ..storage.models import Order, Payment, PaymentEvent
+from .methods import method_of
+
+
+class Kind(StrEnum):
+    PAYMENT = "payment"
+    REFUND = "refund"
+
+
+class Status(StrEnum):
+    CAPTURED = "captured"     # a payment: the money is with the merchant
+    DUE = "due"               # a refund: owed to the customer, not sent yet
+    SENT = "sent"             # a refund: asked of the payment provider
+    REFUNDED = "refunded"     # a refund: the provider paid it back
+    FAILED = "failed"         # a refund: the provider refused it; it is owed still
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a payment did: the payment's serial, whether it was new, and the refund it made owed
+    (the part nobody may keep), if any."""
+
+    serial: str
+    new: bool
+    refund: str | None = None
+    refunded: int = 0
+
+
+def owner_id(order: Any) -> int:
+    """The order whose payments pay ``order``: itself, or its parent."""
+    return order.parent_id if order.parent_id is not None else order.id
+
+
+def _serial(number: str, kind: Kind, place: int) -> str:
+    return f"{number}-{'P' if kind is Kind.PAYMENT else 'R'}{place:02d}"
+
+
+def _count(s: Session, order_id: int, kind: Kind) -> int:
+    return s.scalar(select(func.count()).where(Payment.order_id == order_id, Payment.kind == kind.value)) or 0
+
+
+def _add(s: Session, *, serial: str, order_id: int, kind: Kind, method: str, detail: str, amount: int,
+         currency: str, provider_ref: str | None, status: Status, at: datetime, actor: str, reason: str = "",
+         refund_of: str | None = None, for_order_id: int | None = None) -> None:
+    append(s, Payment, serial=serial, order_id=order_id, kind=kind.value, method=method, method_detail=detail[:64],
+           amount=amount, currency=currency, provider_ref=provider_ref, status=status.value, refund_of=refund_of,
+           for_order_id=for_order_id, reason=reason[:300], created_at=at, updated_at=at)
+    append(s, PaymentEvent, payment=serial, at=at, from_status=None, to_status=status.value, actor=actor[:100],
+           note=reason[:300])
+
+
+def record_first_payment(s: Session, order: Any, amount: int, provider_ref: str, method: str, at: datetime, *,
+                         actor: str) -> str:
+    """The payment a new order arrives with (intake): its serial. Nothing to look up, so nothing is read."""
+    serial = _serial(order.number, Kind.PAYMENT, 1)
+    _add(s, serial=serial, order_id=order.id, kind=Kind.PAYMENT, method=method_of(method).value, detail=method,
+         amount=amount, currency=order.currency, provider_ref=provider_ref, status=Status.CAPTURED, at=at,
+         actor=actor)
+    order.paid_amount, order.payment_txn, order.paid_at = amount, provider_ref, at
+    return serial
+
+
+def record_payment(s: Session, order: Order, amount: int, provider_ref: str, method: str, at: datetime, *,
+                   actor: str, keep: bool) -> Recorded:
+    """A payment of ``order`` (a parent order) by the provider's transaction ``provider_ref``.
+
+    ``keep``: whether the order may keep money now (it is waiting for payment, or on hold); when not, the
+    whole payment is owed back; when it may, only what goes beyond what is still owed. The same transaction
+    again changes nothing.
+    """
+    if amount <= 0:
+        raise ValueError(f"a payment is more than 0, got {amount}")
+    drain(s, Payment)
+    known = s.scalar(select(Payment.serial).where(Payment.order_id == order.id, Payment.kind == Kind.PAYMENT.value,
+                                                  Payment.provider_ref == provider_ref))
+    if known is not None:
+        return Recorded(known, False)
+    serial = _serial(order.number, Kind.PAYMENT, _count(s, order.id, Kind.PAYMENT) + 1)
+    kind = method_of(method)
+    _add(s, serial=serial, order_id=order.id, kind=Kind.PAYMENT, method=kind.value, detail=method, amount=amount,
+         currency=order.currency, provider_ref=provider_ref, status=Status.CAPTURED, at=at, actor=actor)
+    owed = max(order.payable - order.paid_amount, 0) if keep else 0
+    kept = min(amount, owed)
+    if kept:
+        if not order.paid_amount:
+            order.payment_txn, order.paid_at = provider_ref, at
+        order.paid_amount += kept
+    back = amount - kept
+    if not back:
+        return Recorded(serial, True)
+    why = (f"paid {format_minor(amount, order.currency)} where {format_minor(owed, order.currency)} was owed"
+           if keep else f"paid when the order was already {order.status.replace('_', ' ')}: nothing is owed")
+    refund = _serial(order.number, Kind.REFUND, _count(s, order.id, Kind.REFUND) + 1)
+    _add(s, serial=refund, order_id=order.id, kind=Kind.REFUND, method=kind.value, detail=method, amount=back,
+         currency=order.currency, provider_ref=None, status=Status.DUE, at=at, actor=actor, reason=why,
+         refund_of=serial, for_order_id=order.id)
+    return Recorded(serial, True, refund, back)
+
+
+def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str) -> list[str]:
+    """``amount`` owed back for ``order`` (cancelled, or its parcel returned): refunds against the payments of
+    the order that received them, the latest first, each up to what is left of it. Their serials."""
+    if amount <= 0:
+        return []
+    owner = owner_id(order)
+    drain(s, Payment)
+    rows = s.execute(select(Payment.serial, Payment.kind, Payment.amount, Payment.refund_of, Payment.method,
+                            Payment.method_detail, Payment.currency)
+                     .where(Payment.order_id == owner).order_by(Payment.id)).all()
+    refunded: dict[str, int] = {}
+    for r in rows:
+        if r.kind == Kind.REFUND.value and r.refund_of:
+            refunded[r.refund_of] = refunded.get(r.refund_of, 0) + r.amount
+    payments = [r for r in rows if r.kind == Kind.PAYMENT.value]
+    number = order.number if order.parent_id is None else _number_of(s, owner)
+    place = sum(1 for r in rows if r.kind == Kind.REFUND.value)
+    out: list[str] = []
+    left = amount
+    for p in reversed(payments):
+        take = min(left, p.amount - refunded.get(p.serial, 0))
+        if take <= 0:
+            continue
+        place += 1
+        serial = _serial(number, Kind.REFUND, place)
+        _add(s, serial=serial, order_id=owner, kind=Kind.REFUND, method=p.method, detail=p.method_detail,
+             amount=take, currency=p.currency, provider_ref=None, status=Status.DUE, at=at, actor=actor,
+             reason=reason, refund_of=p.serial, for_order_id=order.id)
+        out.append(serial)
+        left -= take
+        if not left:
+            break
+    return out
+
+
+def _number_of(s: Session, order_id: int) -> str:
+    return s.scalar(select(Order.number).where(Order.id == order_id)) or ""
+
+
+def payments_of(s: Session, order: Any) -> list[dict[str, Any]]:
+    """The payments and refunds of ``order`` (a child: those of its parent that concern it), each with its
+    log, oldest first."""
+    owner = owner_id(order)
+    where = [Payment.order_id == owner]
+    if order.parent_id is not None:
+        where.append(Payment.for_order_id == order.id)
+    rows = s.scalars(select(Payment).where(*where).order_by(Payment.id)).all()
+    log: dict[str, list[dict[str, Any]]] = {r.serial: [] for r in rows}
+    if rows:
+        for e in s.scalars(select(PaymentEvent).where(PaymentEvent.payment.in_(list(log)))
+                           .order_by(PaymentEvent.id)):
+            log[e.payment].append({"at": e.at.isoformat() + "Z", "from": e.from_status, "to": e.to_status,
+                                   "actor": e.actor, "note": e.note})
+    return [{"serial": r.serial, "kind": r.kind, "method": r.method, "method_detail": r.method_detail,
+             "amount": r.amount, "amount_text": format_minor(r.amount, r.currency), "currency": r.currency,
+             "provider_ref": r.provider_ref, "status": r.status, "refund_of": r.refund_of,
+             "reason": r.reason, "at": r.created_at.isoformat() + "Z", "log": log[r.serial]} for r in rows]
+
+
+def totals(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Paid and owed back, from :func:`payments_of`'s rows."""
+    paid = sum(r["amount"] for r in rows if r["kind"] == Kind.PAYMENT.value)
+    back = sum(r["amount"] for r in rows if r["kind"] == Kind.REFUND.value)
+    return {"paid": paid, "refunds": back}

@@ -1,0 +1,58 @@
+"""Payments: every payment and refund of an order, each with its serial number and the log of its states."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigId
+
+
+class Payment(Base):
+    """One payment the customer made, or one refund back to a payment's method (payments/ledger.py).
+
+    Payments belong to the order the customer paid: a parent order, never a child of a split. A refund
+    names the payment it goes back to and the order (the parent or one of its children) it is for.
+    """
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(40), unique=True)          # <order number>-P01, -R01 ...
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    kind: Mapped[str] = mapped_column(String(8))                          # payment | refund
+    method: Mapped[str] = mapped_column(String(16))                       # card, wallet, gift_card, points, cod...
+    method_detail: Mapped[str] = mapped_column(String(64), default="")    # as the channel or provider named it
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The provider's transaction id of a payment (its serial number there); a refund's, once it has one.
+    provider_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    # A refund: the serial of the payment it goes back to.
+    refund_of: Mapped[str | None] = mapped_column(ForeignKey("payments.serial"), nullable=True)
+    for_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        # The same payment notice twice is one payment.
+        UniqueConstraint("order_id", "kind", "provider_ref", name="uq_payment_provider_ref"),
+        CheckConstraint("amount > 0", name="ck_payment_amount"),
+        Index("ix_payments_order", "order_id", "id"),
+    )
+
+
+class PaymentEvent(Base):
+    """A payment's or refund's change of state: who, when, from what to what, and why."""
+
+    __tablename__ = "payment_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # By serial, so a payment and its first state are written together without asking for its id.
+    payment: Mapped[str] = mapped_column(ForeignKey("payments.serial"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(String(300), default="")
+    __table_args__ = (Index("ix_payment_events_payment", "payment", "id"),)
