@@ -72,6 +72,8 @@ class Config(BaseModel):
     plugin_settings: dict[str, dict[str, Any]] = {}
     wms_connector: str = "sim_wms"
     carrier_connector: str = "sim_carrier"
+    # Where refunds go (payments/refunds.py); "" keeps them owed, to be paid back by hand.
+    payment_connector: str = "sim_payment"
     batch_size: int = Field(500, gt=0, le=10_000)
     shard_count: int = Field(64, gt=0, le=1024)
     # A secret that keys the order-number permutation; change it per deployment.

@@ -39,6 +39,7 @@ from .orders.machine import OrderMachine
 from .orders.moves import Mover
 from .orders.numbering import NumberGenerator
 from .orders.waits import Wait, mark_ready, stock_freed
+from .payments.refunds import Refunds
 from .pipeline.backorders import BackordersStage
 from .pipeline.carrier import CarrierStage
 from .pipeline.documents import DocumentsStage
@@ -109,6 +110,7 @@ class OMS:
             return carriers.route(s, carrier).connector
 
         self.machine = machine = OrderMachine(clock=clock, timeouts=config.timeouts, outbox=outbox,
+                                              refunds=Refunds(outbox, config.payment_connector),
                                               notifier=self.notifier, observe=plugins.after_transition,
                                               wms_for=wms_for, carrier_for=carrier_for,
                                               late=LateLimits.from_config(config))

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from ..money import format_minor
 from ..storage.db import Database
 from ..storage.models import (
     DecisionRecord,
@@ -17,6 +18,7 @@ from ..storage.models import (
     Order,
     OrderLine,
     OutboxMessage,
+    Payment,
     Stock,
     StockMovement,
 )
@@ -67,6 +69,26 @@ def fulfilment_counts(s: Any) -> dict[str, Any]:
             "late_steps_resolved": late_resolved}
 
 
+def money_counts(s: Any) -> dict[str, Any]:
+    """Payments and refunds by status, and the money check: per currency, what the ledger took in less what it
+    owes or paid back equals what the orders kept less what they gave back."""
+    payments = dict(s.execute(select(Payment.kind, func.count()).group_by(Payment.kind)).all())
+    refunds = {st: (int(n), int(total)) for st, n, total in s.execute(
+        select(Payment.status, func.count(), func.sum(Payment.amount)).where(Payment.kind == "refund")
+        .group_by(Payment.status))}
+    ledger: dict[str, int] = {}
+    for cur, kind, total in s.execute(select(Payment.currency, Payment.kind, func.sum(Payment.amount))
+                                      .group_by(Payment.currency, Payment.kind)):
+        ledger[cur] = ledger.get(cur, 0) + (int(total) if kind == "payment" else -int(total))
+    orders: dict[str, int] = {}
+    for cur, paid, back in s.execute(select(Order.currency, func.sum(Order.paid_amount), func.sum(Order.refund_amount))
+                                     .group_by(Order.currency)):
+        if paid or back:
+            orders[cur] = int(paid or 0) - int(back or 0)
+    return {"payments": int(payments.get("payment", 0)), "refunds": refunds, "ledger_net": ledger,
+            "orders_net": orders, "balanced": ledger == orders}
+
+
 def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str, Any], plan: Plan,
              elapsed: float) -> dict[str, Any]:
     with oms.db.session() as s:
@@ -95,12 +117,14 @@ def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[st
             .group_by(History.event)).all())
         negative = s.scalar(select(func.count()).select_from(Stock).where(Stock.on_hand < Stock.reserved)) or 0
         fulfilment = fulfilment_counts(s)
+        money = money_counts(s)
     after = stock_totals(oms.db)
     return {"orders": parents, "children": children, "holds": dict(holds.most_common()), "routing": routed,
             "split_parents": split_parents, "child_orders": n_children, "notifications": sent,
             "outbox_unsent": unsent, "transitions": transitions, "events": events,
             "stock_before": stock_before, "stock_after": after,
-            "negative_available": negative, "fulfilment": fulfilment, "actions": dict(stats["log"]),
+            "negative_available": negative, "fulfilment": fulfilment, "money": money,
+            "actions": dict(stats["log"]),
             "ingest_errors": stats["ingest_errors"],
             "planned": dict(plan.expect), "seconds": round(elapsed, 2),
             # Every order, child orders included, taken from intake to its final state, per second of wall time.
@@ -142,6 +166,15 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
                   + f"; late-step alerts: {sum(f['late_steps'].values())} ("
                   + ", ".join(f"{k} {v}" for k, v in sorted(f["late_steps"].items()))
                   + f"), {f['late_steps_resolved']} settled later")
+    m = d["money"]
+    # The demo sells in one currency; amounts of several could not be added up.
+    one = next(iter(m["ledger_net"])) if len(m["ledger_net"]) == 1 else None
+    console.print(f"Payments: {m['payments']} with serial numbers; refunds: "
+                  + (", ".join(f"{st} {n}" + (f" ({format_minor(total, one)})" if one else "")
+                               for st, (n, total) in sorted(m["refunds"].items())) or "none")
+                  + "; taken in less paid back equals what the orders kept: "
+                  + ("[bold]holds[/bold]" if m["balanced"] else
+                     f"[bold red]does not hold[/bold red] (ledger {m['ledger_net']}, orders {m['orders_net']})"))
     console.print("Scripted events: " + ", ".join(f"{k} {v}" for k, v in sorted(d["actions"].items())))
     if d["ingest_errors"]:
         console.print(f"Payloads refused: {len(d['ingest_errors'])}, e.g. {d['ingest_errors'][0]}")

@@ -22,6 +22,7 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..orders.machine import TRANSITIONS, Event, IllegalTransition, OrderMachine, State, check
 from ..orders.moves import Mover
+from ..payments.refunds import Refunds
 from ..plugin.contracts import CallbackEvent, Connector
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
@@ -108,6 +109,9 @@ class Callbacks:
                 return f"{ev.order_number} {ev.status} (acknowledged)" if ev.order_number else "ignored: empty ack"
             return apply_ack(s, document=document, accepted=bool(ev.data.get("accepted", True)),
                              reason=str(ev.data.get("reason") or ""), at=self.clock.now())
+        if ev.kind == "refund":
+            return Refunds.settle(s, ev.order_number, ev.status, ev.data, self.clock.now(),
+                                  f"{connector.kind}:{connector.name}")
         if ev.kind != "order":
             return f"rejected: unknown kind of callback event '{ev.kind}'"
         if order is None:

@@ -29,6 +29,7 @@ from ..decisions.points import DecisionPoint
 from ..messaging.outbox import Topic
 from ..orders.machine import AT_WAREHOUSE, Event, OrderMachine, State
 from ..orders.records import OrderRec, load_records
+from ..payments.refunds import Refunds
 from ..storage.claims import lock_orders
 from ..storage.models import MergeGroup, Order
 from . import master_sync
@@ -87,10 +88,13 @@ class Dispatch:
                 self.machine.fire(s, order, Event.DISPATCH, actor=f"connector:{connector}",
                                   cause=f"document {message_id} sent", cache=cache)
 
-    def delivered(self, s: Session, topic: str, payload: Any) -> None:
-        """Any connector message has left: the master data it carried is the warehouse's now."""
+    def delivered(self, s: Session, topic: str, payload: Any, connector: str = "") -> None:
+        """Any connector message has left: the master data it carried is the warehouse's now; a refund is
+        with the payment provider."""
         if isinstance(payload, dict) and ("master" in payload or topic.startswith("master.")):
             master_sync.record_sent(s, topic, payload, self.machine.clock.now())
+        elif topic == Topic.PAYMENT_REFUND:
+            Refunds.sent(s, payload, self.machine.clock.now(), f"payment:{connector}")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class Topic(StrEnum):
     MASTER_ITEM = "master.item"                       # a product, before the first document naming it
     MASTER_SUPPLIER = "master.supplier"
     CARRIER_REGISTER = "carrier.register"
+    PAYMENT_REFUND = "payment.refund"                 # a refund owed, to the payment provider
 
     @staticmethod
     def notify(template: str) -> str:

@@ -62,7 +62,7 @@ class Commands:
                                    f"payments go to that order")
             keep = State(order.status) in (State.PENDING_PAYMENT, State.ON_HOLD)
             done = ledger.record_payment(s, order, amount, transaction_id, method, self.clock.now(), actor=actor,
-                                         keep=keep)
+                                         keep=keep, refunds=self.machine.refunds)
             if not done.new:
                 return order.status  # the same payment notice twice changes nothing
             if keep and is_paid(order):

@@ -25,6 +25,7 @@ from ..config import Timeouts
 from ..fulfilment import parcels
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..payments import ledger
+from ..payments.refunds import Refunds
 from ..payments.status import is_paid
 from ..plugin.faults import PluginFault
 from ..statemachine import Effect, GuardFailed, IllegalTransition, Table, Transition, effect
@@ -203,13 +204,15 @@ class OrderMachine:
 
     def __init__(self, *, clock: Clock, timeouts: Timeouts, outbox: OutboxWriter, notifier: Notifier,
                  observe: Callable[..., None], wms_for: Callable[[Session, str], str],
-                 carrier_for: Callable[[Session, str | None], str], late: LateLimits | None = None) -> None:
+                 carrier_for: Callable[[Session, str | None], str], late: LateLimits | None = None,
+                 refunds: Refunds | None = None) -> None:
         """``wms_for(session, warehouse)``: the WMS connector a warehouse's documents go to;
         ``carrier_for(session, carrier)``: the connector a carrier's parcels are registered with;
         ``late``: the limits per step of fulfilment (config ``late_steps``)."""
         self.clock, self.timeouts, self.outbox, self.notifier = clock, timeouts, outbox, notifier
         self.observe, self.wms_for, self.carrier_for = observe, wms_for, carrier_for
         self.late = late
+        self.refunds = refunds
 
     check = staticmethod(check)
 
@@ -317,7 +320,7 @@ def _refund(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
     if amount:
         order.refund_amount = amount
         ledger.refund_order(s, order, amount, f"{t.event.value}: {t.cause}" if t.cause else t.event.value, t.at,
-                            actor=t.actor)
+                            actor=t.actor, refunds=m.refunds)
 
 
 def _ship(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:

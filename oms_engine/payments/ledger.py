@@ -37,6 +37,7 @@ from ..money import format_minor
 from ..storage.db import append, drain
 from ..storage.models import Order, Payment, PaymentEvent
 from .methods import method_of
+from .refunds import Owed, Refunds
 
 
 class Kind(StrEnum):
@@ -98,7 +99,7 @@ def record_first_payment(s: Session, order: Any, amount: int, provider_ref: str,
 
 
 def record_payment(s: Session, order: Order, amount: int, provider_ref: str, method: str, at: datetime, *,
-                   actor: str, keep: bool) -> Recorded:
+                   actor: str, keep: bool, refunds: Refunds | None = None) -> Recorded:
     """A payment of ``order`` (a parent order) by the provider's transaction ``provider_ref``.
 
     ``keep``: whether the order may keep money now (it is waiting for payment, or on hold); when not, the
@@ -131,10 +132,14 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
     _add(s, serial=refund, order_id=order.id, kind=Kind.REFUND, method=kind.value, detail=method, amount=back,
          currency=order.currency, provider_ref=None, status=Status.DUE, at=at, actor=actor, reason=why,
          refund_of=serial, for_order_id=order.id)
+    if refunds is not None:
+        refunds.queue(s, order, [Owed(refund, serial, provider_ref, kind.value, back, order.currency, order.number,
+                                      order.number, why)])
     return Recorded(serial, True, refund, back)
 
 
-def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str) -> list[str]:
+def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str,
+                 refunds: Refunds | None = None) -> list[str]:
     """``amount`` owed back for ``order`` (cancelled, or its parcel returned): refunds against the payments of
     the order that received them, the latest first, each up to what is left of it. Their serials."""
     if amount <= 0:
@@ -142,7 +147,7 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
     owner = owner_id(order)
     drain(s, Payment)
     rows = s.execute(select(Payment.serial, Payment.kind, Payment.amount, Payment.refund_of, Payment.method,
-                            Payment.method_detail, Payment.currency)
+                            Payment.method_detail, Payment.currency, Payment.provider_ref)
                      .where(Payment.order_id == owner).order_by(Payment.id)).all()
     refunded: dict[str, int] = {}
     for r in rows:
@@ -152,6 +157,7 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
     number = order.number if order.parent_id is None else _number_of(s, owner)
     place = sum(1 for r in rows if r.kind == Kind.REFUND.value)
     out: list[str] = []
+    owed: list[Owed] = []
     left = amount
     for p in reversed(payments):
         take = min(left, p.amount - refunded.get(p.serial, 0))
@@ -163,10 +169,21 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
              amount=take, currency=p.currency, provider_ref=None, status=Status.DUE, at=at, actor=actor,
              reason=reason, refund_of=p.serial, for_order_id=order.id)
         out.append(serial)
+        owed.append(Owed(serial, p.serial, p.provider_ref, p.method, take, p.currency, number, order.number, reason))
         left -= take
         if not left:
             break
+    if refunds is not None and owed:
+        refunds.queue(s, _Owner(owner, number), owed)
     return out
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """The order the payments belong to, as the outbox names a message's order."""
+
+    id: int
+    number: str
 
 
 def _number_of(s: Session, order_id: int) -> str:

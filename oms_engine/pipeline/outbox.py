@@ -200,5 +200,5 @@ class OutboxStage:
         ctx.commit()
         if doc is not None:
             self.dispatch.sent(s, doc, connector.name, msg.id, cache)
-        self.dispatch.delivered(s, msg.topic, msg.payload)
+        self.dispatch.delivered(s, msg.topic, msg.payload, connector.name)
         return ""

@@ -115,7 +115,9 @@ class CallbackEvent:
       actually received;
     - ``"shipped_out"``: goods a warehouse sent out against a document (a return to a vendor), the same
       shape;
-    - ``"ack"``: a document was taken (``data = {"document": ..., "accepted": bool, "reason": ...}``).
+    - ``"ack"``: a document was taken (``data = {"document": ..., "accepted": bool, "reason": ...}``);
+    - ``"refund"``: a payment provider's answer about a refund (``status`` ``refunded`` or ``refused``;
+      ``data = {"refund": serial, "provider_ref": ..., "reason": ...}``; payments/refunds.py).
 
     ``id``: the sender's id of the callback, if it gives one: a second delivery of the same id is
     recorded and changes nothing.
@@ -132,7 +134,7 @@ class CallbackEvent:
 @runtime_checkable
 class Connector(Protocol):
     name: str
-    kind: str                   # "wms" or "carrier"
+    kind: str                   # "wms", "carrier" or "payment"
 
     def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
         """Deliver the message; raise to have the outbox retry it later.

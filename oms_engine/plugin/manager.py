@@ -51,6 +51,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.connectors.wms_json",
     "oms_plugins.connectors.wms_xml",
     "oms_plugins.connectors.carrier_http",
+    "oms_plugins.connectors.sim_payment",
+    "oms_plugins.connectors.payment_http",
     "oms_plugins.senders.files",
     "oms_plugins.templates.directory",
 )

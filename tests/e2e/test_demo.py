@@ -21,7 +21,7 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     summary = run_demo(cfg, orders=150, skus=200, seed=3, console=Console(file=out, width=120))
     text = out.getvalue()
     for heading in ("Orders by final state", "Holds and why", "Routing and stock", "Notifications sent",
-                    "Interceptions asked", "Merged:", "Kits sold", "Warehouse moves", "Done in"):
+                    "Interceptions asked", "Merged:", "Kits sold", "Warehouse moves", "Payments:", "Done in"):
         assert heading in text
     states = set(summary["orders"]) | set(summary["children"])
     # Three simulated weeks later nothing is left in flight: only ends, held orders and split parents.
@@ -42,6 +42,11 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     assert f["kit_lines"] > 0 and f["lot_units_shipped"] > 0
     assert f["moves"].get("moved", 0) > 0 and f["moves"].get("routed again", 0) > 0
     assert sum(f["late_steps"].values()) > 0
+    # Every order paid has its payment on record; cancelled and refused paid orders were paid back, through
+    # the payment provider; what the ledger took in less what it gave back is what the orders kept.
+    m = summary["money"]
+    assert m["payments"] > 100 and m["refunds"].get("refunded", (0, 0))[0] > 0
+    assert set(m["refunds"]) <= {"refunded"} and m["balanced"] and "holds" in text
     # The closing line gives the rate: every order, child orders included, per second of the run.
     total = sum(summary["orders"].values()) + sum(summary["children"].values())
     assert summary["orders_per_s"] == pytest.approx(total / summary["seconds"], rel=0.01)
