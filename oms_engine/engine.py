@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .aftersales.service import Aftersales
 from .clock import Clock
 from .config import Config
 from .decisions.fact_builder import FactBuilder
@@ -132,6 +133,14 @@ class OMS:
                                         wants_master_data=self._wants_master_data)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses,
                                  mover=mover)
+        refunds = machine.refunds
+        assert refunds is not None
+        self.aftersales = aftersales = Aftersales(db=db, clock=clock, rulebook=rulebook, facts=facts,
+                                                  decisions=decisions, refunds=refunds, documents=self.documents,
+                                                  rules_in_force=self.rules.refresh_in)
+        # A case's goods reported back and its refunds paid move it on (aftersales/service.py).
+        callbacks.on_return = aftersales.returned
+        refunds.on_case_refund = aftersales.refunds_settled
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
                       rules_in_force=self.rules.refresh_in)

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from oms_engine.engine import OMS
-from tests.support import PG_URL, ROOT, build_oms
+from tests.support import NO_REFUSALS, PG_URL, ROOT, build_oms
 from tests.support.cli import Cli
 
 
@@ -77,6 +77,14 @@ def oms_templates_dir() -> Path:
 def oms(tmp_path: Path, db_url: str) -> Iterator[OMS]:
     """A seeded OMS on each backend, with a simulated clock starting at T0."""
     o = build_oms(tmp_path, db_url)
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def quiet(tmp_path: Path, db_url: str) -> Iterator[OMS]:
+    """An OMS whose simulated warehouse and carrier never refuse, on each backend: outcomes are certain."""
+    o = build_oms(tmp_path, db_url, plugin_settings=NO_REFUSALS)
     yield o
     o.close()
 

@@ -182,3 +182,19 @@ def test_format_minor_round_trips_through_to_minor(amount: int, currency: str) -
 def test_decimal_text_reads_back_exactly(amount: int, currency: str) -> None:
     from oms_engine.money import decimal_text
     assert to_minor(decimal_text(amount, currency), currency, signed=True) == amount
+
+
+@given(st.sampled_from([("JPY", 0), ("KRW", 0), ("CNY", 2), ("USD", 2), ("KWD", 3), ("BHD", 3)]),
+       st.integers(0, 10**12), weights)
+def test_an_amount_in_any_currency_exponent_apportions_to_parts_that_add_up_in_its_own_decimals(
+        currency: tuple[str, int], minor: int, ws: list[int]) -> None:
+    """Exponents 0, 2 and 3: the amount as a channel writes it, split over lines, gives parts that are each
+    an amount of that currency and add up, decimal for decimal, to what was written."""
+    from oms_engine.money import decimal_text
+    code, exp = currency
+    text = decimal_text(minor, code)
+    assert len(text.partition(".")[2]) == exp
+    parts = apportion(to_minor(text, code), ws)
+    assert sum(parts) == minor
+    assert sum(Decimal(decimal_text(p, code)) for p in parts) == Decimal(text)
+    assert all(to_minor(decimal_text(p, code), code) == p for p in parts)

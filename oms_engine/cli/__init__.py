@@ -1,6 +1,7 @@
 """The ``oms`` command line: one module per group of commands (importing each registers its commands)."""
 
 from . import (  # noqa: F401
+    aftersales,
     bench,
     bench_http,
     demo,

@@ -43,6 +43,16 @@ def print_order(d: dict[str, Any]) -> None:
             t.add_row(p["serial"], p["kind"], p["method"], p["amount_text"], p["status"], p["provider_ref"] or "",
                       p["refund_of"] or "", p["reason"])
         console.print(t)
+    if d.get("aftersales"):
+        t = Table(title="after-sales cases")
+        t.add_column("case", no_wrap=True)
+        for name in ("kind", "status", "lines", "worth", "decision", "refunds"):
+            t.add_column(name)
+        for c in d["aftersales"]:
+            t.add_row(c["number"], c["kind"], c["status"],
+                      ", ".join(f"#{ln['line_no']} x{ln['quantity']}" for ln in c["lines"]), c["amount_text"],
+                      c["decision"], ", ".join(f"{r['serial']} {r['status']}" for r in c["refunds"]))
+        console.print(t)
     t = Table("at", "event", "from", "to", "actor", "cause", title="timeline")
     for h in d["history"]:
         t.add_row(h["at"], h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])

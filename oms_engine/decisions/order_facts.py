@@ -70,6 +70,18 @@ SHIPMENT_FIELDS: dict[str, type] = {
     "shipment.hours_to_promise": int,
 }
 
+# The after-sales case being reviewed (aftersales/service.py), with the order's facts.
+CASE_FIELDS: dict[str, type] = {
+    "case.kind": str,               # refund_only, return_refund
+    "case.amount": int,             # what the customer paid for the units it names, minor units
+    "case.units": int,
+    "case.line_count": int,
+    "case.appeal": bool,            # a person is asked again after a denial
+    "case.order_state": str,        # the order's state now: shipped ... delivered, completed
+    "case.days_since_delivery": int,   # -1: not delivered yet
+    "case.earlier_cases": int,      # cases the customer opened before on any order
+}
+
 # The facts that need a query over the customer's order history.
 STATISTICS = ("customer.order_count", "customer.orders_last_24h")
 

@@ -12,6 +12,7 @@ class DecisionPoint(StrEnum):
     MERGING = "merging"              # ship orders of one customer as one parcel
     CARRIERS = "carriers"            # choose the carrier and its service
     NOTIFICATIONS = "notifications"  # tell the customer what happened
+    AFTERSALES = "aftersales"        # approve, review or deny an after-sales case
 
 
 POINTS: tuple[str, ...] = tuple(p.value for p in DecisionPoint)

@@ -30,7 +30,7 @@ from ..rules import (
     load_rules_dir,
     load_ruleset_text,
 )
-from .order_facts import CORE_FIELDS, LINE_FLAGS, SHIPMENT_FIELDS, TRANSITION_FIELDS
+from .order_facts import CASE_FIELDS, CORE_FIELDS, LINE_FLAGS, SHIPMENT_FIELDS, TRANSITION_FIELDS
 from .points import POINTS, DecisionPoint
 
 
@@ -103,6 +103,21 @@ def _carrier_actions() -> list[ActionSpec]:
             ActionSpec("fastest", "try every service the warehouse has, earliest delivery first", ranked)]
 
 
+def _aftersales_actions() -> list[ActionSpec]:
+    def approve(params: Mapping[str, Any]) -> None:
+        _only(params, {"reason"})
+        if "reason" in params:
+            _require(params, "reason", str)
+
+    def with_reason(params: Mapping[str, Any]) -> None:
+        _only(params, {"reason"})
+        _require(params, "reason", str)
+
+    return [ActionSpec("approve", "approve the case at once", approve),
+            ActionSpec("review", "leave the case to a person, saying why", with_reason),
+            ActionSpec("deny", "deny the case, saying why (the customer may appeal once)", with_reason)]
+
+
 class Rulebook:
     def __init__(self, rules_dir: Path, plugins: PluginRegistry) -> None:
         self.dir = Path(rules_dir)
@@ -125,6 +140,8 @@ class Rulebook:
             fields.update(TRANSITION_FIELDS)
         if point in (DecisionPoint.MERGING, DecisionPoint.CARRIERS):
             fields.update(SHIPMENT_FIELDS)
+        if point == DecisionPoint.AFTERSALES:
+            fields.update(CASE_FIELDS)
         return FactSchema(fields)
 
     def _strategy_validator(self, registry: Named[Strategy[Any]]) -> Any:
@@ -155,6 +172,8 @@ class Rulebook:
             specs += _merging_actions()
         elif point == DecisionPoint.CARRIERS:
             specs += _carrier_actions()
+        elif point == DecisionPoint.AFTERSALES:
+            specs += _aftersales_actions()
         elif point == DecisionPoint.NOTIFICATIONS:
             def notify(params: Mapping[str, Any]) -> None:
                 _only(params, {"template", "medium"})

@@ -34,6 +34,7 @@ from ..errors import OmsError
 from ..rules import Ruleset, RulesetInvalid
 from ..storage.db import Database
 from ..storage.models import ActiveRule, RuleChange, RuleVersion
+from .points import POINTS
 from .rulebook import Rulebook
 
 log = logging.getLogger("oms.rules")
@@ -78,6 +79,17 @@ class RuleStore:
             except IntegrityError:  # another process published them first
                 with self.db.read() as s:
                     latest, texts = self._latest(s), self._active_texts(s)
+        missing = [p for p in POINTS if p not in texts]
+        if missing:
+            # A decision point new in this version of the OMS: its ruleset comes from the rules directory, once.
+            try:
+                fresh = self._dir_texts(self.rulebook.validate_dir())
+                self.publish({**texts, **{p: fresh[p] for p in missing}}, actor="oms:start",
+                             note=f"new decision point(s) {', '.join(missing)} from {self.rulebook.dir}")
+            except (RulesetInvalid, IntegrityError) as exc:
+                log.error("could not publish the rules of new decision point(s) %s: %s", ", ".join(missing), exc)
+            with self.db.read() as s:
+                latest, texts = self._latest(s), self._active_texts(s)
         try:
             self.rulebook.install(self.rulebook.validate_texts(texts))
         except RulesetInvalid as exc:

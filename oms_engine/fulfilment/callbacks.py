@@ -10,8 +10,8 @@ connector that fails to read it) is rejected with the reason, never guessed.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from datetime import UTC
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +22,6 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..orders.machine import TRANSITIONS, Event, IllegalTransition, OrderMachine, State, check
 from ..orders.moves import Mover
-from ..payments.refunds import Refunds
 from ..plugin.contracts import CallbackEvent, Connector
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
@@ -46,6 +45,9 @@ class Callbacks:
         """``mover``: completes a move when the first warehouse stops the order, and reroutes on a shortage."""
         self.clock, self.plugins, self.status_map, self.machine = clock, plugins, status_map, machine
         self.mover = mover
+        # Told when a customer-return document is reported received (after-sales cases): (session, document,
+        # when) -> what it did, if anything.
+        self.on_return: Callable[[Session, str, datetime], str | None] | None = None
 
     def receive(self, s: Session, source: str, payload: Any, *, flush: bool = True) -> int | None:
         """Store a WMS or carrier callback; it is applied by the next pipeline pass.
@@ -110,7 +112,10 @@ class Callbacks:
             return apply_ack(s, document=document, accepted=bool(ev.data.get("accepted", True)),
                              reason=str(ev.data.get("reason") or ""), at=self.clock.now())
         if ev.kind == "refund":
-            return Refunds.settle(s, ev.order_number, ev.status, ev.data, self.clock.now(),
+            refunds = self.machine.refunds
+            if refunds is None:
+                return "rejected: this OMS keeps no refunds"
+            return refunds.settle(s, ev.order_number, ev.status, ev.data, self.clock.now(),
                                   f"{connector.kind}:{connector.name}")
         if ev.kind != "order":
             return f"rejected: unknown kind of callback event '{ev.kind}'"
@@ -171,11 +176,13 @@ class Callbacks:
             return f"rejected: a {ev.kind} names its document"
         try:
             with savepoint(s):   # a report posts all of its lines or none
-                return apply_report(s, warehouse=warehouse, document=document, lines=ev.data.get("lines"),
-                                    at=self.clock.now(), order_id_of=lambda n: s.scalar(
-                                        select(Order.id).where(Order.number == n)))
+                outcome = apply_report(s, warehouse=warehouse, document=document, lines=ev.data.get("lines"),
+                                       at=self.clock.now(), order_id_of=lambda n: s.scalar(
+                                           select(Order.id).where(Order.number == n)))
         except DocumentError as exc:
             return f"rejected: {exc}"
+        moved = self.on_return(s, document, self.clock.now()) if self.on_return is not None else None
+        return f"{outcome}; {moved}" if moved else outcome
 
 
 # The fulfilment states in the order an order goes through them: a status whose event leads to a state

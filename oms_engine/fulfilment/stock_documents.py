@@ -124,6 +124,16 @@ class StockDocuments:
 
         return self.db.run_retrying(run, what=f"{kind.value} for {warehouse}")
 
+    def make(self, s: Session, kind: DocKind, warehouse: str, lines: Sequence[LineIn], *, actor: str,
+             supplier: str | None = None, order_number: str | None = None, expected_at: datetime | None = None,
+             note: str = "") -> StockDocument:
+        """A document made in the caller's transaction (queue it with :meth:`queue`): an after-sales case's
+        return."""
+        if not lines:
+            raise DocumentError("a document needs at least one line")
+        return self._make(s, kind, warehouse, lines, actor=actor, supplier=supplier, order_number=order_number,
+                          expected_at=expected_at, note=note)
+
     def _make(self, s: Session, kind: DocKind, warehouse: str, lines: Sequence[LineIn], *, actor: str,
               supplier: str | None, order_number: str | None, expected_at: datetime | None,
               note: str) -> StockDocument:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..aftersales.service import cases_of
 from ..money import format_minor
 from ..payments.ledger import payments_of
 from ..storage.models import (
@@ -58,6 +59,8 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         "payment": {"transaction_id": o.payment_txn, "paid_at": iso(o.paid_at)},
         # Every payment and refund with its serial number and its log (payments/ledger.py).
         "payments": payments_of(s, o),
+        # Its after-sales cases, each with its lines, worth, decision, refunds and history (aftersales/).
+        "aftersales": cases_of(s, o),
         "customer_detail": {"ref": o.customer.ref, "name": o.customer.name, "level": o.customer.level,
                             "blacklisted": o.customer.blacklisted},
         # The buyer's details as this order gave them; customer_detail is the OMS's own record.

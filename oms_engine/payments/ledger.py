@@ -79,10 +79,10 @@ def _count(s: Session, order_id: int, kind: Kind) -> int:
 
 def _add(s: Session, *, serial: str, order_id: int, kind: Kind, method: str, detail: str, amount: int,
          currency: str, provider_ref: str | None, status: Status, at: datetime, actor: str, reason: str = "",
-         refund_of: str | None = None, for_order_id: int | None = None) -> None:
+         refund_of: str | None = None, for_order_id: int | None = None, case_number: str | None = None) -> None:
     append(s, Payment, serial=serial, order_id=order_id, kind=kind.value, method=method, method_detail=detail[:64],
            amount=amount, currency=currency, provider_ref=provider_ref, status=status.value, refund_of=refund_of,
-           for_order_id=for_order_id, reason=reason[:300], created_at=at, updated_at=at)
+           for_order_id=for_order_id, reason=reason[:300], case_number=case_number, created_at=at, updated_at=at)
     append(s, PaymentEvent, payment=serial, at=at, from_status=None, to_status=status.value, actor=actor[:100],
            note=reason[:300])
 
@@ -139,7 +139,7 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
 
 
 def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str,
-                 refunds: Refunds | None = None) -> list[str]:
+                 refunds: Refunds | None = None, case_number: str | None = None) -> list[str]:
     """``amount`` owed back for ``order`` (cancelled, or its parcel returned): refunds against the payments of
     the order that received them, the latest first, each up to what is left of it. Their serials."""
     if amount <= 0:
@@ -167,7 +167,7 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
         serial = _serial(number, Kind.REFUND, place)
         _add(s, serial=serial, order_id=owner, kind=Kind.REFUND, method=p.method, detail=p.method_detail,
              amount=take, currency=p.currency, provider_ref=None, status=Status.DUE, at=at, actor=actor,
-             reason=reason, refund_of=p.serial, for_order_id=order.id)
+             reason=reason, refund_of=p.serial, for_order_id=order.id, case_number=case_number)
         out.append(serial)
         owed.append(Owed(serial, p.serial, p.provider_ref, p.method, take, p.currency, number, order.number, reason))
         left -= take

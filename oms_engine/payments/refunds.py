@@ -22,7 +22,7 @@ or ``refused``, ``data`` ``{"refund": serial, "provider_ref": ..., "reason":
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,6 +56,8 @@ class Refunds:
     def __init__(self, outbox: OutboxWriter, connector: str) -> None:
         """``connector``: the payment connector refunds go to ("" : none; refunds stay owed until one is set)."""
         self.outbox, self.connector = outbox, connector
+        # Told when a refund an after-sales case owes is paid back: (session, case number, when).
+        self.on_case_refund: Callable[[Session, str, datetime], None] | None = None
 
     def queue(self, s: Session, order: Any, owed: Sequence[Owed]) -> None:
         """Send each refund to the provider (through the outbox, in this transaction). ``order``: the order the
@@ -75,11 +77,10 @@ class Refunds:
         if isinstance(serial, str):
             _move(s, serial, ("due", "failed"), "sent", at, actor, "handed to the payment provider")
 
-    @staticmethod
-    def settle(s: Session, order_number: str, status: str, data: Any, at: datetime, actor: str) -> str:
+    def settle(self, s: Session, order_number: str, status: str, data: Any, at: datetime, actor: str) -> str:
         """The provider's answer about a refund; the callback's outcome, in words."""
         serial = str((data or {}).get("refund") or "")
-        row = s.execute(select(Payment.serial, Payment.status, Payment.kind, Payment.order_id)
+        row = s.execute(select(Payment.serial, Payment.status, Payment.kind, Payment.order_id, Payment.case_number)
                         .where(Payment.serial == serial)).first()
         if row is None or row.kind != "refund" or not serial.startswith(f"{order_number}-"):
             return f"rejected: order {order_number} has no refund {serial or '(none named)'}"
@@ -91,6 +92,8 @@ class Refunds:
             _move(s, serial, ("due", "sent", "failed"), REFUNDED, at, actor,
                   f"refunded by the provider as {reference}" if reference else "refunded by the provider",
                   provider_ref=reference)
+            if row.case_number and self.on_case_refund is not None:
+                self.on_case_refund(s, row.case_number, at)
             return f"{order_number} refund {serial} refunded"
         if status == REFUSED:
             _move(s, serial, ("due", "sent"), "failed", at, actor, f"refused by the provider: {reason or 'no reason'}")

@@ -90,6 +90,8 @@ MINIMAL_RULES: dict[str, str] = {
     # Nothing merges; with carriers in master data, the cheapest that takes the parcel carries it.
     "merging.yaml": "ruleset: merging\nrules: []\n",
     "carriers.yaml": "ruleset: carriers\nrules:\n  - name: cheapest\n    then: [{cheapest: {}}]\n",
+    # Every after-sales case waits for a person.
+    "aftersales.yaml": "ruleset: aftersales\nrules: []\n",
 }
 
 

@@ -47,7 +47,8 @@ def edited(tmp_path: Path, db_url: str) -> tuple[OMS, Path]:
 def test_the_first_process_publishes_the_rules_directory(edited: tuple[OMS, Path]) -> None:
     oms, _ = edited
     versions = oms.rules.versions()
-    assert {v["ruleset"] for v in versions} == {"blocking", "split", "routing", "merging", "carriers", "notifications"}
+    assert {v["ruleset"] for v in versions} == {"blocking", "split", "routing", "merging", "carriers", "notifications",
+                                                "aftersales"}
     assert all(v["active"] and v["author"] == "oms:start" for v in versions)
     assert {v["ruleset"]: v["version"] for v in versions} == {n: rs.version for n, rs in oms.rulebook.rulesets.items()}
 
@@ -144,3 +145,25 @@ def test_decisions_store_the_facts_they_were_made_on(edited: tuple[OMS, Path]) -
     assert blocking["facts"]["customer"]["blacklisted"] is False
     replay = oms.rulebook.decide("blocking", blocking["facts"])
     assert replay is not None and [f.name for f in replay.fired] == [f["rule"] for f in blocking["fired"]]
+
+
+def test_a_decision_point_new_in_this_version_gets_its_ruleset_from_the_directory_once(tmp_path: Path,
+                                                                                       db_url: str) -> None:
+    """A database whose active rules predate a decision point (an upgrade): the first process to start
+    publishes that point's ruleset from the rules directory, and leaves the others as they were."""
+    from sqlalchemy import delete
+
+    from oms_engine.storage.models import ActiveRule
+    first = build_oms(tmp_path, db_url)
+    blocking = first.rulebook.version("blocking")
+    with first.db.session() as s:
+        s.execute(delete(ActiveRule).where(ActiveRule.ruleset == "aftersales"))
+    first.close()
+    again = OMS(first.config, clock=first.clock)
+    try:
+        assert again.rulebook.version("aftersales") and again.rulebook.version("blocking") == blocking
+        with again.db.read() as s:
+            note = s.scalars(select(RuleChange.note).order_by(RuleChange.id.desc())).first()
+        assert note is not None and note.startswith("new decision point(s) aftersales")
+    finally:
+        again.close()

@@ -180,6 +180,9 @@ def test_unpaid_order_is_cancelled_after_30_minutes_and_late_payment_saves_anoth
                              (f"{saved.number}-P02", "other", "TXN-LATE", payable - 100)]
     assert notifications_of(oms, saved.number) == [("sms", "order_paid"), *SHIPPED_NOTES]
 
+    drive(oms)    # the late payment's refund goes to the payment provider
+    with oms.db.read() as s:
+        assert [p["status"] for p in explain(s, lapsed.number)["payments"]] == ["captured", "refunded"]
     assert stock(oms) == stock_after({("WH-SH", "TEA-1"): -1})
     assert reservations(oms) == []
     assert_outbox_delivered(oms)

@@ -102,7 +102,8 @@ def test_unknown_columns_references_and_connectors_are_refused(oms: OMS, tmp_pat
     with pytest.raises(ImportRefused) as refused:
         oms.masterdata.import_file("warehouses", warehouses, actor="t")
     assert [e.message for e in refused.value.report.errors] == [
-        "no connector 'no_such_wms' is registered (known: carrier_json, sim_carrier, sim_wms, wms_json, wms_xml)",
+        "no connector 'no_such_wms' is registered (known: carrier_json, payment_json, sim_carrier, sim_payment, "
+        "sim_wms, wms_json, wms_xml)",
         "connector 'sim_carrier' is not a WMS connector"]
     mapping = _write(tmp_path, "m.csv", "channel,channel_sku,sku\njson,A,NO-SUCH-SKU\n")
     with pytest.raises(ImportRefused, match=r"m.csv:2: sku: no product 'NO-SUCH-SKU'"):

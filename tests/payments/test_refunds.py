@@ -3,6 +3,8 @@ however often the message is sent; refused with the reason; answered later by ca
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,9 +16,9 @@ from sqlalchemy import select
 from oms_engine.engine import OMS
 from oms_engine.orders.explain import explain
 from oms_engine.storage.models import Exchange
-from tests.support import NO_REFUSALS, build_oms, order_json
+from tests.support import NO_REFUSALS, ROOT, build_oms, order_json
 from tests.support.payment_standin import PaymentStandIn, payment_standin
-from tests.support.pipeline import ingest_one
+from tests.support.pipeline import ingest_one, order_row
 
 __all__ = ["payment_standin"]     # a fixture
 SECRET_ENV = "OMS_TEST_PAYMENT_SECRET"
@@ -81,6 +83,20 @@ def test_a_refund_whose_answer_was_lost_is_asked_again_and_paid_back_once(paying
         wire = s.scalars(select(Exchange.status).where(Exchange.order_number == number,
                                                        Exchange.connector == "payment_json")).all()
     assert 500 in wire and 201 in wire                 # both answers are on record with the order
+
+
+def test_the_refund_request_on_the_connectors_page_is_what_payment_json_sends(paying: OMS,
+                                                                           provider: PaymentStandIn) -> None:
+    [example] = [json.loads(b) for b in re.findall(r"```json payment\n(.*?)```",
+                                                   (ROOT / "docs" / "connectors.md").read_text(encoding="utf-8"),
+                                                   re.S)]
+    number = _cancelled_paid_order(paying, "RF-5")
+    paying.pipeline.run_until_idle()
+    [sent] = [json.loads(r.body) for r in provider.received]
+    assert sent.keys() == example.keys() and sent["data"].keys() == example["data"].keys()
+    assert (sent["type"], sent["id"], sent["data"]["refund"], sent["data"]["payment"]) == (
+        "refund", f"oms-refund-{number}-R01", f"{number}-R01", f"{number}-P01")
+    assert sent["data"]["amount"] == f"{order_row(paying, number).payable / 100:.2f}"
 
 
 def test_a_refund_the_provider_refuses_fails_with_its_reason_and_stays_owed(paying: OMS,

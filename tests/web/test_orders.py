@@ -74,7 +74,8 @@ def test_explain_shows_decisions_with_the_rules_that_fired(oms: OMS, api_any: Ap
     assert (story["number"], story["status"], story["hold_stage"]) == (number, "on_hold", "screening")
     blocking = [d for d in story["decisions"] if d["point"] == "blocking"]
     assert len(blocking) == 1
-    assert blocking[0]["version"] == api_any.get("/api/rules", token=VIEWER).json["rulesets"][0]["version"]
+    in_force = {r["name"]: r for r in api_any.get("/api/rules", token=VIEWER).json["rulesets"]}
+    assert blocking[0]["version"] == in_force["blocking"]["version"]
     assert [f["rule"] for f in blocking[0]["fired"]] == ["blacklisted-customer"]
     assert blocking[0]["outcome"]["reasons"] == ["customer is on the blacklist"]
     assert [(h["event"], h["to"]) for h in story["history"]] == [

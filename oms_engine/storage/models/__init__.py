@@ -4,12 +4,13 @@ Alembic migrations in ``oms_engine/storage/migrations`` create these; the
 models are the source the migrations were written from, and a test
 (tests/storage/test_migrations.py) fails when the two disagree.
 
-One module per capability (catalog, stock, customers, orders, payments, intake, messaging,
+One module per capability (catalog, stock, customers, orders, payments, aftersales, intake, messaging,
 fulfilment, rules, system); every table is importable from here.
 """
 
 from __future__ import annotations
 
+from .aftersales import AftersalesCase, AftersalesHistory
 from .base import Base, BigId
 from .catalog import Carrier, CarrierService, MasterChange, MasterSync, Product, SkuMapping, Supplier, Warehouse
 from .customers import Customer, CustomerChange
@@ -24,6 +25,8 @@ from .system import Incident, Meta, NumberBlock
 
 __all__ = [
     "ActiveRule",
+    "AftersalesCase",
+    "AftersalesHistory",
     "Base",
     "BigId",
     "Carrier",

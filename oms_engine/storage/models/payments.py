@@ -33,6 +33,8 @@ class Payment(Base):
     refund_of: Mapped[str | None] = mapped_column(ForeignKey("payments.serial"), nullable=True)
     for_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
     reason: Mapped[str] = mapped_column(String(300), default="")
+    # A refund an after-sales case owes (aftersales/): the case's number.
+    case_number: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (
@@ -40,6 +42,7 @@ class Payment(Base):
         UniqueConstraint("order_id", "kind", "provider_ref", name="uq_payment_provider_ref"),
         CheckConstraint("amount > 0", name="ck_payment_amount"),
         Index("ix_payments_order", "order_id", "id"),
+        Index("ix_payments_case", "case_number"),
     )
 
 

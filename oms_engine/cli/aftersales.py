@@ -1,0 +1,107 @@
+"""``oms aftersales ...``: after-sales cases on orders customers received (refund only, return and refund)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.table import Table
+
+from .root import Ctx, console, errors_to_exit, fail, main
+
+
+@main.group()
+def aftersales() -> None:
+    """After-sales cases: opened on a shipped order, decided by rules/aftersales.yaml or a person."""
+
+
+def _print(case: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(case, indent=2, ensure_ascii=False))
+        return
+    console.print(f"[bold]{case['number']}[/bold]  {case['kind']}  {case['status']}  worth {case['amount_text']}"
+                  + (f"  ({case['decision']})" if case["decision"] else ""), highlight=False)
+    console.print("lines: " + ", ".join(f"#{ln['line_no']} x{ln['quantity']}" for ln in case["lines"])
+                  + (f"; goods back on {case['return_document']}" if case["return_document"] else "")
+                  + ("; refunds " + ", ".join(f"{r['serial']} {r['status']}" for r in case["refunds"])
+                     if case["refunds"] else ""), highlight=False)
+    t = Table("at", "event", "from", "to", "actor", "cause", title="history")
+    for h in case["history"]:
+        t.add_row(h["at"], h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])
+    console.print(t)
+
+
+def _lines(texts: tuple[str, ...]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for text in texts:
+        no, _, qty = text.partition(":")
+        if not no.strip().isdigit() or not qty.strip().isdigit():
+            fail(f"--line takes LINE_NO:QUANTITY, e.g. 1:2; got {text!r}")
+        out[int(no)] = out.get(int(no), 0) + int(qty)
+    return out
+
+
+@aftersales.command("open")
+@click.argument("number")
+@click.option("--kind", type=click.Choice(["refund_only", "return_refund", "exchange"]), required=True)
+@click.option("--line", "lines", multiple=True, help="LINE_NO:QUANTITY, once per line (none: every unit not in a "
+                                                     "case yet)")
+@click.option("--reason", default="", help="the customer's words")
+@click.option("--actor", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def aftersales_open(c: Ctx, number: str, kind: str, lines: tuple[str, ...], reason: str, actor: str,
+                    as_json: bool) -> None:
+    """Open a case on order NUMBER; the rules approve it, leave it to a person or deny it at once."""
+    wanted = _lines(lines)
+    oms = c.oms()
+    try:
+        case = oms.aftersales.open(number, kind, wanted or None, reason, actor=actor)
+    finally:
+        oms.close()
+    _print(case, as_json)
+
+
+_HELP = {"approve": "Approve CASE: a refund is owed at once, or the goods are asked back first.",
+         "deny": "Deny CASE, saying why (--note); the customer may appeal once.",
+         "appeal": "The customer disputes the denial of CASE: the rules, then a person, look again.",
+         "cancel": "The customer withdraws CASE; its units may be claimed again."}
+
+
+def _act(event: str) -> Any:
+    @aftersales.command(event, help=_HELP[event])
+    @click.argument("case")
+    @click.option("--note", default="")
+    @click.option("--actor", default="cli", show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @errors_to_exit
+    def act(c: Ctx, case: str, note: str, actor: str, as_json: bool) -> None:
+        oms = c.oms()
+        try:
+            shown = oms.aftersales.act(case, event, actor=actor, note=note)
+        finally:
+            oms.close()
+        _print(shown, as_json)
+    return act
+
+
+for _event in ("approve", "deny", "appeal", "cancel"):
+    _act(_event)
+
+
+@aftersales.command("show")
+@click.argument("case")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def aftersales_show(c: Ctx, case: str, as_json: bool) -> None:
+    """A case: its lines, worth, decision, refunds and history."""
+    oms = c.oms()
+    try:
+        shown = oms.aftersales.get(case)
+    finally:
+        oms.close()
+    _print(shown, as_json)
