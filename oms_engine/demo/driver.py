@@ -220,6 +220,7 @@ def _open_orders(oms: OMS) -> int:
 
 _BEFORE_PICKING = {State.PAID.value, State.ROUTED.value, State.DISPATCHED.value, State.ACCEPTED.value}
 _BEING_PICKED = {State.PICKING.value, State.PACKED.value}
+_RECEIVED = {State.DELIVERED.value, State.COMPLETED.value}
 _MOVABLE = {State.ROUTED.value, State.DISPATCHED.value, State.ACCEPTED.value, State.PICKING.value}
 
 
@@ -248,6 +249,9 @@ def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, lo
     if ev.kind == "move":
         _move(oms, number, ev.data[1], log)
         return None
+    if ev.kind == "aftersales":
+        _aftersales(oms, number, ev.data[1], ev.data[2], log)
+        return None
     actions: dict[str, Callable[[], Any]] = {
         "pay": lambda: oms.commands.pay(number, ev.data[1], ev.data[2], actor="payment:demo"),
         "cancel": lambda: oms.commands.cancel(number, actor="customer", reason="customer changed their mind"),
@@ -259,6 +263,33 @@ def _act(oms: OMS, ev: Scripted, numbers: dict[str, str], rng: random.Random, lo
     except (OmsError, ValueError, LookupError) as exc:
         log[f"{ev.kind} refused ({type(exc).__name__})"] += 1
     return None
+
+
+def _aftersales(oms: OMS, number: str, kind: str, turn: float, log: Counter[str]) -> None:
+    """The customer opens a case on what they received (the order, or the first part of a split one that
+    shipped); the rules or, for what they leave, operations decide it: most approved, some denied, and some
+    of those appealed and approved after all."""
+    with oms.db.read() as s:
+        order = get_order(s, number)
+        shipped = [o.number for o in (order.children or [order]) if o.status in _RECEIVED]
+    if not shipped:
+        log["after-sales: nothing received yet"] += 1
+        return
+    try:
+        case = oms.aftersales.open(shipped[0], kind, reason="not as described" if kind == "return_refund"
+                                   else "arrived damaged", actor="customer")
+        log[f"after-sales {kind} opened"] += 1
+        if case["status"] != "under_review":
+            return
+        if turn < 0.7:
+            oms.aftersales.act(case["number"], "approve", actor="ops:demo", note="checked the photos")
+            return
+        case = oms.aftersales.act(case["number"], "deny", actor="ops:demo", note="no fault found")
+        if turn < 0.85:
+            oms.aftersales.act(case["number"], "appeal", actor="customer", note="please look again")
+            oms.aftersales.act(case["number"], "approve", actor="ops:demo", note="approved on appeal")
+    except (OmsError, ValueError) as exc:
+        log[f"after-sales refused: {type(exc).__name__}"] += 1
 
 
 def _move(oms: OMS, number: str, turn: float, log: Counter[str]) -> None:

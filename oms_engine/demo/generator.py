@@ -169,6 +169,7 @@ class Plan:
 
 FOLLOW_UP_SHARE = 0.06     # orders followed by a second one from the customer within the hour or so
 MOVE_SHARE = 0.015         # orders operations move to another warehouse once they are routed
+AFTERSALES_SHARE = 0.05    # paid orders on which the customer opens an after-sales case some days later
 
 
 def order_payload(external_id: str, placed: datetime, cust: dict[str, Any], ship_to: dict[str, Any],
@@ -264,7 +265,14 @@ def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: l
                                   f"PAY-{i:06d}-2")
             payloads.append((datetime.fromisoformat(extra["placed_at"][:-1]), extra))
             expect["second order soon after"] += 1
-        elif roll >= 0.08 and "payment" in order and rng.random() < MOVE_SHARE:
+        # Drawn apart from the rest of the plan, so adding after-sales changed no other order's fate.
+        later = random.Random(f"aftersales:{i}")
+        if roll >= 0.08 and "payment" in order and later.random() < AFTERSALES_SHARE:
+            kind = "return_refund" if later.random() < 0.7 else "refund_only"
+            expect[f"after-sales {kind.replace('_', ' ')}"] += 1
+            script.append(Scripted(placed + timedelta(days=later.uniform(2.5, 6)), next(seq), "aftersales",
+                                   (order["external_id"], kind, later.random())))
+        if roll >= 0.08 and "payment" in order and rng.random() < MOVE_SHARE:
             expect["moved by operations"] += 1
             script.append(Scripted(placed + timedelta(minutes=rng.randint(30, 100)), next(seq), "move",
                                    (order["external_id"], rng.random())))

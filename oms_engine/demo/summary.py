@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from ..money import format_minor
 from ..storage.db import Database
 from ..storage.models import (
+    AftersalesCase,
     DecisionRecord,
     History,
     LateStep,
@@ -85,8 +86,9 @@ def money_counts(s: Any) -> dict[str, Any]:
                                      .group_by(Order.currency)):
         if paid or back:
             orders[cur] = int(paid or 0) - int(back or 0)
+    cases = dict(s.execute(select(AftersalesCase.status, func.count()).group_by(AftersalesCase.status)).all())
     return {"payments": int(payments.get("payment", 0)), "refunds": refunds, "ledger_net": ledger,
-            "orders_net": orders, "balanced": ledger == orders}
+            "orders_net": orders, "balanced": ledger == orders, "cases": cases}
 
 
 def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str, Any], plan: Plan,
@@ -175,6 +177,7 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
                   + "; taken in less paid back equals what the orders kept: "
                   + ("[bold]holds[/bold]" if m["balanced"] else
                      f"[bold red]does not hold[/bold red] (ledger {m['ledger_net']}, orders {m['orders_net']})"))
+    console.print("After-sales cases: " + (", ".join(f"{k} {v}" for k, v in sorted(m["cases"].items())) or "none"))
     console.print("Scripted events: " + ", ".join(f"{k} {v}" for k, v in sorted(d["actions"].items())))
     if d["ingest_errors"]:
         console.print(f"Payloads refused: {len(d['ingest_errors'])}, e.g. {d['ingest_errors'][0]}")

@@ -47,6 +47,8 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     m = summary["money"]
     assert m["payments"] > 100 and m["refunds"].get("refunded", (0, 0))[0] > 0
     assert set(m["refunds"]) <= {"refunded"} and m["balanced"] and "holds" in text
+    # Customers opened after-sales cases on what they received: paid back, some denied for good.
+    assert m["cases"].get("refunded", 0) > 0 and "After-sales cases" in text
     # The closing line gives the rate: every order, child orders included, per second of the run.
     total = sum(summary["orders"].values()) + sum(summary["children"].values())
     assert summary["orders_per_s"] == pytest.approx(total / summary["seconds"], rel=0.01)
