@@ -15,6 +15,10 @@ class OrderNotFound(OmsError, LookupError):
     """No order has the number asked for."""
 
 
+class CaseNotFound(OmsError, LookupError):
+    """No after-sales case has the number asked for."""
+
+
 class CommandError(OmsError, ValueError):
     """A command on an order that the OMS refuses (wrong amount, already paid...)."""
 

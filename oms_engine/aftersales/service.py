@@ -38,7 +38,7 @@ from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
 from ..decisions.rulebook import Rulebook
-from ..errors import CommandError
+from ..errors import CaseNotFound, CommandError
 from ..fulfilment.stock_documents import DocKind, LineIn, StockDocuments
 from ..fulfilment.stock_documents import Status as DocStatus
 from ..money import format_minor
@@ -284,7 +284,7 @@ class Aftersales:
         stmt = select(AftersalesCase).where(AftersalesCase.number == number)
         case = s.scalars(stmt.with_for_update() if lock else stmt).first()
         if case is None:
-            raise CommandError(f"no after-sales case '{number}'")
+            raise CaseNotFound(f"no after-sales case '{number}'")
         return case
 
     @staticmethod

@@ -1,0 +1,60 @@
+"""After-sales cases: opened on an order, read, and decided by support staff (aftersales/service.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from ..auth import ACT, READ, actor, requires
+from ..errors import ApiError, json_response
+from ..requests import body_object, oms, string_field
+
+MAX_TEXT = 2000
+ACTIONS = ("approve", "deny", "appeal", "cancel")
+
+bp = Blueprint("aftersales", __name__)
+
+
+def _lines(value: Any) -> dict[int, int] | None:
+    """``[{"line_no": 1, "quantity": 2}]`` as {line_no: quantity}; none: every unit not in a case yet."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, "field 'lines' must be a non-empty list of {\"line_no\", \"quantity\"}")
+    out: dict[int, int] = {}
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"line_no", "quantity"}:
+            raise ApiError(400, "each of 'lines' is {\"line_no\": N, \"quantity\": N}, nothing else")
+        no, qty = item["line_no"], item["quantity"]
+        for name, v in (("line_no", no), ("quantity", qty)):
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 100_000:
+                raise ApiError(400, f"field 'lines' {name}: a whole number from 1 to 100,000, got {v!r}")
+        out[no] = out.get(no, 0) + qty
+    return out
+
+
+@bp.post("/api/orders/<number>/aftersales")
+@requires(ACT)
+def open_case(number: str) -> Response:
+    data = body_object(("kind", "lines", "reason"))
+    kind = string_field(data, "kind", required=True, max_len=32)
+    reason = string_field(data, "reason", required=False, max_len=MAX_TEXT)
+    case = oms().aftersales.open(number, kind, _lines(data.get("lines")), reason, actor=actor())
+    return json_response(case, 201)
+
+
+@bp.get("/api/aftersales/<case>")
+@requires(READ)
+def show_case(case: str) -> Response:
+    return json_response(oms().aftersales.get(case))
+
+
+@bp.post("/api/aftersales/<case>/<action>")
+@requires(ACT)
+def act_on_case(case: str, action: str) -> Response:
+    if action not in ACTIONS:
+        raise ApiError(404, f"no action '{action}' on a case (actions: {', '.join(ACTIONS)})")
+    data = body_object(("note",), optional=True)
+    note = string_field(data, "note", required=False, max_len=MAX_TEXT)
+    return json_response(oms().aftersales.act(case, action, actor=actor(), note=note))

@@ -1,0 +1,47 @@
+"""After-sales over the API: support staff open a case on a delivered order, decide it, and read it; a viewer
+reads only; a bad body is 400, an unknown case 404, an action the case's state does not take 409."""
+
+from __future__ import annotations
+
+from oms_engine.engine import OMS
+from oms_engine.plugin.testing import drive_until_state
+from tests.support.web import SUPPORT, VIEWER, ApiServer, ingest_one
+
+
+def test_a_case_is_opened_decided_and_read_over_the_api(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = ingest_one(sqlite_oms, "AS-API")
+    drive_until_state(sqlite_oms, number, "delivered")
+    r = api.post(f"/api/orders/{number}/aftersales", token=SUPPORT,
+                 json_body={"kind": "return_refund", "lines": [{"line_no": 1, "quantity": 1}], "reason": "too big"})
+    assert r.status == 201, r.json
+    case = r.json
+    assert (case["number"], case["status"], case["lines"]) == (f"{number}-C01", "under_review",
+                                                               [{"line_no": 1, "quantity": 1}])
+    assert api.post(f"/api/orders/{number}/aftersales", token=VIEWER,
+                    json_body={"kind": "return_refund"}).status == 403
+    denied = api.post(f"/api/aftersales/{case['number']}/deny", token=SUPPORT, json_body={"note": "worn"})
+    assert (denied.status, denied.json["status"], denied.json["decision"]) == (200, "denied", "worn")
+    again = api.post(f"/api/aftersales/{case['number']}/deny", token=SUPPORT)
+    assert again.status == 409 and "'deny' is not allowed in state 'denied'" in again.json["error"]
+    shown = api.get(f"/api/aftersales/{case['number']}", token=VIEWER)
+    assert shown.status == 200 and [h["to"] for h in shown.json["history"]] == ["requested", "under_review",
+                                                                              "denied"]
+    assert api.get(f"/api/orders/{number}", token=VIEWER).json["aftersales"][0]["number"] == case["number"]
+
+
+def test_bad_requests_about_cases_say_what_is_wrong(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = ingest_one(sqlite_oms, "AS-BAD")
+    cases = [
+        ({"kind": "return_refund", "lines": [{"line_no": 1}]}, 400, "each of 'lines'"),
+        ({"kind": "return_refund", "lines": [{"line_no": 0, "quantity": 1}]}, 400, "line_no"),
+        ({"kind": "return_refund", "colour": "red"}, 400, "colour"),
+        ({"lines": []}, 400, "'kind'"),
+        ({"kind": "swap"}, 409, "unknown kind of case 'swap'"),
+        ({"kind": "return_refund"}, 409, "it has not shipped; cancel it instead"),
+    ]
+    for body, status, words in cases:
+        r = api.post(f"/api/orders/{number}/aftersales", token=SUPPORT, json_body=body)
+        assert (r.status, words in r.json["error"]) == (status, True), (body, r.json)
+    assert api.get("/api/aftersales/NOPE-C01", token=VIEWER).status == 404
+    assert api.post("/api/aftersales/NOPE-C01/approve", token=SUPPORT).status == 404
+    assert api.post("/api/aftersales/NOPE-C01/explode", token=SUPPORT).status == 404
