@@ -43,6 +43,15 @@ def print_order(d: dict[str, Any]) -> None:
             t.add_row(p["serial"], p["kind"], p["method"], p["amount_text"], p["status"], p["provider_ref"] or "",
                       p["refund_of"] or "", p["reason"])
         console.print(t)
+    if d.get("invoices"):
+        t = Table(title="invoices and credit notes")
+        t.add_column("number", no_wrap=True)
+        for name in ("kind", "amount", "tax", "of", "why"):
+            t.add_column(name)
+        for i in d["invoices"]:
+            t.add_row(i["number"], i["kind"], i["amount_text"], format_minor(i["tax"], cur), i["refers_to"] or "",
+                      i["reason"])
+        console.print(t)
     if d.get("aftersales"):
         t = Table(title="after-sales cases")
         t.add_column("case", no_wrap=True)

@@ -9,12 +9,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from ..invoices.issuing import balance
 from ..money import format_minor
 from ..storage.db import Database
 from ..storage.models import (
     AftersalesCase,
     DecisionRecord,
     History,
+    Invoice,
     LateStep,
     Order,
     OrderLine,
@@ -87,8 +89,14 @@ def money_counts(s: Any) -> dict[str, Any]:
         if paid or back:
             orders[cur] = int(paid or 0) - int(back or 0)
     cases = dict(s.execute(select(AftersalesCase.status, func.count()).group_by(AftersalesCase.status)).all())
+    kinds = dict(s.execute(select(Invoice.kind, func.count()).group_by(Invoice.kind)).all())
+    invoiced = [o for o in s.scalars(select(Order).where(Order.id.in_(
+        select(Invoice.order_id).where(Invoice.kind == "invoice"))))]
+    off = sum(1 for o in invoiced if len(set(balance(s, o))) != 1)
     return {"payments": int(payments.get("payment", 0)), "refunds": refunds, "ledger_net": ledger,
-            "orders_net": orders, "balanced": ledger == orders, "cases": cases}
+            "orders_net": orders, "balanced": ledger == orders, "cases": cases,
+            "invoices": int(kinds.get("invoice", 0)), "credit_notes": int(kinds.get("credit_note", 0)),
+            "invoices_off": off}
 
 
 def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str, Any], plan: Plan,
@@ -177,6 +185,10 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
                   + "; taken in less paid back equals what the orders kept: "
                   + ("[bold]holds[/bold]" if m["balanced"] else
                      f"[bold red]does not hold[/bold red] (ledger {m['ledger_net']}, orders {m['orders_net']})"))
+    console.print(f"Invoices: {m['invoices']}, credit notes: {m['credit_notes']}; invoiced less credited equals "
+                  f"paid less refunded for every order invoiced: "
+                  + ("[bold]holds[/bold]" if not m["invoices_off"] else
+                     f"[bold red]does not hold for {m['invoices_off']}[/bold red]"))
     console.print("After-sales cases: " + (", ".join(f"{k} {v}" for k, v in sorted(m["cases"].items())) or "none"))
     console.print("Scripted events: " + ", ".join(f"{k} {v}" for k, v in sorted(d["actions"].items())))
     if d["ingest_errors"]:

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..aftersales.service import cases_of
+from ..invoices.issuing import invoices_of
 from ..money import format_minor
 from ..payments.ledger import payments_of
 from ..storage.models import (
@@ -61,6 +62,8 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         "payments": payments_of(s, o),
         # Its after-sales cases, each with its lines, worth, decision, refunds and history (aftersales/).
         "aftersales": cases_of(s, o),
+        # Its invoice and credit notes, each with its e-invoice (invoices/).
+        "invoices": invoices_of(s, o),
         "customer_detail": {"ref": o.customer.ref, "name": o.customer.name, "level": o.customer.level,
                             "blacklisted": o.customer.blacklisted},
         # The buyer's details as this order gave them; customer_detail is the OMS's own record.

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..invoices.issuing import credit_note, invoice_order
 from ..money import format_minor
 from ..storage.db import append, drain
 from ..storage.models import Order, Payment, PaymentEvent
@@ -95,6 +96,8 @@ def record_first_payment(s: Session, order: Any, amount: int, provider_ref: str,
          amount=amount, currency=order.currency, provider_ref=provider_ref, status=Status.CAPTURED, at=at,
          actor=actor)
     order.paid_amount, order.payment_txn, order.paid_at = amount, provider_ref, at
+    if amount == order.payable and order.parent_id is None:
+        invoice_order(s, order, at)     # paid in full (a payment that differs holds the order for a person)
     return serial
 
 
@@ -123,6 +126,8 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
         if not order.paid_amount:
             order.payment_txn, order.paid_at = provider_ref, at
         order.paid_amount += kept
+        if order.paid_amount >= order.payable:
+            invoice_order(s, order, at)     # this payment completed it
     back = amount - kept
     if not back:
         return Recorded(serial, True)
@@ -175,6 +180,7 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
             break
     if refunds is not None and owed:
         refunds.queue(s, _Owner(owner, number), owed)
+    credit_note(s, owner, order, sum(r.amount for r in owed), out, reason, at)
     return out
 
 

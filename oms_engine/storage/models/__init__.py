@@ -4,7 +4,7 @@ Alembic migrations in ``oms_engine/storage/migrations`` create these; the
 models are the source the migrations were written from, and a test
 (tests/storage/test_migrations.py) fails when the two disagree.
 
-One module per capability (catalog, stock, customers, orders, payments, aftersales, intake, messaging,
+One module per capability (catalog, stock, customers, orders, payments, invoices, aftersales, intake, messaging,
 fulfilment, rules, system); every table is importable from here.
 """
 
@@ -16,6 +16,7 @@ from .catalog import Carrier, CarrierService, MasterChange, MasterSync, Product,
 from .customers import Customer, CustomerChange
 from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEvent
 from .intake import RawPayload, WebhookDelivery
+from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
 from .orders import DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
 from .payments import Payment, PaymentEvent
@@ -38,6 +39,7 @@ __all__ = [
     "History",
     "InboxMessage",
     "Incident",
+    "Invoice",
     "LateStep",
     "MasterChange",
     "MasterSync",
