@@ -68,13 +68,15 @@ def upgrade() -> None:
     op.execute("""
         INSERT INTO payments (serial, order_id, kind, method, method_detail, amount, currency, provider_ref, status,
                               refund_of, for_order_id, reason, created_at, updated_at)
-        SELECT owner.number || '-R' || SUBSTR('0' || ROW_NUMBER() OVER (PARTITION BY owner.id ORDER BY o.id), -2),
+        SELECT owner.number || '-R' || CASE WHEN ROW_NUMBER() OVER w < 10 THEN '0' ELSE '' END
+                   || CAST(ROW_NUMBER() OVER w AS VARCHAR(8)),
                owner.id, 'refund', p.method, p.method_detail, o.refund_amount, o.currency, NULL, 'due', p.serial, o.id,
                'owed before refunds were kept', o.updated_at, o.updated_at
         FROM orders o
         JOIN orders owner ON owner.id = COALESCE(o.parent_id, o.id)
         JOIN payments p ON p.order_id = owner.id AND p.kind = 'payment'
-        WHERE o.refund_amount > 0""")
+        WHERE o.refund_amount > 0
+        WINDOW w AS (PARTITION BY owner.id ORDER BY o.id)""")
     op.execute("""
         INSERT INTO payment_events (payment, at, from_status, to_status, actor, note)
         SELECT serial, created_at, NULL, status, 'migration', 'recorded before payments were kept' FROM payments""")
