@@ -67,8 +67,8 @@ class Aftersales:
                  decisions: DecisionRecorder, refunds: Refunds, documents: StockDocuments,
                  rules_in_force: Callable[[Session], object] = lambda _s: None) -> None:
         self.db, self.clock, self.rulebook, self.facts = db, clock, rulebook, facts
-        self.decisions, self.refunds, self.documents, self.rules_in_force = decisions, refunds, documents, \
-            rules_in_force
+        self.decisions, self.refunds, self.documents = decisions, refunds, documents
+        self.rules_in_force = rules_in_force
 
     # -- opening -----------------------------------------------------------------------------------
     @retrying

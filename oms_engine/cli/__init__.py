@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     masterdata,
     orders,
     outbox,
+    payments,
     plugins,
     reports,
     rules,

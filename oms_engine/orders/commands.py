@@ -70,6 +70,14 @@ class Commands:
             return order.status
 
     @retrying
+    def retry_refund(self, serial: str, *, actor: str) -> str:
+        """Send a refund the payment provider refused once more (payments/refunds.py); its status."""
+        if self.machine.refunds is None:
+            raise CommandError("this OMS keeps no refunds")
+        with self.db.session() as s:
+            return self.machine.refunds.retry(s, serial, self.clock.now(), actor)
+
+    @retrying
     def release(self, number: str, *, actor: str, note: str = "") -> str:
         with self.db.session() as s:
             order = get_order(s, number, lock=True)

@@ -208,7 +208,8 @@ class OrderMachine:
                  refunds: Refunds | None = None) -> None:
         """``wms_for(session, warehouse)``: the WMS connector a warehouse's documents go to;
         ``carrier_for(session, carrier)``: the connector a carrier's parcels are registered with;
-        ``late``: the limits per step of fulfilment (config ``late_steps``)."""
+        ``late``: the limits per step of fulfilment (config ``late_steps``); ``refunds``: where the refunds a
+        cancellation or a returned parcel owes go (payments/refunds.py; none: they are recorded and stay owed)."""
         self.clock, self.timeouts, self.outbox, self.notifier = clock, timeouts, outbox, notifier
         self.observe, self.wms_for, self.carrier_for = observe, wms_for, carrier_for
         self.late = late

@@ -30,9 +30,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ..errors import CommandError
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..storage.db import append
-from ..storage.models import Payment, PaymentEvent
+from ..storage.models import Order, Payment, PaymentEvent
 
 REFUNDED, REFUSED = "refunded", "refused"
 
@@ -69,6 +70,23 @@ class Refunds:
                 "refund": r.serial, "payment": r.payment, "provider_ref": r.provider_ref, "method": r.method,
                 "amount": r.amount, "currency": r.currency, "order_number": r.order_number,
                 "for_order": r.for_order, "reason": r.reason})
+
+    def retry(self, s: Session, serial: str, at: datetime, actor: str) -> str:
+        """Send a refund the provider refused once more (a person fixed what it refused over); its status."""
+        row = s.execute(select(Payment).where(Payment.serial == serial).with_for_update()).scalar_one_or_none()
+        if row is None or row.kind != "refund":
+            raise CommandError(f"no refund '{serial}'")
+        if row.status != "failed":
+            raise CommandError(f"refund {serial} is {row.status}: only a refund the provider refused is sent again")
+        if not self.connector:
+            raise CommandError("no payment connector is set (config payment_connector): refunds are paid by hand")
+        paid = s.execute(select(Payment.provider_ref).where(Payment.serial == row.refund_of)).scalar()
+        owner = s.execute(select(Order.id, Order.number).where(Order.id == row.order_id)).one()
+        about = s.execute(select(Order.number).where(Order.id == row.for_order_id)).scalar() or owner.number
+        _move(s, serial, ("failed",), "due", at, actor, "sent to the provider again")
+        self.queue(s, owner, [Owed(serial, row.refund_of or "", paid, row.method, row.amount, row.currency,
+                                   owner.number, about, row.reason)])
+        return "due"
 
     @staticmethod
     def sent(s: Session, payload: Any, at: datetime, actor: str) -> None:

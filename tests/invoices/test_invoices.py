@@ -97,8 +97,7 @@ def test_an_after_sales_refund_is_credited(quiet: OMS) -> None:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(1, 20_000), min_size=1, max_size=4), st.booleans(), st.uuids())
 def test_invoiced_less_credited_is_paid_less_refunded_over_any_payments_and_a_cancel(
-        sqlite_oms: OMS, pays: list[int], cancel: bool, key: Any) -> None:
-    oms = sqlite_oms
+        oms: OMS, pays: list[int], cancel: bool, key: Any) -> None:
     [r] = oms.intake.ingest("json", payload(order_json(f"IH-{key}", [("TEA-1", 1)], paid=False, tax="0.99")))
     for i, amount in enumerate(pays):
         oms.commands.pay(r.number, amount, f"T-{key}-{i}", method="card")

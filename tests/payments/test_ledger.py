@@ -111,9 +111,8 @@ def test_a_payment_of_nothing_is_refused(oms: OMS) -> None:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(1, 30_000), st.booleans()), min_size=1, max_size=5), st.booleans(),
        st.uuids())
-def test_the_ledger_balances_over_any_payments_repeats_and_a_cancel(sqlite_oms: OMS, pays: list[tuple[int, bool]],
+def test_the_ledger_balances_over_any_payments_repeats_and_a_cancel(oms: OMS, pays: list[tuple[int, bool]],
                                                                    cancel: bool, key: Any) -> None:
-    oms = sqlite_oms
     [r] = oms.intake.ingest("json", payload(order_json(f"PH-{key}", [("TEA-1", 1)], paid=False)))
     last = None
     for i, (amount, repeat) in enumerate(pays):

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from oms_engine.engine import OMS
+from oms_engine.errors import CommandError
 from oms_engine.orders.explain import explain
 from oms_engine.storage.models import Exchange
 from tests.support import NO_REFUSALS, ROOT, build_oms, order_json
@@ -128,3 +129,23 @@ def test_a_pending_refund_is_settled_by_the_providers_callback(paying: OMS, prov
                                                          "refund": serial, "status": "refunded"})
     paying.pipeline.run_until_idle()
     assert [len(r["log"]) for r in _refunds(paying, number)] == [3]
+
+
+def test_a_refused_refund_is_sent_again_by_a_person_and_paid_back_once(paying: OMS, provider: PaymentStandIn) -> None:
+    provider.mode = "refused"
+    number = _cancelled_paid_order(paying, "RF-6")
+    paying.pipeline.run_until_idle()
+    serial = f"{number}-R01"
+    assert _refunds(paying, number)[0]["status"] == "failed"
+    provider.mode = "refunded"                  # the customer's account is open again
+    assert paying.commands.retry_refund(serial, actor="support:ann") == "due"
+    with pytest.raises(CommandError, match=f"refund {serial} is due: only a refund the provider refused"):
+        paying.commands.retry_refund(serial, actor="support:ann")
+    paying.pipeline.run_until_idle()
+    [refund] = _refunds(paying, number)
+    assert refund["status"] == "refunded"
+    assert [(e["from"], e["to"]) for e in refund["log"]] == [
+        (None, "due"), ("due", "sent"), ("sent", "failed"), ("failed", "due"), ("due", "sent"), ("sent", "refunded")]
+    assert len(provider.paid) == 1
+    with pytest.raises(CommandError, match="no refund 'NOPE-R01'"):
+        paying.commands.retry_refund("NOPE-R01", actor="support:ann")

@@ -166,3 +166,13 @@ def test_after_picking_cancel_and_intercept_ask_the_warehouse(sqlite_oms: OMS, a
     assert (r.status, r.json["status"]) == (200, "intercept_requested")
     topics = [m["topic"] for m in api.get(f"/api/orders/{numbers[0]}", token=VIEWER).json["messages"]]
     assert topics[-1] == "wms.intercept"
+
+
+def test_a_refund_is_sent_again_only_when_the_provider_refused_it(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = ingest_one(sqlite_oms, "RR-1")
+    api.post(f"/api/orders/{number}/cancel", token=SUPPORT, json_body={"note": "changed mind"})
+    sqlite_oms.pipeline.run_until_idle()
+    refunded = api.post(f"/api/payments/{number}-R01/retry", token=SUPPORT)
+    assert refunded.status == 409 and "is refunded: only a refund the provider refused" in refunded.json["error"]
+    assert api.post(f"/api/payments/{number}-R01/retry", token=VIEWER).status == 403
+    assert api.post("/api/payments/NOPE-R01/retry", token=SUPPORT).json["error"] == "no refund 'NOPE-R01'"

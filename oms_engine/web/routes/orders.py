@@ -104,6 +104,14 @@ def move(number: str) -> Response:
                               "moving_to": order.move_to, "outcome": outcome})
 
 
+@bp.post("/api/payments/<serial>/retry")
+@requires(ACT)
+def retry_refund(serial: str) -> Response:
+    """A refund the payment provider refused, sent once more."""
+    body_object((), optional=True)
+    return json_response({"serial": serial, "status": oms().commands.retry_refund(serial, actor=actor())})
+
+
 @bp.post("/api/orders/<number>/payments")
 @requires(ACT)
 def pay(number: str) -> Response:
