@@ -41,8 +41,6 @@ class CaseState(StrEnum):
     RETURN_RECEIVED = "return_received"
     REFUND_PENDING = "refund_pending"
     REFUNDED = "refunded"
-    EXCHANGE_SHIPPING = "exchange_shipping"
-    DONE = "done"
     CANCELLED = "cancelled"
 
 
@@ -121,4 +119,3 @@ EFFECTS: tuple[Effect, ...] = (
 )
 
 CASE: Table[CaseState, CaseEvent] = Table("case", CaseState, CaseEvent, EDGES, GUARDS, EFFECTS)
-TERMINAL: frozenset[CaseState] = frozenset({C.REFUNDED, C.DONE, C.CANCELLED})

@@ -241,12 +241,10 @@ class Aftersales:
 
     def owe_refund(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
         order = self._order(s, case)
-        serials = ledger.refund_order(s, order, case.amount, f"case {case.number}: {case.kind.replace('_', ' ')}",
-                                      t.at, actor=t.actor, refunds=self.refunds, case_number=case.number)
-        drain(s)
-        owed = sum(s.scalars(select(Payment.amount).where(Payment.serial.in_(serials)))) if serials else 0
-        order.refund_amount += owed
-        if not serials:
+        owed = ledger.refund_order(s, order, case.amount, f"case {case.number}: {case.kind.replace('_', ' ')}",
+                                   t.at, actor=t.actor, refunds=self.refunds, case_number=case.number)
+        order.refund_amount += sum(r.amount for r in owed)
+        if not owed:
             # Nothing was paid that is not paid back already: nothing to wait for.
             self._fire(s, case, CaseEvent.REFUNDED, t.actor, "nothing left to pay back")
 

@@ -24,7 +24,6 @@ whose money it is at a glance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,13 +55,10 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Recorded:
-    """What recording a payment did: the payment's serial, whether it was new, and the refund it made owed
-    (the part nobody may keep), if any."""
+    """What recording a payment did: the payment's serial, and whether it was new."""
 
     serial: str
     new: bool
-    refund: str | None = None
-    refunded: int = 0
 
 
 def owner_id(order: Any) -> int:
@@ -140,13 +136,13 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
     if refunds is not None:
         refunds.queue(s, order, [Owed(refund, serial, provider_ref, kind.value, back, order.currency, order.number,
                                       order.number, why)])
-    return Recorded(serial, True, refund, back)
+    return Recorded(serial, True)
 
 
 def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str,
-                 refunds: Refunds | None = None, case_number: str | None = None) -> list[str]:
+                 refunds: Refunds | None = None, case_number: str | None = None) -> list[Owed]:
     """``amount`` owed back for ``order`` (cancelled, or its parcel returned): refunds against the payments of
-    the order that received them, the latest first, each up to what is left of it. Their serials."""
+    the order that received them, the latest first, each up to what is left of it. The refunds made."""
     if amount <= 0:
         return []
     owner = owner_id(order)
@@ -181,7 +177,7 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
     if refunds is not None and owed:
         refunds.queue(s, _Owner(owner, number), owed)
     credit_note(s, owner, order, sum(r.amount for r in owed), out, reason, at)
-    return out
+    return owed
 
 
 @dataclass(frozen=True)
@@ -214,10 +210,3 @@ def payments_of(s: Session, order: Any) -> list[dict[str, Any]]:
              "amount": r.amount, "amount_text": format_minor(r.amount, r.currency), "currency": r.currency,
              "provider_ref": r.provider_ref, "status": r.status, "refund_of": r.refund_of,
              "reason": r.reason, "at": r.created_at.isoformat() + "Z", "log": log[r.serial]} for r in rows]
-
-
-def totals(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Paid and owed back, from :func:`payments_of`'s rows."""
-    paid = sum(r["amount"] for r in rows if r["kind"] == Kind.PAYMENT.value)
-    back = sum(r["amount"] for r in rows if r["kind"] == Kind.REFUND.value)
-    return {"paid": paid, "refunds": back}

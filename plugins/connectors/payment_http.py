@@ -23,16 +23,15 @@ request and answer are recorded byte for byte with the order (``oms order show``
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from oms_engine import CallbackEvent, OutboundMessage, PluginContext, hookimpl, read_json
+from oms_engine import CallbackEvent, OutboundMessage, PluginContext, hookimpl
 
-from .carrier_http import decimal
+from .carrier_http import _dump, _object_or_none, decimal
 from .sim_payment import refund_events
 from .wms_http import Owner, WireError, http_client, post_signed, read_settings, reason_of
 
@@ -89,18 +88,6 @@ class JsonPayments:
     def parse_callback(self, payload: Any) -> Sequence[CallbackEvent]:
         value = payload.get("body", payload) if isinstance(payload, Mapping) and "kind" not in payload else payload
         return refund_events(value)
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _object_or_none(body: bytes) -> dict[str, Any] | None:
-    try:
-        value = read_json(body)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 @hookimpl(trylast=True)
