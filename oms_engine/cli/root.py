@@ -51,7 +51,9 @@ def errors_to_exit(fn: F) -> F:
         try:
             return fn(*a, **kw)
         except (OmsError, RulesetInvalid, LookupError) as exc:
-            fail(str(exc).strip("'\""))
+            # str() of a KeyError is the repr of its message; the message itself is what to print.
+            fail(exc.args[0] if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str)
+                 else str(exc))
     return wrapper  # type: ignore[return-value]
 
 
