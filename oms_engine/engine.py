@@ -40,6 +40,7 @@ from .orders.machine import OrderMachine
 from .orders.moves import Mover
 from .orders.numbering import NumberGenerator
 from .orders.waits import Wait, mark_ready, stock_freed
+from .payments.refund_rules import RefundRules
 from .payments.refunds import Refunds
 from .pipeline.backorders import BackordersStage
 from .pipeline.carrier import CarrierStage
@@ -141,6 +142,8 @@ class OMS:
         # A case's goods reported back and its refunds paid move it on (aftersales/service.py).
         callbacks.on_return = aftersales.returned
         refunds.on_case_refund = aftersales.refunds_settled
+        refunds.rules = RefundRules(rulebook=rulebook, facts=facts, decisions=decisions,
+                                    rules_in_force=self.rules.refresh_in)
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
                       rules_in_force=self.rules.refresh_in)

@@ -242,11 +242,14 @@ class Aftersales:
     def owe_refund(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
         order = self._order(s, case)
         owed = ledger.refund_order(s, order, case.amount, f"case {case.number}: {case.kind.replace('_', ' ')}",
-                                   t.at, actor=t.actor, refunds=self.refunds, case_number=case.number)
+                                   t.at, actor=t.actor, cause="case", refunds=self.refunds,
+                                   case_number=case.number, case_kind=case.kind)
         order.refund_amount += sum(r.amount for r in owed)
         if not owed:
             # Nothing was paid that is not paid back already: nothing to wait for.
             self._fire(s, case, CaseEvent.REFUNDED, t.actor, "nothing left to pay back")
+        elif all(r.settled for r in owed):
+            self._fire(s, case, CaseEvent.REFUNDED, t.actor, "credited back to the gift card and points")
 
     # -- what the warehouse and the payment provider report ----------------------------------------------
     def returned(self, s: Session, document: str, at: datetime) -> str | None:

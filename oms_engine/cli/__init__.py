@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     reports,
     rules,
     stock,
+    wallets,
     work,
 )
 from .root import main

@@ -82,6 +82,14 @@ CASE_FIELDS: dict[str, type] = {
     "case.earlier_cases": int,      # cases the customer opened before on any order
 }
 
+REFUND_FIELDS: dict[str, type] = {
+    "refund.cause": str,            # cancel, returned (a refused parcel back), case (after-sales)
+    "refund.case_kind": str,        # refund_only, return_refund, exchange; "" when not a case
+    "refund.amount": int,           # what is owed back, minor units
+    "refund.whole": bool,           # everything still kept of the order's payments goes back
+    "refund.stored_value": bool,    # a gift card or points paid part of the order
+}
+
 # The facts that need a query over the customer's order history.
 STATISTICS = ("customer.order_count", "customer.orders_last_24h")
 

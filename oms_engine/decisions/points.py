@@ -13,6 +13,7 @@ class DecisionPoint(StrEnum):
     CARRIERS = "carriers"            # choose the carrier and its service
     NOTIFICATIONS = "notifications"  # tell the customer what happened
     AFTERSALES = "aftersales"        # approve, review or deny an after-sales case
+    REFUNDS = "refunds"              # which means of payment a refund goes back to first
 
 
 POINTS: tuple[str, ...] = tuple(p.value for p in DecisionPoint)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..payments.methods import Method
 from ..plugin.registry import Named, PluginRegistry, Strategy
 from ..rules import (
     ActionCatalog,
@@ -30,7 +31,7 @@ from ..rules import (
     load_rules_dir,
     load_ruleset_text,
 )
-from .order_facts import CASE_FIELDS, CORE_FIELDS, LINE_FLAGS, SHIPMENT_FIELDS, TRANSITION_FIELDS
+from .order_facts import CASE_FIELDS, CORE_FIELDS, LINE_FLAGS, REFUND_FIELDS, SHIPMENT_FIELDS, TRANSITION_FIELDS
 from .points import POINTS, DecisionPoint
 
 
@@ -118,6 +119,18 @@ def _aftersales_actions() -> list[ActionSpec]:
             ActionSpec("deny", "deny the case, saying why (the customer may appeal once)", with_reason)]
 
 
+def _refund_to(params: Mapping[str, Any]) -> None:
+    _only(params, {"methods", "reason"})
+    methods = params.get("methods")
+    known = [m.value for m in Method]
+    if not isinstance(methods, list) or not methods or not all(isinstance(m, str) and m in known for m in methods):
+        raise ValueError(f"'methods' lists means of payment among {', '.join(known)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError("'methods' names each means of payment once")
+    if "reason" in params:
+        _require(params, "reason", str)
+
+
 class Rulebook:
     def __init__(self, rules_dir: Path, plugins: PluginRegistry) -> None:
         self.dir = Path(rules_dir)
@@ -142,6 +155,8 @@ class Rulebook:
             fields.update(SHIPMENT_FIELDS)
         if point == DecisionPoint.AFTERSALES:
             fields.update(CASE_FIELDS)
+        if point == DecisionPoint.REFUNDS:
+            fields.update(REFUND_FIELDS)
         return FactSchema(fields)
 
     def _strategy_validator(self, registry: Named[Strategy[Any]]) -> Any:
@@ -174,6 +189,9 @@ class Rulebook:
             specs += _carrier_actions()
         elif point == DecisionPoint.AFTERSALES:
             specs += _aftersales_actions()
+        elif point == DecisionPoint.REFUNDS:
+            specs.append(ActionSpec("refund_to", "pay back to these means of payment first, in this order",
+                                    _refund_to))
         elif point == DecisionPoint.NOTIFICATIONS:
             def notify(params: Mapping[str, Any]) -> None:
                 _only(params, {"template", "medium"})

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ..invoices.issuing import balance
 from ..money import format_minor
@@ -84,8 +84,10 @@ def money_counts(s: Any) -> dict[str, Any]:
                                       .group_by(Payment.currency, Payment.kind)):
         ledger[cur] = ledger.get(cur, 0) + (int(total) if kind == "payment" else -int(total))
     orders: dict[str, int] = {}
-    for cur, paid, back in s.execute(select(Order.currency, func.sum(Order.paid_amount), func.sum(Order.refund_amount))
-                                     .group_by(Order.currency)):
+    # Gift card and points pay a parent order (a child's are its share of them, not counted again).
+    stored = case((Order.parent_id.is_(None), Order.gift_card + Order.points), else_=0)
+    for cur, paid, back in s.execute(select(Order.currency, func.sum(Order.paid_amount + stored),
+                                            func.sum(Order.refund_amount)).group_by(Order.currency)):
         if paid or back:
             orders[cur] = int(paid or 0) - int(back or 0)
     cases = dict(s.execute(select(AftersalesCase.status, func.count()).group_by(AftersalesCase.status)).all())

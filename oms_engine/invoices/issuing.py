@@ -45,18 +45,22 @@ def invoice_order(s: Session, order: Any, at: datetime) -> str:
     """Invoice ``order`` (paid in full, a parent): its number."""
     items = [{"line_no": ln.line_no, "sku": ln.sku, "name": ln.name, "quantity": ln.quantity,
               "unit_price": ln.unit_price, "amount": ln.goods - ln.discount} for ln in order.lines]
-    if order.freight:
-        items.append({"line_no": 0, "sku": "FREIGHT", "name": "freight", "quantity": 1, "unit_price": order.freight,
-                      "amount": order.freight})
-    shares = apportion(order.tax, [it["amount"] for it in items]) if items else []
+    # A coupon worth more than the goods takes the rest off the freight, then the tax.
+    excess = max(order.coupon - order.goods, 0)
+    freight = order.freight - min(excess, order.freight)
+    tax = order.tax - min(max(excess - order.freight, 0), order.tax)
+    if freight:
+        items.append({"line_no": 0, "sku": "FREIGHT", "name": "freight", "quantity": 1, "unit_price": freight,
+                      "amount": freight})
+    shares = apportion(tax, [it["amount"] for it in items]) if items else []
     for it, share in zip(items, shares, strict=True):
         it["tax"] = share
     number = f"{order.number}-INV01"
     amount = sum(it["amount"] + it["tax"] for it in items)
     append(s, Invoice, number=number, order_id=order.id, for_order_id=None, kind=INVOICE, amount=amount,
-           tax=order.tax, currency=order.currency, lines=items, refers_to=None, refunds=None, reason="",
+           tax=tax, currency=order.currency, lines=items, refers_to=None, refunds=None, reason="",
            document=einvoice(number=number, kind=INVOICE, at=at, currency=order.currency, buyer=_buyer(order),
-                             items=items, amount=amount, tax=order.tax), created_at=at)
+                             items=items, amount=amount, tax=tax), created_at=at)
     return number
 
 
@@ -110,4 +114,4 @@ def balance(s: Session, order: Order) -> tuple[int, int]:
     invoiced = sum(i.amount if i.kind == INVOICE else -i.amount
                    for i in s.scalars(select(Invoice).where(Invoice.order_id == order.id)))
     refunded = order.refund_amount + sum(c.refund_amount for c in order.children)
-    return invoiced, order.paid_amount - refunded
+    return invoiced, order.paid_amount + order.gift_card + order.points - refunded

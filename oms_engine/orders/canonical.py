@@ -255,6 +255,8 @@ class CanonicalOrder(_Strict):
     tax: Amount = 0
     coupon: Amount = 0
     gift_card: Amount = 0
+    # The code of the gift card that paid ``gift_card``: its balance moves when the OMS holds it.
+    gift_card_code: Id64 | None = None
     points: Amount = 0
     # The total the channel says the customer owes; when it disagrees with the
     # OMS's own arithmetic the order is held, not dropped.

@@ -20,7 +20,7 @@ from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..errors import OmsError
 from ..money import MAX_AMOUNT, apportion, format_minor
-from ..payments.ledger import record_first_payment
+from ..payments.ledger import record_intake_payments
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import WarehouseView
 from ..stock.reservations import load_for_reserving, reserve_lines
@@ -225,8 +225,10 @@ class OrderCreator:
             holds.append(f"discounts {format_minor(discounts, canon.currency)} exceed the order total "
                          f"{format_minor(gross, canon.currency)}")
         payable = max(gross - discounts, 0)
-        # Discounts reduce the goods first; what is left over reduces freight and tax.
-        for ln, share in zip(lines, apportion(min(discounts, goods), [ln["goods"] for ln in lines]), strict=True):
+        # A line's discount is its share of the promotions (the coupon); gift card and points are means of
+        # payment (payments/wallets.py). Promotions reduce the goods first; what is left over reduces freight.
+        for ln, share in zip(lines, apportion(min(canon.coupon, goods), [ln["goods"] for ln in lines]),
+                             strict=True):
             ln["discount"] = share
         if canon.declared_total is not None and canon.declared_total != payable:
             person = True
@@ -290,14 +292,21 @@ class OrderCreator:
                                   now)
             holds.extend(f"insufficient stock for SKU '{sku}'" for sku in short)
             d.waits.extend((Wait.STOCK, sku) for sku in short)
-        if canon.payment is not None:
-            record_first_payment(s, order, canon.payment.amount, canon.payment.transaction_id, canon.payment.method,
-                                 naive_utc(canon.payment.paid_at) if canon.payment.paid_at else now,
-                                 actor=f"channel:{canon.channel}")
-            if canon.payment.amount != order.payable and not holds:
+        pay = canon.payment
+        if pay is not None or canon.gift_card or canon.points:
+            short = record_intake_payments(
+                s, order, naive_utc(pay.paid_at) if pay is not None and pay.paid_at else now,
+                actor=f"channel:{canon.channel}",
+                cash=(pay.amount, pay.transaction_id, pay.method) if pay is not None else None,
+                gift_card=canon.gift_card, gift_card_code=canon.gift_card_code, points=canon.points,
+                customer_ref=canon.customer.ref)
+            if short:
                 d.person = True
-                holds.append(f"payment {format_minor(canon.payment.amount, canon.currency)} differs from payable "
-                             f"{format_minor(order.payable, canon.currency)}")
+                holds.extend(short)
+        if pay is not None and pay.amount != order.payable and not holds:
+            d.person = True
+            holds.append(f"payment {format_minor(pay.amount, canon.currency)} differs from payable "
+                         f"{format_minor(order.payable, canon.currency)}")
         if holds:
             order.hold_reason = "; ".join(dict.fromkeys(holds))
             order.hold_stage = HoldStage.INTAKE.value

@@ -317,11 +317,11 @@ def _refund(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
     # The money goes back with an order that is cancelled, or whose refused parcel is back: what was paid for
     # it (a child of a split: its share of its parent's payments), owed back to the payments it came from.
     order = t.order
-    amount = order.payable if order.parent_id is not None else order.paid_amount
+    amount = ledger.paid_total(order)
     if amount:
         order.refund_amount = amount
         ledger.refund_order(s, order, amount, f"{t.event.value}: {t.cause}" if t.cause else t.event.value, t.at,
-                            actor=t.actor, refunds=m.refunds)
+                            actor=t.actor, cause=t.event.value, refunds=m.refunds)
 
 
 def _ship(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:

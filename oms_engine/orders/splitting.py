@@ -103,8 +103,12 @@ def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: 
     goods = [sum(ln["goods"] for ln in cl) for cl in child_lines]
     disc_w = [sum(ln["discount"] for ln in cl) for cl in child_lines]
     freight, tax = apportion(parent.freight, goods), apportion(parent.tax, goods)
-    coupon, gift, points = (apportion(parent.coupon, disc_w), apportion(parent.gift_card, disc_w),
-                            apportion(parent.points, disc_w))
+    coupon = apportion(parent.coupon, disc_w)
+    # Gift card and points pay for the children in proportion to what each is worth, the points out of what
+    # the gift card left, so no child is paid beyond its worth.
+    worth = [max(goods[i] + freight[i] + tax[i] - coupon[i], 0) for i in range(len(child_lines))]
+    gift = apportion(parent.gift_card, worth)
+    points = apportion(parent.points, [w - g for w, g in zip(worth, gift, strict=True)])
     rows = []
     for i in range(len(child_lines)):
         payable = goods[i] + freight[i] + tax[i] - coupon[i] - gift[i] - points[i]

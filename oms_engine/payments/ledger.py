@@ -24,6 +24,7 @@ whose money it is at a glance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -36,7 +37,8 @@ from ..invoices.issuing import credit_note, invoice_order
 from ..money import format_minor
 from ..storage.db import append, drain
 from ..storage.models import Order, Payment, PaymentEvent
-from .methods import method_of
+from . import wallets
+from .methods import Method, method_of
 from .refunds import Owed, Refunds
 
 
@@ -76,25 +78,54 @@ def _count(s: Session, order_id: int, kind: Kind) -> int:
 
 def _add(s: Session, *, serial: str, order_id: int, kind: Kind, method: str, detail: str, amount: int,
          currency: str, provider_ref: str | None, status: Status, at: datetime, actor: str, reason: str = "",
-         refund_of: str | None = None, for_order_id: int | None = None, case_number: str | None = None) -> None:
+         refund_of: str | None = None, for_order_id: int | None = None, case_number: str | None = None,
+         note: str = "") -> None:
     append(s, Payment, serial=serial, order_id=order_id, kind=kind.value, method=method, method_detail=detail[:64],
            amount=amount, currency=currency, provider_ref=provider_ref, status=status.value, refund_of=refund_of,
            for_order_id=for_order_id, reason=reason[:300], case_number=case_number, created_at=at, updated_at=at)
     append(s, PaymentEvent, payment=serial, at=at, from_status=None, to_status=status.value, actor=actor[:100],
-           note=reason[:300])
+           note=(note or reason)[:300])
 
 
-def record_first_payment(s: Session, order: Any, amount: int, provider_ref: str, method: str, at: datetime, *,
-                         actor: str) -> str:
-    """The payment a new order arrives with (intake): its serial. Nothing to look up, so nothing is read."""
-    serial = _serial(order.number, Kind.PAYMENT, 1)
-    _add(s, serial=serial, order_id=order.id, kind=Kind.PAYMENT, method=method_of(method).value, detail=method,
-         amount=amount, currency=order.currency, provider_ref=provider_ref, status=Status.CAPTURED, at=at,
-         actor=actor)
-    order.paid_amount, order.payment_txn, order.paid_at = amount, provider_ref, at
-    if amount == order.payable and order.parent_id is None:
+def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, cash: tuple[int, str, str] | None,
+                           gift_card: int = 0, gift_card_code: str | None = None, points: int = 0,
+                           customer_ref: str = "") -> list[str]:
+    """The payments a new order arrives with: ``cash`` (amount, the provider's transaction, method) first, then
+    the gift card and the points it redeems (wallets.py). Reasons the order waits for a person (an account
+    redeemed beyond its balance). Nothing to look up for a cash payment, so nothing is read."""
+    place, holds = 0, []
+    if cash is not None:
+        amount, reference, method = cash
+        if amount > 0:      # an order the gift card or points paid entirely comes with a payment of nothing
+            place += 1
+            _add(s, serial=_serial(order.number, Kind.PAYMENT, place), order_id=order.id, kind=Kind.PAYMENT,
+                 method=method_of(method).value, detail=method, amount=amount, currency=order.currency,
+                 provider_ref=reference, status=Status.CAPTURED, at=at, actor=actor)
+        order.paid_amount, order.payment_txn, order.paid_at = amount, reference, at
+    for kind, holder, amount in ((Method.GIFT_CARD, gift_card_code, gift_card), (Method.POINTS, customer_ref, points)):
+        if amount <= 0:
+            continue
+        place += 1
+        serial = _serial(order.number, Kind.PAYMENT, place)
+        _add(s, serial=serial, order_id=order.id, kind=Kind.PAYMENT, method=kind.value,
+             detail=f"{kind.value.replace('_', ' ')} {holder}" if holder else f"the channel's {kind.value}",
+             amount=amount, currency=order.currency,
+             provider_ref=wallets.provider_ref(kind.value, holder or order.channel), status=Status.CAPTURED, at=at,
+             actor=actor)
+        redeemed = wallets.redeem(s, kind.value, holder, order.currency, amount, serial, at, actor=actor,
+                                  order_number=order.number) if holder else None
+        if redeemed is not None and redeemed.short:
+            holds.append(redeemed.short)
+    if cash is not None and cash[0] == order.payable and order.parent_id is None:
         invoice_order(s, order, at)     # paid in full (a payment that differs holds the order for a person)
-    return serial
+    return holds
+
+
+def paid_total(order: Any) -> int:
+    """What the customer paid for ``order`` by every means, as far as it is paid: the payments kept (a child of
+    a split: its share, its payable) and the gift card and points it redeemed."""
+    cash = order.payable if order.parent_id is not None else order.paid_amount
+    return cash + order.gift_card + order.points
 
 
 def record_payment(s: Session, order: Order, amount: int, provider_ref: str, method: str, at: datetime, *,
@@ -139,10 +170,13 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
     return Recorded(serial, True)
 
 
-def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str,
-                 refunds: Refunds | None = None, case_number: str | None = None) -> list[Owed]:
-    """``amount`` owed back for ``order`` (cancelled, or its parcel returned): refunds against the payments of
-    the order that received them, the latest first, each up to what is left of it. The refunds made."""
+def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str, cause: str,
+                 refunds: Refunds | None = None, case_number: str | None = None, case_kind: str = "") -> list[Owed]:
+    """``amount`` owed back for ``order`` (``cause``: cancel, returned, case): refunds against the payments of
+    the order that received them, each up to what is left of it, to the means of payment the refund rules
+    name first (when there is a choice: refunds.rules), then the latest payment first. A refund to a gift
+    card or points the OMS holds is credited back at once; the others go to the payment provider. The refunds
+    made."""
     if amount <= 0:
         return []
     owner = owner_id(order)
@@ -154,28 +188,43 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
     for r in rows:
         if r.kind == Kind.REFUND.value and r.refund_of:
             refunded[r.refund_of] = refunded.get(r.refund_of, 0) + r.amount
-    payments = [r for r in rows if r.kind == Kind.PAYMENT.value]
+    left_of = {r.serial: r.amount - refunded.get(r.serial, 0) for r in rows if r.kind == Kind.PAYMENT.value}
+    open_methods = sorted({r.method for r in rows if r.kind == Kind.PAYMENT.value and left_of[r.serial] > 0})
+    methods: Sequence[str] = ()
+    if len(open_methods) > 1 and refunds is not None and refunds.rules is not None:
+        methods = refunds.rules.methods(s, order, cause=cause, case_kind=case_kind, amount=amount,
+                                        whole=amount >= sum(left_of.values()), paid_with=open_methods)
+    rank = {m: i for i, m in enumerate(methods)}
+    # sorted() is stable: within a method, the latest payment first.
+    payments = sorted(reversed([r for r in rows if r.kind == Kind.PAYMENT.value]),
+                      key=lambda r: rank.get(r.method, len(rank)))
+    stored = wallets.redeemed_from(s, [p.serial for p in payments if p.method in wallets.KINDS])
     number = order.number if order.parent_id is None else _number_of(s, owner)
     place = sum(1 for r in rows if r.kind == Kind.REFUND.value)
     out: list[str] = []
     owed: list[Owed] = []
     left = amount
-    for p in reversed(payments):
+    for p in payments:
         take = min(left, p.amount - refunded.get(p.serial, 0))
         if take <= 0:
             continue
         place += 1
         serial = _serial(number, Kind.REFUND, place)
+        back = p.serial in stored
         _add(s, serial=serial, order_id=owner, kind=Kind.REFUND, method=p.method, detail=p.method_detail,
-             amount=take, currency=p.currency, provider_ref=None, status=Status.DUE, at=at, actor=actor,
-             reason=reason, refund_of=p.serial, for_order_id=order.id, case_number=case_number)
+             amount=take, currency=p.currency, provider_ref=None, status=Status.REFUNDED if back else Status.DUE,
+             at=at, actor=actor, reason=reason, refund_of=p.serial, for_order_id=order.id, case_number=case_number,
+             note=f"credited back to {p.method_detail}" if back else "")
+        if back:
+            wallets.credit_back(s, stored[p.serial], p.serial, serial, take, at, actor=actor)
         out.append(serial)
-        owed.append(Owed(serial, p.serial, p.provider_ref, p.method, take, p.currency, number, order.number, reason))
+        owed.append(Owed(serial, p.serial, p.provider_ref, p.method, take, p.currency, number, order.number, reason,
+                         settled=back))
         left -= take
         if not left:
             break
     if refunds is not None and owed:
-        refunds.queue(s, _Owner(owner, number), owed)
+        refunds.queue(s, _Owner(owner, number), [r for r in owed if not r.settled])
     credit_note(s, owner, order, sum(r.amount for r in owed), out, reason, at)
     return owed
 

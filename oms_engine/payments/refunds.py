@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,9 @@ from ..errors import CommandError
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..storage.db import append
 from ..storage.models import Order, Payment, PaymentEvent
+
+if TYPE_CHECKING:
+    from .refund_rules import RefundRules
 
 REFUNDED, REFUSED = "refunded", "refused"
 
@@ -51,6 +54,7 @@ class Owed:
     order_number: str            # the order the payments belong to
     for_order: str               # the order it refunds (the same, or a child of a split)
     reason: str
+    settled: bool = False        # credited back to a gift card or points the OMS holds: nothing to send
 
 
 class Refunds:
@@ -59,6 +63,8 @@ class Refunds:
         self.outbox, self.connector = outbox, connector
         # Told when a refund an after-sales case owes is paid back: (session, case number, when).
         self.on_case_refund: Callable[[Session, str, datetime], None] | None = None
+        # Which means of payment a refund goes back to first (refund_rules.py; none: the latest payment first).
+        self.rules: RefundRules | None = None
 
     def queue(self, s: Session, order: Any, owed: Sequence[Owed]) -> None:
         """Send each refund to the provider (through the outbox, in this transaction). ``order``: the order the

@@ -92,6 +92,7 @@ MINIMAL_RULES: dict[str, str] = {
     "carriers.yaml": "ruleset: carriers\nrules:\n  - name: cheapest\n    then: [{cheapest: {}}]\n",
     # Every after-sales case waits for a person.
     "aftersales.yaml": "ruleset: aftersales\nrules: []\n",
+    "refunds.yaml": "ruleset: refunds\nrules: []\n",
 }
 
 

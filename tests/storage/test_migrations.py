@@ -192,3 +192,58 @@ def test_payments_recorded_on_orders_become_payments_and_refunds_owed_with_seria
     _downgrade(engine, "0012")
     assert "payments" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_gift_card_and_points_become_payments_and_the_invoice_is_issued_again(db_url: str) -> None:
+    """0016: an order's gift card and points become payments of it, its lines' discounts their share of the coupon,
+    and its invoice (issued at what was left to pay, one refund credited) is reversed and issued again at what
+    was paid by every means, so invoiced less credited is paid less refunded."""
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from oms_engine.storage.models import Customer, Invoice, Order, OrderLine
+    engine = make_engine(db_url)
+    upgrade(engine, "0015")
+    at = datetime(2026, 11, 2, 9, 0)
+    with Session(engine) as s, s.begin():
+        s.add(Customer(id=1, ref="C-1", created_at=at))
+        s.flush()
+        s.add(Order(id=1, number="N1", external_id="E1", status="delivered", shard=0, channel="json", customer_id=1,
+                    currency="CNY", ship_to={}, placed_at=at, created_at=at, updated_at=at, goods=8000, freight=1000,
+                    coupon=300, gift_card=1000, points=500, payable=7200, paid_amount=7200, refund_amount=2000,
+                    payment_txn="T-1", paid_at=at))
+        s.flush()
+        for no, goods, discount in ((1, 5000, 1125), (2, 3000, 675)):     # the old way: all 1,800 as discounts
+            s.add(OrderLine(order_id=1, line_no=no, sku=f"S{no}", channel_sku=f"S{no}", name=f"S{no}", quantity=1,
+                            unit_price=goods, goods=goods, discount=discount))
+        doc = {"format": "oms-einvoice/1", "buyer": {"ref": "C-1", "name": "", "country": "CN"}}
+        s.add(Invoice(number="N1-INV01", order_id=1, kind="invoice", amount=7200, tax=0, currency="CNY", lines=[],
+                      reason="", document=doc, created_at=at))
+        s.flush()
+        s.add(Invoice(number="N1-CN01", order_id=1, for_order_id=1, kind="credit_note", amount=2000, tax=0,
+                      currency="CNY", lines=[], refers_to="N1-INV01", refunds=["N1-R01"], reason="case",
+                      document=doc, created_at=at))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO payments (serial, order_id, kind, method, method_detail, amount, currency, "
+                          "provider_ref, status, reason, created_at, updated_at) VALUES ('N1-P01', 1, 'payment', "
+                          "'card', 'card', 7200, 'CNY', 'T-1', 'captured', '', :t, :t)"), {"t": at})
+    upgrade(engine)
+    with engine.connect() as conn:
+        discounts = conn.execute(text("SELECT discount FROM order_lines ORDER BY line_no")).scalars().all()
+        pays = conn.execute(text("SELECT serial, method, amount, provider_ref FROM payments ORDER BY id")).all()
+        invoices = conn.execute(text("SELECT number, kind, amount, refers_to FROM invoices ORDER BY id")).all()
+        assert conn.execute(text("SELECT COUNT(*) FROM payment_events")).scalar() == 2
+    assert discounts == [188, 112]
+    assert [tuple(p) for p in pays] == [("N1-P01", "card", 7200, "T-1"),
+                                        ("N1-P02", "gift_card", 1000, "gift_card:json"),
+                                        ("N1-P03", "points", 500, "points:json")]
+    assert [tuple(i) for i in invoices] == [
+        ("N1-INV01", "invoice", 7200, None), ("N1-CN01", "credit_note", 2000, "N1-INV01"),
+        ("N1-CN02", "credit_note", 5200, "N1-INV01"), ("N1-INV02", "invoice", 8700, None),
+        ("N1-CN03", "credit_note", 2000, "N1-INV02")]
+    net = sum(a if k == "invoice" else -a for _, k, a, _ in invoices)
+    assert net == 7200 + 1000 + 500 - 2000
+    _downgrade(engine, "0015")
+    assert "wallet_accounts" not in inspect(engine).get_table_names()
+    engine.dispose()

@@ -19,7 +19,7 @@ from .intake import RawPayload, WebhookDelivery
 from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
 from .orders import DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
-from .payments import Payment, PaymentEvent
+from .payments import Payment, PaymentEvent, WalletAccount, WalletMovement
 from .rules import ActiveRule, RuleChange, RuleVersion
 from .stock import Reservation, Stock, StockClosing, StockLot, StockMovement
 from .system import Incident, Meta, NumberBlock
@@ -68,6 +68,8 @@ __all__ = [
     "StockMovement",
     "Supplier",
     "TrackingEvent",
+    "WalletAccount",
+    "WalletMovement",
     "Warehouse",
     "WebhookDelivery",
 ]

@@ -59,3 +59,38 @@ class PaymentEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(String(300), default="")
     __table_args__ = (Index("ix_payment_events_payment", "payment", "id"),)
+
+
+class WalletAccount(Base):
+    """A stored-value account the OMS keeps the balance of (payments/wallets.py): a gift card by its code, or a
+    customer's points by the customer's reference, in one currency's minor units."""
+
+    __tablename__ = "wallet_accounts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))                         # gift_card | points
+    holder: Mapped[str] = mapped_column(String(128))                      # the card's code, the customer's ref
+    currency: Mapped[str] = mapped_column(String(3))
+    # The sum of its movements, kept so a redemption reads one row. It may go below zero: a channel redeemed
+    # more than the account held, and the order is held until a person settles it.
+    balance: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (UniqueConstraint("kind", "holder", "currency", name="uq_wallet_account"),)
+
+
+class WalletMovement(Base):
+    """A change of a wallet account's balance: issued or granted, redeemed by a payment, credited back by a
+    refund, adjusted by a person."""
+
+    __tablename__ = "wallet_movements"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("wallet_accounts.id"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(16))                         # issue | redeem | refund | adjust
+    amount: Mapped[int] = mapped_column(BigInteger)                       # signed: + into the account
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    payment: Mapped[str | None] = mapped_column(ForeignKey("payments.serial"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(String(300), default="")
+    __table_args__ = (CheckConstraint("amount <> 0", name="ck_wallet_movement_amount"),
+                      Index("ix_wallet_movements_account", "account_id", "id"))
