@@ -138,7 +138,9 @@ class OMS:
         assert refunds is not None
         self.aftersales = aftersales = Aftersales(db=db, clock=clock, rulebook=rulebook, facts=facts,
                                                   decisions=decisions, refunds=refunds, documents=self.documents,
+                                                  creator=creator, machine=machine,
                                                   rules_in_force=self.rules.refresh_in)
+        machine.on_replacement = aftersales.replacement_moved
         # A case's goods reported back and its refunds paid move it on (aftersales/service.py).
         callbacks.on_return = aftersales.returned
         refunds.on_case_refund = aftersales.refunds_settled

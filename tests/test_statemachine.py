@@ -75,8 +75,10 @@ def test_the_order_table_reads_as_data_what_each_edge_does() -> None:
     def names(state: State, event: Event) -> list[str]:
         return [fx.run.__name__ for fx in ORDER.effects_of(state, event)]
 
-    assert names(State.PAID, Event.CANCEL) == ["_withdraw", "_release_stock", "_refund"]
-    assert names(State.SPLIT, Event.CHILDREN_CANCELLED) == ["_withdraw", "_release_stock"]   # no refund twice
+    assert names(State.PAID, Event.CANCEL) == ["_withdraw", "_release_stock", "_refund", "_replacement_moved"]
+    assert names(State.SPLIT, Event.CHILDREN_CANCELLED) == ["_withdraw", "_release_stock",   # no refund twice
+                                                            "_replacement_moved"]
+    assert names(State.OUT_FOR_DELIVERY, Event.DELIVER) == ["_replacement_moved"]   # an exchange's replacement
     assert names(State.PACKED, Event.SHIP) == ["_ship"]
     assert names(State.PICKING, Event.SHORTAGE) == ["_withdraw", "_release_stock"]
     assert names(State.DISPATCHED, Event.MOVE) == ["_withdraw"]

@@ -8,12 +8,17 @@
         \\--deny--> denied
     approved --refund--> refund_pending --refunded--> refunded                       (refund only)
     awaiting_return --receive--> return_received --refund--> refund_pending ...      (return and refund)
+    return_received --ship_replacement--> exchange_shipping --replacement_delivered--> done   (exchange)
+    exchange_shipping --refund--> refund_pending ...      (the replacement could not be sent: money back)
     requested, under_review, approved, awaiting_return --cancel--> cancelled
 
 Effects: awaiting a return sends the warehouse a customer-return document
-(RMA) for the case's units; a refund owes the customer what they paid for
-them, back to their payments (payments/ledger.py); cancelling a case awaiting
-its return withdraws the document.
+(RMA) for the case's units, and for an exchange creates the replacement
+order, held until the goods are back; the goods back release it; a refund
+owes the customer what they paid for the units, back to their payments
+(payments/ledger.py); the replacement delivered reissues the invoice when it
+names other products; cancelling a case withdraws its document and cancels
+its replacement.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class CaseState(StrEnum):
     RETURN_RECEIVED = "return_received"
     REFUND_PENDING = "refund_pending"
     REFUNDED = "refunded"
+    EXCHANGE_SHIPPING = "exchange_shipping"
+    DONE = "done"
     CANCELLED = "cancelled"
 
 
@@ -53,6 +60,8 @@ class CaseEvent(StrEnum):
     RECEIVE = "receive"                  # the warehouse received the goods back
     REFUND = "refund"
     REFUNDED = "refunded"                # the payment provider paid every refund of the case back
+    SHIP_REPLACEMENT = "ship_replacement"    # the goods are back: the replacement goes out
+    REPLACEMENT_DELIVERED = "replacement_delivered"
     CANCEL = "cancel"                    # the customer withdraws it
 
 
@@ -74,6 +83,9 @@ EDGES: dict[tuple[CaseState, CaseEvent], CaseState] = {
     (C.AWAITING_RETURN, V.RECEIVE): C.RETURN_RECEIVED,
     (C.RETURN_RECEIVED, V.REFUND): C.REFUND_PENDING,
     (C.REFUND_PENDING, V.REFUNDED): C.REFUNDED,
+    (C.RETURN_RECEIVED, V.SHIP_REPLACEMENT): C.EXCHANGE_SHIPPING,
+    (C.EXCHANGE_SHIPPING, V.REPLACEMENT_DELIVERED): C.DONE,
+    (C.EXCHANGE_SHIPPING, V.REFUND): C.REFUND_PENDING,
     **{(s, V.CANCEL): C.CANCELLED for s in OPEN},
 }
 
@@ -92,7 +104,12 @@ def _guard_refund(case: Any) -> str | None:
     return None
 
 
-GUARDS = {V.APPEAL: _guard_appeal, V.AWAIT_RETURN: _guard_return, V.REFUND: _guard_refund}
+def _guard_replacement(case: Any) -> str | None:
+    return None if case.kind == CaseKind.EXCHANGE else "only an exchange sends a replacement"
+
+
+GUARDS = {V.APPEAL: _guard_appeal, V.AWAIT_RETURN: _guard_return, V.REFUND: _guard_refund,
+          V.SHIP_REPLACEMENT: _guard_replacement}
 
 
 def _send_return_document(m: Any, s: Session, t: Transition[CaseState, CaseEvent]) -> None:
@@ -111,11 +128,33 @@ def _count_appeal(m: Any, s: Session, t: Transition[CaseState, CaseEvent]) -> No
     t.subject.appeals += 1
 
 
+def _make_replacement(m: Any, s: Session, t: Transition[CaseState, CaseEvent]) -> None:
+    if t.subject.kind == CaseKind.EXCHANGE:
+        m.make_replacement(s, t.subject, t)
+
+
+def _release_replacement(m: Any, s: Session, t: Transition[CaseState, CaseEvent]) -> None:
+    m.release_replacement(s, t.subject, t)
+
+
+def _cancel_replacement(m: Any, s: Session, t: Transition[CaseState, CaseEvent]) -> None:
+    if t.subject.replacement:
+        m.cancel_replacement(s, t.subject, t)
+
+
+def _reissue_invoice(m: Any, s: Session, t: Transition[CaseState, CaseEvent]) -> None:
+    m.reissue_invoice(s, t.subject, t)
+
+
 EFFECTS: tuple[Effect, ...] = (
     effect(_send_return_document, on=[V.AWAIT_RETURN]),
+    effect(_make_replacement, on=[V.AWAIT_RETURN]),
     effect(_withdraw_return_document, on=[V.CANCEL]),
+    effect(_cancel_replacement, on=[V.CANCEL]),
     effect(_owe_refund, on=[V.REFUND]),
     effect(_count_appeal, on=[V.APPEAL]),
+    effect(_release_replacement, on=[V.SHIP_REPLACEMENT]),
+    effect(_reissue_invoice, on=[V.REPLACEMENT_DELIVERED]),
 )
 
 CASE: Table[CaseState, CaseEvent] = Table("case", CaseState, CaseEvent, EDGES, GUARDS, EFFECTS)

@@ -18,10 +18,19 @@ Algorithm.
 * Approved, a refund-only case owes its worth back at once; a return and
   refund case first sends the warehouse the order shipped from a
   customer-return document (RMA) for its units, and owes the money when the
-  warehouse reports them all received. The refunds go to the payments the
-  money came from (payments/ledger.py) and the provider pays them
-  (payments/refunds.py); when every refund of the case is paid back, the
-  case is ``refunded``.
+  warehouse reports them all received.
+* An exchange asks the goods back the same way and at once creates the
+  replacement: an order of the same channel, customer and address for the
+  same units (or other products at the same catalogue price), numbered like
+  any other, priced at nothing and paid by the exchange, its stock reserved
+  and held until the goods are back (a person may release it earlier).
+  The goods back release it into the order flow (routing, the warehouse,
+  the carrier); delivered, the case is ``done`` and the invoice is issued
+  again naming the products the customer has now. A replacement cancelled
+  (no stock ever came, say) turns the case into a refund of the units.
+* The refunds go to the payments the money came from (payments/ledger.py)
+  and the provider pays them (payments/refunds.py); when every refund of
+  the case is paid back, the case is ``refunded``.
 """
 
 from __future__ import annotations
@@ -38,17 +47,23 @@ from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
 from ..decisions.rulebook import Rulebook
-from ..errors import CaseNotFound, CommandError
+from ..errors import CaseNotFound, CommandError, OmsError
 from ..fulfilment.stock_documents import DocKind, LineIn, StockDocuments
 from ..fulfilment.stock_documents import Status as DocStatus
+from ..invoices.issuing import reissue
 from ..money import format_minor
+from ..orders.canonical import CanonicalAddress, CanonicalCustomer, CanonicalLine, CanonicalOrder, CanonicalPayment
+from ..orders.creation import OrderCreator, Seen
+from ..orders.flow import HoldStage, resume
+from ..orders.machine import OrderMachine
 from ..orders.queries import get_order, iso
-from ..orders.states import State
+from ..orders.states import Event, State
 from ..payments import ledger
+from ..payments.methods import REPLACEMENT
 from ..payments.refunds import Refunds
-from ..statemachine import Transition
+from ..statemachine import IllegalTransition, Transition
 from ..storage.db import Database, append, drain
-from ..storage.models import AftersalesCase, AftersalesHistory, History, Order, Payment, StockDocument
+from ..storage.models import AftersalesCase, AftersalesHistory, History, Order, Payment, Product, StockDocument
 from ..storage.retry import retrying
 from .amounts import case_amount
 from .cases import CASE, CLAIMING, CaseEvent, CaseKind, CaseState
@@ -59,42 +74,50 @@ SHIPPED = (State.SHIPPED, State.IN_TRANSIT, State.OUT_FOR_DELIVERY, State.DELIVE
 OPEN_IN: dict[CaseKind, tuple[State, ...]] = {
     CaseKind.REFUND_ONLY: SHIPPED,
     CaseKind.RETURN_REFUND: (State.DELIVERED, State.COMPLETED),
+    CaseKind.EXCHANGE: (State.DELIVERED, State.COMPLETED),
 }
+# A replacement's states in which it reached the customer, and in which it never will.
+ARRIVED = (State.DELIVERED, State.COMPLETED, State.CLOSED)
 
 
 class Aftersales:
     def __init__(self, *, db: Database, clock: Clock, rulebook: Rulebook, facts: FactBuilder,
-                 decisions: DecisionRecorder, refunds: Refunds, documents: StockDocuments,
-                 rules_in_force: Callable[[Session], object] = lambda _s: None) -> None:
+                 decisions: DecisionRecorder, refunds: Refunds, documents: StockDocuments, creator: OrderCreator,
+                 machine: OrderMachine, rules_in_force: Callable[[Session], object] = lambda _s: None) -> None:
         self.db, self.clock, self.rulebook, self.facts = db, clock, rulebook, facts
         self.decisions, self.refunds, self.documents = decisions, refunds, documents
+        self.creator, self.machine = creator, machine
         self.rules_in_force = rules_in_force
 
     # -- opening -----------------------------------------------------------------------------------
     @retrying
     def open(self, number: str, kind: str, lines: Mapping[int, int] | None = None, reason: str = "", *,
-             actor: str) -> dict[str, Any]:
+             actor: str, exchange_to: Mapping[int, str] | None = None) -> dict[str, Any]:
         """Open a case on order ``number`` (``lines``: line_no -> units; none: every unit not claimed yet) and
-        have the rules decide it; the case as :meth:`get` shows it."""
+        have the rules decide it; the case as :meth:`get` shows it. ``exchange_to`` (an exchange): line_no ->
+        the SKU its units are exchanged for (none: the same SKU)."""
         try:
             what = CaseKind(kind)
         except ValueError:
             raise CommandError(f"unknown kind of case '{kind}' (known: {', '.join(k.value for k in CaseKind)})"
                                ) from None
-        if what is CaseKind.EXCHANGE:
-            raise CommandError("exchanges are not taken yet: open a return and refund, and the customer orders "
-                               "the replacement")
+        if exchange_to and what is not CaseKind.EXCHANGE:
+            raise CommandError("only an exchange names products to exchange the units for")
+        # An exchange approved at once creates its replacement: its number is taken before the transaction.
+        self.creator.numbers.prefetch(1)
         with self.db.session() as s:
             order = get_order(s, number, lock=True)
             self._may_open(s, order, what)
             claimed = self._claimed(s, order.id)
             wanted = self._wanted(order, lines, claimed)
+            swaps = self._swaps(s, order, wanted, exchange_to or {}) if what is CaseKind.EXCHANGE else {}
             amount = case_amount(order.lines, wanted, claimed)
             now = self.clock.now()
             place = (s.scalar(select(func.count()).where(AftersalesCase.order_id == order.id)) or 0) + 1
             case = AftersalesCase(number=f"{order.number}-C{place:02d}", order_id=order.id, kind=what.value,
                                   status=CaseState.REQUESTED.value, reason=reason[:2000],
-                                  lines=[{"line_no": n, "quantity": q} for n, q in sorted(wanted.items())],
+                                  lines=[{"line_no": n, "quantity": q, **({"sku": swaps[n]} if swaps else {})}
+                                         for n, q in sorted(wanted.items())],
                                   amount=amount, currency=order.currency, decision="", return_document=None,
                                   appeals=0, opened_by=actor[:100], created_at=now, updated_at=now)
             s.add(case)
@@ -116,7 +139,7 @@ class Aftersales:
         if state in (State.CANCELLED, State.REFUSED):
             raise CommandError(f"order {order.number} is {state.value}: what was paid for it is refunded with it")
         if state not in OPEN_IN[kind]:
-            if kind is CaseKind.RETURN_REFUND and state in SHIPPED:
+            if kind in (CaseKind.RETURN_REFUND, CaseKind.EXCHANGE) and state in SHIPPED:
                 raise CommandError(f"order {order.number} is {state.value}: goods are returned once delivered "
                                    f"(a parcel that never arrives is a refund_only case)")
             raise CommandError(f"order {order.number} is {state.value}: it has not shipped; cancel it instead")
@@ -148,6 +171,28 @@ class Aftersales:
             if q > left[n]:
                 raise CommandError(f"line {n}: {q} units asked, {left[n]} not in a case yet")
         return dict(lines)
+
+    @staticmethod
+    def _swaps(s: Session, order: Order, wanted: Mapping[int, int], exchange_to: Mapping[int, str]
+               ) -> dict[int, str]:
+        """line_no -> the SKU its units go out as: another product only at the same catalogue price."""
+        by_no = {ln.line_no: ln for ln in order.lines}
+        for n in exchange_to:
+            if n not in wanted:
+                raise CommandError(f"line {n} is not in the case: only its lines are exchanged")
+        out = {n: exchange_to.get(n) or by_no[n].sku for n in wanted}
+        products = {p.sku: p for p in s.scalars(select(Product).where(
+            Product.sku.in_({*out.values(), *(by_no[n].sku for n in out)})))}
+        for n, sku in out.items():
+            if sku == by_no[n].sku:
+                continue
+            new, old = products.get(sku), products.get(by_no[n].sku)
+            if new is None or not new.active:
+                raise CommandError(f"line {n}: no active product '{sku}' to exchange it for")
+            if old is None or (new.price, new.currency) != (old.price, old.currency):
+                raise CommandError(f"line {n}: '{sku}' is not priced as '{by_no[n].sku}' in the catalogue; an "
+                                   f"exchange for another price is a return and a new order")
+        return out
 
     # -- deciding ----------------------------------------------------------------------------------
     def _facts(self, s: Session, order: Order, case: AftersalesCase) -> dict[str, Any]:
@@ -204,6 +249,7 @@ class Aftersales:
         allowed = {"approve", "deny", "appeal", "cancel"}
         if event not in allowed:
             raise CommandError(f"unknown action '{event}' (known: {', '.join(sorted(allowed))})")
+        self.creator.numbers.prefetch(1)     # an exchange approved creates its replacement
         with self.db.session() as s:
             case = self._case(s, number, lock=True)
             if event == "approve":
@@ -251,7 +297,60 @@ class Aftersales:
         elif all(r.settled for r in owed):
             self._fire(s, case, CaseEvent.REFUNDED, t.actor, "credited back to the gift card and points")
 
-    # -- what the warehouse and the payment provider report ----------------------------------------------
+    def make_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
+        """The replacement order of an exchange: created, its stock reserved, held until the goods are back."""
+        order = self._order(s, case)
+        by_no = {ln.line_no: ln for ln in order.lines}
+        contact = dict(order.contact or {})
+        customer = order.customer
+        canon = CanonicalOrder(
+            channel=order.channel, external_id=case.number, currency=order.currency,
+            customer=CanonicalCustomer(ref=customer.ref, name=contact.get("name") or customer.name or "",
+                                       email=contact.get("email") or customer.email or "",
+                                       phone=contact.get("phone") or customer.phone or ""),
+            ship_to=CanonicalAddress.model_validate(order.ship_to or {}),
+            lines=tuple(CanonicalLine(sku=str(ln["sku"]), quantity=int(ln["quantity"]), unit_price=0,
+                                      name=by_no[int(ln["line_no"])].name if ln["sku"] == by_no[int(ln["line_no"])].sku
+                                      else None) for ln in case.lines),
+            payment=CanonicalPayment(transaction_id=f"{REPLACEMENT}:{case.number}", amount=0, method=REPLACEMENT),
+            note=f"replacement for after-sales case {case.number} of order {order.number}")
+        pre = self.creator.prefetch(s, order.channel, [canon], {ln.sku: ln.sku for ln in canon.lines})
+        [made] = self.creator.create_many(s, [(canon, canon.content_hash(), None)], pre)
+        if isinstance(made, OmsError):
+            raise CommandError(f"the replacement of case {case.number} cannot be created: {made}")
+        case.replacement = made.number
+        if isinstance(made, Seen) or made.status != State.PAID.value:
+            return      # made before (a retried transaction), or held at intake (no stock): it waits as it is
+        made.hold_reason = f"exchange: waits for the goods of case {case.number} to come back"
+        made.hold_stage = HoldStage.EXCHANGE.value
+        self.machine.fire(s, made, Event.HOLD, actor=t.actor, cause=made.hold_reason)
+
+    def release_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
+        replacement = get_order(s, case.replacement or "", lock=True)
+        if replacement.status == State.ON_HOLD.value and replacement.hold_stage == HoldStage.EXCHANGE.value:
+            replacement.stage = resume(replacement.hold_stage).value
+            self.machine.fire(s, replacement, Event.RELEASE, actor=t.actor,
+                              cause=f"the goods of case {case.number} are back")
+
+    def cancel_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
+        replacement = get_order(s, case.replacement or "", lock=True)
+        if replacement.status == State.CANCELLED.value:
+            return
+        try:
+            self.machine.fire(s, replacement, Event.CANCEL, actor=t.actor, cause=f"case {case.number} cancelled")
+        except IllegalTransition:
+            raise CommandError(f"the replacement {replacement.number} of case {case.number} is "
+                               f"{replacement.status.replace('_', ' ')}: the case cannot be cancelled now") from None
+
+    def reissue_invoice(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
+        order = self._order(s, case)
+        by_no = {ln.line_no: ln for ln in order.lines}
+        swaps = [(by_no[int(ln["line_no"])].sku, str(ln["sku"]), str(ln["sku"]), int(ln["quantity"]))
+                 for ln in case.lines if ln.get("sku") and ln["sku"] != by_no[int(ln["line_no"])].sku]
+        if swaps:
+            reissue(s, ledger.owner_id(order), swaps, f"exchange {case.number}", t.at)
+
+    # -- what the warehouse, the payment provider and the replacement report -------------------------------
     def returned(self, s: Session, document: str, at: datetime) -> str | None:
         """A customer-return document reported received: its case moves on once all of it came back."""
         case = s.scalars(select(AftersalesCase).where(AftersalesCase.return_document == document)).first()
@@ -260,9 +359,31 @@ class Aftersales:
         doc = s.scalars(select(StockDocument).where(StockDocument.number == document)).first()
         if doc is None or doc.status != DocStatus.DONE.value:
             return None
-        self._fire(s, case, CaseEvent.RECEIVE, f"wms:{doc.warehouse}", f"{document} received")
-        self._fire(s, case, CaseEvent.REFUND, f"wms:{doc.warehouse}", "")
+        actor = f"wms:{doc.warehouse}"
+        self._fire(s, case, CaseEvent.RECEIVE, actor, f"{document} received")
+        if case.kind != CaseKind.EXCHANGE:
+            self._fire(s, case, CaseEvent.REFUND, actor, "")
+            return f"case {case.number} {case.status}"
+        replacement = s.scalar(select(Order.status).where(Order.number == case.replacement))
+        if replacement == State.CANCELLED.value:
+            self._fire(s, case, CaseEvent.REFUND, actor, f"the replacement {case.replacement} was cancelled: the "
+                                                         f"money goes back instead")
+        else:
+            self._fire(s, case, CaseEvent.SHIP_REPLACEMENT, actor, f"replacement {case.replacement}")
+            if replacement in ARRIVED:   # a person let it go before the goods were back
+                self._fire(s, case, CaseEvent.REPLACEMENT_DELIVERED, actor, f"{case.replacement} delivered")
         return f"case {case.number} {case.status}"
+
+    def replacement_moved(self, s: Session, order: Any, t: Transition[Any, Any]) -> None:
+        """A replacement delivered finishes its case; cancelled on its way, the case is refunded instead."""
+        case = s.scalars(select(AftersalesCase).where(AftersalesCase.replacement == order.number)).first()
+        if case is None or case.status != CaseState.EXCHANGE_SHIPPING:
+            return
+        if t.target is State.DELIVERED:
+            self._fire(s, case, CaseEvent.REPLACEMENT_DELIVERED, t.actor, f"{order.number} delivered")
+        else:
+            self._fire(s, case, CaseEvent.REFUND, t.actor, f"the replacement {order.number} was cancelled: the money "
+                                                           f"goes back instead")
 
     def refunds_settled(self, s: Session, case_number: str, at: datetime) -> None:
         """A refund of the case was paid back: the case is refunded when all of them are."""
@@ -306,7 +427,8 @@ def case_dict(s: Session, case: AftersalesCase) -> dict[str, Any]:
         Payment.case_number == case.number).order_by(Payment.id)).all()
     return {"number": case.number, "kind": case.kind, "status": case.status, "reason": case.reason,
             "lines": case.lines, "amount": case.amount, "amount_text": format_minor(case.amount, case.currency),
-            "decision": case.decision, "return_document": case.return_document, "appeals": case.appeals,
+            "decision": case.decision, "return_document": case.return_document, "replacement": case.replacement,
+            "appeals": case.appeals,
             "opened_by": case.opened_by, "opened_at": iso(case.created_at),
             "refunds": [{"serial": r.serial, "amount": r.amount, "status": r.status} for r in refunds],
             "history": [{"at": iso(h.at), "from": h.from_state, "to": h.to_state, "event": h.event,

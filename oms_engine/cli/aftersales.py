@@ -1,4 +1,5 @@
-"""``oms aftersales ...``: after-sales cases on orders customers received (refund only, return and refund)."""
+"""``oms aftersales ...``: after-sales cases on orders customers received (refund only, return and refund,
+exchange)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def _print(case: dict[str, Any], as_json: bool) -> None:
                   + (f"  ({case['decision']})" if case["decision"] else ""), highlight=False)
     console.print("lines: " + ", ".join(f"#{ln['line_no']} x{ln['quantity']}" for ln in case["lines"])
                   + (f"; goods back on {case['return_document']}" if case["return_document"] else "")
+                  + (f"; replacement {case['replacement']}" if case.get("replacement") else "")
                   + ("; refunds " + ", ".join(f"{r['serial']} {r['status']}" for r in case["refunds"])
                      if case["refunds"] else ""), highlight=False)
     t = Table("at", "event", "from", "to", "actor", "cause", title="history")
@@ -47,18 +49,26 @@ def _lines(texts: tuple[str, ...]) -> dict[int, int]:
 @click.option("--kind", type=click.Choice(["refund_only", "return_refund", "exchange"]), required=True)
 @click.option("--line", "lines", multiple=True, help="LINE_NO:QUANTITY, once per line (none: every unit not in a "
                                                      "case yet)")
+@click.option("--to", "swaps", multiple=True, help="LINE_NO:SKU, an exchange's other product for the line at the "
+                                                   "same price (none: the same SKU)")
 @click.option("--reason", default="", help="the customer's words")
 @click.option("--actor", default="cli", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @errors_to_exit
-def aftersales_open(c: Ctx, number: str, kind: str, lines: tuple[str, ...], reason: str, actor: str,
-                    as_json: bool) -> None:
+def aftersales_open(c: Ctx, number: str, kind: str, lines: tuple[str, ...], swaps: tuple[str, ...], reason: str,
+                    actor: str, as_json: bool) -> None:
     """Open a case on order NUMBER; the rules approve it, leave it to a person or deny it at once."""
     wanted = _lines(lines)
+    exchange_to: dict[int, str] = {}
+    for text in swaps:
+        no, _, sku = text.partition(":")
+        if not no.strip().isdigit() or not sku.strip():
+            fail(f"--to takes LINE_NO:SKU, e.g. 1:TEA-2; got {text!r}")
+        exchange_to[int(no)] = sku.strip()
     oms = c.oms()
     try:
-        case = oms.aftersales.open(number, kind, wanted or None, reason, actor=actor)
+        case = oms.aftersales.open(number, kind, wanted or None, reason, actor=actor, exchange_to=exchange_to)
     finally:
         oms.close()
     _print(case, as_json)

@@ -75,15 +75,12 @@ def credit_note(s: Session, owner_id: int, for_order: Any, amount: int, refunds:
                         .order_by(Invoice.id.desc())).first()
     if invoice is None:
         return None
-    credited, credited_tax, notes = s.execute(
-        select(func.coalesce(func.sum(Invoice.amount), 0), func.coalesce(func.sum(Invoice.tax), 0), func.count())
-        .where(Invoice.refers_to == invoice.number)).one()
-    credited, credited_tax = int(credited), int(credited_tax)     # PostgreSQL sums bigints as numeric
+    credited, credited_tax = _credited(s, invoice.number)
     # The invoice's tax in proportion, counted over all of its credit notes: paying everything back credits
     # all of it, and no cent of it twice.
     total_tax = invoice.tax * (credited + amount) // invoice.amount if invoice.amount else 0
     tax = min(max(total_tax - credited_tax, 0), amount)
-    number = f"{invoice.number.rsplit('-INV', 1)[0]}-CN{notes + 1:02d}"
+    number = _next_credit_note(s, owner_id, invoice.number)
     items = [{"line_no": 0, "sku": "REFUND", "name": reason[:200] or "refund", "quantity": 1,
               "amount": amount - tax, "tax": tax}]
     append(s, Invoice, number=number, order_id=owner_id, for_order_id=for_order.id, kind=CREDIT, amount=amount,
@@ -92,6 +89,72 @@ def credit_note(s: Session, owner_id: int, for_order: Any, amount: int, refunds:
                                                   buyer=dict(invoice.document.get("buyer") or {}), items=items,
                                                   amount=amount, tax=tax, refers_to=invoice.number),
            created_at=at)
+    return number
+
+
+def _credited(s: Session, invoice: str) -> tuple[int, int]:
+    """(amount, tax) of the credit notes against ``invoice``."""
+    credited, tax = s.execute(select(func.coalesce(func.sum(Invoice.amount), 0),
+                                     func.coalesce(func.sum(Invoice.tax), 0)).where(Invoice.refers_to == invoice)).one()
+    return int(credited), int(tax)     # PostgreSQL sums bigints as numeric
+
+
+def _next_credit_note(s: Session, owner_id: int, invoice: str) -> str:
+    # Numbered over every credit note of the order: a reissued invoice's notes go on from the old one's.
+    notes = s.scalar(select(func.count()).where(Invoice.order_id == owner_id, Invoice.kind == CREDIT)) or 0
+    return f"{invoice.rsplit('-INV', 1)[0]}-CN{notes + 1:02d}"
+
+
+def reissue(s: Session, owner_id: int, swaps: Sequence[tuple[str, str, str, int]], reason: str, at: datetime
+            ) -> str | None:
+    """Issue the invoice of the paying order ``owner_id`` again with ``swaps`` (sku, new sku, its name, units:
+    units exchanged for another product at the same price), when it was invoiced; the new invoice's number.
+
+    The old invoice is reversed by a credit note for what is left of it; the new one, for the same amount and
+    tax, names the products the customer has now; what was credited against the old one (refunds) is credited
+    against the new one too, so invoiced less credited stays paid less refunded.
+    """
+    drain(s, Invoice)
+    old = s.scalars(select(Invoice).where(Invoice.order_id == owner_id, Invoice.kind == INVOICE)
+                    .order_by(Invoice.id.desc())).first()
+    if old is None:
+        return None
+    items = [dict(it) for it in old.lines]
+    for sku, new_sku, name, units in swaps:
+        it = next((i for i in items if i["sku"] == sku and i["line_no"] and i["quantity"] >= units), None)
+        if it is None or sku == new_sku:
+            continue
+        moved = it["amount"] * units // it["quantity"]
+        it["quantity"], it["amount"] = it["quantity"] - units, it["amount"] - moved
+        items.insert(items.index(it) + 1, {"line_no": it["line_no"], "sku": new_sku, "name": name, "quantity": units,
+                                           "unit_price": it["unit_price"], "amount": moved})
+        if not it["quantity"]:
+            items.remove(it)
+    for it, share in zip(items, apportion(old.tax, [it["amount"] for it in items]), strict=True):
+        it["tax"] = share
+    credited, credited_tax = _credited(s, old.number)
+    buyer = dict(old.document.get("buyer") or {})
+    base, place = old.number.rsplit("-INV", 1)
+    number = f"{base}-INV{int(place) + 1:02d}"
+
+    def note(amount: int, tax: int, refers_to: str, why: str) -> None:
+        if amount <= 0:
+            return
+        cn = _next_credit_note(s, owner_id, refers_to)
+        lines = [{"line_no": 0, "sku": "REISSUE", "name": why, "quantity": 1, "amount": amount - tax, "tax": tax}]
+        s.add(Invoice(number=cn, order_id=owner_id, for_order_id=owner_id, kind=CREDIT, amount=amount, tax=tax,
+                      currency=old.currency, lines=lines, refers_to=refers_to, refunds=[], reason=why[:300],
+                      document=einvoice(number=cn, kind=CREDIT, at=at, currency=old.currency, buyer=buyer,
+                                        items=lines, amount=amount, tax=tax, refers_to=refers_to), created_at=at))
+        s.flush()
+
+    note(old.amount - credited, old.tax - credited_tax, old.number, f"reversed: {reason}")
+    s.add(Invoice(number=number, order_id=owner_id, for_order_id=None, kind=INVOICE, amount=old.amount, tax=old.tax,
+                  currency=old.currency, lines=items, refers_to=None, refunds=None, reason=reason[:300],
+                  document=einvoice(number=number, kind=INVOICE, at=at, currency=old.currency, buyer=buyer,
+                                    items=items, amount=old.amount, tax=old.tax), created_at=at))
+    s.flush()
+    note(credited, credited_tax, number, f"credited before the reissue ({reason})")
     return number
 
 

@@ -68,6 +68,7 @@ class HoldStage(StrEnum):
     COURIER = "courier"              # no carrier takes the parcel
     MERGE_FAULT = "merge-fault"      # a plugin failed while it was merged
     CARRIER_FAULT = "carrier-fault"  # ... while its courier was chosen
+    EXCHANGE = "exchange"            # a replacement waits for the goods it replaces to come back
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ RESUME: dict[HoldStage, Step] = {
     HoldStage.COURIER: Step.ROUTE,
     HoldStage.MERGE_FAULT: Step.ROUTE,
     HoldStage.CARRIER_FAULT: Step.ROUTE,
+    # A replacement is not screened: nothing was paid, and the case it belongs to was decided.
+    HoldStage.EXCHANGE: _BY_STEP[Step.SCREEN].next,  # type: ignore[dict-item]
 }
 
 

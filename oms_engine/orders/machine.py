@@ -25,6 +25,7 @@ from ..config import Timeouts
 from ..fulfilment import parcels
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..payments import ledger
+from ..payments.methods import REPLACEMENT
 from ..payments.refunds import Refunds
 from ..payments.status import is_paid
 from ..plugin.faults import PluginFault
@@ -214,6 +215,8 @@ class OrderMachine:
         self.observe, self.wms_for, self.carrier_for = observe, wms_for, carrier_for
         self.late = late
         self.refunds = refunds
+        # Told when a replacement order an exchange sent is delivered or cancelled (aftersales/service.py).
+        self.on_replacement: Callable[[Session, Order, Transition[State, Event]], None] | None = None
 
     check = staticmethod(check)
 
@@ -324,6 +327,12 @@ def _refund(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
                             actor=t.actor, cause=t.event.value, refunds=m.refunds)
 
 
+def _replacement_moved(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    # A replacement an after-sales exchange sent, delivered or cancelled: its case moves on.
+    if t.order.payment_method == REPLACEMENT and m.on_replacement is not None:
+        m.on_replacement(s, t.order, t)
+
+
 def _ship(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
     order = t.order
     ship_order(s, order.id, f"order:{order.number}", t.at)
@@ -371,6 +380,7 @@ EFFECTS: tuple[Effect, ...] = (
     # A refused parcel is back: the goods go back on the shelf, the money to the customer.
     effect(_take_back, on=[E.RETURNED]),
     effect(_refund, on=[E.RETURNED]),
+    effect(_replacement_moved, to=[S.DELIVERED, S.CANCELLED]),
 )
 
 ORDER: Table[State, Event] = Table("order", State, Event, TRANSITIONS, GUARDS, EFFECTS)

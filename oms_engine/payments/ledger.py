@@ -116,8 +116,10 @@ def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, 
                                   order_number=order.number) if holder else None
         if redeemed is not None and redeemed.short:
             holds.append(redeemed.short)
-    if cash is not None and cash[0] == order.payable and order.parent_id is None:
-        invoice_order(s, order, at)     # paid in full (a payment that differs holds the order for a person)
+    if cash is not None and cash[0] == order.payable and order.parent_id is None and paid_total(order):
+        # Paid in full (a payment that differs holds the order for a person); an order of nothing (an
+        # exchange's replacement, a free gift) has nothing to invoice.
+        invoice_order(s, order, at)
     return holds
 
 

@@ -15,6 +15,9 @@ class Method(StrEnum):
     OTHER = "other"
 
 
+# How a replacement order an after-sales exchange sends is paid: by nothing, the goods it replaces came back.
+REPLACEMENT = "exchange"
+
 # Words in a channel's own name for the method, most specific first.
 _WORDS: tuple[tuple[str, Method], ...] = (
     ("gift", Method.GIFT_CARD), ("points", Method.POINTS), ("loyalty", Method.POINTS),

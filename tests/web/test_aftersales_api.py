@@ -34,6 +34,8 @@ def test_bad_requests_about_cases_say_what_is_wrong(sqlite_oms: OMS, api: ApiSer
     cases = [
         ({"kind": "return_refund", "lines": [{"line_no": 1}]}, 400, "each of 'lines'"),
         ({"kind": "return_refund", "lines": [{"line_no": 0, "quantity": 1}]}, 400, "line_no"),
+        ({"kind": "exchange", "lines": [{"line_no": 1, "quantity": 1, "exchange_to": ""}]}, 400, "exchange_to"),
+        ({"kind": "exchange", "lines": [{"line_no": 1, "quantity": 1, "exchange_to": 7}]}, 400, "exchange_to"),
         ({"kind": "return_refund", "colour": "red"}, 400, "colour"),
         ({"lines": []}, 400, "'kind'"),
         ({"kind": "swap"}, 409, "unknown kind of case 'swap'"),
@@ -45,3 +47,18 @@ def test_bad_requests_about_cases_say_what_is_wrong(sqlite_oms: OMS, api: ApiSer
     assert api.get("/api/aftersales/NOPE-C01", token=VIEWER).status == 404
     assert api.post("/api/aftersales/NOPE-C01/approve", token=SUPPORT).status == 404
     assert api.post("/api/aftersales/NOPE-C01/explode", token=SUPPORT).status == 404
+
+
+def test_an_exchange_is_opened_over_the_api_with_its_replacement(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = ingest_one(sqlite_oms, "AS-EXC")
+    drive_until_state(sqlite_oms, number, "delivered")
+    r = api.post(f"/api/orders/{number}/aftersales", token=SUPPORT, json_body={
+        "kind": "exchange", "lines": [{"line_no": 1, "quantity": 1, "exchange_to": "MUG-1"}]})
+    assert r.status == 409 and "'MUG-1' is not priced as" in r.json["error"]
+    r = api.post(f"/api/orders/{number}/aftersales", token=SUPPORT,
+                 json_body={"kind": "exchange", "lines": [{"line_no": 1, "quantity": 1}], "reason": "wrong size"})
+    assert r.status == 201 and r.json["status"] == "under_review"
+    approved = api.post(f"/api/aftersales/{r.json['number']}/approve", token=SUPPORT)
+    assert approved.status == 200 and approved.json["status"] == "awaiting_return"
+    replacement = api.get(f"/api/orders/{approved.json['replacement']}", token=VIEWER)
+    assert replacement.status == 200 and replacement.json["status"] == "on_hold"

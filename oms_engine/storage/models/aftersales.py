@@ -27,6 +27,8 @@ class AftersalesCase(Base):
     currency: Mapped[str] = mapped_column(String(3))
     decision: Mapped[str] = mapped_column(Text, default="")                # why approved, held or denied
     return_document: Mapped[str | None] = mapped_column(String(64), nullable=True)   # the RMA of a return
+    # An exchange's replacement order: its number (created when the goods are asked back, held until they are).
+    replacement: Mapped[str | None] = mapped_column(String(40), nullable=True)
     appeals: Mapped[int] = mapped_column(default=0)
     opened_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime)

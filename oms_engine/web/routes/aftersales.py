@@ -16,22 +16,31 @@ ACTIONS = ("approve", "deny", "appeal", "cancel")
 bp = Blueprint("aftersales", __name__)
 
 
-def _lines(value: Any) -> dict[int, int] | None:
-    """``[{"line_no": 1, "quantity": 2}]`` as {line_no: quantity}; none: every unit not in a case yet."""
+def _lines(value: Any) -> tuple[dict[int, int] | None, dict[int, str]]:
+    """``[{"line_no": 1, "quantity": 2, "exchange_to"?: "SKU"}]`` as ({line_no: quantity}, {line_no: sku});
+    none: every unit not in a case yet."""
     if value is None:
-        return None
+        return None, {}
     if not isinstance(value, list) or not value:
         raise ApiError(400, "field 'lines' must be a non-empty list of {\"line_no\", \"quantity\"}")
     out: dict[int, int] = {}
+    swaps: dict[int, str] = {}
     for item in value:
-        if not isinstance(item, dict) or set(item) != {"line_no", "quantity"}:
-            raise ApiError(400, "each of 'lines' is {\"line_no\": N, \"quantity\": N}, nothing else")
+        if not isinstance(item, dict) or not {"line_no", "quantity"} <= set(item) <= {"line_no", "quantity",
+                                                                                         "exchange_to"}:
+            raise ApiError(400, "each of 'lines' is {\"line_no\": N, \"quantity\": N}, with \"exchange_to\": "
+                                "SKU in an exchange, nothing else")
         no, qty = item["line_no"], item["quantity"]
         for name, v in (("line_no", no), ("quantity", qty)):
             if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 100_000:
                 raise ApiError(400, f"field 'lines' {name}: a whole number from 1 to 100,000, got {v!r}")
         out[no] = out.get(no, 0) + qty
-    return out
+        if "exchange_to" in item:
+            sku = item["exchange_to"]
+            if not isinstance(sku, str) or not 0 < len(sku) <= 64 or not sku.isprintable():
+                raise ApiError(400, "field 'lines' exchange_to: a SKU of 1 to 64 characters")
+            swaps[no] = sku
+    return out, swaps
 
 
 @bp.post("/api/orders/<number>/aftersales")
@@ -40,7 +49,8 @@ def open_case(number: str) -> Response:
     data = body_object(("kind", "lines", "reason"))
     kind = string_field(data, "kind", required=True, max_len=32)
     reason = string_field(data, "reason", required=False, max_len=MAX_TEXT)
-    case = oms().aftersales.open(number, kind, _lines(data.get("lines")), reason, actor=actor())
+    lines, swaps = _lines(data.get("lines"))
+    case = oms().aftersales.open(number, kind, lines, reason, actor=actor(), exchange_to=swaps)
     return json_response(case, 201)
 
 
