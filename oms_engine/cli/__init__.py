@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     plugins,
     reports,
     rules,
+    settlement,
     stock,
     wallets,
     work,

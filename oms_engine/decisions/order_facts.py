@@ -27,7 +27,8 @@ CORE_FIELDS: dict[str, type] = {
     "order.goods": int,
     "order.freight": int,
     "order.payable": int,
-    "order.discount": int,
+    "order.discount": int,          # the promotions (coupon)
+    "order.stored_value": int,      # what gift card and points paid
     "order.line_count": int,
     "order.item_count": int,
     "order.merchant_count": int,
@@ -90,6 +91,13 @@ REFUND_FIELDS: dict[str, type] = {
     "refund.stored_value": bool,    # a gift card or points paid part of the order
 }
 
+# What a merchant's commission rate is decided on (settlement/commission.py): these alone, no order's facts.
+COMMISSION_FIELDS: dict[str, type] = {
+    "commission.merchant": str,
+    "commission.category": str,     # the product's catalogue category as the order line keeps it
+    "commission.channel": str,
+}
+
 # The facts that need a query over the customer's order history.
 STATISTICS = ("customer.order_count", "customer.orders_last_24h")
 
@@ -131,7 +139,8 @@ def order_facts(order: Order, stats: Mapping[int, tuple[int, int]]) -> dict[str,
         "order": {
             "number": order.number, "channel": order.channel, "currency": order.currency,
             "goods": order.goods, "freight": order.freight, "payable": order.payable,
-            "discount": order.coupon + order.gift_card + order.points,
+            # Promotions only: gift card and points are means of payment (payments/wallets.py).
+            "discount": order.coupon, "stored_value": order.gift_card + order.points,
             "line_count": len(order.lines), "item_count": sum(ln.quantity for ln in order.lines),
             "merchant_count": len({ln.merchant for ln in order.lines}),
             "weight_g": sum(ln.weight_g * ln.quantity for ln in order.lines),

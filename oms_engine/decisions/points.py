@@ -14,6 +14,7 @@ class DecisionPoint(StrEnum):
     NOTIFICATIONS = "notifications"  # tell the customer what happened
     AFTERSALES = "aftersales"        # approve, review or deny an after-sales case
     REFUNDS = "refunds"              # which means of payment a refund goes back to first
+    COMMISSION = "commission"        # the commission a merchant pays on its sales (settlement statements)
 
 
 POINTS: tuple[str, ...] = tuple(p.value for p in DecisionPoint)

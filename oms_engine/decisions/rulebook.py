@@ -31,7 +31,15 @@ from ..rules import (
     load_rules_dir,
     load_ruleset_text,
 )
-from .order_facts import CASE_FIELDS, CORE_FIELDS, LINE_FLAGS, REFUND_FIELDS, SHIPMENT_FIELDS, TRANSITION_FIELDS
+from .order_facts import (
+    CASE_FIELDS,
+    COMMISSION_FIELDS,
+    CORE_FIELDS,
+    LINE_FLAGS,
+    REFUND_FIELDS,
+    SHIPMENT_FIELDS,
+    TRANSITION_FIELDS,
+)
 from .points import POINTS, DecisionPoint
 
 
@@ -119,6 +127,14 @@ def _aftersales_actions() -> list[ActionSpec]:
             ActionSpec("deny", "deny the case, saying why (the customer may appeal once)", with_reason)]
 
 
+def _commission(params: Mapping[str, Any]) -> None:
+    _only(params, {"rate_bp", "reason"})
+    _require(params, "rate_bp", int)
+    _int(params, "rate_bp", 0, 10_000)
+    if "reason" in params:
+        _require(params, "reason", str)
+
+
 def _refund_to(params: Mapping[str, Any]) -> None:
     _only(params, {"methods", "reason"})
     methods = params.get("methods")
@@ -146,6 +162,8 @@ class Rulebook:
 
     # -- schema and actions per point ------------------------------------
     def _schema(self, point: str) -> FactSchema:
+        if point == DecisionPoint.COMMISSION:
+            return FactSchema(dict(COMMISSION_FIELDS))     # about a merchant's sales, not one order
         fields: dict[str, type] = dict(CORE_FIELDS)
         for _, provider in self.plugins.fact_providers.items():
             fields.update(provider.fields)
@@ -189,6 +207,9 @@ class Rulebook:
             specs += _carrier_actions()
         elif point == DecisionPoint.AFTERSALES:
             specs += _aftersales_actions()
+        elif point == DecisionPoint.COMMISSION:
+            specs.append(ActionSpec("commission", "charge the merchant this rate, in basis points of its net sales",
+                                    _commission))
         elif point == DecisionPoint.REFUNDS:
             specs.append(ActionSpec("refund_to", "pay back to these means of payment first, in this order",
                                     _refund_to))

@@ -39,10 +39,24 @@ from ..engine import OMS
 from ..errors import OmsError
 from ..orders.machine import State
 from ..orders.queries import get_order
+from ..payments import wallets
 from ..storage.db import make_engine
 from ..storage.migrate import upgrade
 from ..storage.models import Base, Customer, Meta, Order
-from .generator import START, TICK, WAREHOUSES, Plan, Scripted, make_customers, plan_orders, seed_catalogue
+from .generator import (
+    CURRENCY,
+    GIFT_CARD_VALUE,
+    POINTS_GRANTED,
+    START,
+    TICK,
+    WAREHOUSES,
+    Plan,
+    Scripted,
+    gift_card,
+    make_customers,
+    plan_orders,
+    seed_catalogue,
+)
 from .summary import print_summary, stock_totals, summarise
 
 DEMO_MARK = "demo"
@@ -157,6 +171,15 @@ def run_demo(config: Config, *, orders: int = 2000, skus: int = 1200, seed: int 
                 {"ref": c["ref"], "name": c["name"], "email": c["email"], "phone": c["phone"], "level": c["level"],
                  "blacklisted": c in blacklisted, "blacklist_reason": "chargebacks" if c in blacklisted else "",
                  "created_at": START - timedelta(days=400)} for c in customers])
+        with oms.db.session() as s:   # the shop's gift cards and the points it granted its gold customers
+            for c in customers:
+                code = gift_card(c)
+                if code:
+                    wallets.credit(s, "gift_card", code, CURRENCY, GIFT_CARD_VALUE, clock.now(), actor="shop",
+                                   note="issued")
+                if c["level"] == "gold":
+                    wallets.credit(s, "points", c["ref"], CURRENCY, POINTS_GRANTED, clock.now(), actor="shop",
+                                   note="loyalty points granted")
         plan = plan_orders(rng, products, customers, orders)
         stock_before = stock_totals(oms.db)
         console.print(f"[bold]oms demo[/bold]: {len(products)} SKUs, {len(WAREHOUSES)} warehouses, "
@@ -276,8 +299,8 @@ def _aftersales(oms: OMS, number: str, kind: str, turn: float, log: Counter[str]
         log["after-sales: nothing received yet"] += 1
         return
     try:
-        case = oms.aftersales.open(shipped[0], kind, reason="not as described" if kind == "return_refund"
-                                   else "arrived damaged", actor="customer")
+        reason = {"return_refund": "not as described", "exchange": "wrong size"}.get(kind, "arrived damaged")
+        case = oms.aftersales.open(shipped[0], kind, reason=reason, actor="customer")
         log[f"after-sales {kind} opened"] += 1
         if case["status"] != "under_review":
             return

@@ -156,6 +156,15 @@ def make_customers(rng: random.Random, n: int) -> list[dict[str, Any]]:
     return out
 
 
+GIFT_CARD_VALUE = 30000     # what each card the shop issued holds
+POINTS_GRANTED = 5000       # points the shop granted each gold customer, in minor units
+
+
+def gift_card(cust: dict[str, Any]) -> str | None:
+    """The code of the gift card the shop issued the customer (one in eight have one), or None."""
+    return f"GC-{cust['ref']}" if int(cust["ref"].rsplit("-", 1)[1]) % 8 == 0 else None
+
+
 def money(minor: int) -> str:
     return f"{minor // 100}.{minor % 100:02d}"
 
@@ -213,12 +222,17 @@ def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: l
         freight = 0 if goods >= 9900 else 1000
         coupon = rng.choice([0, 0, 0, 500, 1000, 2000]) if goods > 5000 else 0
         points = rng.choice([0, 0, 0, 0, 100, 300]) if goods > 3000 else 0
-        payable = goods + freight - coupon - points
+        # Drawn apart from the rest of the plan, so gift cards changed no other order's fate.
+        gift = min(goods // 4, 5000) if gift_card(cust) and random.Random(f"gift:{i}").random() < 0.5 else 0
+        payable = goods + freight - coupon - points - gift
         order: dict[str, Any] = {
             "external_id": f"D-{i:06d}", "currency": CURRENCY, "placed_at": placed.isoformat() + "Z",
             "customer": {k: cust[k] for k in ("ref", "name", "email", "phone", "level")},
             "ship_to": address, "lines": lines, "freight": money(freight), "coupon": money(coupon),
             "points": money(points), "declared_total": money(payable)}
+        if gift:
+            order["gift_card"], order["gift_card_code"] = money(gift), gift_card(cust)
+            expect["paid partly by gift card"] += 1
         roll = rng.random()
         txn = f"PAY-{i:06d}"
         if roll < 0.05:
@@ -268,7 +282,8 @@ def plan_orders(rng: random.Random, products: list[dict[str, Any]], customers: l
         # Drawn apart from the rest of the plan, so adding after-sales changed no other order's fate.
         later = random.Random(f"aftersales:{i}")
         if roll >= 0.08 and "payment" in order and later.random() < AFTERSALES_SHARE:
-            kind = "return_refund" if later.random() < 0.7 else "refund_only"
+            pick = later.random()
+            kind = "return_refund" if pick < 0.45 else "refund_only" if pick < 0.7 else "exchange"
             expect[f"after-sales {kind.replace('_', ' ')}"] += 1
             script.append(Scripted(placed + timedelta(days=later.uniform(2.5, 6)), next(seq), "aftersales",
                                    (order["external_id"], kind, later.random())))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import case, func, select
 
+from ..fulfilment.timeliness import Period
 from ..invoices.issuing import balance
 from ..money import format_minor
+from ..settlement.commission import CommissionRates
+from ..settlement.statements import statements
 from ..storage.db import Database
 from ..storage.models import (
     AftersalesCase,
@@ -24,6 +28,8 @@ from ..storage.models import (
     Payment,
     Stock,
     StockMovement,
+    WalletAccount,
+    WalletMovement,
 )
 
 if TYPE_CHECKING:
@@ -72,7 +78,7 @@ def fulfilment_counts(s: Any) -> dict[str, Any]:
             "late_steps_resolved": late_resolved}
 
 
-def money_counts(s: Any) -> dict[str, Any]:
+def money_counts(s: Any, rates: CommissionRates) -> dict[str, Any]:
     """Payments and refunds by status, and the money check: per currency, what the ledger took in less what it
     owes or paid back equals what the orders kept less what they gave back."""
     payments = dict(s.execute(select(Payment.kind, func.count()).group_by(Payment.kind)).all())
@@ -95,10 +101,27 @@ def money_counts(s: Any) -> dict[str, Any]:
     invoiced = [o for o in s.scalars(select(Order).where(Order.id.in_(
         select(Invoice.order_id).where(Invoice.kind == "invoice"))))]
     off = sum(1 for o in invoiced if len(set(balance(s, o))) != 1)
+    # Every gift card and points balance is the sum of its movements.
+    moves = dict(s.execute(select(WalletMovement.kind, func.count()).group_by(WalletMovement.kind)).all())
+    sums = dict(s.execute(select(WalletMovement.account_id, func.sum(WalletMovement.amount))
+                          .group_by(WalletMovement.account_id)).all())
+    accounts = s.execute(select(WalletAccount.id, WalletAccount.balance)).all()
+    wallets_off = sum(1 for a in accounts if int(sums.get(a.id) or 0) != a.balance)
+    kinds_of_case = dict(s.execute(select(AftersalesCase.kind, func.count()).group_by(AftersalesCase.kind)).all())
+    # The merchants' settlement statements over the whole run add up to its invoices and credit notes.
+    period = Period(datetime(1970, 1, 1), datetime(9999, 1, 1))
+    settled = statements(s, period, rates)
+    settlement_off = [cur for cur, tot in settled["totals"].items()
+                      if sum(st["gross"] for st in settled["statements"] if st["currency"] == cur) != tot["invoiced"]
+                      or sum(st["refunds"] for st in settled["statements"] if st["currency"] == cur)
+                      != tot["credited"]]
     return {"payments": int(payments.get("payment", 0)), "refunds": refunds, "ledger_net": ledger,
-            "orders_net": orders, "balanced": ledger == orders, "cases": cases,
+            "orders_net": orders, "balanced": ledger == orders, "cases": cases, "case_kinds": kinds_of_case,
             "invoices": int(kinds.get("invoice", 0)), "credit_notes": int(kinds.get("credit_note", 0)),
-            "invoices_off": off}
+            "invoices_off": off, "wallet_accounts": len(accounts), "wallet_movements": moves,
+            "wallets_off": wallets_off, "merchants_settled": len({st["merchant"] for st in settled["statements"]}),
+            "commission": sum(st["commission"] for st in settled["statements"]),
+            "settlement_off": settlement_off}
 
 
 def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[str, Any], plan: Plan,
@@ -129,7 +152,7 @@ def summarise(oms: OMS, stock_before: dict[str, tuple[int, int]], stats: dict[st
             .group_by(History.event)).all())
         negative = s.scalar(select(func.count()).select_from(Stock).where(Stock.on_hand < Stock.reserved)) or 0
         fulfilment = fulfilment_counts(s)
-        money = money_counts(s)
+        money = money_counts(s, CommissionRates(oms.rulebook))
     after = stock_totals(oms.db)
     return {"orders": parents, "children": children, "holds": dict(holds.most_common()), "routing": routed,
             "split_parents": split_parents, "child_orders": n_children, "notifications": sent,
@@ -191,7 +214,19 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
                   f"paid less refunded for every order invoiced: "
                   + ("[bold]holds[/bold]" if not m["invoices_off"] else
                      f"[bold red]does not hold for {m['invoices_off']}[/bold red]"))
-    console.print("After-sales cases: " + (", ".join(f"{k} {v}" for k, v in sorted(m["cases"].items())) or "none"))
+    console.print("After-sales cases: " + (", ".join(f"{k} {v}" for k, v in sorted(m["case_kinds"].items()))
+                                            or "none") + "; now " + (", ".join(f"{k} {v}" for k, v in
+                                                                               sorted(m["cases"].items())) or "-"))
+    console.print(f"Gift cards and points: {m['wallet_accounts']} accounts, movements "
+                  + (", ".join(f"{k} {v}" for k, v in sorted(m["wallet_movements"].items())) or "none")
+                  + "; every balance is the sum of its movements: "
+                  + ("[bold]holds[/bold]" if not m["wallets_off"] else
+                     f"[bold red]does not hold for {m['wallets_off']}[/bold red]"))
+    console.print(f"Settlement: {m['merchants_settled']} merchants, commission "
+                  + (format_minor(m["commission"], one) if one else str(m["commission"]))
+                  + "; the statements add up to the invoices and credit notes: "
+                  + ("[bold]holds[/bold]" if not m["settlement_off"] else
+                     f"[bold red]does not hold in {', '.join(m['settlement_off'])}[/bold red]"))
     console.print("Scripted events: " + ", ".join(f"{k} {v}" for k, v in sorted(d["actions"].items())))
     if d["ingest_errors"]:
         console.print(f"Payloads refused: {len(d['ingest_errors'])}, e.g. {d['ingest_errors'][0]}")

@@ -93,6 +93,7 @@ MINIMAL_RULES: dict[str, str] = {
     # Every after-sales case waits for a person.
     "aftersales.yaml": "ruleset: aftersales\nrules: []\n",
     "refunds.yaml": "ruleset: refunds\nrules: []\n",
+    "commission.yaml": "ruleset: commission\nrules: []\n",
 }
 
 

@@ -49,6 +49,13 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     assert set(m["refunds"]) <= {"refunded"} and m["balanced"] and "holds" in text
     # Customers opened after-sales cases on what they received: paid back, some denied for good.
     assert m["cases"].get("refunded", 0) > 0 and "After-sales cases" in text
+    # Some customers exchanged what they got; some paid partly with the shop's gift cards and points, whose
+    # balances moved with the orders and the refunds.
+    assert m["case_kinds"].get("exchange", 0) > 0 and m["cases"].get("done", 0) > 0
+    assert m["wallet_movements"].get("redeem", 0) > 0 and m["wallets_off"] == 0
+    # The merchants' settlement statements add up to the invoices and credit notes.
+    assert m["merchants_settled"] > 1 and m["commission"] > 0 and m["settlement_off"] == []
+    assert "Settlement:" in text
     # Every order paid in full is invoiced; every refund of its money has a credit note; they add up.
     assert m["invoices"] > 100 and m["credit_notes"] > 0 and m["invoices_off"] == 0
     # The closing line gives the rate: every order, child orders included, per second of the run.
