@@ -36,6 +36,7 @@ Algorithm.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
 from ..decisions.rulebook import Rulebook
 from ..errors import CaseNotFound, CommandError, OmsError
-from ..fulfilment.stock_documents import DocKind, LineIn, StockDocuments
+from ..fulfilment.stock_documents import DocKind, LineIn, StockDocuments, apply_report
 from ..fulfilment.stock_documents import Status as DocStatus
 from ..invoices.issuing import reissue
 from ..money import format_minor
@@ -69,6 +70,8 @@ from .amounts import case_amount
 from .cases import CASE, CLAIMING, CaseEvent, CaseKind, CaseState
 
 POINT = DecisionPoint.AFTERSALES.value
+# What a person does to a case (act).
+ACTIONS = ("approve", "deny", "appeal", "cancel", "receive", "refund")
 # The order's states in which a case of each kind may be opened.
 SHIPPED = (State.SHIPPED, State.IN_TRANSIT, State.OUT_FOR_DELIVERY, State.DELIVERED, State.COMPLETED)
 OPEN_IN: dict[CaseKind, tuple[State, ...]] = {
@@ -245,14 +248,17 @@ class Aftersales:
     # -- a person's decisions ------------------------------------------------------------------------
     @retrying
     def act(self, number: str, event: str, *, actor: str, note: str = "") -> dict[str, Any]:
-        """``approve``, ``deny``, ``appeal`` or ``cancel`` a case; IllegalTransition says when it cannot."""
-        allowed = {"approve", "deny", "appeal", "cancel"}
-        if event not in allowed:
-            raise CommandError(f"unknown action '{event}' (known: {', '.join(sorted(allowed))})")
+        """``approve``, ``deny``, ``appeal``, ``cancel``, ``receive`` (the goods came back and the warehouse did
+        not say: the rest of the return document is recorded received) or ``refund`` (pay the case back now:
+        an exchange whose replacement went astray, say) a case; IllegalTransition says when it cannot."""
+        if event not in ACTIONS:
+            raise CommandError(f"unknown action '{event}' (known: {', '.join(ACTIONS)})")
         self.creator.numbers.prefetch(1)     # an exchange approved creates its replacement
         with self.db.session() as s:
             case = self._case(s, number, lock=True)
-            if event == "approve":
+            if event == "receive":
+                self._receive(s, case, actor, note)
+            elif event == "approve":
                 CASE.check(case, CaseEvent.APPROVE)
                 self._approve(s, case, actor, note)
                 case.decision = note[:2000] or case.decision
@@ -260,10 +266,45 @@ class Aftersales:
                 self._fire(s, case, CaseEvent.APPEAL, actor, note)
                 self._decide(s, self._order(s, case), case)
             else:
-                self._fire(s, case, CaseEvent(event), actor, note)
+                if event == "refund" and case.kind == CaseKind.EXCHANGE and case.replacement:
+                    # Paid back instead: a replacement that has not left stays home (one that has, goes on).
+                    CASE.check(case, CaseEvent.REFUND)
+                    with suppress(CommandError):
+                        self._cancel_replacement(s, case, actor)
+                if case.status != CaseState.REFUND_PENDING:    # the replacement cancelled may have moved it
+                    self._fire(s, case, CaseEvent(event), actor, note)
                 if event == "deny":
                     case.decision = note[:2000] or case.decision
             return self._dict(s, case)
+
+    def _receive(self, s: Session, case: AftersalesCase, actor: str, note: str) -> None:
+        CASE.check(case, CaseEvent.RECEIVE)
+        doc = s.scalars(select(StockDocument).where(StockDocument.number == case.return_document)).first()
+        if doc is None:
+            raise CommandError(f"case {case.number} has no return document")
+        rest = [{"sku": ln.sku, "quantity": ln.quantity - ln.done} for ln in doc.lines if ln.quantity > ln.done]
+        if rest:
+            now = self.clock.now()
+            apply_report(s, warehouse=None, document=doc.number, lines=rest, at=now,
+                         order_id_of=lambda n: s.scalar(select(Order.id).where(Order.number == n)))
+            self.returned(s, doc.number, now, actor=actor, cause=note or f"{doc.number} received, as {actor} says")
+
+    def list(self, *, status: str | None = None, kind: str | None = None, order: str | None = None,
+             limit: int = 100) -> list[dict[str, Any]]:
+        """Cases, newest first, without their history: by state, kind or order."""
+        stmt = select(AftersalesCase, Order.number).join(Order, Order.id == AftersalesCase.order_id)
+        if status:
+            stmt = stmt.where(AftersalesCase.status == status)
+        if kind:
+            stmt = stmt.where(AftersalesCase.kind == kind)
+        if order:
+            stmt = stmt.where(Order.number == order)
+        with self.db.read() as s:
+            return [{"number": c.number, "order": number, "kind": c.kind, "status": c.status, "amount": c.amount,
+                     "amount_text": format_minor(c.amount, c.currency), "replacement": c.replacement,
+                     "return_document": c.return_document, "opened_at": iso(c.created_at),
+                     "updated_at": iso(c.updated_at)}
+                    for c, number in s.execute(stmt.order_by(AftersalesCase.id.desc()).limit(limit))]
 
     # -- effects of the edges (cases.py) ---------------------------------------------------------------
     def send_return_document(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
@@ -333,11 +374,14 @@ class Aftersales:
                               cause=f"the goods of case {case.number} are back")
 
     def cancel_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
+        self._cancel_replacement(s, case, t.actor)
+
+    def _cancel_replacement(self, s: Session, case: AftersalesCase, actor: str) -> None:
         replacement = get_order(s, case.replacement or "", lock=True)
         if replacement.status == State.CANCELLED.value:
             return
         try:
-            self.machine.fire(s, replacement, Event.CANCEL, actor=t.actor, cause=f"case {case.number} cancelled")
+            self.machine.fire(s, replacement, Event.CANCEL, actor=actor, cause=f"case {case.number} cancelled")
         except IllegalTransition:
             raise CommandError(f"the replacement {replacement.number} of case {case.number} is "
                                f"{replacement.status.replace('_', ' ')}: the case cannot be cancelled now") from None
@@ -351,7 +395,8 @@ class Aftersales:
             reissue(s, ledger.owner_id(order), swaps, f"exchange {case.number}", t.at)
 
     # -- what the warehouse, the payment provider and the replacement report -------------------------------
-    def returned(self, s: Session, document: str, at: datetime) -> str | None:
+    def returned(self, s: Session, document: str, at: datetime, *, actor: str | None = None,
+                 cause: str | None = None) -> str | None:
         """A customer-return document reported received: its case moves on once all of it came back."""
         case = s.scalars(select(AftersalesCase).where(AftersalesCase.return_document == document)).first()
         if case is None or case.status != CaseState.AWAITING_RETURN:
@@ -359,8 +404,8 @@ class Aftersales:
         doc = s.scalars(select(StockDocument).where(StockDocument.number == document)).first()
         if doc is None or doc.status != DocStatus.DONE.value:
             return None
-        actor = f"wms:{doc.warehouse}"
-        self._fire(s, case, CaseEvent.RECEIVE, actor, f"{document} received")
+        actor = actor or f"wms:{doc.warehouse}"
+        self._fire(s, case, CaseEvent.RECEIVE, actor, cause or f"{document} received")
         if case.kind != CaseKind.EXCHANGE:
             self._fire(s, case, CaseEvent.REFUND, actor, "")
             return f"case {case.number} {case.status}"

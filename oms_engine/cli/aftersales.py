@@ -77,7 +77,11 @@ def aftersales_open(c: Ctx, number: str, kind: str, lines: tuple[str, ...], swap
 _HELP = {"approve": "Approve CASE: a refund is owed at once, or the goods are asked back first.",
          "deny": "Deny CASE, saying why (--note); the customer may appeal once.",
          "appeal": "The customer disputes the denial of CASE: the rules, then a person, look again.",
-         "cancel": "The customer withdraws CASE; its units may be claimed again."}
+         "cancel": "The customer withdraws CASE; its units may be claimed again.",
+         "receive": "The goods of CASE came back and the warehouse did not say: record the rest of its return "
+                    "document received (the stock comes back, the case moves on).",
+         "refund": "Pay CASE back now (an exchange whose replacement went astray: a replacement not sent yet is "
+                   "cancelled)."}
 
 
 def _act(event: str) -> Any:
@@ -98,8 +102,34 @@ def _act(event: str) -> Any:
     return act
 
 
-for _event in ("approve", "deny", "appeal", "cancel"):
+for _event in _HELP:
     _act(_event)
+
+
+@aftersales.command("list")
+@click.option("--status", default=None)
+@click.option("--kind", type=click.Choice(["refund_only", "return_refund", "exchange"]), default=None)
+@click.option("--order", default=None, help="the cases of this order")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def aftersales_list(c: Ctx, status: str | None, kind: str | None, order: str | None, limit: int,
+                    as_json: bool) -> None:
+    """Cases, newest first: by state (under_review is the queue of cases waiting for a person), kind or order."""
+    oms = c.oms()
+    try:
+        cases = oms.aftersales.list(status=status, kind=kind, order=order, limit=limit)
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps(cases, indent=2, ensure_ascii=False))
+        return
+    t = Table("case", "order", "kind", "status", "worth", "replacement", "opened")
+    for case in cases:
+        t.add_row(case["number"], case["order"], case["kind"], case["status"], case["amount_text"],
+                  case["replacement"] or "", case["opened_at"])
+    console.print(t)
 
 
 @aftersales.command("show")

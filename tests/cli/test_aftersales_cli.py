@@ -36,3 +36,10 @@ def test_an_exchange_is_opened_approved_and_shown_from_the_command_line(cli: Cli
     assert shown["status"] == "awaiting_return" and shown["replacement"]
     assert f"replacement {shown['replacement']}" in out
     assert cli.show(shown["replacement"])["status"] == "on_hold"
+    listed = json.loads(cli("aftersales", "list", "--order", number, "--json").stdout)
+    assert [(c["number"], c["status"], c["replacement"]) for c in listed] == [
+        (case["number"], "awaiting_return", shown["replacement"])]
+    got = json.loads(cli("aftersales", "receive", case["number"], "--actor", "store:1", "--json").stdout)
+    assert got["status"] == "exchange_shipping" and got["history"][-2]["actor"] == "store:1"
+    assert cli.show(shown["replacement"])["status"] != "on_hold"
+    assert "'receive' is not allowed" in cli("aftersales", "receive", case["number"], ok=False).stderr

@@ -62,3 +62,8 @@ def test_an_exchange_is_opened_over_the_api_with_its_replacement(sqlite_oms: OMS
     assert approved.status == 200 and approved.json["status"] == "awaiting_return"
     replacement = api.get(f"/api/orders/{approved.json['replacement']}", token=VIEWER)
     assert replacement.status == 200 and replacement.json["status"] == "on_hold"
+    listed = api.get(f"/api/aftersales?order={number}&status=awaiting_return", token=VIEWER)
+    assert listed.status == 200 and [c["number"] for c in listed.json] == [r.json["number"]]
+    assert api.get("/api/aftersales?limit=0", token=VIEWER).status == 400
+    received = api.post(f"/api/aftersales/{r.json['number']}/receive", token=SUPPORT, json_body={"note": "counter"})
+    assert received.status == 200 and received.json["status"] == "exchange_shipping"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
+from ...aftersales.service import ACTIONS
 from ..auth import ACT, READ, actor, requires
 from ..errors import ApiError, json_response
-from ..requests import body_object, oms, string_field
+from ..requests import MAX_LIMIT, body_object, int_param, oms, string_field
 
 MAX_TEXT = 2000
-ACTIONS = ("approve", "deny", "appeal", "cancel")
 
 bp = Blueprint("aftersales", __name__)
 
@@ -52,6 +52,17 @@ def open_case(number: str) -> Response:
     lines, swaps = _lines(data.get("lines"))
     case = oms().aftersales.open(number, kind, lines, reason, actor=actor(), exchange_to=swaps)
     return json_response(case, 201)
+
+
+@bp.get("/api/aftersales")
+@requires(READ)
+def list_cases() -> Response:
+    """Cases, newest first; ``status``, ``kind`` and ``order`` narrow them, ``limit`` (default 100)."""
+    limit = int_param("limit", 100, 1, MAX_LIMIT)
+    assert limit is not None
+    return json_response(oms().aftersales.list(status=request.args.get("status") or None,
+                                               kind=request.args.get("kind") or None,
+                                               order=request.args.get("order") or None, limit=limit))
 
 
 @bp.get("/api/aftersales/<case>")
