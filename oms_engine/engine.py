@@ -25,6 +25,7 @@ from .fulfilment.carriers import CarrierCache
 from .fulfilment.dispatch import Dispatch
 from .fulfilment.status_map import load_status_map
 from .fulfilment.stock_documents import StockDocuments
+from .invoices.export import Invoices
 from .masterdata.blacklist import Blacklist
 from .masterdata.entities import Entity
 from .masterdata.service import MasterData
@@ -130,6 +131,8 @@ class OMS:
         self.dead_letters = DeadLetters(db=db, clock=clock)
         self.reconciler = Reconciler(db=db, clock=clock)
         self.closings = Closings(db=db, clock=clock)
+        plugins.einvoice_formats.get(config.einvoice_format)   # an unknown format is refused at start
+        self.invoices = Invoices(db=db, plugins=plugins, default_format=config.einvoice_format)
         self.documents = StockDocuments(db=db, clock=clock, outbox=outbox, warehouses=warehouses,
                                         wants_master_data=self._wants_master_data)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses,

@@ -15,6 +15,10 @@ class OrderNotFound(OmsError, LookupError):
     """No order has the number asked for."""
 
 
+class InvoiceNotFound(OmsError, LookupError):
+    """No invoice or credit note has the number asked for."""
+
+
 class CaseNotFound(OmsError, LookupError):
     """No after-sales case has the number asked for."""
 

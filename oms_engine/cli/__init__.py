@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     bench_http,
     demo,
     documents,
+    invoices,
     masterdata,
     orders,
     outbox,

@@ -197,6 +197,18 @@ class Sender(Protocol):
         """
 
 
+@runtime_checkable
+class EInvoiceFormat(Protocol):
+    name: str
+
+    def render(self, invoice: Mapping[str, Any]) -> Mapping[str, Any] | str:
+        """The e-invoice a tax platform takes, for one invoice or credit note as the OMS keeps it: ``number``,
+        ``kind`` (``invoice`` or ``credit_note``), ``order``, ``issued_at`` (ISO 8601, UTC), ``currency``,
+        ``buyer`` (``ref``, ``name``, ``country``), ``items`` (``line_no``, ``sku``, ``name``, ``quantity``,
+        ``amount`` and ``tax`` in minor units), ``amount``, ``tax``, ``refers_to`` (a credit note: the invoice it
+        reverses). A JSON-able mapping, or text (XML...). Raise to refuse an invoice it cannot express."""
+
+
 @dataclass(frozen=True)
 class FactProvider:
     """Extra facts for YAML ``when:`` conditions.
@@ -252,6 +264,10 @@ class RegisterSender(Protocol):
 
 class RegisterTemplate(Protocol):
     def __call__(self, template: Template) -> None: ...
+
+
+class RegisterEInvoiceFormat(Protocol):
+    def __call__(self, format: EInvoiceFormat) -> None: ...
 
 
 class RegisterRuleAction(Protocol):

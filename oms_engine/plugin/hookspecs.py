@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .contracts import (
         RegisterChannel,
         RegisterConnector,
+        RegisterEInvoiceFormat,
         RegisterFactProvider,
         RegisterRoutingStrategy,
         RegisterRuleAction,
@@ -116,6 +117,17 @@ def oms_register_templates(register: RegisterTemplate, config: Config) -> None:
     registration of a name wins, so a plugin's template replaces a built-in one.
 
     :param register: ``register(template)``.
+    :param config: the loaded configuration.
+    """
+
+
+@hookspec
+def oms_register_einvoice_formats(register: RegisterEInvoiceFormat, config: Config) -> None:
+    """Register e-invoice formats (:class:`~oms_engine.EInvoiceFormat`). Collect-all.
+
+    ``einvoice_format`` in config.yaml names the one invoices are rendered in unless asked for another.
+
+    :param register: ``register(format)``.
     :param config: the loaded configuration.
     """
 

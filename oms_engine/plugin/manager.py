@@ -55,6 +55,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.connectors.payment_http",
     "oms_plugins.senders.files",
     "oms_plugins.templates.directory",
+    "oms_plugins.invoices.formats",
 )
 
 log = logging.getLogger("oms.hooks")

@@ -21,6 +21,7 @@ from ..errors import OmsError
 from .contracts import (
     ChannelAdapter,
     Connector,
+    EInvoiceFormat,
     FactProvider,
     ParamsValidator,
     RoutingStrategy,
@@ -113,6 +114,7 @@ class PluginRegistry:
         self.connectors: Named[Connector] = Named("connector")
         self.senders: Named[Sender] = Named("sender")
         self.templates: Named[Template] = Named("template")
+        self.einvoice_formats: Named[EInvoiceFormat] = Named("e-invoice format")
         self.fact_providers: Named[FactProvider] = Named("fact provider")
         self.rule_actions: dict[str, Named[RuleActionHandler]] = {}
         self._trace = tracing()
@@ -176,6 +178,13 @@ class PluginRegistry:
                 self.templates.add(t.name, t, plugin)
             return add
 
+        def einvoice_format(plugin: str) -> Callable[..., None]:
+            def add(f: EInvoiceFormat) -> None:
+                if not isinstance(f, EInvoiceFormat):
+                    raise RegistryError(f"plugin '{plugin}': {f!r} is not an e-invoice format (needs name, render)")
+                self.einvoice_formats.add(f.name, f, plugin)
+            return add
+
         def provider(plugin: str) -> Callable[..., None]:
             def add(p: FactProvider) -> None:
                 if not isinstance(p, FactProvider):
@@ -198,10 +207,20 @@ class PluginRegistry:
         self._each("oms_register_connectors", connector)
         self._each("oms_register_senders", sender)
         self._each("oms_register_templates", template)
+        self._each("oms_register_einvoice_formats", einvoice_format)
         self._each("oms_register_fact_providers", provider)
         self._each("oms_register_rule_actions", action)
 
     # -- calls into plugin code, each blamed on its plugin ---------------------------
+    def render_einvoice(self, name: str, invoice: Mapping[str, Any]) -> Mapping[str, Any] | str:
+        """``invoice`` in the e-invoice format ``name``; PluginFault when the format fails or answers nonsense."""
+        fmt = self.einvoice_formats.get(name)
+        with blame(self.einvoice_formats.plugin_of(name), f"e-invoice format '{name}'"):
+            out = fmt.render(invoice)
+            if not isinstance(out, Mapping | str):
+                raise TypeError(f"returned {type(out).__name__}, not a mapping or text")
+            return out
+
     def split(self, name: str, order: OrderView, stock: StockView, params: Mapping[str, Any]) -> SplitPlan:
         strategy = self.split_strategies.get(name)
         with blame(strategy.plugin, f"split strategy '{name}'"):

@@ -53,7 +53,19 @@ from ..orders.intake import MAX_PAYLOAD_BYTES
 from .auth import TokenTable, parse_tokens
 from .batching import WebhookBatcher
 from .errors import ApiError, register_error_handlers
-from .routes import aftersales, documents, health, intake, masterdata, orders, reports, rules, settlement, stock
+from .routes import (
+    aftersales,
+    documents,
+    health,
+    intake,
+    invoices,
+    masterdata,
+    orders,
+    reports,
+    rules,
+    settlement,
+    stock,
+)
 from .webhooks import WebhookGate, WebhookPolicy
 
 if TYPE_CHECKING:
@@ -210,7 +222,8 @@ def create_app(oms: OMS, *, tokens: Mapping[str, str] | None = None,
     app.extensions["oms_api_tokens"] = table
     app.extensions["oms_webhooks"] = WebhookGate(webhooks or WebhookPolicy())
     app.before_request(_no_nul_characters)
-    for module in (health, orders, intake, stock, rules, masterdata, documents, reports, aftersales, settlement):
+    for module in (health, orders, intake, stock, rules, masterdata, documents, reports, aftersales, settlement,
+                   invoices):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
     guard = _OneAtATime(app.wsgi_app, max_body=MAX_PAYLOAD_BYTES, unlocked=frozenset({"/health"}),

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import CaseNotFound, CommandError, OrderNotFound
+from ..errors import CaseNotFound, CommandError, InvoiceNotFound, OrderNotFound
 from ..orders.intake import MAX_PAYLOAD_BYTES, PayloadTooLarge
 from ..orders.machine import IllegalTransition
 from ..rules import RulesetInvalid
@@ -50,8 +50,8 @@ def _http_error(exc: HTTPException) -> Response:
     return json_response({"error": message}, exc.code or 500, headers)
 
 
-def _not_found(exc: OrderNotFound | CaseNotFound) -> Response:
-    return json_response({"error": str(exc).strip("'\"")}, 404)
+def _not_found(exc: OrderNotFound | CaseNotFound | InvoiceNotFound) -> Response:
+    return json_response({"error": str(exc)}, 404)
 
 
 def _illegal(exc: IllegalTransition) -> Response:
@@ -83,6 +83,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OrderNotFound, _not_found)
     app.register_error_handler(CaseNotFound, _not_found)
+    app.register_error_handler(InvoiceNotFound, _not_found)
     app.register_error_handler(IllegalTransition, _illegal)
     app.register_error_handler(CommandError, _refused)
     app.register_error_handler(PayloadTooLarge, _too_large)

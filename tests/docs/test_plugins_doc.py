@@ -74,6 +74,7 @@ REGISTRY_HOOK = {
     "fact_providers": "oms_register_fact_providers",
     "connectors": "oms_register_connectors",
     "senders": "oms_register_senders",
+    "einvoice_formats": "oms_register_einvoice_formats",
     "templates": "oms_register_templates",
     "rule_actions": "oms_register_rule_actions",
 }
@@ -451,6 +452,14 @@ def ex_templates(run: Run) -> None:
     assert mine and number in mine[0]["body"], sent
 
 
+def ex_einvoice_formats(run: Run) -> None:
+    oms = run.start(einvoice_format=run.name)
+    number = ingest_one(oms, order_of(run.ex, "EINV-1")).number
+    shown = oms.invoices.einvoice(f"{number}-INV01")
+    assert shown["format"] == run.name and f"{number}-INV01" in str(shown["einvoice"]), shown
+    assert shown["invoice"]["amount"] == show_order(oms, number)["payable"]
+
+
 def ex_rule_actions(run: Run) -> None:
     point = run.block.markers["registers"].split(" ")[0].partition(".")[2]
     rule: dict[str, Any] = {"name": "exercise", "then": [{run.name: run.ex.get("params", {})}]}
@@ -494,6 +503,7 @@ EXERCISES: dict[str, Callable[..., None]] = {
     "oms_register_connectors": ex_connectors,
     "oms_register_senders": ex_senders,
     "oms_register_templates": ex_templates,
+    "oms_register_einvoice_formats": ex_einvoice_formats,
     "oms_register_rule_actions": ex_rule_actions,
     "oms_resolve_sku": ex_oms_resolve_sku,
     "oms_after_transition": ex_oms_after_transition,

@@ -1,0 +1,1 @@
+"""E-invoice formats: the built-in oms-einvoice/1 JSON."""
