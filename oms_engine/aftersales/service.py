@@ -328,15 +328,45 @@ class Aftersales:
 
     def owe_refund(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
         order = self._order(s, case)
-        owed = ledger.refund_order(s, order, case.amount, f"case {case.number}: {case.kind.replace('_', ' ')}",
-                                   t.at, actor=t.actor, cause="case", refunds=self.refunds,
-                                   case_number=case.number, case_kind=case.kind)
+        plan, amount = None, case.amount
+        if self.refunds.rules is not None:
+            left = ledger.open_payments(s, order)
+            kept_goods, kept_discount = self._kept(s, order)
+            plan = self.refunds.rules.decide(s, order, cause="case", case_kind=case.kind, amount=case.amount,
+                                             whole=case.amount >= sum(left.values()), paid_with=sorted(left),
+                                             kept_goods=kept_goods, kept_discount=kept_discount)
+            if plan.claw_back:
+                case.clawed_back = min(kept_discount, case.amount)
+                amount -= case.clawed_back
+        reason = f"case {case.number}: {case.kind.replace('_', ' ')}" + (
+            f", less {format_minor(case.clawed_back, case.currency)} of promotions on the goods kept"
+            if case.clawed_back else "")
+        owed = ledger.refund_order(s, order, amount, reason, t.at, actor=t.actor, cause="case",
+                                   refunds=self.refunds, case_number=case.number, case_kind=case.kind, plan=plan)
         order.refund_amount += sum(r.amount for r in owed)
         if not owed:
             # Nothing was paid that is not paid back already: nothing to wait for.
             self._fire(s, case, CaseEvent.REFUNDED, t.actor, "nothing left to pay back")
         elif all(r.settled for r in owed):
             self._fire(s, case, CaseEvent.REFUNDED, t.actor, "credited back to the gift card and points")
+
+    def _kept(self, s: Session, order: Order) -> tuple[int, int]:
+        """(goods at their prices, promotions on them) of the units of ``order`` no case claims: what the customer
+        keeps once the cases are settled."""
+        claimed: dict[int, int] = {}
+        live = sorted(CLAIMING - {CaseState.DENIED.value})     # a denied case's goods stay with the customer
+        for (lines,) in s.execute(select(AftersalesCase.lines).where(AftersalesCase.order_id == order.id,
+                                                                     AftersalesCase.status.in_(live))):
+            for ln in lines:
+                claimed[int(ln["line_no"])] = claimed.get(int(ln["line_no"]), 0) + int(ln["quantity"])
+        goods = discount = 0
+        for ln in order.lines:
+            kept = ln.quantity - claimed.get(ln.line_no, 0)
+            if kept > 0:
+                goods += ln.unit_price * kept
+                # The promotion on the kept units: the line's discount less what the claimed units took of it.
+                discount += ln.discount - ln.discount * (ln.quantity - kept) // ln.quantity
+        return goods, discount
 
     def make_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
         """The replacement order of an exchange: created, its stock reserved, held until the goods are back."""
@@ -473,6 +503,7 @@ def case_dict(s: Session, case: AftersalesCase) -> dict[str, Any]:
     return {"number": case.number, "kind": case.kind, "status": case.status, "reason": case.reason,
             "lines": case.lines, "amount": case.amount, "amount_text": format_minor(case.amount, case.currency),
             "decision": case.decision, "return_document": case.return_document, "replacement": case.replacement,
+            "clawed_back": case.clawed_back,
             "appeals": case.appeals,
             "opened_by": case.opened_by, "opened_at": iso(case.created_at),
             "refunds": [{"serial": r.serial, "amount": r.amount, "status": r.status} for r in refunds],

@@ -89,6 +89,10 @@ REFUND_FIELDS: dict[str, type] = {
     "refund.amount": int,           # what is owed back, minor units
     "refund.whole": bool,           # everything still kept of the order's payments goes back
     "refund.stored_value": bool,    # a gift card or points paid part of the order
+    # An after-sales refund: the goods the customer keeps, at their prices before promotions, and the
+    # promotions they got on them (-1 and 0 for any other refund).
+    "refund.kept_goods": int,
+    "refund.kept_discount": int,
 }
 
 # What a merchant's commission rate is decided on (settlement/commission.py): these alone, no order's facts.

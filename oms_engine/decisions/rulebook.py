@@ -135,6 +135,12 @@ def _commission(params: Mapping[str, Any]) -> None:
         _require(params, "reason", str)
 
 
+def _reason_only(params: Mapping[str, Any]) -> None:
+    _only(params, {"reason"})
+    if "reason" in params:
+        _require(params, "reason", str)
+
+
 def _refund_to(params: Mapping[str, Any]) -> None:
     _only(params, {"methods", "reason"})
     methods = params.get("methods")
@@ -213,6 +219,8 @@ class Rulebook:
         elif point == DecisionPoint.REFUNDS:
             specs.append(ActionSpec("refund_to", "pay back to these means of payment first, in this order",
                                     _refund_to))
+            specs.append(ActionSpec("claw_back", "take the promotions on the goods the customer keeps off an "
+                                                 "after-sales refund", _reason_only))
         elif point == DecisionPoint.NOTIFICATIONS:
             def notify(params: Mapping[str, Any]) -> None:
                 _only(params, {"template", "medium"})

@@ -39,6 +39,7 @@ from ..storage.db import append, drain
 from ..storage.models import Order, Payment, PaymentEvent
 from . import wallets
 from .methods import Method, method_of
+from .refund_rules import RefundPlan
 from .refunds import Owed, Refunds
 
 
@@ -123,6 +124,22 @@ def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, 
     return holds
 
 
+def open_payments(s: Session, order: Any) -> dict[str, int]:
+    """Of the payments of ``order``'s paying order, method -> what is left of them to pay back."""
+    drain(s, Payment)
+    left: dict[str, int] = {}
+    refunded: dict[str, int] = {}
+    rows = s.execute(select(Payment.serial, Payment.kind, Payment.amount, Payment.refund_of, Payment.method)
+                     .where(Payment.order_id == owner_id(order))).all()
+    for r in rows:
+        if r.kind == Kind.REFUND.value and r.refund_of:
+            refunded[r.refund_of] = refunded.get(r.refund_of, 0) + r.amount
+    for r in rows:
+        if r.kind == Kind.PAYMENT.value and r.amount > refunded.get(r.serial, 0):
+            left[r.method] = left.get(r.method, 0) + r.amount - refunded.get(r.serial, 0)
+    return left
+
+
 def paid_total(order: Any) -> int:
     """What the customer paid for ``order`` by every means, as far as it is paid: the payments kept (a child of
     a split: its share, its payable) and the gift card and points it redeemed."""
@@ -173,7 +190,8 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
 
 
 def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime, *, actor: str, cause: str,
-                 refunds: Refunds | None = None, case_number: str | None = None, case_kind: str = "") -> list[Owed]:
+                 refunds: Refunds | None = None, case_number: str | None = None, case_kind: str = "",
+                 plan: RefundPlan | None = None) -> list[Owed]:
     """``amount`` owed back for ``order`` (``cause``: cancel, returned, case): refunds against the payments of
     the order that received them, each up to what is left of it, to the means of payment the refund rules
     name first (when there is a choice: refunds.rules), then the latest payment first. A refund to a gift
@@ -192,10 +210,10 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
             refunded[r.refund_of] = refunded.get(r.refund_of, 0) + r.amount
     left_of = {r.serial: r.amount - refunded.get(r.serial, 0) for r in rows if r.kind == Kind.PAYMENT.value}
     open_methods = sorted({r.method for r in rows if r.kind == Kind.PAYMENT.value and left_of[r.serial] > 0})
-    methods: Sequence[str] = ()
-    if len(open_methods) > 1 and refunds is not None and refunds.rules is not None:
-        methods = refunds.rules.methods(s, order, cause=cause, case_kind=case_kind, amount=amount,
-                                        whole=amount >= sum(left_of.values()), paid_with=open_methods)
+    methods: Sequence[str] = plan.methods if plan is not None else ()
+    if plan is None and len(open_methods) > 1 and refunds is not None and refunds.rules is not None:
+        methods = refunds.rules.decide(s, order, cause=cause, case_kind=case_kind, amount=amount,
+                                       whole=amount >= sum(left_of.values()), paid_with=open_methods).methods
     rank = {m: i for i, m in enumerate(methods)}
     # sorted() is stable: within a method, the latest payment first.
     payments = sorted(reversed([r for r in rows if r.kind == Kind.PAYMENT.value]),

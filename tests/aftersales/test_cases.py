@@ -144,3 +144,21 @@ def test_units_claimed_in_any_pieces_sum_to_what_was_paid_for_the_line(goods: in
         total += part
         claimed += q
     assert total == goods
+
+
+def test_a_return_that_loses_the_coupon_threshold_pays_back_less_the_coupon_on_the_goods_kept(quiet: OMS) -> None:
+    oms = quiet
+    number = _delivered(oms, "AS-CB", [("TEA-1", 2)], coupon="10.00")     # 118.00 of tea, 10.00 off from 99.00
+    case = oms.aftersales.open(number, "return_refund", {1: 1}, "one too many", actor="customer:C-OLD")
+    oms.aftersales.act(case["number"], "approve", actor="support:ann")
+    drive(oms)
+    case = oms.aftersales.get(case["number"])
+    # The tin kept is worth 59.00, under the coupon's 99.00: its 5.00 of the coupon comes off the refund.
+    assert (case["status"], case["amount"], case["clawed_back"]) == ("refunded", 5400, 500)
+    assert [r["amount"] for r in case["refunds"]] == [4900]
+    story = _story(oms, number)
+    decision = [d for d in story["decisions"] if d["point"] == "refunds"][-1]
+    assert decision["outcome"]["claw_back"] == 500
+    assert [f["rule"] for f in decision["fired"]] == ["coupon-threshold-lost"]
+    assert order_row(oms, number).refund_amount == 4900
+    _balanced(oms, number)

@@ -29,6 +29,8 @@ class AftersalesCase(Base):
     return_document: Mapped[str | None] = mapped_column(String(64), nullable=True)   # the RMA of a return
     # An exchange's replacement order: its number (created when the goods are asked back, held until they are).
     replacement: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Promotions on the goods the customer keeps, taken off the refund (rules/refunds.yaml, claw_back).
+    clawed_back: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     appeals: Mapped[int] = mapped_column(default=0)
     opened_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime)

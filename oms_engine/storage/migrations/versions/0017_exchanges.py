@@ -1,4 +1,5 @@
-"""exchanges: ``aftersales_cases.replacement``, the order an exchange sends the replacement goods with
+"""exchanges and claw-backs: ``aftersales_cases.replacement``, the order an exchange sends the replacement goods
+with; ``aftersales_cases.clawed_back``, promotions on the goods kept taken off a case's refund
 
 Revision ID: 0017
 Revises: 0016
@@ -17,7 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column('aftersales_cases', sa.Column('replacement', sa.String(length=40), nullable=True))
+    op.add_column('aftersales_cases', sa.Column('clawed_back', sa.BigInteger(), server_default='0', nullable=False))
 
 
 def downgrade() -> None:
+    op.drop_column('aftersales_cases', 'clawed_back')
     op.drop_column('aftersales_cases', 'replacement')
