@@ -355,8 +355,11 @@ class Aftersales:
         keeps once the cases are settled."""
         claimed: dict[int, int] = {}
         live = sorted(CLAIMING - {CaseState.DENIED.value})     # a denied case's goods stay with the customer
-        for (lines,) in s.execute(select(AftersalesCase.lines).where(AftersalesCase.order_id == order.id,
-                                                                     AftersalesCase.status.in_(live))):
+        for kind, status, lines in s.execute(select(AftersalesCase.kind, AftersalesCase.status, AftersalesCase.lines)
+                                             .where(AftersalesCase.order_id == order.id,
+                                                    AftersalesCase.status.in_(live))):
+            if kind == CaseKind.EXCHANGE and status not in (CaseState.REFUND_PENDING, CaseState.REFUNDED):
+                continue    # exchanged goods are replaced: the customer keeps their worth
             for ln in lines:
                 claimed[int(ln["line_no"])] = claimed.get(int(ln["line_no"]), 0) + int(ln["quantity"])
         goods = discount = 0

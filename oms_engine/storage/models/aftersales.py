@@ -35,7 +35,9 @@ class AftersalesCase(Base):
     opened_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
-    __table_args__ = (Index("ix_aftersales_order", "order_id", "id"),)
+    __table_args__ = (Index("ix_aftersales_order", "order_id", "id"),
+                      # A replacement delivered or cancelled finds its case (aftersales/service.py).
+                      Index("ix_aftersales_replacement", "replacement"))
 
 
 class AftersalesHistory(Base):

@@ -19,8 +19,10 @@ depends_on = None
 def upgrade() -> None:
     op.add_column('aftersales_cases', sa.Column('replacement', sa.String(length=40), nullable=True))
     op.add_column('aftersales_cases', sa.Column('clawed_back', sa.BigInteger(), server_default='0', nullable=False))
+    op.create_index('ix_aftersales_replacement', 'aftersales_cases', ['replacement'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_aftersales_replacement', table_name='aftersales_cases')
     op.drop_column('aftersales_cases', 'clawed_back')
     op.drop_column('aftersales_cases', 'replacement')
