@@ -422,8 +422,11 @@ class Aftersales:
     def reissue_invoice(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
         order = self._order(s, case)
         by_no = {ln.line_no: ln for ln in order.lines}
-        swaps = [(by_no[int(ln["line_no"])].sku, str(ln["sku"]), str(ln["sku"]), int(ln["quantity"]))
-                 for ln in case.lines if ln.get("sku") and ln["sku"] != by_no[int(ln["line_no"])].sku]
+        changed = [ln for ln in case.lines if ln.get("sku") and ln["sku"] != by_no[int(ln["line_no"])].sku]
+        names = {r.sku: r.name for r in s.execute(select(Product.sku, Product.name).where(
+            Product.sku.in_({str(ln["sku"]) for ln in changed})))}
+        swaps = [(by_no[int(ln["line_no"])].sku, str(ln["sku"]), names.get(str(ln["sku"]), str(ln["sku"])),
+                  int(ln["quantity"])) for ln in changed]
         if swaps:
             reissue(s, ledger.owner_id(order), swaps, f"exchange {case.number}", t.at)
 

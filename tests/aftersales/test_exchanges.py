@@ -97,8 +97,8 @@ def test_an_exchange_for_another_product_at_the_same_price_reissues_the_invoice(
     old, reversal, new = invoices
     assert reversal["amount"] == old["amount"] and reversal["refers_to"] == old["number"]
     assert (new["amount"], new["tax"]) == (old["amount"], old["tax"])
-    goods = [(it["sku"], it["quantity"]) for it in new["lines"] if it["line_no"]]
-    assert goods == [("TEA-1", 1), ("TEA-2", 1)]
+    goods = [(it["sku"], it["name"], it["quantity"]) for it in new["lines"] if it["line_no"]]
+    assert goods == [("TEA-1", old["lines"][0]["name"], 1), ("TEA-2", "Green tea, large tin", 1)]
     assert sum(it["amount"] + it["tax"] for it in new["lines"]) == new["amount"]
     _balanced(oms, number)
 
