@@ -48,26 +48,23 @@ from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
 from ..decisions.rulebook import Rulebook
-from ..errors import CaseNotFound, CommandError, OmsError
+from ..errors import CaseNotFound, CommandError
 from ..fulfilment.stock_documents import DocKind, LineIn, StockDocuments, apply_report
 from ..fulfilment.stock_documents import Status as DocStatus
-from ..invoices.issuing import reissue
 from ..money import format_minor
-from ..orders.canonical import CanonicalAddress, CanonicalCustomer, CanonicalLine, CanonicalOrder, CanonicalPayment
-from ..orders.creation import OrderCreator, Seen
-from ..orders.flow import HoldStage, resume
+from ..orders.creation import OrderCreator
 from ..orders.machine import OrderMachine
 from ..orders.queries import get_order, iso
-from ..orders.states import Event, State
+from ..orders.states import State
 from ..payments import ledger
-from ..payments.methods import REPLACEMENT
 from ..payments.refunds import Refunds
-from ..statemachine import IllegalTransition, Transition
+from ..statemachine import Transition
 from ..storage.db import Database, append, drain
-from ..storage.models import AftersalesCase, AftersalesHistory, History, Order, Payment, Product, StockDocument
+from ..storage.models import AftersalesCase, AftersalesHistory, History, Order, Payment, StockDocument
 from ..storage.retry import retrying
 from .amounts import case_amount
 from .cases import CASE, CLAIMING, CaseEvent, CaseKind, CaseState
+from .replacements import ARRIVED, Replacements
 
 POINT = DecisionPoint.AFTERSALES.value
 # What a person does to a case (act).
@@ -79,8 +76,6 @@ OPEN_IN: dict[CaseKind, tuple[State, ...]] = {
     CaseKind.RETURN_REFUND: (State.DELIVERED, State.COMPLETED),
     CaseKind.EXCHANGE: (State.DELIVERED, State.COMPLETED),
 }
-# A replacement's states in which it reached the customer, and in which it never will.
-ARRIVED = (State.DELIVERED, State.COMPLETED, State.CLOSED)
 
 
 class Aftersales:
@@ -89,7 +84,7 @@ class Aftersales:
                  machine: OrderMachine, rules_in_force: Callable[[Session], object] = lambda _s: None) -> None:
         self.db, self.clock, self.rulebook, self.facts = db, clock, rulebook, facts
         self.decisions, self.refunds, self.documents = decisions, refunds, documents
-        self.creator, self.machine = creator, machine
+        self.replacements = Replacements(creator=creator, machine=machine)
         self.rules_in_force = rules_in_force
 
     # -- opening -----------------------------------------------------------------------------------
@@ -107,13 +102,13 @@ class Aftersales:
         if exchange_to and what is not CaseKind.EXCHANGE:
             raise CommandError("only an exchange names products to exchange the units for")
         # An exchange approved at once creates its replacement: its number is taken before the transaction.
-        self.creator.numbers.prefetch(1)
+        self.replacements.prefetch_number()
         with self.db.session() as s:
             order = get_order(s, number, lock=True)
             self._may_open(s, order, what)
             claimed = self._claimed(s, order.id)
             wanted = self._wanted(order, lines, claimed)
-            swaps = self._swaps(s, order, wanted, exchange_to or {}) if what is CaseKind.EXCHANGE else {}
+            swaps = self.replacements.swaps(s, order, wanted, exchange_to or {}) if what is CaseKind.EXCHANGE else {}
             amount = case_amount(order.lines, wanted, claimed)
             now = self.clock.now()
             place = (s.scalar(select(func.count()).where(AftersalesCase.order_id == order.id)) or 0) + 1
@@ -175,29 +170,6 @@ class Aftersales:
                 raise CommandError(f"line {n}: {q} units asked, {left[n]} not in a case yet")
         return dict(lines)
 
-    @staticmethod
-    def _swaps(s: Session, order: Order, wanted: Mapping[int, int], exchange_to: Mapping[int, str]
-               ) -> dict[int, str]:
-        """line_no -> the SKU its units go out as: another product only at the same catalogue price."""
-        by_no = {ln.line_no: ln for ln in order.lines}
-        for n in exchange_to:
-            if n not in wanted:
-                raise CommandError(f"line {n} is not in the case: only its lines are exchanged")
-        out = {n: exchange_to.get(n) or by_no[n].sku for n in wanted}
-        products = {p.sku: p for p in s.scalars(select(Product).where(
-            Product.sku.in_({*out.values(), *(by_no[n].sku for n in out)})))}
-        for n, sku in out.items():
-            if sku == by_no[n].sku:
-                continue
-            new, old = products.get(sku), products.get(by_no[n].sku)
-            if new is None or not new.active:
-                raise CommandError(f"line {n}: no active product '{sku}' to exchange it for")
-            if old is None or (new.price, new.currency) != (old.price, old.currency):
-                raise CommandError(f"line {n}: '{sku}' is not priced as '{by_no[n].sku}' in the catalogue; an "
-                                   f"exchange for another price is a return and a new order")
-        return out
-
-    # -- deciding ----------------------------------------------------------------------------------
     def _facts(self, s: Session, order: Order, case: AftersalesCase) -> dict[str, Any]:
         facts = dict(self.facts.facts(s, [order], FactCache(), point=POINT)[order.id])
         delivered = s.scalar(select(func.max(History.at)).where(History.order_id == order.id,
@@ -253,7 +225,7 @@ class Aftersales:
         an exchange whose replacement went astray, say) a case; IllegalTransition says when it cannot."""
         if event not in ACTIONS:
             raise CommandError(f"unknown action '{event}' (known: {', '.join(ACTIONS)})")
-        self.creator.numbers.prefetch(1)     # an exchange approved creates its replacement
+        self.replacements.prefetch_number()     # an exchange approved creates its replacement
         with self.db.session() as s:
             case = self._case(s, number, lock=True)
             if event == "receive":
@@ -270,7 +242,7 @@ class Aftersales:
                     # Paid back instead: a replacement that has not left stays home (one that has, goes on).
                     CASE.check(case, CaseEvent.REFUND)
                     with suppress(CommandError):
-                        self._cancel_replacement(s, case, actor)
+                        self.replacements.cancel(s, case, actor)
                 if case.status != CaseState.REFUND_PENDING:    # the replacement cancelled may have moved it
                     self._fire(s, case, CaseEvent(event), actor, note)
                 if event == "deny":
@@ -371,64 +343,18 @@ class Aftersales:
                 discount += ln.discount - ln.discount * (ln.quantity - kept) // ln.quantity
         return goods, discount
 
+    # The replacement an exchange sends (replacements.py); the case table's effects call these.
     def make_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
-        """The replacement order of an exchange: created, its stock reserved, held until the goods are back."""
-        order = self._order(s, case)
-        by_no = {ln.line_no: ln for ln in order.lines}
-        contact = dict(order.contact or {})
-        customer = order.customer
-        canon = CanonicalOrder(
-            channel=order.channel, external_id=case.number, currency=order.currency,
-            customer=CanonicalCustomer(ref=customer.ref, name=contact.get("name") or customer.name or "",
-                                       email=contact.get("email") or customer.email or "",
-                                       phone=contact.get("phone") or customer.phone or ""),
-            ship_to=CanonicalAddress.model_validate(order.ship_to or {}),
-            lines=tuple(CanonicalLine(sku=str(ln["sku"]), quantity=int(ln["quantity"]), unit_price=0,
-                                      name=by_no[int(ln["line_no"])].name if ln["sku"] == by_no[int(ln["line_no"])].sku
-                                      else None) for ln in case.lines),
-            payment=CanonicalPayment(transaction_id=f"{REPLACEMENT}:{case.number}", amount=0, method=REPLACEMENT),
-            note=f"replacement for after-sales case {case.number} of order {order.number}")
-        pre = self.creator.prefetch(s, order.channel, [canon], {ln.sku: ln.sku for ln in canon.lines})
-        [made] = self.creator.create_many(s, [(canon, canon.content_hash(), None)], pre)
-        if isinstance(made, OmsError):
-            raise CommandError(f"the replacement of case {case.number} cannot be created: {made}")
-        case.replacement = made.number
-        if isinstance(made, Seen) or made.status != State.PAID.value:
-            return      # made before (a retried transaction), or held at intake (no stock): it waits as it is
-        made.hold_reason = f"exchange: waits for the goods of case {case.number} to come back"
-        made.hold_stage = HoldStage.EXCHANGE.value
-        self.machine.fire(s, made, Event.HOLD, actor=t.actor, cause=made.hold_reason)
+        self.replacements.make(s, case, self._order(s, case), t.actor)
 
     def release_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
-        replacement = get_order(s, case.replacement or "", lock=True)
-        if replacement.status == State.ON_HOLD.value and replacement.hold_stage == HoldStage.EXCHANGE.value:
-            replacement.stage = resume(replacement.hold_stage).value
-            self.machine.fire(s, replacement, Event.RELEASE, actor=t.actor,
-                              cause=f"the goods of case {case.number} are back")
+        self.replacements.release(s, case, t.actor)
 
     def cancel_replacement(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
-        self._cancel_replacement(s, case, t.actor)
-
-    def _cancel_replacement(self, s: Session, case: AftersalesCase, actor: str) -> None:
-        replacement = get_order(s, case.replacement or "", lock=True)
-        if replacement.status == State.CANCELLED.value:
-            return
-        try:
-            self.machine.fire(s, replacement, Event.CANCEL, actor=actor, cause=f"case {case.number} cancelled")
-        except IllegalTransition:
-            raise CommandError(f"the replacement {replacement.number} of case {case.number} is "
-                               f"{replacement.status.replace('_', ' ')}: the case cannot be cancelled now") from None
+        self.replacements.cancel(s, case, t.actor)
 
     def reissue_invoice(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:
-        order = self._order(s, case)
-        by_no = {ln.line_no: ln for ln in order.lines}
-        changed = [ln for ln in case.lines if ln.get("sku") and ln["sku"] != by_no[int(ln["line_no"])].sku]
-        names = {r.sku: r.name for r in s.execute(select(Product.sku, Product.name).where(
-            Product.sku.in_({str(ln["sku"]) for ln in changed})))}
-        swaps = [(by_no[int(ln["line_no"])].sku, str(ln["sku"]), names.get(str(ln["sku"]), str(ln["sku"])),
-                  int(ln["quantity"])) for ln in changed]
-        if swaps:
-            reissue(s, ledger.owner_id(order), swaps, f"exchange {case.number}", t.at)
+        self.replacements.reissue_invoice(s, case, self._order(s, case), t.at)
 
     # -- what the warehouse, the payment provider and the replacement report -------------------------------
     def returned(self, s: Session, document: str, at: datetime, *, actor: str | None = None,
@@ -445,7 +371,7 @@ class Aftersales:
         if case.kind != CaseKind.EXCHANGE:
             self._fire(s, case, CaseEvent.REFUND, actor, "")
             return f"case {case.number} {case.status}"
-        replacement = s.scalar(select(Order.status).where(Order.number == case.replacement))
+        replacement = self.replacements.status(s, case)
         if replacement == State.CANCELLED.value:
             self._fire(s, case, CaseEvent.REFUND, actor, f"the replacement {case.replacement} was cancelled: the "
                                                          f"money goes back instead")
