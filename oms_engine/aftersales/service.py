@@ -18,7 +18,9 @@ Algorithm.
 * Approved, a refund-only case owes its worth back at once; a return and
   refund case first sends the warehouse the order shipped from a
   customer-return document (RMA) for its units, and owes the money when the
-  warehouse reports them all received.
+  warehouse reports them all received (units received damaged count as
+  received: they go to the damaged stock, not back on sale; whether that
+  changes what is owed is the rules' business).
 * An exchange asks the goods back the same way and at once creates the
   replacement: an order of the same channel, customer and address for the
   same units (or other products at the same catalogue price), numbered like
@@ -64,6 +66,7 @@ from ..storage.models import AftersalesCase, AftersalesHistory, History, Order, 
 from ..storage.retry import retrying
 from .amounts import case_amount
 from .cases import CASE, CLAIMING, CaseEvent, CaseKind, CaseState
+from .receipt import ReceiptError, checked, damaged_text, report_lines
 from .replacements import ARRIVED, Replacements
 
 POINT = DecisionPoint.AFTERSALES.value
@@ -219,17 +222,22 @@ class Aftersales:
 
     # -- a person's decisions ------------------------------------------------------------------------
     @retrying
-    def act(self, number: str, event: str, *, actor: str, note: str = "") -> dict[str, Any]:
+    def act(self, number: str, event: str, *, actor: str, note: str = "",
+            damaged: Mapping[str, int] | None = None) -> dict[str, Any]:
         """``approve``, ``deny``, ``appeal``, ``cancel``, ``receive`` (the goods came back and the warehouse did
-        not say: the rest of the return document is recorded received) or ``refund`` (pay the case back now:
-        an exchange whose replacement went astray, say) a case; IllegalTransition says when it cannot."""
+        not say: the rest of the return document is recorded received; ``damaged``: SKU -> units of it that
+        came back damaged) or ``refund`` (pay the case back now: an exchange whose replacement went astray,
+        say) a case; IllegalTransition says when it cannot, ReceiptError when the damaged units do not fit."""
         if event not in ACTIONS:
             raise CommandError(f"unknown action '{event}' (known: {', '.join(ACTIONS)})")
+        if damaged and event != "receive":
+            raise ReceiptError(f"only 'receive' records damaged units, not '{event}'")
+        broken = checked(damaged)
         self.replacements.prefetch_number()     # an exchange approved creates its replacement
         with self.db.session() as s:
             case = self._case(s, number, lock=True)
             if event == "receive":
-                self._receive(s, case, actor, note)
+                self._receive(s, case, actor, note, broken)
             elif event == "approve":
                 CASE.check(case, CaseEvent.APPROVE)
                 self._approve(s, case, actor, note)
@@ -249,17 +257,19 @@ class Aftersales:
                     case.decision = note[:2000] or case.decision
             return self._dict(s, case)
 
-    def _receive(self, s: Session, case: AftersalesCase, actor: str, note: str) -> None:
+    def _receive(self, s: Session, case: AftersalesCase, actor: str, note: str, damaged: Mapping[str, int]) -> None:
         CASE.check(case, CaseEvent.RECEIVE)
         doc = s.scalars(select(StockDocument).where(StockDocument.number == case.return_document)).first()
         if doc is None:
             raise CommandError(f"case {case.number} has no return document")
-        rest = [{"sku": ln.sku, "quantity": ln.quantity - ln.done} for ln in doc.lines if ln.quantity > ln.done]
+        rest = report_lines(doc.number, doc.lines, damaged)
         if rest:
             now = self.clock.now()
             apply_report(s, warehouse=None, document=doc.number, lines=rest, at=now,
                          order_id_of=lambda n: s.scalar(select(Order.id).where(Order.number == n)))
-            self.returned(s, doc.number, now, actor=actor, cause=note or f"{doc.number} received, as {actor} says")
+            broken = damaged_text(damaged)
+            cause = note or f"{doc.number} received, as {actor} says"
+            self.returned(s, doc.number, now, actor=actor, cause=f"{cause} ({broken})" if broken else cause)
 
     def list(self, *, status: str | None = None, kind: str | None = None, order: str | None = None,
              limit: int = 100) -> list[dict[str, Any]]:

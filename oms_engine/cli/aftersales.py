@@ -79,27 +79,43 @@ _HELP = {"approve": "Approve CASE: a refund is owed at once, or the goods are as
          "appeal": "The customer disputes the denial of CASE: the rules, then a person, look again.",
          "cancel": "The customer withdraws CASE; its units may be claimed again.",
          "receive": "The goods of CASE came back and the warehouse did not say: record the rest of its return "
-                    "document received (the stock comes back, the case moves on).",
+                    "document received (the stock comes back, the case moves on); --damaged SKU:N for units "
+                    "that came back damaged (kept apart from sellable stock).",
          "refund": "Pay CASE back now (an exchange whose replacement went astray: a replacement not sent yet is "
                    "cancelled)."}
 
 
+def _damaged(texts: tuple[str, ...]) -> dict[str, int]:
+    """``--damaged SKU:N`` options as SKU -> units (a SKU given twice: the sum)."""
+    out: dict[str, int] = {}
+    for text in texts:
+        sku, _, qty = text.rpartition(":")
+        if not sku.strip() or not qty.strip().isdigit() or int(qty) <= 0:
+            fail(f"--damaged takes SKU:QUANTITY with a quantity above 0, e.g. TEA-1:2; got {text!r}")
+        out[sku.strip()] = out.get(sku.strip(), 0) + int(qty)
+    return out
+
+
 def _act(event: str) -> Any:
-    @aftersales.command(event, help=_HELP[event])
-    @click.argument("case")
-    @click.option("--note", default="")
-    @click.option("--actor", default="cli", show_default=True)
-    @click.option("--json", "as_json", is_flag=True)
-    @click.pass_obj
-    @errors_to_exit
-    def act(c: Ctx, case: str, note: str, actor: str, as_json: bool) -> None:
+    def act(c: Ctx, case: str, note: str, actor: str, as_json: bool, damaged: tuple[str, ...] = ()) -> None:
+        broken = _damaged(damaged)
         oms = c.oms()
         try:
-            shown = oms.aftersales.act(case, event, actor=actor, note=note)
+            shown = oms.aftersales.act(case, event, actor=actor, note=note, damaged=broken or None)
         finally:
             oms.close()
         _print(shown, as_json)
-    return act
+
+    command: Any = errors_to_exit(act)
+    command = click.pass_obj(command)
+    if event == "receive":
+        command = click.option("--damaged", "damaged", multiple=True, metavar="SKU:N",
+                               help="N units of SKU came back damaged (repeat it for each SKU)")(command)
+    for option in (click.option("--json", "as_json", is_flag=True),
+                   click.option("--actor", default="cli", show_default=True), click.option("--note", default=""),
+                   click.argument("case")):
+        command = option(command)
+    return aftersales.command(event, help=_HELP[event])(command)
 
 
 for _event in _HELP:

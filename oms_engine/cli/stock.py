@@ -1,4 +1,5 @@
-"""``oms stock ...``: opening balances, goods in and out by hand, balances, the ledger, and its verification."""
+"""``oms stock ...``: opening balances, goods in and out by hand, balances, the ledger, its verification, and the
+damaged goods kept apart (listed, scrapped or regraded)."""
 
 from __future__ import annotations
 
@@ -157,6 +158,68 @@ def stock_count(c: Ctx, warehouse: str, sku: str, counted: int, document: str, l
     _print_posted(posted.to_dict(), as_json)
 
 
+def _clear_damaged_command(name: str, kind: Movement, help_text: str) -> None:
+    @stock.command(name, help=help_text)
+    @click.argument("warehouse")
+    @click.argument("sku")
+    @click.argument("quantity", type=click.IntRange(1))
+    @click.option("--note", required=True, help="why: written off, sent back, repaired, found sellable...")
+    @click.option("--document", default=kind.value, show_default=True)
+    @click.option("--lot", default=None, help="the lot the units go into, for a product kept in lots (regrade)")
+    @click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="the lot's expiry date, for units going into a new lot (regrade)")
+    @click.option("--actor", default="cli", show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @errors_to_exit
+    def command(c: Ctx, warehouse: str, sku: str, quantity: int, note: str, document: str, lot: str | None,
+                expires: datetime | None, actor: str, as_json: bool) -> None:
+        oms = c.oms(require_rules=False)
+        try:
+            posted = oms.stock.clear_damaged(kind, warehouse, sku, quantity, document=document, actor=actor,
+                                             note=note, lot=lot, expires_on=expires.date() if expires else None)
+        finally:
+            oms.close()
+        p = posted.to_dict()
+        if as_json:
+            click.echo(json.dumps(p, indent=2))
+        else:
+            click.echo(f"{p['kind']} {p['quantity']} {p['sku']} at {p['warehouse']}: damaged {p['damaged']}, "
+                       f"on hand {p['on_hand']}, available {p['available']}")
+
+
+_clear_damaged_command("scrap", Movement.SCRAP,
+                       "Write off QUANTITY damaged units of SKU at WAREHOUSE (thrown away, or sent back): WAREHOUSE "
+                       "SKU QUANTITY --note TEXT. Never more than are damaged.")
+_clear_damaged_command("regrade", Movement.REGRADE,
+                       "Put QUANTITY damaged units of SKU at WAREHOUSE back on hand, sellable, at the current "
+                       "average cost (repaired, or found sound): WAREHOUSE SKU QUANTITY --note TEXT. Never more "
+                       "than are damaged.")
+
+
+@stock.command("damaged")
+@click.option("--warehouse", default=None)
+@click.option("--sku", default=None)
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def stock_damaged(c: Ctx, warehouse: str | None, sku: str | None, limit: int, as_json: bool) -> None:
+    """Goods back from customers damaged, kept apart from on hand (never available), per SKU and warehouse."""
+    oms = c.oms(require_rules=False)
+    try:
+        rows = oms.stock.damaged(warehouse=warehouse, sku=sku, limit=limit)
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    t = Table("sku", "warehouse", "damaged")
+    for r in rows:
+        t.add_row(r["sku"], r["warehouse"], str(r["quantity"]))
+    console.print(t)
+
+
 @stock.command("list")
 @click.option("--warehouse", default=None)
 @click.option("--sku", default=None)
@@ -205,10 +268,12 @@ def stock_ledger(c: Ctx, warehouse: str | None, sku: str | None, kind: str | Non
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    t = Table("id", "at", "kind", "warehouse", "sku", "on hand", "reserved", "value", "document", "by", "note")
+    t = Table("id", "at", "kind", "warehouse", "sku", "on hand", "reserved", "damaged", "value", "document", "by",
+              "note")
     for r in rows:
         t.add_row(str(r["id"]), r["at"], r["kind"], r["warehouse"], r["sku"], f"{r['on_hand_delta']:+d}",
-                  f"{r['reserved_delta']:+d}", f"{r['value_delta']:+d}", r["document"], r["actor"], r["note"])
+                  f"{r['reserved_delta']:+d}", f"{r['damaged_delta']:+d}", f"{r['value_delta']:+d}", r["document"],
+                  r["actor"], r["note"])
     console.print(t)
 
 
@@ -217,7 +282,7 @@ def stock_ledger(c: Ctx, warehouse: str | None, sku: str | None, kind: str | Non
 @click.pass_obj
 @errors_to_exit
 def stock_verify(c: Ctx, as_json: bool) -> None:
-    """Recompute on hand, reserved and value from the ledger; exit 1 when a stored figure differs."""
+    """Recompute on hand, reserved, value and damaged from the ledger; exit 1 when a stored figure differs."""
     oms = c.oms(require_rules=False)
     try:
         result = oms.stock.verify()

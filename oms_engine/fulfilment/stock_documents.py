@@ -10,6 +10,12 @@ the document's lines (``done``) and in the ledger with the document's number;
 a second report of the same callback does nothing (the inbox sees to that).
 Receiving more than expected, or a SKU the document does not list, is posted
 as received and said in the outcome: the goods are there.
+
+A customer return's report line may give its ``condition``: ``good`` (the
+default) or ``damaged``. Damaged units count as received on the document's
+line but go to the damaged status (``return_damaged``, stock/damaged.py), not
+back into sellable stock; they need no lot (one reported is not kept: damaged
+goods are kept without lots), and the outcome says how many there were.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from ..clock import Clock
 from ..errors import OmsError
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..money import MoneyError, decimal_text, to_minor
-from ..stock import lots
+from ..stock import damaged, lots
 from ..stock.batch import StockError
 from ..stock.ledger import post
 from ..stock.movements import Movement
@@ -49,6 +55,8 @@ TOPIC = {DocKind.PURCHASE_ORDER: Topic.WMS_PURCHASE_ORDER, DocKind.RETURN_TO_VEN
 # What a warehouse's report on each kind of document posts.
 POSTS = {DocKind.PURCHASE_ORDER: Movement.PURCHASE_RECEIPT, DocKind.CUSTOMER_RETURN: Movement.CUSTOMER_RETURN,
          DocKind.RETURN_TO_VENDOR: Movement.RETURN_TO_VENDOR}
+# The condition a report line may give its units (customer returns only may say damaged).
+GOOD, DAMAGED = "good", "damaged"
 
 
 class Status(StrEnum):
@@ -281,12 +289,14 @@ def apply_report(s: Session, *, warehouse: str | None, document: str, lines: Any
     by_sku = {ln.sku: ln for ln in doc.lines}
     posted: list[str] = []
     notes: list[str] = []
+    broken_units = 0
     order_id = order_id_of(doc.order_number) if doc.order_number and order_id_of else None
-    for item in lines:
+    for n, item in enumerate(lines, start=1):
         sku = item.get("sku") if isinstance(item, dict) else None
         qty = item.get("quantity") if isinstance(item, dict) else None
         if not isinstance(sku, str) or not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
             raise DocumentError(f"{document}: a line needs a sku and a positive whole quantity, got {item!r}")
+        broken = _damaged(document, n, item, kind)
         line = by_sku.get(sku)
         if line is None:
             if s.get(Product, sku) is None:
@@ -299,18 +309,40 @@ def apply_report(s: Session, *, warehouse: str | None, document: str, lines: Any
                 notes.append(f"{sku}: {line.done + qty} against {line.quantity} expected")
             line.done += qty
         try:
-            for lot, expires, q in _lots_of(s, item, line, kind, doc.warehouse, order_id, sku, qty):
-                post(s, POSTS[kind], doc.warehouse, sku, q, document=doc.number, at=at, order_id=order_id,
-                     unit_cost=cost if kind is DocKind.PURCHASE_ORDER else None, actor=f"wms:{doc.warehouse}",
-                     lot=lot, expires_on=expires)
+            if broken:
+                damaged.post(s, Movement.RETURN_DAMAGED, doc.warehouse, sku, qty, document=doc.number, at=at,
+                             order_id=order_id, actor=f"wms:{doc.warehouse}", note="received damaged")
+                broken_units += qty
+            else:
+                for lot, expires, q in _lots_of(s, item, line, kind, doc.warehouse, order_id, sku, qty):
+                    post(s, POSTS[kind], doc.warehouse, sku, q, document=doc.number, at=at, order_id=order_id,
+                         unit_cost=cost if kind is DocKind.PURCHASE_ORDER else None, actor=f"wms:{doc.warehouse}",
+                         lot=lot, expires_on=expires)
         except StockError as exc:
             raise DocumentError(f"{document}: {exc}") from None
-        posted.append(f"{qty} {sku}" + (f" at {decimal_text(cost, _currency(s, sku))}" if cost is not None else ""))
+        posted.append(f"{qty} {sku}" + (" damaged" if broken else "")
+                      + (f" at {decimal_text(cost, _currency(s, sku))}" if cost is not None else ""))
+    if broken_units:
+        notes.append(f"{broken_units} unit(s) damaged, kept apart from sellable stock")
     complete = all(ln.done >= ln.quantity for ln in doc.lines)
     doc.status = Status.DONE.value if complete else Status.PARTIAL.value
     doc.updated_at = at
     verb = "sent out" if kind is DocKind.RETURN_TO_VENDOR else "received"
     return f"{document} {verb} " + ", ".join(posted) + f" -> {doc.status}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _damaged(document: str, n: int, item: dict[str, Any], kind: DocKind) -> bool:
+    """Whether report line ``n`` says its units came back damaged; DocumentError for any other condition, or
+    damaged goods on a document that is not a customer return (a purchase's goods carry their cost, which
+    damaged stock has no place for)."""
+    condition = item.get("condition", GOOD)
+    if condition not in (GOOD, DAMAGED):
+        raise DocumentError(f"{document}: line {n} ({item.get('sku')}): the condition must be '{GOOD}' or "
+                            f"'{DAMAGED}', got {condition!r}")
+    if condition == DAMAGED and kind is not DocKind.CUSTOMER_RETURN:
+        raise DocumentError(f"{document}: line {n} ({item.get('sku')}): only a customer return takes goods back "
+                            f"{DAMAGED}")
+    return bool(condition == DAMAGED)
 
 
 def _lots_of(s: Session, item: dict[str, Any], line: StockDocumentLine | None, kind: DocKind, warehouse: str,

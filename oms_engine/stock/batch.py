@@ -156,16 +156,22 @@ class StockBatch:
     # -- moves ----------------------------------------------------------------------------------
     def post(self, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, at: datetime,
              order_id: int | None = None, unit_cost: int | None = None, value: int | None = None,
-             actor: str = "", note: str = "", lot: str | None = None) -> int:
+             actor: str = "", note: str = "", lot: str | None = None, damaged: int = 0) -> int:
         """Post one movement of ``qty`` (signed for adjustments, transfers and counts); returns the value it
         moved. ``unit_cost``: what goods in cost a unit; ``value``: the value goods in bring, as given
-        (a transfer in takes what its transfer out took). Raises StockError, and changes nothing, when
+        (a transfer in takes what its transfer out took). ``damaged``: the change of damaged stock the
+        movement makes, recorded on its ledger row; damaged.py posts those movements and keeps that
+        status (a regrade's on-hand part comes here). Raises StockError, and changes nothing, when
         available would go below zero."""
         try:
             h, r = deltas(kind, qty)
         except MovementError as exc:
             raise StockError(str(exc)) from None
-        if unit_cost is not None and (unit_cost < 0 or not EFFECTS[kind].costed or h <= 0):
+        effect = EFFECTS[kind]
+        if effect.damaged * qty != damaged or not (h or r):
+            # Damaged stock is not a stock row's: only its own module moves it, with its table.
+            raise StockError(f"{kind.value}: a movement of damaged stock is posted by stock/damaged.py")
+        if unit_cost is not None and (unit_cost < 0 or not effect.costed or h <= 0):
             raise StockError(f"{kind.value}: a unit cost is only for goods in at cost, and not negative")
         key = (warehouse, sku)
         if key not in self.available:
@@ -173,12 +179,12 @@ class StockBatch:
         if self.available[key] + h - r < 0:
             raise StockError(f"{kind.value} of {qty} {sku} at {warehouse}: only {self.available[key]} available")
         self._apply(key, kind, h, r, order_id, document, at, unit_cost=unit_cost, value=value, actor=actor,
-                    note=note, lot=lot)
+                    note=note, lot=lot, damaged=damaged)
         return self._last_value
 
     def _apply(self, key: tuple[str, str], kind: Movement, h: int, r: int, order_id: int | None, document: str,
                at: datetime, *, unit_cost: int | None = None, value: int | None = None, actor: str = "",
-               note: str = "", lot: str | None = None) -> None:
+               note: str = "", lot: str | None = None, damaged: int = 0) -> None:
         if h:
             # Read before this movement counts among the transaction's pending deltas, which the figures
             # read take in (load_figures): read after, its own quantity would count twice.
@@ -205,6 +211,10 @@ class StockBatch:
             d[2] += v
             self._last_value = v
             row.update(value_delta=v, unit_cost=unit_cost, actor=actor, note=note)
+            if damaged:
+                # A regrade: one row for both sides. Only goods movements get here, never a reservation,
+                # and the column is left to its server default otherwise (not one more value per row).
+                row["damaged_delta"] = damaged
         append(self.s, StockMovement, **row)
 
     def _add(self, key: tuple[str, str], qty: int) -> None:

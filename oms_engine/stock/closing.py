@@ -25,8 +25,9 @@ from ..clock import Clock
 from ..storage.db import Database, insert_rows
 from ..storage.models import Stock, StockClosing, StockMovement
 
+# damaged_delta last: added after the others (damaged.py), so a reader by position keeps its columns.
 EXPORT_COLUMNS = ("id", "at", "warehouse", "sku", "kind", "on_hand_delta", "reserved_delta", "value_delta",
-                  "unit_cost", "document", "order_id", "actor", "note")
+                  "unit_cost", "document", "order_id", "actor", "note", "damaged_delta")
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -106,12 +107,12 @@ class Closings:
                                        .order_by(StockClosing.warehouse, StockClosing.sku))]
 
     def movements_csv(self, day: date, *, goods_only: bool = True) -> str:
-        """The day's ledger rows as CSV, oldest first; ``goods_only``: only those that move on hand (the
-        reservations of orders change no goods and no value)."""
+        """The day's ledger rows as CSV, oldest first; ``goods_only``: only those that move on hand or damaged
+        stock (the reservations of orders change no goods and no value)."""
         start, end = day_bounds(day)
         stmt = select(StockMovement).where(StockMovement.at >= start, StockMovement.at < end)
         if goods_only:
-            stmt = stmt.where(StockMovement.on_hand_delta != 0)
+            stmt = stmt.where((StockMovement.on_hand_delta != 0) | (StockMovement.damaged_delta != 0))
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
@@ -119,6 +120,7 @@ class Closings:
             for m in s.scalars(stmt.order_by(StockMovement.id)):
                 writer.writerow([m.id, m.at.isoformat(), m.warehouse, m.sku, m.kind, m.on_hand_delta,
                                  m.reserved_delta, m.value_delta, "" if m.unit_cost is None else m.unit_cost,
-                                 m.document, "" if m.order_id is None else m.order_id, m.actor, m.note])
+                                 m.document, "" if m.order_id is None else m.order_id, m.actor, m.note,
+                                 m.damaged_delta])
         return out.getvalue()
 

@@ -26,12 +26,13 @@ __all__ = ["StockError", "count", "post", "transfer"]
 
 def post(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, at: datetime,
          order_id: int | None = None, unit_cost: int | None = None, actor: str = "", note: str = "",
-         lot: str | None = None, expires_on: date | None = None) -> int:
+         lot: str | None = None, expires_on: date | None = None, damaged: int = 0) -> int:
     """Post one movement (movements.py says what ``qty`` may be for its kind); returns the value it moved.
-    Goods of a lot-tracked product name their ``lot`` (and, coming in, its ``expires_on``): lots.py."""
+    Goods of a lot-tracked product name their ``lot`` (and, coming in, its ``expires_on``): lots.py.
+    ``damaged``: a regrade's change of damaged stock, which damaged.py keeps (it calls this)."""
     _lot(s, kind, warehouse, sku, qty, lot, expires_on)
     return stock_batch(s).post(kind, warehouse, sku, qty, document=document, at=at, order_id=order_id,
-                               unit_cost=unit_cost, actor=actor, note=note, lot=lot)
+                               unit_cost=unit_cost, actor=actor, note=note, lot=lot, damaged=damaged)
 
 
 def _lot(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, lot: str | None,

@@ -3,21 +3,25 @@
 A movement is one append-only ledger row, typed by the document it comes
 from. Its quantity ``q`` moves the balance of one warehouse and SKU:
 
-================  ==============================  ========  ========  ===========
-movement          source document                 on hand   reserved  quantity
-================  ==============================  ========  ========  ===========
-opening           opening balance (stock import)  +q                  > 0
-reserve           order placed or re-routed                 +q        > 0
-release           order cancelled or re-routed              -q        > 0
-sale_out          order shipped                   -q        -q        > 0
-customer_return   parcel or return received back  +q                  > 0
-purchase_receipt  purchase order received         +q                  > 0
-return_to_vendor  goods sent back to a supplier   -q                  > 0
-adjustment        adjustment note                 ±q                  not 0
-transfer          transfer order (out of one      ±q                  not 0
+================  ==============================  ========  ========  =======  ===========
+movement          source document                 on hand   reserved  damaged  quantity
+================  ==============================  ========  ========  =======  ===========
+opening           opening balance (stock import)  +q                           > 0
+reserve           order placed or re-routed                 +q                 > 0
+release           order cancelled or re-routed              -q                 > 0
+sale_out          order shipped                   -q        -q                 > 0
+customer_return   parcel or return received back  +q                           > 0
+return_damaged    a return received damaged                           +q       > 0
+purchase_receipt  purchase order received         +q                           > 0
+return_to_vendor  goods sent back to a supplier   -q                           > 0
+adjustment        adjustment note                 ±q                           not 0
+transfer          transfer order (out of one      ±q                           not 0
                   warehouse, into another)
-stocktake         a count: counted - on hand      ±q                  not 0
-================  ==============================  ========  ========  ===========
+stocktake         a count: counted - on hand      ±q                           not 0
+scrap             damaged goods written off or                        -q       > 0
+                  sent back
+regrade           damaged goods found sellable    +q                  -q       > 0
+================  ==============================  ========  ========  =======  ===========
 
 Available is on hand - reserved and never goes below zero: a movement that
 would take it there is refused (a reservation is simply not made). Stock is
@@ -26,8 +30,18 @@ cost add quantity x cost to the row's value; goods in without one (a return,
 a count that finds more) come in at the current average; goods out take
 their share of the value, rounded to the minor unit, and the last unit out
 takes what is left, so the value of a row is always the sum of its ledger
-rows' value deltas and no cent is lost. Every movement goes through the
-transaction's stock batch (batch.py); nothing else writes a stock row.
+rows' value deltas and no cent is lost. Every movement of on hand or
+reserved goes through the transaction's stock batch (batch.py); nothing else
+writes a stock row.
+
+Damaged goods (a customer's return that came back broken) are a status of
+their own, kept apart from on hand in ``damaged_stock`` (damaged.py): never
+available, never reserved, and without value: they left the books at average
+cost when they were sold, and come back at none (a refund is the rules'
+business, not the stock's). ``scrap`` writes them off; ``regrade`` puts them
+back on hand at the current average, as a return in good condition would come.
+Their ledger rows carry the change in ``damaged_delta``; a regrade is one row
+that moves both.
 """
 
 from __future__ import annotations
@@ -47,6 +61,9 @@ class Movement(StrEnum):
     ADJUSTMENT = "adjustment"
     TRANSFER = "transfer"
     STOCKTAKE = "stocktake"
+    RETURN_DAMAGED = "return_damaged"
+    SCRAP = "scrap"
+    REGRADE = "regrade"
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class Effect:
     signed: bool = False   # the quantity carries its own sign (not 0)
     # Goods in that may carry a unit cost (otherwise they come in at the current average).
     costed: bool = False
+    damaged: int = 0  # +1, -1, 0: the damaged status (damaged.py), apart from on hand
 
 
 EFFECTS: dict[Movement, Effect] = {
@@ -69,9 +87,14 @@ EFFECTS: dict[Movement, Effect] = {
     Movement.ADJUSTMENT: Effect(+1, 0, signed=True, costed=True),
     Movement.TRANSFER: Effect(+1, 0, signed=True),
     Movement.STOCKTAKE: Effect(+1, 0, signed=True),
+    Movement.RETURN_DAMAGED: Effect(0, 0, damaged=+1),
+    Movement.SCRAP: Effect(0, 0, damaged=-1),
+    Movement.REGRADE: Effect(+1, 0, damaged=-1),
 }
 # Movements whose goods come in at a cost the document states.
 COSTED = frozenset(m for m, e in EFFECTS.items() if e.costed)
+# Movements of damaged goods: posted by damaged.py, which keeps the damaged status.
+DAMAGED = frozenset(m for m, e in EFFECTS.items() if e.damaged)
 
 
 class MovementError(ValueError):
@@ -89,6 +112,12 @@ def deltas(kind: Movement, qty: int) -> tuple[int, int]:
     elif qty <= 0:
         raise MovementError(f"{kind.value}: the quantity must be positive, got {qty}")
     return effect.on_hand * qty, effect.reserved * qty
+
+
+def damaged_delta(kind: Movement, qty: int) -> int:
+    """The change of damaged stock a movement of ``qty`` makes (checked as :func:`deltas` checks it)."""
+    deltas(kind, qty)
+    return EFFECTS[kind].damaged * qty
 
 
 def value_out(value: int, on_hand: int, qty: int) -> int:

@@ -16,7 +16,11 @@ Algorithm, per warehouse and SKU (``difference = WMS - OMS on hand``):
      still expect, received but not reported yet;
    within those bounds the cause is **documents in flight** (naming them), and
    nothing is to be posted: the callbacks will post it;
-3. the rest is unexplained: cause **missing receipt** when the WMS holds more
+3. a WMS may count the goods customers sent back damaged, which the OMS keeps
+   apart from on hand (damaged.py): holding *more* by up to those units, the
+   cause is **damaged stock**, and nothing is posted (an adjustment would put
+   damaged goods on sale);
+4. the rest is unexplained: cause **missing receipt** when the WMS holds more
    (goods came in that no document announced), **unreported loss** when it
    holds less; with ``post``, a compensating ``adjustment`` of exactly that
    rest is posted (never below what orders have reserved: such a row is
@@ -37,7 +41,16 @@ from sqlalchemy.orm import Session
 
 from ..masterdata.files import Row
 from ..masterdata.service import ImportRefused, Report, RowError, checked_rows
-from ..storage.models import Order, Product, Reservation, Stock, StockDocument, StockDocumentLine, Warehouse
+from ..storage.models import (
+    DamagedStock,
+    Order,
+    Product,
+    Reservation,
+    Stock,
+    StockDocument,
+    StockDocumentLine,
+    Warehouse,
+)
 from .batch import StockError, stock_batch
 from .movements import Movement
 
@@ -132,6 +145,9 @@ def reconcile(s: Session, snapshot: Sequence[SnapshotIn], *, partial: bool = Fal
     keys = set(wms) | (set() if partial else {k for k, q in oms.items() if q})
     known = set(s.scalars(select(Product.sku).where(Product.sku.in_(sorted({k for _, k in keys})))))
     less, more = _in_flight(s, warehouses)
+    damaged = {(w, sku): q for w, sku, q in s.execute(
+        select(DamagedStock.warehouse, DamagedStock.sku, DamagedStock.quantity)
+        .where(DamagedStock.warehouse.in_(warehouses), DamagedStock.quantity > 0))}
     result = Reconciliation(warehouses, len(keys))
     for key in sorted(keys):
         w, sku = key
@@ -151,12 +167,20 @@ def reconcile(s: Session, snapshot: Sequence[SnapshotIn], *, partial: bool = Fal
                     else "receipts not reported yet")
             result.differences.append(Difference(w, sku, ours, theirs, "documents in flight", f"{what}: {named}"))
             continue
-        rest = diff + room if diff < 0 else diff - room
+        kept = damaged.get(key, 0) if diff > 0 else 0
+        if kept and diff <= room + kept:
+            detail = f"the WMS may count the {kept} damaged unit(s) the OMS keeps apart from on hand"
+            result.differences.append(Difference(w, sku, ours, theirs, "damaged stock",
+                                                 detail + (f" (in flight: {named})" if docs else "")))
+            continue
+        rest = diff + room if diff < 0 else diff - room - kept
         cause = "missing receipt" if diff > 0 else "unreported loss"
         detail = ("the warehouse holds goods no document announced" if diff > 0
                   else "the warehouse holds fewer than the OMS and no document in flight explains it")
         if docs:
             detail += f" (in flight, set apart: {named})"
+        if kept:
+            detail += f" (damaged, set apart: {kept})"
         result.differences.append(Difference(w, sku, ours, theirs, cause, detail, to_post=rest))
     if post:
         batch = stock_batch(s)

@@ -1,4 +1,5 @@
-"""What a person (or the API) does to stock: receive, adjust, transfer, count, look, verify.
+"""What a person (or the API) does to stock: receive, adjust, transfer, count, look, verify, and clear damaged
+stock (scrap or regrade it, damaged.py).
 
 Each change is one transaction, retried when it loses a race, posted
 through the ledger's verbs (ledger.py) with who did it and why; a refused
@@ -22,6 +23,7 @@ from ..clock import Clock
 from ..money import MoneyError, to_minor
 from ..storage.db import Database
 from ..storage.models import Product, Stock, StockMovement, Warehouse
+from . import damaged as damaged_stock
 from .batch import StockError, stock_batch
 from .ledger import count, post, transfer
 from .movements import Movement
@@ -43,6 +45,11 @@ class Posted:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class DamagedPosted(Posted):
+    damaged: int        # the damaged units left at the warehouse after the movement
 
 
 class StockService:
@@ -114,6 +121,26 @@ class StockService:
 
         return self.db.run_retrying(run, what=f"count of {sku} at {warehouse}")
 
+    def clear_damaged(self, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, actor: str,
+                      note: str, lot: str | None = None, expires_on: date | None = None) -> DamagedPosted:
+        """``scrap`` or ``regrade`` ``qty`` damaged units, saying why; StockError when fewer are damaged."""
+        if kind not in (Movement.SCRAP, Movement.REGRADE):
+            raise StockError(f"damaged stock is cleared by a scrap or a regrade, not a {kind.value}")
+        if not note.strip():
+            raise StockError(f"a {kind.value} needs a note: why the goods are written off or sellable again")
+
+        def run() -> DamagedPosted:
+            with self.db.session() as s:
+                self._check(s, warehouse, sku)
+                value = damaged_stock.post(s, kind, warehouse, sku, qty, document=document[:64],
+                                           at=self.clock.now(), actor=actor, note=note, lot=lot,
+                                           expires_on=expires_on)
+                on_hand, available = self._figures(s, warehouse, sku)
+                return DamagedPosted(kind.value, warehouse, sku, qty, value, on_hand, available,
+                                     damaged_stock.quantity(s, warehouse, sku))
+
+        return self.db.run_retrying(run, what=f"{kind.value} of {sku} at {warehouse}")
+
     # -- reading ------------------------------------------------------------------------------
     def balances(self, *, warehouse: str | None = None, sku: str | None = None, limit: int = 100,
                  after: tuple[str, str] | None = None) -> list[dict[str, Any]]:
@@ -148,6 +175,12 @@ class StockService:
         with self.db.read() as s:
             return [movement_dict(r) for r in s.scalars(stmt)]
 
+    def damaged(self, *, warehouse: str | None = None, sku: str | None = None,
+                limit: int = 1000) -> list[dict[str, Any]]:
+        """The damaged units kept apart, per (sku, warehouse)."""
+        with self.db.read() as s:
+            return damaged_stock.balances(s, warehouse=warehouse, sku=sku, limit=limit)
+
     def verify(self) -> Verification:
         with self.db.read() as s:
             return verify(s)
@@ -155,6 +188,7 @@ class StockService:
 
 def movement_dict(r: StockMovement) -> dict[str, Any]:
     return {"id": r.id, "at": r.at.isoformat(), "kind": r.kind, "warehouse": r.warehouse, "sku": r.sku,
-            "on_hand_delta": r.on_hand_delta, "reserved_delta": r.reserved_delta, "value_delta": r.value_delta,
+            "on_hand_delta": r.on_hand_delta, "reserved_delta": r.reserved_delta,
+            "damaged_delta": r.damaged_delta, "value_delta": r.value_delta,
             "unit_cost": r.unit_cost, "order_id": r.order_id, "document": r.document, "actor": r.actor,
             "note": r.note}

@@ -2,7 +2,8 @@
 
 For each warehouse and SKU: on hand, reserved and value are the sums of the
 ledger's deltas (opening balances included), reserved is also the sum of the
-reservation rows held there, and available is on hand - reserved. Any stored
+reservation rows held there, available is on hand - reserved, and the damaged
+units kept apart (damaged_stock) are the sum of its damaged deltas. Any stored
 figure that differs is reported with both numbers; a stock row the ledger
 does not know of, or a ledger the stock table has no row for, likewise. The
 ledger is read once, by its own key, a warehouse at a time.
@@ -17,20 +18,21 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..storage.models import Product, Reservation, Stock, StockLot, StockMovement
+from ..storage.models import DamagedStock, Product, Reservation, Stock, StockLot, StockMovement
 
 
 @dataclass(frozen=True)
 class Difference:
     warehouse: str
     sku: str
-    figure: str         # on_hand, reserved, value, reservations
+    figure: str         # on_hand, reserved, value, reservations, damaged
     stored: int
     recomputed: int
 
     def __str__(self) -> str:
         what = {"reservations": "reserved, by the reservation rows"}.get(self.figure, self.figure)
-        return (f"{self.warehouse}/{self.sku}: {what} is {self.stored} in the stock table, "
+        table = "damaged_stock" if self.figure == "damaged" else "stock"
+        return (f"{self.warehouse}/{self.sku}: {what} is {self.stored} in the {table} table, "
                 f"{self.recomputed} recomputed")
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,13 +52,14 @@ class Verification:
 
 
 def verify(s: Session) -> Verification:
-    ledger: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    ledger: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     movements = 0
-    for w, sku, h, r, v, n in s.execute(
+    for w, sku, h, r, v, d, n in s.execute(
             select(StockMovement.warehouse, StockMovement.sku, func.sum(StockMovement.on_hand_delta),
-                   func.sum(StockMovement.reserved_delta), func.sum(StockMovement.value_delta), func.count())
+                   func.sum(StockMovement.reserved_delta), func.sum(StockMovement.value_delta),
+                   func.sum(StockMovement.damaged_delta), func.count())
             .group_by(StockMovement.warehouse, StockMovement.sku)):
-        ledger[(w, sku)] = [int(h or 0), int(r or 0), int(v or 0)]
+        ledger[(w, sku)] = [int(h or 0), int(r or 0), int(v or 0), int(d or 0)]
         movements += int(n)
     held: dict[tuple[str, str], int] = defaultdict(int)
     for w, sku, q in s.execute(select(Reservation.warehouse, Reservation.sku, func.sum(Reservation.quantity))
@@ -65,12 +68,14 @@ def verify(s: Session) -> Verification:
     stored: dict[tuple[str, str], tuple[int, int, int]] = {
         (w, sku): (h, r, v) for w, sku, h, r, v in s.execute(
             select(Stock.warehouse, Stock.sku, Stock.on_hand, Stock.reserved, Stock.value))}
+    damaged: dict[tuple[str, str], int] = {(w, sku): q for w, sku, q in s.execute(
+        select(DamagedStock.warehouse, DamagedStock.sku, DamagedStock.quantity))}
     diffs: list[Difference] = []
-    for key in sorted(set(stored) | set(ledger) | set(held)):
+    for key in sorted(set(stored) | set(ledger) | set(held) | set(damaged)):
         h, r, v = stored.get(key, (0, 0, 0))
-        lh, lr, lv = ledger.get(key, [0, 0, 0])
+        lh, lr, lv, ld = ledger.get(key, [0, 0, 0, 0])
         for figure, a, b in (("on_hand", h, lh), ("reserved", r, lr), ("value", v, lv),
-                             ("reservations", r, held.get(key, 0))):
+                             ("reservations", r, held.get(key, 0)), ("damaged", damaged.get(key, 0), ld)):
             if a != b:
                 diffs.append(Difference(key[0], key[1], figure, a, b))
     diffs += _lots(s, stored)

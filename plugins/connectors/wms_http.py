@@ -417,8 +417,15 @@ def events_from(envelope: Mapping[str, Any], *, text_scalars: bool = False) -> l
         for n, line in enumerate(lines, start=1):
             if not isinstance(line, Mapping):
                 raise ValueError(f"{where}: line {n} must be an object with sku and quantity, got {line!r}")
-            read.append({"sku": text_field(line, "sku", f"{where} line {n}", required=True),
-                         "quantity": _quantity(line.get("quantity"), f"{where} line {n}", text_scalars)})
+            item = {"sku": text_field(line, "sku", f"{where} line {n}", required=True),
+                    "quantity": _quantity(line.get("quantity"), f"{where} line {n}", text_scalars)}
+            # Optional: the lot and expiry of lot-tracked goods, and the condition of goods a customer sent
+            # back ("good" or "damaged"): the OMS checks what they say (fulfilment/stock_documents.py).
+            for key in ("lot", "expires_on", "condition"):
+                value = text_field(line, key, f"{where} line {n}")
+                if value:
+                    item[key] = value
+            read.append(item)
         out: dict[str, Any] = {"document": document, "lines": read}
         number = text_field(data, "order_number", where)
         return [CallbackEvent(order_number=number, status="RECEIVED" if kind == "receipt" else "SHIPPED_OUT",

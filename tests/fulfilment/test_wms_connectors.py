@@ -93,9 +93,11 @@ class World:
                     for x in s.scalars(stmt)]
 
     def inbox(self) -> list[SimpleNamespace]:
+        """The WMS's callbacks (the simulated tax platform's answers about the orders' invoices left out)."""
         with self.oms.db.read() as s:
             return [SimpleNamespace(id=m.id, status=m.status, outcome=m.outcome, correlation_id=m.correlation_id)
-                    for m in s.scalars(select(InboxMessage).order_by(InboxMessage.id))]
+                    for m in s.scalars(select(InboxMessage).where(InboxMessage.source == self.connector)
+                                       .order_by(InboxMessage.id))]
 
     def on_hand(self, sku: str, warehouse: str = "WH-SH") -> int:
         [row] = self.oms.stock.balances(warehouse=warehouse, sku=sku)
@@ -510,6 +512,13 @@ def test_callbacks_read_into_events(connector_fmt: str) -> None:
     [ev] = c.parse_callback(_payload(_callback(connector_fmt, "receipt", {
         "document": "PO-000001", "lines": [{"sku": "TEA-1", "quantity": 4}]})))
     assert (ev.kind, ev.data) == ("receipt", {"document": "PO-000001", "lines": [{"sku": "TEA-1", "quantity": 4}]})
+    # A customer return's damaged units, and a lot-tracked product's lot, come through as the WMS says them.
+    [ev] = c.parse_callback(_payload(_callback(connector_fmt, "receipt", {
+        "document": "RMA-000003", "lines": [{"sku": "TEA-1", "quantity": 1, "condition": "damaged"},
+                                            {"sku": "MILK-1", "quantity": 2, "lot": "L7",
+                                             "expires_on": "2027-01-31"}]})))
+    assert ev.data["lines"] == [{"sku": "TEA-1", "quantity": 1, "condition": "damaged"},
+                                {"sku": "MILK-1", "quantity": 2, "lot": "L7", "expires_on": "2027-01-31"}]
     [ev] = c.parse_callback(_payload(_callback(connector_fmt, "ack", {"document": "RTV-000002", "accepted": False,
                                                                       "reason": "no"})))
     assert (ev.kind, ev.status, ev.data) == ("ack", "REFUSED", {"document": "RTV-000002", "accepted": False,

@@ -1,5 +1,6 @@
 """The typed ledger: every movement type moves a balance as movements.py says, available never goes below
-zero, and the stock's value at moving average cost is always the sum of its ledger rows, with no cent lost."""
+zero, the stock's value at moving average cost is always the sum of its ledger rows, with no cent lost, and so
+are the damaged units kept apart (never below zero either)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
 
 from oms_engine.engine import OMS
+from oms_engine.stock import damaged
 from oms_engine.stock.ledger import StockError, count, post, transfer
 from oms_engine.stock.movements import EFFECTS, Movement, deltas, value_in, value_out
-from oms_engine.storage.models import Product, Stock, StockMovement
+from oms_engine.storage.models import DamagedStock, Product, Stock, StockMovement
 from tests.support import T0, build_oms
 
 
@@ -60,6 +62,9 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("transfer"), st.integers(1, 9), st.just(0)),
     st.tuples(st.just("count"), st.integers(0, 15), st.just(0)),
     st.tuples(st.just("return"), st.integers(1, 4), st.just(0)),
+    st.tuples(st.just("damaged"), st.integers(1, 4), st.just(0)),
+    st.tuples(st.just("scrap"), st.integers(1, 4), st.just(0)),
+    st.tuples(st.just("regrade"), st.integers(1, 4), st.just(0)),
 ), min_size=1, max_size=15)
 
 
@@ -73,6 +78,7 @@ def test_balances_and_values_are_their_ledger(world: OMS, steps: list[tuple[str,
     # The model: (units, value) per warehouse, moved at moving average cost by the module's own arithmetic.
     units = {"WH-SH": 0, "WH-BJ": 0}
     worth = {"WH-SH": 0, "WH-BJ": 0}
+    broken = 0   # damaged units at WH-BJ: apart from on hand, without value
 
     def goods(w: str, n: int, cost: int | None = None) -> int:
         v = value_in(worth[w], units[w], n, cost) if n > 0 else -value_out(worth[w], units[w], -n)
@@ -101,22 +107,39 @@ def test_balances_and_values_are_their_ledger(world: OMS, steps: list[tuple[str,
                     assert count(s, "WH-BJ", sku, q, document="count", at=T0) == q - units["WH-BJ"]
                     if q != units["WH-BJ"]:
                         goods("WH-BJ", q - units["WH-BJ"])
+                elif op == "damaged":
+                    damaged.post(s, Movement.RETURN_DAMAGED, "WH-BJ", sku, q, document="rma", at=T0)
+                    broken += q
+                elif op == "scrap":
+                    damaged.post(s, Movement.SCRAP, "WH-BJ", sku, q, document="scrap", at=T0, note="broken")
+                    broken -= q
+                elif op == "regrade":
+                    # back on hand at the average, as a return in good condition
+                    assert damaged.post(s, Movement.REGRADE, "WH-BJ", sku, q, document="rg", at=T0) == \
+                        goods("WH-BJ", q)
+                    broken -= q
                 else:
                     post(s, Movement.CUSTOMER_RETURN, "WH-BJ", sku, q, document="rma", at=T0)
                     goods("WH-BJ", q)
         except StockError:
             # refused only when the units are not there, and then nothing changed
-            assert op in ("out", "adjust", "transfer") and units["WH-SH"] < (q if op != "adjust" else -q)
+            if op in ("scrap", "regrade"):
+                assert broken < q
+            else:
+                assert op in ("out", "adjust", "transfer") and units["WH-SH"] < (q if op != "adjust" else -q)
         with world.db.read() as s:
             rows = {r.warehouse: r for r in s.scalars(select(Stock).where(Stock.sku == sku))}
             sums = {w: (h, r, v) for w, h, r, v in s.execute(
                 select(StockMovement.warehouse, func.sum(StockMovement.on_hand_delta),
                        func.sum(StockMovement.reserved_delta), func.sum(StockMovement.value_delta))
                 .where(StockMovement.sku == sku).group_by(StockMovement.warehouse))}
+            kept = s.scalar(select(DamagedStock.quantity).where(DamagedStock.sku == sku)) or 0
+            kept_ledger = s.scalar(select(func.sum(StockMovement.damaged_delta)).where(StockMovement.sku == sku)) or 0
+        assert kept == kept_ledger == broken >= 0
         for w, n in units.items():
             row = rows.get(w)
             if row is None:
-                assert n == 0 and w not in sums
+                assert n == 0 and sums.get(w, (0, 0, 0)) == (0, 0, 0)
                 continue
             assert (row.on_hand, row.reserved, row.value) == sums[w], w
             assert (row.on_hand, row.value) == (n, worth[w]), w

@@ -1,4 +1,5 @@
-"""Stock: balances per warehouse and SKU, the ledger of every movement, and the units held for order lines."""
+"""Stock: balances per warehouse and SKU, the ledger of every movement, the units held for order lines, and the
+damaged goods kept apart from them."""
 
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ class StockMovement(Base):
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     # The lot it moved, for a lot-tracked product (stock_lots).
     lot: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The change of damaged stock (damaged_stock): a damaged return, a scrap, a regrade. Only the server's
+    # default, no Python one: a default SQLAlchemy computes would be one more value in every insert of the
+    # hot path's movements, which never move it.
+    damaged_delta: Mapped[int] = mapped_column(Integer, server_default="0")
     # Indexed by its key, and by time for the day's movements (append-mostly: new rows land at the end).
     # Not by (warehouse, sku): a ledger of every order's every line, keyed so, would take its inserts at
     # random places in an index of millions of entries (migration 0006).
@@ -87,6 +92,18 @@ class Reservation(Base):
     # The lot the units are taken from, for a lot-tracked product once the order is routed (stock/lots.py).
     lot: Mapped[str | None] = mapped_column(String(64), nullable=True)
     __table_args__ = (CheckConstraint("quantity > 0", name="ck_reservation_qty"),)
+
+
+class DamagedStock(Base):
+    """Goods back from customers damaged, per warehouse and SKU (stock/damaged.py): apart from the stock row's
+    on hand, never available or reserved, without value and without lots; the sum of the ledger's damaged
+    deltas."""
+
+    __tablename__ = "damaged_stock"
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("quantity >= 0", name="ck_damaged_stock_quantity"),)
 
 
 class StockLot(Base):

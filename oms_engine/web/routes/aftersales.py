@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from ...aftersales.receipt import ReceiptError
 from ...aftersales.service import ACTIONS
 from ..auth import ACT, READ, actor, requires
 from ..errors import ApiError, json_response
@@ -14,6 +15,31 @@ from ..requests import MAX_LIMIT, body_object, int_param, oms, string_field
 MAX_TEXT = 2000
 
 bp = Blueprint("aftersales", __name__)
+# The most units of one SKU a receipt says damaged: a typo past it, never a parcel.
+MAX_DAMAGED = 100_000
+
+
+def _bad_receipt(exc: ReceiptError) -> Response:
+    # Damaged units that do not fit the case's goods are the request's mistake, like a malformed one.
+    return json_response({"error": str(exc)}, 400)
+
+
+bp.register_error_handler(ReceiptError, _bad_receipt)
+
+
+def _damaged(value: Any) -> dict[str, int] | None:
+    """``{"SKU": units}``: the units of each SKU of a case's goods that came back damaged; 400 unless each is a
+    whole number from 1 to 100,000."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise ApiError(400, "field 'damaged' must be a non-empty object of SKU: units that came back damaged")
+    for sku, qty in value.items():
+        if not 0 < len(sku) <= 64 or not sku.isprintable():
+            raise ApiError(400, "field 'damaged': each key is a SKU of 1 to 64 characters")
+        if isinstance(qty, bool) or not isinstance(qty, int) or not 0 < qty <= MAX_DAMAGED:
+            raise ApiError(400, f"field 'damaged' {sku}: a whole number from 1 to {MAX_DAMAGED:,}, got {qty!r}")
+    return dict(value)
 
 
 def _lines(value: Any) -> tuple[dict[int, int] | None, dict[int, str]]:
@@ -76,6 +102,8 @@ def show_case(case: str) -> Response:
 def act_on_case(case: str, action: str) -> Response:
     if action not in ACTIONS:
         raise ApiError(404, f"no action '{action}' on a case (actions: {', '.join(ACTIONS)})")
-    data = body_object(("note",), optional=True)
+    # Only a receipt says which of the goods came back damaged.
+    data = body_object(("note", "damaged") if action == "receive" else ("note",), optional=True)
     note = string_field(data, "note", required=False, max_len=MAX_TEXT)
-    return json_response(oms().aftersales.act(case, action, actor=actor(), note=note))
+    damaged = _damaged(data.get("damaged"))
+    return json_response(oms().aftersales.act(case, action, actor=actor(), note=note, damaged=damaged))

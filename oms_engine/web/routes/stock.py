@@ -1,4 +1,5 @@
-"""Stock: balances, the ledger and its verification (read); opening balances and movements by hand.
+"""Stock: balances, the ledger and its verification, the damaged goods kept apart (read); opening balances and
+movements by hand, damaged goods scrapped or regraded among them.
 
 Movements go through the stock service (stock/service.py), as the CLI's do:
 one transaction each, recorded in the ledger with the caller's actor, the
@@ -98,6 +99,16 @@ def ledger() -> Response:
                               before_id=int_param("before_id", None, 1))
     more = len(rows) > limit
     return json_response({"movements": rows[:limit], "next_before_id": rows[limit - 1]["id"] if more else None})
+
+
+@bp.get("/api/stock/damaged")
+@requires(READ)
+def damaged() -> Response:
+    """Goods back from customers damaged, kept apart from on hand, per SKU and warehouse (none left: not listed)."""
+    limit = int_param("limit", MAX_LIMIT, 1, MAX_LIMIT)
+    assert limit is not None
+    return json_response({"damaged": oms().stock.damaged(warehouse=request.args.get("warehouse") or None,
+                                                         sku=request.args.get("sku") or None, limit=limit)})
 
 
 @bp.get("/api/stock/verify")
@@ -239,8 +250,30 @@ class StocktakeIn(_MovementIn):
     note: Note = ""
 
 
+class ClearDamagedIn(_MovementIn):
+    """Damaged goods scrapped (written off, sent back) or regraded (back on hand, sellable): never more than are
+    damaged (409); a note says why."""
+
+    kind: Literal["scrap", "regrade"]
+    warehouse: Code32
+    sku: Id64
+    quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
+    document: Document
+    note: Note
+    lot: Lot | None = None            # a regrade's, for a product kept in lots
+    expires_on: date | None = None
+
+    @field_validator("note")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("say why the goods are written off or sellable again")
+        return value
+
+
 _MODELS: dict[str, type[_MovementIn]] = {**{m.value: ManualIn for m in MANUAL}, Movement.TRANSFER.value: TransferIn,
-                                         Movement.STOCKTAKE.value: StocktakeIn}
+                                         Movement.STOCKTAKE.value: StocktakeIn, Movement.SCRAP.value: ClearDamagedIn,
+                                         Movement.REGRADE.value: ClearDamagedIn}
 
 
 def _movement_body() -> _MovementIn:
@@ -252,7 +285,8 @@ def _movement_body() -> _MovementIn:
         raise ApiError(400, f"field 'kind' is required: one of {', '.join(_MODELS)}")
     if kind not in _MODELS:
         if isinstance(kind, str) and kind in {m.value for m in Movement}:
-            raise ApiError(400, f"field 'kind': '{kind}' movements are posted by orders, not by hand "
+            by = "a customer return's receipt" if kind == Movement.RETURN_DAMAGED else "orders"
+            raise ApiError(400, f"field 'kind': '{kind}' movements are posted by {by}, not by hand "
                                 f"(by hand: {', '.join(_MODELS)})")
         raise ApiError(400, f"field 'kind' must be one of {', '.join(_MODELS)}, got "
                             f"{repr(kind)[:40] if isinstance(kind, str) else json_type(kind)}")
@@ -284,6 +318,11 @@ def movement() -> Response:
                                   actor=actor(), note=body.note, lot=body.lot)
         # The figures are the receiving warehouse's; say where the goods came from too.
         return json_response({**posted.to_dict(), "from": body.from_})
+    if isinstance(body, ClearDamagedIn):
+        cleared = service.clear_damaged(Movement(body.kind), body.warehouse, body.sku, body.quantity,
+                                        document=body.document, actor=actor(), note=body.note, lot=body.lot,
+                                        expires_on=body.expires_on)
+        return json_response(cleared.to_dict())
     if isinstance(body, StocktakeIn):
         posted = service.count(body.warehouse, body.sku, body.counted, document=body.document, actor=actor(),
                                note=body.note, lot=body.lot, expires_on=body.expires_on)
