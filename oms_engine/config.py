@@ -74,6 +74,8 @@ class Config(BaseModel):
     carrier_connector: str = "sim_carrier"
     # Where refunds go (payments/refunds.py); "" keeps them owed, to be paid back by hand.
     payment_connector: str = "sim_payment"
+    # Where invoices and credit notes are submitted, as e-invoices (invoices/submission.py); "" submits none.
+    tax_connector: str = "sim_tax"
     # The e-invoice format invoices are rendered in for the tax platform unless another is asked for.
     einvoice_format: str = "oms-einvoice/1"
     batch_size: int = Field(500, gt=0, le=10_000)

@@ -78,7 +78,8 @@ def test_the_order_table_reads_as_data_what_each_edge_does() -> None:
     assert names(State.PAID, Event.CANCEL) == ["_withdraw", "_release_stock", "_refund", "_replacement_moved"]
     assert names(State.SPLIT, Event.CHILDREN_CANCELLED) == ["_withdraw", "_release_stock",   # no refund twice
                                                             "_replacement_moved"]
-    assert names(State.OUT_FOR_DELIVERY, Event.DELIVER) == ["_replacement_moved"]   # an exchange's replacement
+    # an exchange's replacement moves its case on; cash on delivery is collected
+    assert names(State.OUT_FOR_DELIVERY, Event.DELIVER) == ["_replacement_moved", "_collect"]
     assert names(State.PACKED, Event.SHIP) == ["_ship"]
     assert names(State.PICKING, Event.SHORTAGE) == ["_withdraw", "_release_stock"]
     assert names(State.DISPATCHED, Event.MOVE) == ["_withdraw"]

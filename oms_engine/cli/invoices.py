@@ -1,4 +1,5 @@
-"""``oms invoices show``: an invoice or credit note as kept, and as the e-invoice a tax platform takes."""
+"""``oms invoices show``: an invoice or credit note as kept, as the e-invoice a tax platform takes, and how it
+stands with the platform; ``oms invoices submit``: those not at the platform, sent to it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import click
 
-from .root import Ctx, errors_to_exit, main
+from .root import Ctx, console, errors_to_exit, main
 
 
 @main.group()
@@ -32,3 +33,27 @@ def invoices_show(c: Ctx, number: str, fmt: str | None, only: bool) -> None:
         click.echo(rendered if isinstance(rendered, str) else json.dumps(rendered, indent=2, ensure_ascii=False))
         return
     click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+@invoices.command("submit")
+@click.argument("numbers", nargs=-1)
+@click.option("--all-unsubmitted", "everything", is_flag=True,
+              help="every invoice and credit note never submitted (issued before submission existed, or with no "
+                   "tax connector set)")
+@click.pass_obj
+@errors_to_exit
+def invoices_submit(c: Ctx, numbers: tuple[str, ...], everything: bool) -> None:
+    """Submit invoices NUMBERS (each unsubmitted, or refused by the platform) to the tax platform, through the
+    outbox: the next `oms run` or worker pass sends them."""
+    if bool(numbers) == everything:
+        raise click.UsageError("name the invoices to submit, or give --all-unsubmitted")
+    oms = c.oms()
+    try:
+        if everything:
+            n = oms.invoices.submit_unsubmitted()
+            console.print(f"{n} invoices and credit notes queued for the tax platform", highlight=False)
+            return
+        for number, state in oms.invoices.submit(list(numbers)).items():
+            console.print(f"{number}: {state}", highlight=False)
+    finally:
+        oms.close()

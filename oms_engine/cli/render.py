@@ -46,11 +46,13 @@ def print_order(d: dict[str, Any]) -> None:
     if d.get("invoices"):
         t = Table(title="invoices and credit notes")
         t.add_column("number", no_wrap=True)
-        for name in ("kind", "amount", "tax", "of", "why"):
+        for name in ("kind", "amount", "tax", "of", "why", "tax platform", "official no"):
             t.add_column(name)
         for i in d["invoices"]:
+            sub = i.get("submission") or {}
+            state = f"{sub.get('state', '')}: {sub['reason']}" if sub.get("reason") else sub.get("state", "")
             t.add_row(i["number"], i["kind"], i["amount_text"], format_minor(i["tax"], cur), i["refers_to"] or "",
-                      i["reason"])
+                      i["reason"], state, sub.get("official_no") or "")
         console.print(t)
     if d.get("aftersales"):
         t = Table(title="after-sales cases")

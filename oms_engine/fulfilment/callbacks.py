@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
+from ..invoices.submission import settle as settle_einvoice
 from ..orders.machine import TRANSITIONS, Event, IllegalTransition, OrderMachine, State, check
 from ..orders.moves import Mover
 from ..plugin.contracts import CallbackEvent, Connector
@@ -117,6 +118,8 @@ class Callbacks:
                 return "rejected: this OMS keeps no refunds"
             return refunds.settle(s, ev.order_number, ev.status, ev.data, self.clock.now(),
                                   f"{connector.kind}:{connector.name}")
+        if ev.kind == "einvoice":
+            return settle_einvoice(s, ev.order_number, ev.status, ev.data, self.clock.now())
         if ev.kind != "order":
             return f"rejected: unknown kind of callback event '{ev.kind}'"
         if order is None:

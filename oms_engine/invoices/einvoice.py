@@ -7,6 +7,7 @@ own decimals; each item carries its amount before tax, its tax and the rate that
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,3 +30,13 @@ def einvoice(*, number: str, kind: str, at: datetime, currency: str, buyer: dict
         "total": money(amount), "total_tax": money(tax),
         **({"original_invoice_no": refers_to} if refers_to else {}),
     }
+
+
+def format_fields(*, number: str, kind: str, order: str, created_at: datetime, currency: str,
+                  document: Mapping[str, Any] | None, lines: Sequence[Mapping[str, Any]], amount: int, tax: int,
+                  refers_to: str | None) -> dict[str, Any]:
+    """An invoice or credit note as an e-invoice format receives it (EInvoiceFormat.render), from its columns;
+    ``order``: the number of the order it is for (a credit note's: the child's it refunds, if one)."""
+    return {"number": number, "kind": kind, "order": order, "issued_at": created_at.isoformat() + "Z",
+            "currency": currency, "buyer": dict((document or {}).get("buyer") or {}),
+            "items": [dict(it) for it in lines], "amount": amount, "tax": tax, "refers_to": refers_to}

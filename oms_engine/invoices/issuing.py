@@ -16,6 +16,9 @@
 
 So for every order paid in full: invoiced less credited equals paid less
 refunded, always (:func:`balance`).
+
+Every invoice and credit note, as it is inserted, has its e-invoice queued
+for the tax platform in the same transaction (submission.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ..money import apportion, format_minor
 from ..storage.db import append, drain
 from ..storage.models import Invoice, Order
 from .einvoice import einvoice
+from .submission import SUBMITTER, Submission, submission_of
 
 INVOICE, CREDIT = "invoice", "credit_note"
 
@@ -39,6 +43,15 @@ def _buyer(order: Any) -> dict[str, Any]:
     customer = order.customer
     return {"ref": customer.ref if customer is not None else "", "name": customer.name if customer is not None else "",
             "country": (order.ship_to or {}).get("country", "")}
+
+
+def _submitted(s: Session, row: dict[str, Any], *, owner: str, about: str) -> dict[str, Any]:
+    """The submission columns of a new invoice (``row``), its e-invoice queued for the tax platform when the
+    session belongs to an OMS that submits invoices (submission.py)."""
+    submitter = s.info.get(SUBMITTER)
+    if submitter is None:     # a session no OMS opened (a script, a migration): submitted later, by hand
+        return {"submission": Submission.UNSUBMITTED.value, "submission_note": "", "submission_at": None}
+    return submitter.issued(s, row, owner=owner, about=about)
 
 
 def invoice_order(s: Session, order: Any, at: datetime) -> str:
@@ -57,10 +70,11 @@ def invoice_order(s: Session, order: Any, at: datetime) -> str:
         it["tax"] = share
     number = f"{order.number}-INV01"
     amount = sum(it["amount"] + it["tax"] for it in items)
-    append(s, Invoice, number=number, order_id=order.id, for_order_id=None, kind=INVOICE, amount=amount,
-           tax=tax, currency=order.currency, lines=items, refers_to=None, refunds=None, reason="",
-           document=einvoice(number=number, kind=INVOICE, at=at, currency=order.currency, buyer=_buyer(order),
-                             items=items, amount=amount, tax=tax), created_at=at)
+    row = dict(number=number, order_id=order.id, for_order_id=None, kind=INVOICE, amount=amount, tax=tax,
+               currency=order.currency, lines=items, refers_to=None, refunds=None, reason="",
+               document=einvoice(number=number, kind=INVOICE, at=at, currency=order.currency, buyer=_buyer(order),
+                                 items=items, amount=amount, tax=tax), created_at=at)
+    append(s, Invoice, **row, **_submitted(s, row, owner=order.number, about=order.number))
     return number
 
 
@@ -83,12 +97,15 @@ def credit_note(s: Session, owner_id: int, for_order: Any, amount: int, refunds:
     number = _next_credit_note(s, owner_id, invoice.number)
     items = [{"line_no": 0, "sku": "REFUND", "name": reason[:200] or "refund", "quantity": 1,
               "amount": amount - tax, "tax": tax}]
-    append(s, Invoice, number=number, order_id=owner_id, for_order_id=for_order.id, kind=CREDIT, amount=amount,
-           tax=tax, currency=invoice.currency, lines=items, refers_to=invoice.number, refunds=list(refunds),
-           reason=reason[:300], document=einvoice(number=number, kind=CREDIT, at=at, currency=invoice.currency,
-                                                  buyer=dict(invoice.document.get("buyer") or {}), items=items,
-                                                  amount=amount, tax=tax, refers_to=invoice.number),
-           created_at=at)
+    row = dict(number=number, order_id=owner_id, for_order_id=for_order.id, kind=CREDIT, amount=amount, tax=tax,
+               currency=invoice.currency, lines=items, refers_to=invoice.number, refunds=list(refunds),
+               reason=reason[:300], document=einvoice(number=number, kind=CREDIT, at=at, currency=invoice.currency,
+                                                      buyer=dict(invoice.document.get("buyer") or {}), items=items,
+                                                      amount=amount, tax=tax, refers_to=invoice.number),
+               created_at=at)
+    # The paying order's number is the invoice's own stem: named without reading the order.
+    owner = invoice.number.rsplit("-INV", 1)[0]
+    append(s, Invoice, **row, **_submitted(s, row, owner=owner, about=for_order.number))
     return number
 
 
@@ -142,17 +159,19 @@ def reissue(s: Session, owner_id: int, swaps: Sequence[tuple[str, str, str, int]
             return
         cn = _next_credit_note(s, owner_id, refers_to)
         lines = [{"line_no": 0, "sku": "REISSUE", "name": why, "quantity": 1, "amount": amount - tax, "tax": tax}]
-        s.add(Invoice(number=cn, order_id=owner_id, for_order_id=owner_id, kind=CREDIT, amount=amount, tax=tax,
-                      currency=old.currency, lines=lines, refers_to=refers_to, refunds=[], reason=why[:300],
-                      document=einvoice(number=cn, kind=CREDIT, at=at, currency=old.currency, buyer=buyer,
-                                        items=lines, amount=amount, tax=tax, refers_to=refers_to), created_at=at))
+        row = dict(number=cn, order_id=owner_id, for_order_id=owner_id, kind=CREDIT, amount=amount, tax=tax,
+                   currency=old.currency, lines=lines, refers_to=refers_to, refunds=[], reason=why[:300],
+                   document=einvoice(number=cn, kind=CREDIT, at=at, currency=old.currency, buyer=buyer,
+                                     items=lines, amount=amount, tax=tax, refers_to=refers_to), created_at=at)
+        s.add(Invoice(**row, **_submitted(s, row, owner=base, about=base)))
         s.flush()
 
     note(old.amount - credited, old.tax - credited_tax, old.number, f"reversed: {reason}")
-    s.add(Invoice(number=number, order_id=owner_id, for_order_id=None, kind=INVOICE, amount=old.amount, tax=old.tax,
-                  currency=old.currency, lines=items, refers_to=None, refunds=None, reason=reason[:300],
-                  document=einvoice(number=number, kind=INVOICE, at=at, currency=old.currency, buyer=buyer,
-                                    items=items, amount=old.amount, tax=old.tax), created_at=at))
+    row = dict(number=number, order_id=owner_id, for_order_id=None, kind=INVOICE, amount=old.amount, tax=old.tax,
+               currency=old.currency, lines=items, refers_to=None, refunds=None, reason=reason[:300],
+               document=einvoice(number=number, kind=INVOICE, at=at, currency=old.currency, buyer=buyer,
+                                 items=items, amount=old.amount, tax=old.tax), created_at=at)
+    s.add(Invoice(**row, **_submitted(s, row, owner=base, about=base)))
     s.flush()
     note(credited, credited_tax, number, f"credited before the reissue ({reason})")
     return number
@@ -168,8 +187,8 @@ def invoices_of(s: Session, order: Any) -> list[dict[str, Any]]:
     return [{"number": i.number, "kind": i.kind, "amount": i.amount, "tax": i.tax,
              "amount_text": format_minor(i.amount, i.currency), "refers_to": i.refers_to, "refunds": i.refunds,
              "reason": i.reason, "lines": i.lines, "document": i.document,
-             "at": i.created_at.isoformat() + "Z"} for i in s.scalars(select(Invoice).where(*where)
-                                                                       .order_by(Invoice.id))]
+             "at": i.created_at.isoformat() + "Z", "submission": submission_of(i)}
+            for i in s.scalars(select(Invoice).where(*where).order_by(Invoice.id))]
 
 
 def balance(s: Session, order: Order) -> tuple[int, int]:

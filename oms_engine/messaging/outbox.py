@@ -41,6 +41,9 @@ def next_attempt(now: datetime, base_seconds: int, attempts: int, message_id: in
 class Kind(StrEnum):
     NOTIFICATION = "notification"   # target: a medium (sms, email...)
     CONNECTOR = "connector"         # target: a connector name
+    # target: the tax platform's connector. A queue of its own per order: a platform that is down holds back
+    # no warehouse document or refund, while an order's credit notes still follow its invoice.
+    TAX = "tax"
 
 
 class Topic(StrEnum):
@@ -54,6 +57,7 @@ class Topic(StrEnum):
     MASTER_SUPPLIER = "master.supplier"
     CARRIER_REGISTER = "carrier.register"
     PAYMENT_REFUND = "payment.refund"                 # a refund owed, to the payment provider
+    TAX_EINVOICE = "tax.einvoice"                     # an invoice or credit note, to the tax platform
 
     @staticmethod
     def notify(template: str) -> str:

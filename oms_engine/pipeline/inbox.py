@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..fulfilment.callbacks import Callbacks, InboxStatus, Unreadable
+from ..invoices.submission import read_states
 from ..orders.records import load_records
 from ..plugin.contracts import CallbackEvent
 from ..plugin.faults import PluginFault
@@ -63,6 +64,9 @@ class InboxStage:
         lock_held(s, list(by_number.values()))
         # Then the stock rows the batch's receipts and goods sent out will move: in the same global order.
         stock_batch(s).load(_report_keys(s, rows, events))
+        # How the invoices the tax platform answers about stand, read for the whole batch (invoices/submission.py).
+        read_states(s, (str(ev.data.get("invoice") or "") for evs in events.values() for ev in evs
+                        if ev.kind == "einvoice"))
         # Facts for the notifications are built once for the whole batch.
         self.facts.facts(s, list(by_number.values()), cache, point=DecisionPoint.NOTIFICATIONS.value)
         for row in rows:

@@ -3,7 +3,10 @@
 A delivery that fails (the connector or sender raised, a notification's
 template failed on its data) is retried with exponential backoff and dead
 after RETRY_LIMIT attempts, its last error kept on the message (``oms order
-show`` lists it); the rest of the batch goes on. A sender's ``flush()`` makes
+show`` lists it); the rest of the batch goes on. A message its receiver
+refused for good (the connector raised MessageRefused: a tax platform that
+rejects an e-invoice) is dead at once, with an incident on its order, and
+keeps what the connector recorded of the refusal. A sender's ``flush()`` makes
 its batch durable before the batch is recorded as sent; if it fails, every
 message of that batch for that sender is retried.
 
@@ -39,7 +42,8 @@ from ..fulfilment.dispatch import Dispatch, Documented
 from ..messaging.notifications import render_notification
 from ..messaging.outbox import RETRY_LIMIT, Kind, Status, next_attempt
 from ..messaging.templates import TemplateProblem
-from ..plugin.contracts import Notification, OutboundMessage
+from ..orders.incidents import record_incident
+from ..plugin.contracts import MessageRefused, Notification, OutboundMessage
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
 from ..stock.warehouses import WarehouseCache
@@ -56,6 +60,10 @@ _SENT_TEXT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("_id"))
                       attempts=bindparam("attempts")))
 
 log = logging.getLogger("oms.pipeline")
+
+
+def _refused(exc: BaseException) -> bool:
+    return isinstance(exc, PluginFault) and isinstance(exc.error, MessageRefused)
 
 
 class _Withdrawn(Exception):
@@ -104,6 +112,10 @@ class OutboxStage:
             except (PluginFault, RegistryError, TemplateProblem) as exc:  # retried later, never lost
                 changed.append(self._failed(msg, exc, now))
                 blocked.add((msg.order_id, msg.kind))
+                if _refused(exc):
+                    record_incident(s, order_id=msg.order_id, stage=self.name.value, error=exc, at=now,
+                                    action=f"message {msg.id} dead: refused by its receiver, not retried "
+                                           f"(oms outbox retry {msg.id} sends it again)")
                 continue
             sent.setdefault(via, []).append(msg)
         self.current = None
@@ -137,9 +149,10 @@ class OutboxStage:
         log.warning("outbox %s (%s) failed: %s", msg.id, msg.topic, exc)
         attempts = msg.attempts + 1
         retry = next_attempt(now, self.retry_seconds, attempts, msg.id)
+        # Refused for good: the same message would be refused again, so it is not tried again.
+        dead = attempts >= RETRY_LIMIT or _refused(exc)
         return {"id": msg.id, "attempts": attempts, "last_error": str(exc)[:2000],
-                "status": Status.DEAD.value if attempts >= RETRY_LIMIT else Status.PENDING.value,
-                "available_at": retry}
+                "status": Status.DEAD.value if dead else Status.PENDING.value, "available_at": retry}
 
     def _flush(self, via: str) -> bool:
         """Make a sender's batch durable; False when it could not (its messages are retried)."""
@@ -194,8 +207,11 @@ class OutboxStage:
             with blame(self.plugins.connectors.plugin_of(connector.name), f"connector '{connector.name}' send"):
                 connector.send(OutboundMessage(msg.id, msg.order_number, msg.topic, msg.payload,
                                                warehouse if isinstance(warehouse, str) else None, settings), ctx)
-        except PluginFault:
-            ctx.discard()
+        except PluginFault as fault:
+            if isinstance(fault.error, MessageRefused):
+                ctx.commit()     # the refusal the connector recorded (its callback saying why) stays on record
+            else:
+                ctx.discard()
             raise
         ctx.commit()
         if doc is not None:

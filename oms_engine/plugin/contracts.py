@@ -118,6 +118,9 @@ class CallbackEvent:
     - ``"ack"``: a document was taken (``data = {"document": ..., "accepted": bool, "reason": ...}``);
     - ``"refund"``: a payment provider's answer about a refund (``status`` ``refunded`` or ``refused``;
       ``data = {"refund": serial, "provider_ref": ..., "reason": ...}``; payments/refunds.py).
+    - ``"einvoice"``: a tax platform's answer about an invoice or credit note (``status`` ``accepted`` or
+      ``refused``; ``data = {"invoice": number, "official_no": ..., "verification": ..., "reason": ...}``;
+      invoices/submission.py).
 
     ``id``: the sender's id of the callback, if it gives one: a second delivery of the same id is
     recorded and changes nothing.
@@ -131,13 +134,22 @@ class CallbackEvent:
     id: str = ""
 
 
+class MessageRefused(Exception):
+    """Raised by ``Connector.send`` when the receiver refused the message for good (a tax platform that rejects
+    an e-invoice's content): sending the same message again cannot succeed, so the outbox does not retry it.
+    It is dead at once (``oms outbox dead``, with this error) and an incident is recorded on its order; what the
+    connector handed the core before raising (a callback saying why, its state) is kept, where any other error
+    discards it. ``oms outbox retry ID`` sends it again once the cause is sorted out."""
+
+
 @runtime_checkable
 class Connector(Protocol):
     name: str
-    kind: str                   # "wms", "carrier" or "payment"
+    kind: str                   # "wms", "carrier", "payment" or "tax"
 
     def send(self, message: OutboundMessage, ctx: PluginContext) -> None:
-        """Deliver the message; raise to have the outbox retry it later.
+        """Deliver the message; raise to have the outbox retry it later, or raise :class:`MessageRefused`
+        when the receiver refused it for good (the message is dead at once).
 
         Must be idempotent on ``message.id`` (the remote system's idempotency key), or on the
         connector's own state kept with ``ctx.state_put``, which is written in the same

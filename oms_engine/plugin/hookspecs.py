@@ -89,9 +89,10 @@ def oms_register_fact_providers(register: RegisterFactProvider, config: Config) 
 
 @hookspec
 def oms_register_connectors(register: RegisterConnector, config: Config) -> None:
-    """Register WMS and carrier connectors (:class:`~oms_engine.Connector`). Collect-all.
+    """Register WMS, carrier, payment and tax platform connectors (:class:`~oms_engine.Connector`). Collect-all.
 
-    ``wms_connector`` and ``carrier_connector`` in config.yaml name the ones in use.
+    ``wms_connector``, ``carrier_connector``, ``payment_connector`` and ``tax_connector`` in config.yaml name
+    the ones in use.
 
     :param register: ``register(connector)``.
     :param config: the loaded configuration.

@@ -53,6 +53,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.connectors.carrier_http",
     "oms_plugins.connectors.sim_payment",
     "oms_plugins.connectors.payment_http",
+    "oms_plugins.connectors.sim_tax",
+    "oms_plugins.connectors.tax_http",
     "oms_plugins.senders.files",
     "oms_plugins.templates.directory",
     "oms_plugins.invoices.formats",

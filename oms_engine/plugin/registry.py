@@ -158,9 +158,9 @@ class PluginRegistry:
 
         def connector(plugin: str) -> Callable[..., None]:
             def add(c: Connector) -> None:
-                if not isinstance(c, Connector) or c.kind not in ("wms", "carrier", "payment"):
-                    raise RegistryError(f"plugin '{plugin}': {c!r} is not a connector of kind 'wms', 'carrier' "
-                                        f"or 'payment'")
+                if not isinstance(c, Connector) or c.kind not in ("wms", "carrier", "payment", "tax"):
+                    raise RegistryError(f"plugin '{plugin}': {c!r} is not a connector of kind 'wms', 'carrier', "
+                                        f"'payment' or 'tax'")
                 self.connectors.add(c.name, c, plugin)
             return add
 

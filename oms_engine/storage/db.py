@@ -275,6 +275,16 @@ class Database:
         self._reader = sessionmaker(self.engine.execution_options(oms_readonly=True), expire_on_commit=False,
                                     autoflush=False)
 
+    def lend(self, key: str, value: Any) -> None:
+        """Every session opened by :meth:`session` from now on finds ``value`` at ``s.info[key]``.
+
+        For a service that code deep inside a transaction needs and whose callers cannot hand it down (the
+        e-invoice submitter that issuing an invoice queues for, invoices/submission.py).
+        """
+        info = dict(self.sessionmaker.kw.get("info") or {})
+        info[key] = value
+        self.sessionmaker.configure(info=info)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any exception."""

@@ -58,6 +58,8 @@ def test_demo_runs_every_order_to_an_end_and_keeps_the_books(tmp_path: Path) -> 
     assert "Settlement:" in text
     # Every order paid in full is invoiced; every refund of its money has a credit note; they add up.
     assert m["invoices"] > 100 and m["credit_notes"] > 0 and m["invoices_off"] == 0
+    # Each of them was submitted to the (simulated) tax platform and issued there.
+    assert m["einvoices"] == {"accepted": m["invoices"] + m["credit_notes"]} and "E-invoices at the tax" in text
     # The closing line gives the rate: every order, child orders included, per second of the run.
     total = sum(summary["orders"].values()) + sum(summary["children"].values())
     assert summary["orders_per_s"] == pytest.approx(total / summary["seconds"], rel=0.01)

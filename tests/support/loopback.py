@@ -91,6 +91,7 @@ class LoopbackServer:
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port = 0      # any free port at first; started again after close(), the same one (a system back up)
 
     # -- the answers (subclasses) --------------------------------------------------------------------------
     def _decide(self, rec: Received) -> tuple[int, bytes, str, float]:
@@ -111,7 +112,9 @@ class LoopbackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._stop.clear()
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._port = int(server.server_address[1])
         server.daemon_threads = False     # server_close() joins every handler thread
         server.block_on_close = True
         self._server = server

@@ -30,6 +30,14 @@ class Invoice(Base):
     reason: Mapped[str] = mapped_column(String(300), default="")
     document: Mapped[dict[str, Any]] = mapped_column(JSON)                 # the e-invoice
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Its submission to the tax platform (invoices/submission.py): unsubmitted | pending | accepted | refused.
+    # Rows issued before submission existed read unsubmitted (migration 0020), and so do those issued with no
+    # tax connector set.
+    submission: Mapped[str] = mapped_column(String(12), server_default="unsubmitted")
+    official_no: Mapped[str | None] = mapped_column(String(64), nullable=True)     # the platform's own number
+    verification: Mapped[str | None] = mapped_column(String(300), nullable=True)   # its check code or url
+    submission_note: Mapped[str] = mapped_column(String(300), server_default="")   # why it was refused
+    submission_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # when it reached that state
     __table_args__ = (
         CheckConstraint("amount >= 0 AND tax >= 0", name="ck_invoice_amounts"),
         Index("ix_invoices_order", "order_id", "id"),
