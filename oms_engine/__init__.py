@@ -18,6 +18,7 @@ from .orders.canonical import (
     CanonicalLine,
     CanonicalOrder,
     CanonicalPayment,
+    LinePromotion,
     ParsedPayload,
 )
 from .plugin.contracts import (
@@ -26,6 +27,7 @@ from .plugin.contracts import (
     Connector,
     EInvoiceFormat,
     FactProvider,
+    MessageRefused,
     Notification,
     OutboundMessage,
     ParamsValidator,
@@ -104,7 +106,9 @@ __all__ = [
     "EInvoiceFormat",
     "FactProvider",
     "JsonRejected",
+    "LinePromotion",
     "LineView",
+    "MessageRefused",
     "MoneyError",
     "Notification",
     "OmsError",

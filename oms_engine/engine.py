@@ -19,6 +19,7 @@ from .decisions.fact_builder import FactBuilder
 from .decisions.records import DecisionRecorder
 from .decisions.rulebook import Rulebook
 from .decisions.versions import RuleStore
+from .freight.charges import FreightCharger
 from .fulfilment import master_sync
 from .fulfilment.callbacks import Callbacks
 from .fulfilment.carriers import CarrierCache
@@ -26,6 +27,7 @@ from .fulfilment.dispatch import Dispatch
 from .fulfilment.status_map import load_status_map
 from .fulfilment.stock_documents import StockDocuments
 from .invoices.export import Invoices
+from .invoices.submission import SUBMITTER, Submitter
 from .masterdata.blacklist import Blacklist
 from .masterdata.entities import Entity
 from .masterdata.service import MasterData
@@ -57,7 +59,7 @@ from .pipeline.split import SplitStage
 from .pipeline.tasks import TasksStage
 from .pipeline.timers import TimersStage
 from .plugin.manager import load_plugins
-from .plugin.registry import PluginRegistry
+from .plugin.registry import PluginRegistry, RegistryError
 from .stock.batch import on_freed
 from .stock.closing import Closings
 from .stock.opening import Openings
@@ -121,7 +123,7 @@ class OMS:
                                    shelf_life=config.min_shelf_life_days)
         self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine, mover)
         creator = OrderCreator(clock=clock, plugins=plugins, numbers=self.numbers, machine=machine,
-                               warehouses=self.warehouses)
+                               warehouses=self.warehouses, freight=FreightCharger(rulebook), decisions=decisions)
         self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator)
         self.masterdata = MasterData(db=db, clock=clock, checks={"warehouses": self._check_warehouse})
         self.masterdata.on_change.append(self._master_changed)
@@ -132,7 +134,15 @@ class OMS:
         self.reconciler = Reconciler(db=db, clock=clock)
         self.closings = Closings(db=db, clock=clock)
         plugins.einvoice_formats.get(config.einvoice_format)   # an unknown format is refused at start
-        self.invoices = Invoices(db=db, plugins=plugins, default_format=config.einvoice_format)
+        if config.tax_connector and plugins.connectors.get(config.tax_connector).kind != "tax":
+            raise RegistryError(f"tax_connector: connector '{config.tax_connector}' is not a tax platform's")
+        # Every invoice issued in a session of this database has its e-invoice queued for the tax platform in
+        # that transaction (invoices/submission.py): issuing runs inside payments, cancellations and after-sales.
+        self.submitter = submitter = Submitter(outbox=outbox, connector=config.tax_connector, plugins=plugins,
+                                               fmt=config.einvoice_format)
+        db.lend(SUBMITTER, submitter)
+        self.invoices = Invoices(db=db, plugins=plugins, default_format=config.einvoice_format, submitter=submitter,
+                                 clock=clock, batch_size=config.batch_size)
         self.documents = StockDocuments(db=db, clock=clock, outbox=outbox, warehouses=warehouses,
                                         wants_master_data=self._wants_master_data)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses,

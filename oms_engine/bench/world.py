@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from ..clock import Clock
-from ..demo.generator import CARRIERS
+from ..demo.generator import CARRIERS, FREIGHT_TEMPLATES
 from ..masterdata.seeding import seed as seed_master_data
 from ..storage.db import Database
 from ..storage.models import Customer
@@ -107,7 +107,7 @@ def write(db: Database, world: World) -> None:
     (masterdata/seeding.py): checked, with history, and the stock as opening rows of the ledger. Customers
     with a bulk INSERT (intake creates them; they are not master data)."""
     seed_master_data(db, Clock(), carriers=CARRIERS, warehouses=WAREHOUSES, products=world.products, stock=world.stock,
-                     source="bench", actor="oms:bench")
+                     freight_templates=FREIGHT_TEMPLATES, source="bench", actor="oms:bench")
     now = datetime.now(UTC).replace(tzinfo=None)
     with db.session() as s:
         s.execute(insert(Customer), [{"ref": c["ref"], "name": c["name"], "email": c["email"], "phone": c["phone"],

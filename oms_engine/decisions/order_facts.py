@@ -102,6 +102,20 @@ COMMISSION_FIELDS: dict[str, type] = {
     "commission.channel": str,
 }
 
+# What the freight of an order is decided on at intake (freight/charges.py), before the order is stored.
+FREIGHT_FIELDS: dict[str, type] = {
+    "freight.channel": str,
+    "freight.currency": str,
+    "freight.country": str,         # ISO 3166-1 alpha-2 of the ship-to address
+    "freight.region": str,          # its province or state
+    "freight.city": str,
+    "freight.customer_level": str,
+    "freight.payment_method": str,  # as the channel names it ("cod": cash on delivery)
+    "freight.weight_g": int,        # of the goods, as the catalogue weighs them
+    "freight.goods": int,           # worth of the goods after promotions, minor units
+    "freight.sent": bool,           # the channel sent a freight figure of its own
+}
+
 # The facts that need a query over the customer's order history.
 STATISTICS = ("customer.order_count", "customer.orders_last_24h")
 

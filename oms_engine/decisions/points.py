@@ -15,6 +15,7 @@ class DecisionPoint(StrEnum):
     AFTERSALES = "aftersales"        # approve, review or deny an after-sales case
     REFUNDS = "refunds"              # which means of payment a refund goes back to first
     COMMISSION = "commission"        # the commission a merchant pays on its sales (settlement statements)
+    FREIGHT = "freight"              # the freight template an order is charged by (or checked against)
 
 
 POINTS: tuple[str, ...] = tuple(p.value for p in DecisionPoint)

@@ -35,6 +35,7 @@ from .order_facts import (
     CASE_FIELDS,
     COMMISSION_FIELDS,
     CORE_FIELDS,
+    FREIGHT_FIELDS,
     LINE_FLAGS,
     REFUND_FIELDS,
     SHIPMENT_FIELDS,
@@ -153,6 +154,23 @@ def _refund_to(params: Mapping[str, Any]) -> None:
         _require(params, "reason", str)
 
 
+def _freight_template(params: Mapping[str, Any]) -> None:
+    _only(params, {"code", "on_mismatch", "tolerance"})
+    _require(params, "code", str)
+    if params.get("on_mismatch", "record") not in ("record", "hold"):
+        raise ValueError("'on_mismatch' is record (the default) or hold")
+    _int(params, "tolerance", 0, 10**12)
+
+
+def _freight_free(params: Mapping[str, Any]) -> None:
+    _only(params, {"reason", "on_mismatch", "tolerance"})
+    if "reason" in params:
+        _require(params, "reason", str)
+    if params.get("on_mismatch", "record") not in ("record", "hold"):
+        raise ValueError("'on_mismatch' is record (the default) or hold")
+    _int(params, "tolerance", 0, 10**12)
+
+
 class Rulebook:
     def __init__(self, rules_dir: Path, plugins: PluginRegistry) -> None:
         self.dir = Path(rules_dir)
@@ -170,6 +188,8 @@ class Rulebook:
     def _schema(self, point: str) -> FactSchema:
         if point == DecisionPoint.COMMISSION:
             return FactSchema(dict(COMMISSION_FIELDS))     # about a merchant's sales, not one order
+        if point == DecisionPoint.FREIGHT:
+            return FactSchema(dict(FREIGHT_FIELDS))        # decided before the order is stored
         fields: dict[str, type] = dict(CORE_FIELDS)
         for _, provider in self.plugins.fact_providers.items():
             fields.update(provider.fields)
@@ -216,11 +236,18 @@ class Rulebook:
         elif point == DecisionPoint.COMMISSION:
             specs.append(ActionSpec("commission", "charge the merchant this rate, in basis points of its net sales",
                                     _commission))
+        elif point == DecisionPoint.FREIGHT:
+            specs.append(ActionSpec("template", "charge the freight this master-data template prices (and check "
+                                                "the channel's figure against it)", _freight_template))
+            specs.append(ActionSpec("free", "charge no freight (and check the channel's figure is none)",
+                                    _freight_free))
         elif point == DecisionPoint.REFUNDS:
             specs.append(ActionSpec("refund_to", "pay back to these means of payment first, in this order",
                                     _refund_to))
             specs.append(ActionSpec("claw_back", "take the promotions on the goods the customer keeps off an "
                                                  "after-sales refund", _reason_only))
+            specs.append(ActionSpec("keep_freight", "keep the freight of a parcel the customer refused at the door "
+                                                    "out of its refund", _reason_only))
         elif point == DecisionPoint.NOTIFICATIONS:
             def notify(params: Mapping[str, Any]) -> None:
                 _only(params, {"template", "medium"})

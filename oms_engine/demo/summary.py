@@ -98,6 +98,9 @@ def money_counts(s: Any, rates: CommissionRates) -> dict[str, Any]:
             orders[cur] = int(paid or 0) - int(back or 0)
     cases = dict(s.execute(select(AftersalesCase.status, func.count()).group_by(AftersalesCase.status)).all())
     kinds = dict(s.execute(select(Invoice.kind, func.count()).group_by(Invoice.kind)).all())
+    # How the invoices and credit notes stand with the tax platform (the simulated one in the demo).
+    submitted = {st: int(n) for st, n in s.execute(select(Invoice.submission, func.count())
+                                                   .group_by(Invoice.submission))}
     invoiced = [o for o in s.scalars(select(Order).where(Order.id.in_(
         select(Invoice.order_id).where(Invoice.kind == "invoice"))))]
     off = sum(1 for o in invoiced if len(set(balance(s, o))) != 1)
@@ -115,10 +118,14 @@ def money_counts(s: Any, rates: CommissionRates) -> dict[str, Any]:
                       if sum(st["gross"] for st in settled["statements"] if st["currency"] == cur) != tot["invoiced"]
                       or sum(st["refunds"] for st in settled["statements"] if st["currency"] == cur)
                       != tot["credited"]]
-    return {"payments": int(payments.get("payment", 0)), "refunds": refunds, "ledger_net": ledger,
+    # Freight the OMS charged by its templates, and channel figures that differed from them.
+    freight = Counter(str((d.outcome or {}).get("source")) for d in s.scalars(
+        select(DecisionRecord).where(DecisionRecord.point == "freight")))
+    return {"freight": dict(freight),
+            "payments": int(payments.get("payment", 0)), "refunds": refunds, "ledger_net": ledger,
             "orders_net": orders, "balanced": ledger == orders, "cases": cases, "case_kinds": kinds_of_case,
             "invoices": int(kinds.get("invoice", 0)), "credit_notes": int(kinds.get("credit_note", 0)),
-            "invoices_off": off, "wallet_accounts": len(accounts), "wallet_movements": moves,
+            "invoices_off": off, "einvoices": submitted, "wallet_accounts": len(accounts), "wallet_movements": moves,
             "wallets_off": wallets_off, "merchants_settled": len({st["merchant"] for st in settled["statements"]}),
             "commission": sum(st["commission"] for st in settled["statements"]),
             "settlement_off": settlement_off}
@@ -214,6 +221,8 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
                   f"paid less refunded for every order invoiced: "
                   + ("[bold]holds[/bold]" if not m["invoices_off"] else
                      f"[bold red]does not hold for {m['invoices_off']}[/bold red]"))
+    console.print("E-invoices at the tax platform: " + (", ".join(f"{st} {n}" for st, n in
+                                                                  sorted(m["einvoices"].items())) or "none"))
     console.print("After-sales cases: " + (", ".join(f"{k} {v}" for k, v in sorted(m["case_kinds"].items()))
                                             or "none") + "; now " + (", ".join(f"{k} {v}" for k, v in
                                                                                sorted(m["cases"].items())) or "-"))
@@ -227,6 +236,9 @@ def print_summary(console: Console, d: dict[str, Any]) -> None:
                   + "; the statements add up to the invoices and credit notes: "
                   + ("[bold]holds[/bold]" if not m["settlement_off"] else
                      f"[bold red]does not hold in {', '.join(m['settlement_off'])}[/bold red]"))
+    fr = m["freight"]
+    console.print(f"Freight: {fr.get('template', 0)} orders charged by their freight template (the channel sent "
+                  f"none), {fr.get('channel', 0)} channel figures differing from it recorded")
     console.print("Scripted events: " + ", ".join(f"{k} {v}" for k, v in sorted(d["actions"].items())))
     if d["ingest_errors"]:
         console.print(f"Payloads refused: {len(d['ingest_errors'])}, e.g. {d['ingest_errors'][0]}")

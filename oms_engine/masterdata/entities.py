@@ -14,8 +14,17 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..storage.models import Carrier, CarrierService, Product, SkuMapping, Supplier, Warehouse
-from .schemas import CarrierIn, ProductIn, ServiceIn, SkuMappingIn, SupplierIn, WarehouseIn
+from ..storage.models import Carrier, CarrierService, FreightTemplate, Product, SkuMapping, Supplier, Warehouse
+from .schemas import (
+    CarrierIn,
+    FreightTemplateIn,
+    ProductIn,
+    ServiceIn,
+    SkuMappingIn,
+    SupplierIn,
+    WarehouseIn,
+    freight_input,
+)
 
 # (row index, field, message) for each row whose references do not hold.
 Problems = list[tuple[int, str, str]]
@@ -34,6 +43,8 @@ class Entity:
     # Records of another entity a record may carry in a list field, keyed to it: (field, entity plural,
     # the child's field naming the parent). A carrier's services, say.
     children: tuple[str, str, str] | None = None
+    # A stored record's fields as the schema takes them, where they differ (money as decimal amounts).
+    as_input: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def key_of(self, record: Any) -> tuple[Any, ...]:
         return tuple(getattr(record, k) for k in self.keys)
@@ -114,6 +125,9 @@ SUPPLIERS = Entity("supplier", "suppliers", Supplier, SupplierIn, ("code",), ("n
                    ("code", "name", "contact", "active"))
 SKU_MAPPINGS = Entity("sku_mapping", "skus", SkuMapping, SkuMappingIn, ("channel", "channel_sku"), ("sku",),
                       ("channel", "channel_sku", "sku", "active"), _mapping_refs)
+FREIGHT_TEMPLATES = Entity("freight template", "freight-templates", FreightTemplate, FreightTemplateIn, ("code",),
+                           ("name", "currency", "zones", "free_above"), ("code", "name", "currency", "active"),
+                           as_input=freight_input)
 
 ENTITIES: dict[str, Entity] = {e.plural: e for e in (PRODUCTS, WAREHOUSES, CARRIERS, SERVICES, SUPPLIERS,
-                                                     SKU_MAPPINGS)}
+                                                     SKU_MAPPINGS, FREIGHT_TEMPLATES)}

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..money import MoneyError, currency_digits, to_minor
+from ..money import MoneyError, currency_digits, decimal_text, to_minor
 from ..orders.canonical import Id32, Id64, SingleLine, Text64, Text100, Text200
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -178,6 +178,83 @@ class SupplierIn(Record):
     name: Text200
     contact: dict[str, Annotated[str, Field(max_length=200), SingleLine]] = {}
     address: dict[str, Annotated[str, Field(max_length=200), SingleLine]] = {}
+
+
+def _region(value: str) -> str:
+    # "*" (anywhere), "CN" (a country), "CN/Jiangsu" (a region of a country) or "Jiangsu" (a region by name).
+    country, sep, region = value.partition("/")
+    if sep and (not re.fullmatch(r"[A-Z]{2}", country) or not region.strip()):
+        raise ValueError(f"{value[:40]!r} is not COUNTRY/REGION (e.g. \"CN/Xinjiang\")")
+    return value
+
+
+Region = Annotated[str, Field(min_length=1, max_length=64), SingleLine, AfterValidator(_region)]
+AmountIn = str | int
+Weight = Annotated[int, Field(ge=0, le=10**9)]
+
+
+class FreightZoneIn(BaseModel):
+    """A zone of a freight template: where it applies and what it charges. Amounts are decimal amounts in the
+    template's currency ("12.00"); the template turns them into minor units."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    regions: Annotated[list[Region], BeforeValidator(_split), Field(min_length=1, max_length=200)]
+    first_weight_g: Weight = 0            # 0: one price whatever the weight (then extra_price is 0)
+    first_price: AmountIn
+    extra_weight_g: Annotated[int, Field(ge=1, le=10**9)] = 1000
+    extra_price: AmountIn = 0
+    free_above: AmountIn | None = None    # overrides the template's threshold for this zone
+
+
+class FreightTemplateIn(Record):
+    code: Code32
+    name: Text100
+    currency: Currency
+    zones: Annotated[list[FreightZoneIn], Field(min_length=1, max_length=100)]
+    # Goods (after promotions) at or above it travel free; a zone may say otherwise.
+    free_above: AmountIn | None = None
+
+    @model_validator(mode="after")
+    def _amounts(self) -> FreightTemplateIn:
+        try:
+            self.free_above = _amount(self.free_above, self.currency)
+            for i, z in enumerate(self.zones):
+                z.first_price, z.extra_price = _amount(z.first_price, self.currency), _amount(z.extra_price,
+                                                                                              self.currency)
+                z.free_above = _amount(z.free_above, self.currency)
+                if not z.first_weight_g and z.extra_price:
+                    raise ValueError(f"zone {i + 1}: a zone without a first weight charges one price; "
+                                     "extra_price needs first_weight_g")
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+        seen: dict[str, int] = {}
+        for i, z in enumerate(self.zones, 1):
+            for r in z.regions:
+                if r.casefold() in seen:
+                    raise ValueError(f"zone {i}: '{r}' is in zone {seen[r.casefold()]} already")
+                seen[r.casefold()] = i
+        return self
+
+
+def _amount(value: AmountIn | None, currency: str) -> int | None:
+    """A decimal amount ("12.00", or 12 for whole units, as a product's price is read) in minor units."""
+    return None if value is None else to_minor(value, currency)
+
+
+def freight_input(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored freight template as :class:`FreightTemplateIn` takes it: its amounts as decimal amounts."""
+    cur = data["currency"]
+
+    def text(v: int | None) -> str | None:
+        return None if v is None else decimal_text(v, cur)
+
+    out = dict(data, free_above=text(data.get("free_above")))
+    out["zones"] = [{**z, "first_price": text(z["first_price"]), "extra_price": text(z["extra_price"]),
+                     "free_above": text(z.get("free_above"))} for z in data["zones"]]
+    for z in out["zones"]:
+        if z["free_above"] is None:
+            del z["free_above"]
+    return out
 
 
 class SkuMappingIn(Record):

@@ -25,7 +25,8 @@ def product_record(p: dict[str, Any]) -> dict[str, Any]:
 
 def seed(db: Database, clock: Clock, *, warehouses: Sequence[dict[str, Any]] = (),
          products: Sequence[dict[str, Any]] = (), stock: Sequence[dict[str, Any]] = (),
-         carriers: Sequence[dict[str, Any]] = (), source: str = "seed", actor: str = "oms:seed") -> None:
+         carriers: Sequence[dict[str, Any]] = (), freight_templates: Sequence[dict[str, Any]] = (),
+         source: str = "seed", actor: str = "oms:seed") -> None:
     """``carriers``: with their ``services`` nested, set up before the warehouses that name them. ``stock``:
     rows of warehouse, sku, quantity (and unit_cost, lot, expires_on), posted as opening balances."""
     md = MasterData(db=db, clock=clock)
@@ -38,6 +39,9 @@ def seed(db: Database, clock: Clock, *, warehouses: Sequence[dict[str, Any]] = (
     if products:
         md.apply("products", [Row(f"{source}:product {i}", product_record(p)) for i, p in enumerate(products, 1)],
                  actor=actor, source=source)
+    if freight_templates:
+        md.apply("freight-templates", [Row(f"{source}:freight template {i}", dict(f))
+                                       for i, f in enumerate(freight_templates, 1)], actor=actor, source=source)
     if stock:
         Openings(db=db, clock=clock).import_rows([Row(f"{source}:stock {i}", dict(r)) for i, r in enumerate(stock, 1)],
                                                  actor=actor, source=source)

@@ -153,6 +153,8 @@ def stored_input(ent: Entity, record: Any) -> dict[str, Any]:
     data = {name: getattr(record, name) for name in (*ent.keys, *ent.fields, "active")}
     if "price" in data:   # money is given as a decimal amount
         data["price"] = decimal_text(data["price"], data["currency"])
+    if ent.as_input is not None:
+        data = ent.as_input(data)
     return {k: v for k, v in data.items() if v is not None}
 
 

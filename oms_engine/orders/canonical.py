@@ -205,6 +205,15 @@ class CanonicalCustomer(_Strict):
     level: Id32 = "regular"
 
 
+class LinePromotion(_Strict):
+    """A promotion the channel says a line got, kept as it sent it: the amount off the line, in minor units."""
+
+    code: Text64 = ""          # the coupon or campaign code
+    name: Text200 = ""         # as the shop shows it ("2 for 1", "Double 11")
+    kind: Text32 = ""          # the channel's own word: coupon, price_cut, bundle...
+    amount: Amount
+
+
 class CanonicalLine(_Strict):
     sku: Id64
     quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
@@ -212,6 +221,8 @@ class CanonicalLine(_Strict):
     unit_price: Amount | None = None
     name: Text200 | None = None
     channel_line_id: Text128 | None = None
+    # The promotions the channel allotted to this line (part of the order's ``coupon``).
+    promotions: Annotated[tuple[LinePromotion, ...], Field(max_length=50)] = ()
 
     @model_validator(mode="after")
     def _line_total(self) -> CanonicalLine:
@@ -219,6 +230,10 @@ class CanonicalLine(_Strict):
             raise ValueError(f"unit_price x quantity is {self.unit_price * self.quantity:,} minor units, "
                              f"over the limit of {MAX_AMOUNT:,}")
         return self
+
+    def promoted(self) -> int:
+        """The promotions' amount off this line."""
+        return sum(p.amount for p in self.promotions)
 
 
 class CanonicalPayment(_Strict):
@@ -251,7 +266,8 @@ class CanonicalOrder(_Strict):
     customer: CanonicalCustomer
     ship_to: CanonicalAddress
     lines: tuple[CanonicalLine, ...]
-    freight: Amount = 0
+    # None: the channel sent no freight; the OMS charges its own (freight/charges.py).
+    freight: Amount | None = None
     tax: Amount = 0
     coupon: Amount = 0
     gift_card: Amount = 0
@@ -296,8 +312,8 @@ class CanonicalOrder(_Strict):
     @model_validator(mode="after")
     def _total(self) -> CanonicalOrder:
         priced = sum(ln.unit_price * ln.quantity for ln in self.lines if ln.unit_price is not None)
-        if priced + self.freight + self.tax > MAX_AMOUNT:
-            total = priced + self.freight + self.tax
+        if priced + (self.freight or 0) + self.tax > MAX_AMOUNT:
+            total = priced + (self.freight or 0) + self.tax
             raise ValueError(f"lines + freight + tax come to {format_minor(total, self.currency)}, "
                              f"over the limit of {format_minor(MAX_AMOUNT, self.currency)}")
         return self
@@ -310,6 +326,10 @@ class CanonicalOrder(_Strict):
         """sha256 of the order's content: sorted keys, instants in UTC, fields left at their default omitted
         (so a field added to the model later does not change the hash of orders that do not use it)."""
         data = self.model_dump(mode="json", exclude_defaults=True)
+        if data.get("freight") == 0:
+            # Freight 0 hashed as it did when no freight and freight 0 were one thing, so an order stored
+            # before sent again is known to be the same.
+            del data["freight"]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..clock import Clock
 from ..errors import CommandError
 from ..payments import ledger
-from ..payments.status import is_paid
+from ..payments.status import cleared, is_paid
 from ..plugin.registry import PluginRegistry
 from ..stock.reservations import lock_held
 from ..stock.warehouses import WarehouseCache
@@ -83,7 +83,7 @@ class Commands:
             order = get_order(s, number, lock=True)
             if order.status != State.ON_HOLD.value:
                 raise IllegalTransition(number, order.status, Event.RELEASE.value)
-            event = Event.RELEASE if is_paid(order) or order.parent_id else Event.RELEASE_UNPAID
+            event = Event.RELEASE if cleared(order) or order.parent_id else Event.RELEASE_UNPAID
             check(order, event)
             if order.hold_stage == HoldStage.INTAKE.value:
                 # Held at intake: released only once what held it is fixed (SKUs mapped, stock reserved).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -19,8 +19,12 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..errors import OmsError
-from ..money import MAX_AMOUNT, apportion, format_minor
+from ..freight.charges import FreightCharger, Outcome, Shipment
+from ..freight.templates import Template
+from ..money import MAX_AMOUNT, format_minor
 from ..payments.ledger import record_intake_payments
+from ..payments.methods import REPLACEMENT, Method, method_of
+from ..payments.status import COD
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import WarehouseView
 from ..stock.reservations import load_for_reserving, reserve_lines
@@ -29,6 +33,7 @@ from ..storage.driver import fetch
 from ..storage.models import Order, Product
 from .canonical import CanonicalOrder, naive_utc
 from .customers import customers_for_orders, known_customers
+from .discounts import line_discounts
 from .flow import FIRST, HoldStage
 from .incidents import record_incident
 from .kits import LOT_TRACKED, requirements, snapshot
@@ -36,6 +41,9 @@ from .machine import Event, OrderMachine, State
 from .numbering import NumberGenerator
 from .records import CustomerRec, OrderRec, insert_orders
 from .waits import Wait, record_waits
+
+if TYPE_CHECKING:
+    from ..decisions.records import DecisionRecorder
 
 
 class OrderRefused(OmsError, ValueError):
@@ -75,6 +83,13 @@ def _products(conn: Any, skus: set[str]) -> dict[str, ProductRow]:
     for i in range(0, len(wanted), _CHUNK):
         out.update((r[0], ProductRow(*r)) for r in fetch(conn, _PRODUCTS, {"skus": wanted[i:i + _CHUNK]}))
     return out
+
+
+def _method(canon: CanonicalOrder) -> str:
+    """The payment method as the order keeps it: the channel's word, but "cod" for cash on delivery, which the
+    OMS acts on (it ships unpaid, collected at the door)."""
+    name = canon.payment.method if canon.payment else ""
+    return COD if name and method_of(name) is Method.COD else name[:32]
 
 
 def _parts(p: ProductRow) -> list[tuple[str, int]]:
@@ -124,6 +139,7 @@ class Prefetched:
     warehouses: tuple[WarehouseView, ...]
     cache: FactCache
     sku_faults: dict[str, Exception] = field(default_factory=dict)   # channel SKU -> why its mapping failed
+    freight_templates: dict[str, Template] = field(default_factory=dict)   # by code, when the rules ask
 
 
 @dataclass
@@ -140,13 +156,18 @@ class _Draft:
     # disagree, a price in another currency...) means it waits for that person instead.
     waits: list[tuple[Wait, str]] = field(default_factory=list)
     person: bool = False
+    freight: Outcome | None = None
 
 
 class OrderCreator:
     def __init__(self, *, clock: Clock, plugins: PluginRegistry, numbers: NumberGenerator, machine: OrderMachine,
-                 warehouses: WarehouseCache) -> None:
+                 warehouses: WarehouseCache, freight: FreightCharger | None = None,
+                 decisions: DecisionRecorder | None = None) -> None:
+        """``freight``: charges the freight a channel does not send and checks the freight it does (none: the
+        channel's figure, unchecked); ``decisions``: records those freight decisions."""
         self.clock, self.plugins, self.numbers = clock, plugins, numbers
         self.machine, self.warehouses = machine, warehouses
+        self.freight, self.decisions = freight, decisions
 
     def prefetch(self, s: Session, channel: str, orders: list[CanonicalOrder],
                  skus: dict[str, str], sku_faults: dict[str, Exception] | None = None) -> Prefetched:
@@ -171,7 +192,8 @@ class OrderCreator:
         mapped = ((skus.get(ln.sku, ln.sku), ln.quantity) for o in orders for ln in o.lines)
         load_for_reserving(s, [(sku, qty * per) for sku, qty in mapped if sku in products
                                for sku, per in _parts(products[sku])], whs)
-        return Prefetched(seen, customers, products, skus, whs, FactCache(), dict(sku_faults or {}))
+        templates = FreightCharger.templates(s) if self.freight is not None and self.freight.needed() else {}
+        return Prefetched(seen, customers, products, skus, whs, FactCache(), dict(sku_faults or {}), templates)
 
     def _draft(self, canon: CanonicalOrder, digest: str, payload_id: int | None, pre: Prefetched,
                now: datetime) -> _Draft:
@@ -203,7 +225,8 @@ class OrderCreator:
                     "quantity": ln.quantity, "unit_price": price, "goods": price * ln.quantity, "discount": 0,
                     "merchant": p.merchant if p else "", "weight_g": p.weight_g if p else 0,
                     "volume_cm3": p.volume_cm3 if p else 0,
-                    "attributes": dict(p.attributes or {}) if p else {}, "mapped": p is not None, "components": None}
+                    "attributes": dict(p.attributes or {}) if p else {}, "mapped": p is not None, "components": None,
+                    "promotions": [pr.model_dump() for pr in ln.promotions] or None}
             if p is not None and p.lot_tracked:
                 line["attributes"][LOT_TRACKED] = True
             if p is not None and p.components:
@@ -213,8 +236,24 @@ class OrderCreator:
                     person = True
             lines.append(line)
         goods = sum(ln["goods"] for ln in lines)
-        discounts = canon.coupon + canon.gift_card + canon.points
-        gross = goods + canon.freight + canon.tax
+        coupon, promoted = canon.coupon, [ln.promoted() for ln in canon.lines]
+        if sum(promoted) and not coupon:
+            coupon = sum(promoted)     # the order's promotions are those its lines got
+        for line, amount in zip(lines, promoted, strict=True):
+            if amount > line["goods"]:
+                person = True
+                holds.append(f"line {line['line_no']}: promotions {format_minor(amount, canon.currency)} exceed its "
+                             f"goods {format_minor(line['goods'], canon.currency)}")
+        if sum(promoted) > coupon:
+            person = True
+            holds.append(f"line promotions add up to {format_minor(sum(promoted), canon.currency)}, more than the "
+                         f"order's coupon {format_minor(coupon, canon.currency)}")
+        freight = self._freight(canon, lines, goods - min(coupon, goods), pre)
+        if freight.hold:
+            person = True
+            holds.append(freight.hold)
+        discounts = coupon + canon.gift_card + canon.points
+        gross = goods + freight.amount + canon.tax
         if gross > MAX_AMOUNT:
             # The canonical model bounds the prices a channel sends; catalogue prices times quantities
             # can still add up past what the amount columns and their sums are sized for.
@@ -225,10 +264,10 @@ class OrderCreator:
             holds.append(f"discounts {format_minor(discounts, canon.currency)} exceed the order total "
                          f"{format_minor(gross, canon.currency)}")
         payable = max(gross - discounts, 0)
-        # A line's discount is its share of the promotions (the coupon); gift card and points are means of
-        # payment (payments/wallets.py). Promotions reduce the goods first; what is left over reduces freight.
-        for ln, share in zip(lines, apportion(min(canon.coupon, goods), [ln["goods"] for ln in lines]),
-                             strict=True):
+        # A line's discount is its share of the promotions (the coupon): what the channel allotted to it, and
+        # of the rest a share by what is left of its goods. Gift card and points are means of payment
+        # (payments/wallets.py). Promotions reduce the goods first; what is left over reduces freight.
+        for ln, share in zip(lines, line_discounts([ln["goods"] for ln in lines], promoted, coupon), strict=True):
             ln["discount"] = share
         if canon.declared_total is not None and canon.declared_total != payable:
             person = True
@@ -237,16 +276,31 @@ class OrderCreator:
         placed_at = naive_utc(canon.placed_at) if canon.placed_at else now
         row = {"channel": canon.channel, "external_id": canon.external_id, "status": State.PENDING_PAYMENT.value,
                "currency": canon.currency, "ship_to": canon.ship_to.model_dump(), "goods": goods,
-               "freight": canon.freight, "tax": canon.tax, "coupon": canon.coupon, "gift_card": canon.gift_card,
+               "freight": freight.amount, "tax": canon.tax, "coupon": coupon, "gift_card": canon.gift_card,
                "points": canon.points, "payable": payable, "declared_total": canon.declared_total,
                "paid_amount": 0, "refund_amount": 0, "placed_at": placed_at, "created_at": now, "updated_at": now,
                "payload_id": payload_id, "note": canon.note, "stage": FIRST.value,
-               "payment_method": (canon.payment.method if canon.payment else "")[:32],
+               "payment_method": _method(canon),
                "delivery_from": naive_utc(canon.deliver_from) if canon.deliver_from else None,
                "delivery_by": naive_utc(canon.deliver_by) if canon.deliver_by else None,
                "contact": canon.contact(), "content_hash": digest,
                "due_at": self.machine.first_deadline(State.PENDING_PAYMENT, placed_at)}
-        return _Draft(canon, digest, row, lines, holds, payload_id, waits, person)
+        return _Draft(canon, digest, row, lines, holds, payload_id, waits, person, freight)
+
+    def _freight(self, canon: CanonicalOrder, lines: list[dict[str, Any]], goods: int, pre: Prefetched) -> Outcome:
+        """The order's freight: the channel's, checked, or the templates' (freight/charges.py)."""
+        if self.freight is None or (canon.payment is not None and canon.payment.method == REPLACEMENT) \
+                or not self.freight.needed():
+            # A replacement an exchange sends travels at the shop's cost.
+            return Outcome(canon.freight or 0)
+        known = pre.customers.get(canon.customer.ref)
+        to = canon.ship_to
+        return self.freight.charge(Shipment(
+            channel=canon.channel, currency=canon.currency, country=to.country, region=to.region, city=to.city,
+            customer_level=known.level if known is not None else canon.customer.level,
+            payment_method=canon.payment.method if canon.payment is not None else "",
+            weight_g=sum(ln["weight_g"] * ln["quantity"] for ln in lines), goods=goods, sent=canon.freight),
+            pre.freight_templates)
 
     def create_many(self, s: Session, items: list[tuple[CanonicalOrder, str, int | None]], pre: Prefetched
                     ) -> list[OrderRec | Seen | OmsError]:
@@ -284,6 +338,8 @@ class OrderCreator:
         """The created order's history, stock, payment and first transition."""
         canon, holds = d.canon, d.holds
         self.machine.create(s, order, actor=f"channel:{canon.channel}", cause=f"payload {d.payload_id}")
+        if d.freight is not None and d.freight.record is not None and self.decisions is not None:
+            self.decisions.record(s, order, "freight", d.freight.decision, d.freight.record)  # type: ignore[arg-type]
         for sku in dict.fromkeys(ln.sku for ln in canon.lines if ln.sku in pre.sku_faults):
             record_incident(s, order_id=order.id, stage="intake", error=pre.sku_faults[sku],
                             action=f"order held: SKU '{sku}' not mapped", at=now)
@@ -293,19 +349,23 @@ class OrderCreator:
             holds.extend(f"insufficient stock for SKU '{sku}'" for sku in short)
             d.waits.extend((Wait.STOCK, sku) for sku in short)
         pay = canon.payment
+        # Cash on delivery is paid at the door, not now: the carrier collects it and the delivery records it
+        # (orders/machine.py); ``amount`` is what the channel says to collect.
+        cod = pay is not None and order.payment_method == COD
         if pay is not None or canon.gift_card or canon.points:
             short = record_intake_payments(
                 s, order, naive_utc(pay.paid_at) if pay is not None and pay.paid_at else now,
                 actor=f"channel:{canon.channel}",
-                cash=(pay.amount, pay.transaction_id, pay.method) if pay is not None else None,
+                cash=(pay.amount, pay.transaction_id, pay.method) if pay is not None and not cod else None,
                 gift_card=canon.gift_card, gift_card_code=canon.gift_card_code, points=canon.points,
                 customer_ref=canon.customer.ref)
             if short:
                 d.person = True
                 holds.extend(short)
-        if pay is not None and pay.amount != order.payable and not holds:
+        if pay is not None and pay.amount != order.payable and not holds and not (cod and not pay.amount):
             d.person = True
-            holds.append(f"payment {format_minor(pay.amount, canon.currency)} differs from payable "
+            what = "cash to collect" if cod else "payment"
+            holds.append(f"{what} {format_minor(pay.amount, canon.currency)} differs from payable "
                          f"{format_minor(order.payable, canon.currency)}")
         if holds:
             order.hold_reason = "; ".join(dict.fromkeys(holds))
@@ -315,4 +375,6 @@ class OrderCreator:
                 record_waits(s, order.id, d.waits, now)
         elif canon.payment is not None:
             self.machine.fire(s, order, Event.PAY, actor=f"channel:{canon.channel}",
-                              cause=f"payment {canon.payment.transaction_id}", cache=pre.cache)
+                              cause=f"cash on delivery {canon.payment.transaction_id}: "
+                                    f"{format_minor(order.payable, canon.currency)} to collect" if cod else
+                              f"payment {canon.payment.transaction_id}", cache=pre.cache)

@@ -72,7 +72,9 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         "carrier": o.carrier, "tracking_no": o.tracking_no, "due_at": iso(o.due_at),
         "lines": [{"line_no": ln.line_no, "sku": ln.sku, "channel_sku": ln.channel_sku, "name": ln.name,
                    "quantity": ln.quantity, "unit_price": ln.unit_price, "goods": ln.goods, "discount": ln.discount,
-                   "merchant": ln.merchant, "attributes": ln.attributes} for ln in o.lines],
+                   "merchant": ln.merchant, "attributes": ln.attributes,
+                   # The promotions the channel allotted to the line, as it sent them (part of ``discount``).
+                   "promotions": ln.promotions or []} for ln in o.lines],
         "children": [order_summary(c) for c in o.children],
         "reservations": [{"warehouse": r.warehouse, "sku": r.sku, "line_no": r.line_no, "quantity": r.quantity}
                          for r in reservations],

@@ -27,7 +27,7 @@ from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..payments import ledger
 from ..payments.methods import REPLACEMENT
 from ..payments.refunds import Refunds
-from ..payments.status import is_paid
+from ..payments.status import cleared, is_cod
 from ..plugin.faults import PluginFault
 from ..statemachine import Effect, GuardFailed, IllegalTransition, Table, Transition, effect
 from ..stock import lots
@@ -154,17 +154,17 @@ def stop_event(state: str) -> Event:
 
 # -- guards: a reason the event may not happen now, or None -------------------------
 def _guard_pay(order: Order) -> str | None:
-    if order.paid_amount < order.payable:
+    if order.paid_amount < order.payable and not is_cod(order):   # cash on delivery: paid at the door
         return f"paid {order.paid_amount} is less than payable {order.payable}"
     return None
 
 
 def _guard_release(order: Order) -> str | None:
-    return None if is_paid(order) or order.parent_id else "the order is not paid yet (use release_unpaid)"
+    return None if cleared(order) or order.parent_id else "the order is not paid yet (use release_unpaid)"
 
 
 def _guard_release_unpaid(order: Order) -> str | None:
-    return "the order is paid (use release)" if is_paid(order) else None
+    return "the order is paid (use release)" if cleared(order) else None
 
 
 def _guard_split(order: Order) -> str | None:
@@ -318,13 +318,36 @@ def _release_stock(m: OrderMachine, s: Session, t: Transition[State, Event]) -> 
 
 def _refund(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
     # The money goes back with an order that is cancelled, or whose refused parcel is back: what was paid for
-    # it (a child of a split: its share of its parent's payments), owed back to the payments it came from.
+    # it (a child of a split: its share of its parent's payments), owed back to the payments it came from. A
+    # refused parcel's freight may stay with the shop, as the refund rules say (keep_freight).
     order = t.order
     amount = ledger.paid_total(order)
+    if not amount:
+        return
+    reason = f"{t.event.value}: {t.cause}" if t.cause else t.event.value
+    plan = None
+    rules = m.refunds.rules if m.refunds is not None else None
+    if t.event is E.RETURNED and rules is not None:
+        plan = rules.decide(s, order, cause=t.event.value, amount=amount, whole=True,
+                            paid_with=sorted(ledger.open_payments(s, order)))
+        if plan.keep_freight:
+            kept = min(ledger.freight_paid(order), amount)
+            amount -= kept
+            reason += f"; freight {kept} kept: {plan.keep_freight}"
     if amount:
         order.refund_amount = amount
-        ledger.refund_order(s, order, amount, f"{t.event.value}: {t.cause}" if t.cause else t.event.value, t.at,
-                            actor=t.actor, cause=t.event.value, refunds=m.refunds)
+        ledger.refund_order(s, order, amount, reason, t.at, actor=t.actor, cause=t.event.value, refunds=m.refunds,
+                            plan=plan)
+
+
+def _collect(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
+    # Cash on delivery: the parcel is delivered, so the carrier collected what was owed; recorded as the order's
+    # payment (which invoices it), by the carrier's parcel.
+    order = t.order
+    owed = order.payable - order.paid_amount
+    if is_cod(order) and order.parent_id is None and owed > 0:
+        ledger.record_payment(s, order, owed, f"cod:{order.carrier or 'carrier'}:{order.tracking_no or order.number}",
+                              "cod", t.at, actor=t.actor, keep=True, refunds=m.refunds)
 
 
 def _replacement_moved(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
@@ -381,6 +404,7 @@ EFFECTS: tuple[Effect, ...] = (
     effect(_take_back, on=[E.RETURNED]),
     effect(_refund, on=[E.RETURNED]),
     effect(_replacement_moved, to=[S.DELIVERED, S.CANCELLED]),
+    effect(_collect, to=[S.DELIVERED]),
 )
 
 ORDER: Table[State, Event] = Table("order", State, Event, TRANSITIONS, GUARDS, EFFECTS)

@@ -98,7 +98,10 @@ def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: 
                        "discount": shares[n][gi], "merchant": src.merchant, "weight_g": src.weight_g,
                        "volume_cm3": src.volume_cm3,
                        "attributes": dict(src.attributes or {}), "mapped": src.mapped,
-                       "components": list(src.components) if src.components else None})
+                       "components": list(src.components) if src.components else None,
+                       # The channel's promotion details stay on the parent's line, as it sent them; the
+                       # child's line carries its share of their money in ``discount``.
+                       "promotions": None})
         child_lines.append(cl)
     goods = [sum(ln["goods"] for ln in cl) for cl in child_lines]
     disc_w = [sum(ln["discount"] for ln in cl) for cl in child_lines]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -19,9 +20,10 @@ class Method(StrEnum):
 REPLACEMENT = "exchange"
 
 # Words in a channel's own name for the method, most specific first.
-_WORDS: tuple[tuple[str, Method], ...] = (
+# ("cod" as a word only: "QR code" is no cash on delivery.)
+_WORDS: tuple[tuple[str | re.Pattern[str], Method], ...] = (
     ("gift", Method.GIFT_CARD), ("points", Method.POINTS), ("loyalty", Method.POINTS),
-    ("cash on delivery", Method.COD), ("cash_on_delivery", Method.COD), ("cod", Method.COD),
+    ("cash on delivery", Method.COD), ("cash_on_delivery", Method.COD), (re.compile(r"\bcod\b"), Method.COD),
     ("alipay", Method.WALLET), ("wechat", Method.WALLET), ("paypal", Method.WALLET), ("apple", Method.WALLET),
     ("google", Method.WALLET), ("wallet", Method.WALLET), ("amazon pay", Method.WALLET),
     ("bank", Method.BANK_TRANSFER), ("transfer", Method.BANK_TRANSFER), ("bacs", Method.BANK_TRANSFER),
@@ -37,6 +39,6 @@ def method_of(name: str | None) -> Method:
     if text in Method.__members__.values():
         return Method(text)
     for word, method in _WORDS:
-        if word in text:
+        if (word in text) if isinstance(word, str) else word.search(text):
             return method
     return Method.OTHER

@@ -7,7 +7,8 @@ back (``refund_to: {methods: [...]}``); those it does not name follow, the
 latest payment first, as they do when no rule matches. On an after-sales
 refund a rule may also take back the promotion on the goods the customer
 keeps (``claw_back``: a coupon whose threshold the kept goods no longer
-reach).
+reach). A parcel refused at the door and back in the warehouse asks them too:
+``keep_freight`` keeps the freight the customer paid out of its refund.
 The decision is recorded on the order like every other, with its facts.
 """
 
@@ -36,6 +37,7 @@ class RefundPlan:
 
     methods: tuple[str, ...] = ()
     claw_back: bool = False
+    keep_freight: str = ""       # why the freight of a refused parcel stays with the shop ("": it goes back)
 
 
 class RefundRules:
@@ -56,13 +58,18 @@ class RefundRules:
         decision = self.rulebook.decide(POINT, facts)
         actions = decision.actions if decision is not None else ()
         to = next((a for a in actions if a.name == "refund_to"), None)
+        keep = next((a for a in actions if a.name == "keep_freight"), None) if cause == "returned" else None
         plan = RefundPlan(tuple(str(m) for m in to.params["methods"]) if to is not None else (),
-                          any(a.name == "claw_back" for a in actions) and kept_discount > 0)
+                          any(a.name == "claw_back" for a in actions) and kept_discount > 0,
+                          str(keep.params.get("reason") or "the refused parcel's freight") if keep is not None else "")
         rule = decision.fired[0].name if decision is not None and decision.fired else None
         why = [f"back to {', '.join(plan.methods)} first" if plan.methods else "the latest payment first"]
         if plan.claw_back:
             why.append(f"{kept_discount} of promotions on the goods kept taken back")
+        if plan.keep_freight:
+            why.append(f"the freight kept ({plan.keep_freight})")
         self.decisions.record(s, order, POINT, decision, {
             "methods": list(plan.methods), "claw_back": kept_discount if plan.claw_back else 0,
+            "keep_freight": bool(plan.keep_freight),
             "why": f"refund of {amount}: " + "; ".join(why) + (f" (rule {rule})" if rule else " (no rule)")})
         return plan

@@ -19,7 +19,7 @@ from ..orders.backorders import recheck_intake, routable, stock_waits
 from ..orders.flow import HoldStage
 from ..orders.machine import Event, OrderMachine
 from ..orders.waits import clear_waits, replace_waits
-from ..payments.status import is_paid
+from ..payments.status import cleared
 from ..plugin.registry import PluginRegistry
 from ..stock.warehouses import WarehouseCache
 from ..storage.claims import claim
@@ -78,7 +78,7 @@ class BackordersStage:
         else:
             clear_waits(s, order.id)   # no other hold waits for stock or SKUs
             return 0
-        paid = is_paid(order) or order.parent_id is not None
+        paid = cleared(order) or order.parent_id is not None
         order.stage = flow.resume(order.hold_stage).value if paid else flow.FIRST.value
         self.machine.fire(s, order, Event.RELEASE if paid else Event.RELEASE_UNPAID, actor=ACTOR, cause=cause)
         return 1

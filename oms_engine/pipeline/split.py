@@ -32,6 +32,7 @@ from ..orders.splitting import (
     refine_by_stock,
 )
 from ..orders.views import order_view
+from ..payments.status import is_cod
 from ..plugin.registry import PluginRegistry
 from ..plugin.views import SplitGroup, StockView
 from ..rules import Decision
@@ -71,6 +72,10 @@ class SplitStage(DecisionStage):
         res = batch.reservations.get(order.id, [])
         action = next((a for a in (decision.actions if decision else []) if a.name == "split"), None)
         view = order_view(order, res)
+        if is_cod(order):
+            # Cash on delivery ships whole: the carrier collects one amount against one order and its invoice
+            # (routing holds it when no warehouse can ship all of it).
+            action = None
         if action is None:
             groups: tuple[SplitGroup, ...] = (SplitGroup({ln.line_no: ln.quantity for ln in order.lines}),)
             used = "single"
@@ -78,10 +83,13 @@ class SplitStage(DecisionStage):
             used = action.params["strategy"]
             groups = self.plugins.split(used, view, batch.stock, action.params).groups
             check_plan(order, groups)
-        groups = refine_by_stock(view, batch.stock, groups)
-        check_plan(order, groups)
+        if not is_cod(order):
+            groups = refine_by_stock(view, batch.stock, groups)
+            check_plan(order, groups)
         plan = plan_children(order, groups, res, self.clock.now()) if len(groups) > 1 else None
         outcome: dict[str, Any] = {"strategy": used, "groups": describe(groups)}
+        if is_cod(order):
+            outcome["why"] = "cash on delivery ships whole"
         if plan is None:
             flow.advance(order, self.step)
             self.decisions.record(s, order, self.point, decision, {**outcome, "children": []})

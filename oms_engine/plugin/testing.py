@@ -94,6 +94,7 @@ MINIMAL_RULES: dict[str, str] = {
     "aftersales.yaml": "ruleset: aftersales\nrules: []\n",
     "refunds.yaml": "ruleset: refunds\nrules: []\n",
     "commission.yaml": "ruleset: commission\nrules: []\n",
+    "freight.yaml": "ruleset: freight\nrules: []\n",
 }
 
 

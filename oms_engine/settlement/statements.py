@@ -126,6 +126,8 @@ def _credit_shares(s: Session, doc: Invoice, lines_by_order: dict[int, dict[int,
         order = s.get(Order, order_id)
         weighted = [(ln, ln.goods - ln.discount) for ln in lines.values()]
         freight = max(order.freight - max(order.coupon - order.goods, 0), 0) if order is not None else 0
+        # A refused parcel's refund may keep its freight (rules/refunds.yaml): then none of it is paid back.
+        freight = min(freight, max(doc.amount - doc.tax - sum(w for _, w in weighted), 0))
     if not weighted:
         return [_Share("", "", doc.amount - doc.tax, doc.tax)]
     weights = [w for _, w in weighted] + [freight]

@@ -6,14 +6,18 @@ currency ("129.90": ASCII digits, at most the currency's decimals), never a
 number; quantities are JSON integers; the currency is an active ISO 4217 code;
 ``placed_at`` and ``payment.paid_at`` are RFC 3339 date-times with an offset
 (``Z`` or ``+08:00``), kept as UTC instants: a time without an offset is
-refused, since nobody can tell which instant it meant. Anything else is refused
-with an error naming the field. Example::
+refused, since nobody can tell which instant it meant. ``freight`` left out means
+the shop charged none of its own: the OMS charges what its freight templates
+say (rules/freight.yaml). A line's ``promotions`` are what the shop allotted to
+it of the order's ``coupon``, kept as sent. Anything else is refused with an
+error naming the field. Example::
 
     {"external_id": "A-1001", "currency": "CNY", "placed_at": "2026-11-20T09:30:00Z",
      "customer": {"ref": "C-42", "name": "Li Lei", "phone": "13800000000", "email": "li@example.com"},
      "ship_to": {"name": "Li Lei", "phone": "13800000000", "country": "CN", "region": "Shanghai",
                  "city": "Shanghai", "district": "Pudong", "line1": "1 Century Ave", "postcode": "200120"},
-     "lines": [{"sku": "SKU-0001", "quantity": 2, "unit_price": "59.00"}],
+     "lines": [{"sku": "SKU-0001", "quantity": 2, "unit_price": "59.00",
+                "promotions": [{"code": "WELCOME5", "name": "5 off your first order", "amount": "5.00"}]}],
      "freight": "10.00", "coupon": "5.00", "declared_total": "123.00",
      "payment": {"transaction_id": "PAY-889", "amount": "123.00", "method": "alipay"}}
 
@@ -112,6 +116,12 @@ class JsonChannel:
             for i, ln in enumerate(obj["lines"]):
                 if isinstance(ln, dict):
                     _minor(ln, "unit_price", code, f"lines.{i}.unit_price", errors)
+                    promotions = ln.get("promotions")
+                    if isinstance(promotions, list):
+                        ln["promotions"] = [dict(p) if isinstance(p, dict) else p for p in promotions]
+                        for j, p in enumerate(ln["promotions"]):
+                            if isinstance(p, dict):
+                                _minor(p, "amount", code, f"lines.{i}.promotions.{j}.amount", errors)
         if isinstance(obj.get("payment"), dict):
             obj["payment"] = dict(obj["payment"])
             _minor(obj["payment"], "amount", code, "payment.amount", errors)

@@ -36,8 +36,9 @@ def test_the_example_data_imports_and_importing_it_again_changes_nothing(oms: OM
              md.import_file("carriers", DATA / "carriers.json", actor="t"),
              md.import_file("warehouses", DATA / "warehouses.json", actor="t"),
              md.import_file("skus", DATA / "skus.csv", actor="t"),
-             oms.openings.import_file(DATA / "stock.csv", actor="t")]
-    assert [len(r.created) for r in first] == [3, 7, 7, 0, 3, 13]
+             oms.openings.import_file(DATA / "stock.csv", actor="t"),
+             md.import_file("freight-templates", DATA / "freight_templates.json", actor="t")]
+    assert [len(r.created) for r in first] == [3, 7, 7, 0, 3, 13, 1]
     # the test world already had WH-SH, WH-BJ and WH-GZ: the example file updates them
     assert sorted(first[3].updated) == ["WH-BJ", "WH-GZ", "WH-SH"]
     with oms.db.read() as s:
@@ -55,9 +56,10 @@ def test_the_example_data_imports_and_importing_it_again_changes_nothing(oms: OM
              md.import_file("carriers", DATA / "carriers.json", actor="t"),
              md.import_file("warehouses", DATA / "warehouses.json", actor="t"),
              md.import_file("skus", DATA / "skus.csv", actor="t"),
-             oms.openings.import_file(DATA / "stock.csv", actor="t")]
-    assert [r.changed for r in again] == [0] * 6
-    assert [r.unchanged for r in again] == [3, 7, 7, 3, 3, 13]
+             oms.openings.import_file(DATA / "stock.csv", actor="t"),
+             md.import_file("freight-templates", DATA / "freight_templates.json", actor="t")]
+    assert [r.changed for r in again] == [0] * 7
+    assert [r.unchanged for r in again] == [3, 7, 7, 3, 3, 13, 1]
     assert _changes(oms) == history
     assert oms.stock.verify().ok
 
@@ -103,7 +105,7 @@ def test_unknown_columns_references_and_connectors_are_refused(oms: OMS, tmp_pat
         oms.masterdata.import_file("warehouses", warehouses, actor="t")
     assert [e.message for e in refused.value.report.errors] == [
         "no connector 'no_such_wms' is registered (known: carrier_json, payment_json, sim_carrier, sim_payment, "
-        "sim_wms, wms_json, wms_xml)",
+        "sim_tax, sim_wms, tax_json, wms_json, wms_xml)",
         "connector 'sim_carrier' is not a WMS connector"]
     mapping = _write(tmp_path, "m.csv", "channel,channel_sku,sku\njson,A,NO-SUCH-SKU\n")
     with pytest.raises(ImportRefused, match=r"m.csv:2: sku: no product 'NO-SUCH-SKU'"):

@@ -430,3 +430,19 @@ def test_a_blacklisted_customer_is_held_until_taken_off_the_list(oms: OMS, api_a
                                                                            "note": "y"}):
         assert api.post("/api/blacklist", token=SUPPORT, json_body=body).status == 400, body
     assert api.post("/api/blacklist/C-NEW/remove", token=SUPPORT, json_body={}).status == 400
+
+
+def test_a_freight_template_read_changed_and_sent_back_keeps_its_amounts(api: ApiServer) -> None:
+    template = {"code": "STANDARD", "name": "Standard", "currency": "CNY", "free_above": "99.00",
+                "zones": [{"regions": ["CN"], "first_price": "10.00"},
+                          {"regions": ["Xinjiang"], "first_weight_g": 1000, "first_price": "20.00",
+                           "extra_weight_g": 500, "extra_price": "8.50"}]}
+    assert _ok(api.post("/api/freight-templates", token=ADMIN, json_body=template))["created"] == ["STANDARD"]
+    shown = _ok(api.get("/api/freight-templates/STANDARD", token=VIEWER))
+    assert shown["free_above"] == "99.00" and shown["zones"][1]["extra_price"] == "8.50"
+    # What was read goes back as it is: nothing changes, no amount a hundred times dearer.
+    back = {k: shown[k] for k in ("code", "name", "currency", "free_above", "zones")}
+    assert _ok(api.post("/api/freight-templates", token=ADMIN, json_body=back))["unchanged"] == 1
+    _ok(api.request("PATCH", "/api/freight-templates/STANDARD", token=ADMIN, json_body={"free_above": "199.00"}))
+    again = _ok(api.get("/api/freight-templates/STANDARD", token=VIEWER))
+    assert (again["free_above"], again["zones"][0]["first_price"], again["version"]) == ("199.00", "10.00", 2)

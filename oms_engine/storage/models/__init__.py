@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from .aftersales import AftersalesCase, AftersalesHistory
 from .base import Base, BigId
-from .catalog import Carrier, CarrierService, MasterChange, MasterSync, Product, SkuMapping, Supplier, Warehouse
+from .catalog import (
+    Carrier,
+    CarrierService,
+    FreightTemplate,
+    MasterChange,
+    MasterSync,
+    Product,
+    SkuMapping,
+    Supplier,
+    Warehouse,
+)
 from .customers import Customer, CustomerChange
 from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEvent
 from .intake import RawPayload, WebhookDelivery
@@ -21,7 +31,7 @@ from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
 from .orders import DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
 from .payments import Payment, PaymentEvent, WalletAccount, WalletMovement
 from .rules import ActiveRule, RuleChange, RuleVersion
-from .stock import Reservation, Stock, StockClosing, StockLot, StockMovement
+from .stock import DamagedStock, Reservation, Stock, StockClosing, StockLot, StockMovement
 from .system import Incident, Meta, NumberBlock
 
 __all__ = [
@@ -34,8 +44,10 @@ __all__ = [
     "CarrierService",
     "Customer",
     "CustomerChange",
+    "DamagedStock",
     "DecisionRecord",
     "Exchange",
+    "FreightTemplate",
     "History",
     "InboxMessage",
     "Incident",

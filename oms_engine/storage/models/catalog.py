@@ -1,4 +1,5 @@
-"""Master data: products, warehouses, carriers and their services, suppliers, channel SKU mappings, and the
+"""Master data: products, warehouses, carriers and their services, suppliers, channel SKU mappings, freight
+templates, and the
 history of every change to them (oms_engine/masterdata/).
 
 Each master record is deactivated, never deleted (orders and the ledger refer
@@ -92,6 +93,23 @@ class Carrier(Base):
     name: Mapped[str] = mapped_column(String(100))
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class FreightTemplate(Base):
+    """What the OMS charges for delivery when a channel sends no freight, and checks a channel's figure
+    against (oms_engine/freight/): zones of regions, each a price for the first weight and for every
+    further step of weight, free above an amount of goods. Rules (rules/freight.yaml) choose the template."""
+
+    __tablename__ = "freight_templates"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    # [{regions, first_weight_g, first_price, extra_weight_g, extra_price, free_above}], amounts in minor units
+    zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    free_above: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

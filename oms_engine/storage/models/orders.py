@@ -128,6 +128,9 @@ class OrderLine(Base):
     # A kit's components as they were when ordered, [{"sku", "quantity"}] per kit: what is reserved, sent
     # and returned for the line (orders/kits.py). None: not a kit.
     components: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # The promotions the channel says this line got, as it sent them: [{"code", "name", "amount"}] (minor
+    # units); ``discount`` includes them. None: the channel named none.
+    promotions: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     order: Mapped[Order] = relationship(back_populates="lines")
     __table_args__ = (
         UniqueConstraint("order_id", "line_no", name="uq_line_no"),

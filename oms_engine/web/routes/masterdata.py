@@ -18,8 +18,8 @@ A body with a bad record writes nothing and answers 422 with every problem
 the good ones. Each change is recorded with the caller's actor, and the item
 of the body it came from (``request:item 2``) as its source.
 
-A product's ``price`` is answered as the decimal string it is given in
-(``"59.00"``), in its history too: answered in minor units, a record read,
+A product's ``price`` (and a freight template's amounts) is answered as the decimal string it is given in
+(``"59.00"``), in its history too (a template's history: minor units): answered in minor units, a record read,
 edited and sent back would come back a hundred times dearer.
 """
 
@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from ...masterdata.entities import ENTITIES, Entity
 from ...masterdata.files import Row
+from ...masterdata.schemas import freight_input
 from ...masterdata.service import ImportRefused, MasterDataError, MasterDataLookup, key_parts
 from ...money import decimal_text
 from ...orders.customers import CustomerError
@@ -125,6 +126,9 @@ def shown(record: dict[str, Any]) -> dict[str, Any]:
 
     The history is newest first, so the currency of each change is found by walking back from the
     record's own: a change of currency says what it was before."""
+    if isinstance(record.get("zones"), list) and isinstance(record.get("currency"), str):
+        # A freight template's amounts, likewise (history: in minor units, as stored).
+        return {**record, **{k: v for k, v in freight_input(record).items() if k in ("zones", "free_above")}}
     if not isinstance(record.get("price"), int) or not isinstance(record.get("currency"), str):
         return record
     currency: str = record["currency"]
