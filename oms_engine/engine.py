@@ -56,6 +56,7 @@ from .pipeline.route import RouteStage
 from .pipeline.runner import Pipeline
 from .pipeline.screen import ScreenStage
 from .pipeline.split import SplitStage
+from .pipeline.stage import StageName
 from .pipeline.tasks import TasksStage
 from .pipeline.timers import TimersStage
 from .plugin.manager import load_plugins
@@ -178,8 +179,17 @@ class OMS:
             documents := DocumentsStage(batch_size=n, outbox=outbox, wms_for=wms_for,
                                         wants_master_data=self._wants_master_data),
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
-                        callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry),
+                        callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry,
+                        skip=frozenset({Kind.TAX.value})),
             ParentsStage(batch_size=n, machine=machine),
+            # E-invoices go apart, in batches of their own: a tax platform answering slowly holds back no
+            # warehouse document or customer message, and they do not crowd those out of the pass.
+            OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
+                        callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry,
+                        kinds=frozenset({Kind.TAX.value}), name=StageName.EINVOICES),
+            # Again at the end: what a connector answered while its message was sent (a tax platform's word on
+            # an e-invoice, a warehouse's acknowledgement) is applied in the same pass, not one pass later.
+            InboxStage(batch_size=n, facts=facts, callbacks=callbacks),
         ))
         # An order merging moves on is matched with its courier and its document queued in the same transaction;
         # the later stages take in their own what reaches their step otherwise (a group closing, a release).

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..decisions.order_facts import FREIGHT_FIELDS
 from ..decisions.points import DecisionPoint
 from ..decisions.rulebook import Rulebook
 from ..money import format_minor
@@ -68,6 +69,11 @@ class FreightCharger:
     def __init__(self, rulebook: Rulebook) -> None:
         self.rulebook = rulebook
         self._warned: set[str] = set()
+        # Decisions by the facts the ruleset in force reads: most orders repeat a few combinations (channel,
+        # region, customer level), and asking the engine costs more than the arithmetic.
+        self._version: str | None = None
+        self._reads: tuple[str, ...] = ()
+        self._decided: dict[tuple[Any, ...], Decision | None] = {}
 
     def needed(self) -> bool:
         """Do the freight rules decide anything? (No rules: nothing to read, nothing to ask.)"""
@@ -80,8 +86,21 @@ class FreightCharger:
         return {t.code: Template.of(t.code, t.name, t.currency, t.zones, t.free_above)
                 for t in s.scalars(select(FreightTemplate).where(FreightTemplate.active.is_(True)))}
 
+    def _decide(self, shipment: Shipment) -> Decision | None:
+        version = self.rulebook.version(POINT)
+        if version != self._version:
+            self._version, self._decided = version, {}
+            self._reads = tuple(f for f in FREIGHT_FIELDS if self.rulebook.reads(POINT, f))
+        facts = shipment.facts()
+        key = tuple(facts["freight"][f.partition(".")[2]] for f in self._reads)
+        if key not in self._decided:
+            if len(self._decided) >= 4096:
+                self._decided.clear()
+            self._decided[key] = self.rulebook.decide(POINT, facts)
+        return self._decided[key]
+
     def charge(self, shipment: Shipment, templates: Mapping[str, Template]) -> Outcome:
-        decision = self.rulebook.decide(POINT, shipment.facts())
+        decision = self._decide(shipment)
         action = next((a for a in decision.actions if a.name in ("template", "free")), None) \
             if decision is not None else None
         sent, cur = shipment.sent, shipment.currency

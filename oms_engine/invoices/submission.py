@@ -35,7 +35,7 @@ from ..plugin.faults import PluginFault
 from ..storage.db import drain, on_drain, restored_on_rollback
 from ..storage.driver import execute_many
 from ..storage.models import Invoice
-from .einvoice import format_fields
+from .einvoice import FORMAT, format_fields
 
 if TYPE_CHECKING:
     from ..plugin.registry import PluginRegistry
@@ -91,10 +91,15 @@ class Submitter:
     def payload(self, row: Mapping[str, Any], *, owner: str, about: str) -> dict[str, Any]:
         """The message for the tax connector: the e-invoice in the configured format and the invoice number,
         which is the submission's idempotency key. PluginFault when the format fails on it."""
-        fields = format_fields(number=row["number"], kind=row["kind"], order=about, created_at=row["created_at"],
-                               currency=row["currency"], document=row["document"], lines=row["lines"],
-                               amount=row["amount"], tax=row["tax"], refers_to=row["refers_to"])
-        rendered = self.plugins.render_einvoice(self.fmt, fields)
+        if self.fmt == FORMAT and isinstance(row["document"], Mapping):
+            # The built-in format is the one invoices are kept in: the document is its rendering already.
+            rendered: Any = row["document"]
+        else:
+            fields = format_fields(number=row["number"], kind=row["kind"], order=about,
+                                   created_at=row["created_at"], currency=row["currency"], document=row["document"],
+                                   lines=row["lines"], amount=row["amount"], tax=row["tax"],
+                                   refers_to=row["refers_to"])
+            rendered = self.plugins.render_einvoice(self.fmt, fields)
         return {"invoice": row["number"], "kind": row["kind"], "order_number": owner, "format": self.fmt,
                 "einvoice": dict(rendered) if isinstance(rendered, Mapping) else rendered}
 

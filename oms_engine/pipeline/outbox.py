@@ -74,7 +74,12 @@ class OutboxStage:
     name = StageName.OUTBOX
 
     def __init__(self, *, batch_size: int, clock: Clock, dispatch: Dispatch, plugins: PluginRegistry,
-                 callbacks: Callbacks, warehouses: WarehouseCache, carriers: CarrierCache, retry_seconds: int) -> None:
+                 callbacks: Callbacks, warehouses: WarehouseCache, carriers: CarrierCache, retry_seconds: int,
+                 kinds: frozenset[str] | None = None, skip: frozenset[str] = frozenset(),
+                 name: StageName = StageName.OUTBOX) -> None:
+        """``kinds``: only messages of these kinds (a stage of their own, with a batch of its own); ``skip``:
+        every kind but these (those another stage delivers)."""
+        self.name, self.kinds, self.skip = name, kinds, skip
         self.batch_size, self.clock, self.dispatch, self.warehouses = batch_size, clock, dispatch, warehouses
         self.carriers = carriers
         self.plugins, self.callbacks, self.retry_seconds = plugins, callbacks, retry_seconds
@@ -89,6 +94,10 @@ class OutboxStage:
                        ~exists().where(earlier.order_id == OutboxMessage.order_id, earlier.kind == OutboxMessage.kind,
                                        earlier.status == Status.PENDING.value, earlier.id < OutboxMessage.id))
                 .order_by(OutboxMessage.id))
+        if self.kinds is not None:
+            stmt = stmt.where(OutboxMessage.kind.in_(sorted(self.kinds)))
+        elif self.skip:
+            stmt = stmt.where(OutboxMessage.kind.not_in(sorted(self.skip)))
         rows = claim_rows(s, stmt, self.batch_size)
         blocked: set[tuple[int | None, str]] = set()    # (order, kind) with a message that failed in this batch
         ctx = BufferedContext(s, self.clock, self.callbacks)

@@ -85,7 +85,8 @@ class Pipeline:
             if n is None:
                 done["set aside"] = done.get("set aside", 0) + 1
             else:
-                done[stage.name] = n
+                # A stage may run twice in a pass (the inbox, again at its end): its work adds up.
+                done[stage.name] = done.get(stage.name, 0) + n
         return done
 
     def _run_stage(self, stage: Stage, cache: FactCache) -> tuple[int | None, FactCache]:

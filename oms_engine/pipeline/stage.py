@@ -35,6 +35,7 @@ class StageName(StrEnum):
     CARRIER = "carrier"
     DOCUMENTS = "documents"
     OUTBOX = "outbox"
+    EINVOICES = "einvoices"    # the outbox's e-invoices for the tax platform, delivered apart
     PARENTS = "parents"
 
 

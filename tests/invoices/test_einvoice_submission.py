@@ -88,7 +88,7 @@ def test_the_simulated_platform_refuses_a_share_for_good(tmp_path: Path, sqlite_
             "refused", "the buyer's tax registration is not on record")
         assert [(m.status, m.attempts) for m in _tax_messages(oms)] == [("dead", 1)]
         with oms.db.read() as s:
-            assert [i["stage"] for i in explain(s, number)["incidents"]] == ["outbox"]
+            assert [i["stage"] for i in explain(s, number)["incidents"]] == ["einvoices"]
     finally:
         oms.close()
 
@@ -265,7 +265,7 @@ def test_a_refusal_is_kept_with_its_reason_dead_at_once_and_an_incident(taxing: 
     assert dead["id"] == msg.id and platform.reason in dead["last_error"]
     with taxing.db.read() as s:
         [incident] = explain(s, number)["incidents"]
-    assert incident["stage"] == "outbox" and platform.reason in incident["error"]
+    assert incident["stage"] == "einvoices" and platform.reason in incident["error"]
     assert incident["action"] == f"message {msg.id} dead: refused by its receiver, not retried " \
                                  f"(oms outbox retry {msg.id} sends it again)"
     assert platform.issued == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from pathlib import Path
 
 import psycopg.errors
 import pytest
@@ -20,7 +21,7 @@ from oms_engine.orders.flow import Step
 from oms_engine.pipeline.runner import Pipeline, is_retryable
 from oms_engine.pipeline.stage import StageName, Unit, UnitKind
 from oms_engine.storage.models import Order
-from tests.support import order_json, payload
+from tests.support import NO_REFUSALS, build_oms, order_json, payload
 from tests.support.pipeline import status
 
 
@@ -186,3 +187,21 @@ def test_a_document_that_fails_in_the_merge_stages_transaction_is_set_aside_as_t
     assert incident["stage"] == "documents" and "a bug met order" in incident["error"]
     assert incident["action"].startswith("order parked")
     assert oms.pipeline.faults == 1
+
+
+def test_e_invoices_go_in_batches_of_their_own_and_their_answers_in_the_same_pass(tmp_path: Path,
+                                                                                   sqlite_url: str) -> None:
+    oms = build_oms(tmp_path, sqlite_url, plugin_settings=NO_REFUSALS, batch_size=5)
+    try:
+        # Five paid orders: five invoices queued for the tax platform, five messages for the customer and five
+        # documents for the warehouse once routed; the outbox's batch of five is not crowded out by e-invoices.
+        oms.intake.ingest("json", payload(*[order_json(f"EI-{i}", [("TEA-1", 1)]) for i in range(5)]))
+        done = oms.pipeline.run_pass()
+        assert done["einvoices"] == 5 and done["outbox"] == 5
+        # The platform's answers came back while the e-invoices were sent: applied before the pass ended.
+        assert done["inbox"] == 5
+        with oms.db.read() as s:
+            assert {i["submission"]["state"] for n in (o.number for o in s.scalars(select(Order)))
+                    for i in explain(s, n)["invoices"]} == {"accepted"}
+    finally:
+        oms.close()
