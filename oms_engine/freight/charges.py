@@ -50,11 +50,19 @@ class Shipment:
     goods: int             # after promotions
     sent: int | None       # the channel's figure; None: it sent none
 
+    @property
+    def was_sent(self) -> bool:
+        return self.sent is not None
+
     def facts(self) -> dict[str, Any]:
         return {"freight": {"channel": self.channel, "currency": self.currency, "country": self.country,
                             "region": self.region, "city": self.city, "customer_level": self.customer_level,
                             "payment_method": self.payment_method, "weight_g": self.weight_g,
                             "goods": self.goods, "sent": self.sent is not None}}
+
+
+# The Shipment attribute behind each fact ("freight.sent" is whether ``sent`` is set).
+_ATTRIBUTE = {f: f.partition(".")[2] for f in FREIGHT_FIELDS} | {"freight.sent": "was_sent"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class FreightCharger:
         # Decisions by the facts the ruleset in force reads: most orders repeat a few combinations (channel,
         # region, customer level), and asking the engine costs more than the arithmetic.
         self._version: str | None = None
-        self._reads: tuple[str, ...] = ()
+        self._reads: tuple[str, ...] = ()      # attributes of Shipment the rules read
         self._decided: dict[tuple[Any, ...], Decision | None] = {}
 
     def needed(self) -> bool:
@@ -90,14 +98,15 @@ class FreightCharger:
         version = self.rulebook.version(POINT)
         if version != self._version:
             self._version, self._decided = version, {}
-            self._reads = tuple(f for f in FREIGHT_FIELDS if self.rulebook.reads(POINT, f))
-        facts = shipment.facts()
-        key = tuple(facts["freight"][f.partition(".")[2]] for f in self._reads)
-        if key not in self._decided:
+            self._reads = tuple(_ATTRIBUTE[f] for f in FREIGHT_FIELDS if self.rulebook.reads(POINT, f))
+        key = tuple(getattr(shipment, a) for a in self._reads)
+        try:
+            return self._decided[key]
+        except KeyError:
             if len(self._decided) >= 4096:
                 self._decided.clear()
-            self._decided[key] = self.rulebook.decide(POINT, facts)
-        return self._decided[key]
+            decision = self._decided[key] = self.rulebook.decide(POINT, shipment.facts())
+            return decision
 
     def charge(self, shipment: Shipment, templates: Mapping[str, Template]) -> Outcome:
         decision = self._decide(shipment)

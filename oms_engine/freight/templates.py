@@ -50,14 +50,19 @@ class Template:
 
     def zone_for(self, country: str, region: str) -> Zone | None:
         """The zone the destination falls in: the one with its most specific matching entry."""
-        wanted = {f"{country}/{region}".casefold(): 3, region.casefold(): 2, country.casefold(): 1, "*": 0}
-        best: tuple[int, Zone] | None = None
-        for zone in self.zones:
-            for entry in zone.regions:
-                rank = wanted.get(entry.casefold())
-                if rank is not None and (best is None or rank > best[0]):
-                    best = (rank, zone)
-        return best[1] if best is not None else None
+        entries = self._entries()
+        for key in (f"{country}/{region}".casefold(), region.casefold(), country.casefold(), "*"):
+            if key in entries:
+                return entries[key]
+        return None
+
+    def _entries(self) -> dict[str, Zone]:
+        # Entry (case-folded) -> its zone, made once per template; entries are unique across zones (schemas.py).
+        found: dict[str, Zone] | None = self.__dict__.get("_by_entry")
+        if found is None:
+            found = {e.casefold(): z for z in reversed(self.zones) for e in z.regions}
+            object.__setattr__(self, "_by_entry", found)
+        return found
 
     def price(self, country: str, region: str, weight_g: int, goods: int) -> Charge:
         """What delivering ``weight_g`` grams of goods worth ``goods`` to the region costs; a charge with

@@ -216,10 +216,13 @@ def test_gift_card_and_points_become_payments_and_the_invoice_is_issued_again(db
                     payment_txn="T-1", paid_at=at))
         s.flush()
         for no, goods, discount in ((1, 5000, 1125), (2, 3000, 675)):     # the old way: all 1,800 as discounts
-            s.add(OrderLine(order_id=1, line_no=no, sku=f"S{no}", channel_sku=f"S{no}", name=f"S{no}", quantity=1,
-                            unit_price=goods, goods=goods, discount=discount))
+            # INSERTs naming their columns: the model has columns later revisions add (0018's promotions, 0020's
+            # submission).
+            s.execute(insert(OrderLine).values(order_id=1, line_no=no, sku=f"S{no}", channel_sku=f"S{no}",
+                                               name=f"S{no}", quantity=1, unit_price=goods, goods=goods,
+                                               discount=discount, merchant="", weight_g=0, attributes={},
+                                               mapped=True))
         doc = {"format": "oms-einvoice/1", "buyer": {"ref": "C-1", "name": "", "country": "CN"}}
-        # INSERTs naming their columns: the model has columns later revisions add (0020's submission).
         s.execute(insert(Invoice).values(number="N1-INV01", order_id=1, kind="invoice", amount=7200, tax=0,
                                          currency="CNY", lines=[], reason="", document=doc, created_at=at))
         s.execute(insert(Invoice).values(number="N1-CN01", order_id=1, for_order_id=1, kind="credit_note",
