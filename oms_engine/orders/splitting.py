@@ -106,7 +106,10 @@ def plan_children(parent: OrderRec, groups: Sequence[SplitGroup], reservations: 
     goods = [sum(ln["goods"] for ln in cl) for cl in child_lines]
     disc_w = [sum(ln["discount"] for ln in cl) for cl in child_lines]
     freight, tax = apportion(parent.freight, goods), apportion(parent.tax, goods)
-    coupon = apportion(parent.coupon, disc_w)
+    # The coupon: each child's lines' discounts, and what the coupon had beyond the goods (it came off the
+    # freight and tax) by each child's freight and tax, so no child is discounted beyond what it costs.
+    excess = apportion(max(parent.coupon - sum(disc_w), 0), [f + t for f, t in zip(freight, tax, strict=True)])
+    coupon = [d + e for d, e in zip(disc_w, excess, strict=True)]
     # Gift card and points pay for the children in proportion to what each is worth, the points out of what
     # the gift card left, so no child is paid beyond its worth.
     worth = [max(goods[i] + freight[i] + tax[i] - coupon[i], 0) for i in range(len(child_lines))]
