@@ -54,13 +54,19 @@ def _submitted(s: Session, row: dict[str, Any], *, owner: str, about: str) -> di
     return submitter.issued(s, row, owner=owner, about=about)
 
 
+def freight_paid(order: Any) -> int:
+    """What the customer pays of ``order``'s freight: a coupon worth more than the goods takes the rest off the
+    freight (then the tax), as the invoice has it."""
+    return order.freight - min(max(order.coupon - order.goods, 0), order.freight)
+
+
 def invoice_order(s: Session, order: Any, at: datetime) -> str:
     """Invoice ``order`` (paid in full, a parent): its number."""
     items = [{"line_no": ln.line_no, "sku": ln.sku, "name": ln.name, "quantity": ln.quantity,
               "unit_price": ln.unit_price, "amount": ln.goods - ln.discount} for ln in order.lines]
     # A coupon worth more than the goods takes the rest off the freight, then the tax.
     excess = max(order.coupon - order.goods, 0)
-    freight = order.freight - min(excess, order.freight)
+    freight = freight_paid(order)
     tax = order.tax - min(max(excess - order.freight, 0), order.tax)
     if freight:
         items.append({"line_no": 0, "sku": "FREIGHT", "name": "freight", "quantity": 1, "unit_price": freight,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..clock import Clock
 from ..config import Timeouts
 from ..fulfilment import parcels
+from ..invoices.issuing import freight_paid
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..payments import ledger
 from ..payments.methods import REPLACEMENT
@@ -331,7 +332,7 @@ def _refund(m: OrderMachine, s: Session, t: Transition[State, Event]) -> None:
         plan = rules.decide(s, order, cause=t.event.value, amount=amount, whole=True,
                             paid_with=sorted(ledger.open_payments(s, order)))
         if plan.keep_freight:
-            kept = min(ledger.freight_paid(order), amount)
+            kept = min(freight_paid(order), amount)
             amount -= kept
             reason += f"; freight {kept} kept: {plan.keep_freight}"
     if amount:

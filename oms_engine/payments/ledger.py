@@ -147,12 +147,6 @@ def paid_total(order: Any) -> int:
     return cash + order.gift_card + order.points
 
 
-def freight_paid(order: Any) -> int:
-    """What the customer paid of ``order``'s freight: a coupon worth more than the goods takes the rest off the
-    freight (as the invoice has it)."""
-    return order.freight - min(max(order.coupon - order.goods, 0), order.freight)
-
-
 def record_payment(s: Session, order: Order, amount: int, provider_ref: str, method: str, at: datetime, *,
                    actor: str, keep: bool, refunds: Refunds | None = None) -> Recorded:
     """A payment of ``order`` (a parent order) by the provider's transaction ``provider_ref``.

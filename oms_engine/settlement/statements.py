@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from ..aftersales.amounts import paid_for
 from ..fulfilment.timeliness import Period
-from ..invoices.issuing import CREDIT, INVOICE
+from ..invoices.issuing import CREDIT, INVOICE, freight_paid
 from ..money import apportion, format_minor
 from ..storage.models import AftersalesCase, Invoice, Order, OrderLine, Payment
 from .commission import CommissionRates
@@ -125,7 +125,7 @@ def _credit_shares(s: Session, doc: Invoice, lines_by_order: dict[int, dict[int,
         # of the freight going by its lines.
         order = s.get(Order, order_id)
         weighted = [(ln, ln.goods - ln.discount) for ln in lines.values()]
-        freight = max(order.freight - max(order.coupon - order.goods, 0), 0) if order is not None else 0
+        freight = freight_paid(order) if order is not None else 0
         # A refused parcel's refund may keep its freight (rules/refunds.yaml): then none of it is paid back.
         freight = min(freight, max(doc.amount - doc.tax - sum(w for _, w in weighted), 0))
     if not weighted:
