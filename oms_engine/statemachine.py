@@ -110,6 +110,10 @@ class Table(Generic[S, E]):
         self.effects = tuple(effects)
         self._effects: dict[tuple[S, E], tuple[Effect, ...]] = {
             (src, ev): tuple(fx for fx in self.effects if fx.matches(ev, dst)) for (src, ev), dst in edges.items()}
+        # Every event fired looks its edge up by the plain strings it is stored as: one dict lookup, where
+        # converting both to their enums each time cost more than the rest of the check.
+        self._by_text: dict[tuple[str, str], tuple[S, E, S]] = {
+            (src.value, ev.value): (src, ev, dst) for (src, ev), dst in edges.items()}
         idle = [fx.run.__name__ for fx in self.effects if not any(fx in per for per in self._effects.values())]
         if idle:
             raise ValueError(f"{noun} effects that no edge runs: {', '.join(idle)}")
@@ -123,19 +127,25 @@ class Table(Generic[S, E]):
 
     def next(self, number: str, state: str, event: str) -> S:
         """The state ``event`` leads to from ``state``; IllegalTransition when the table has no such edge."""
-        try:
-            return self.edges[(self.states(state), self.events(event))]
-        except (KeyError, ValueError):
-            raise IllegalTransition(number, state, event, noun=self.noun, allowed=self.allowed(state)) from None
+        return self._edge(number, state, event)[2]
 
-    def check(self, subject: Any, event: E | str) -> S:
-        """The state ``event`` would lead ``subject`` to; raises and changes nothing when illegal."""
-        target = self.next(subject.number, subject.status, str(event))
-        guard = self.guards.get(self.events(event))
+    def _edge(self, number: str, state: str, event: str) -> tuple[S, E, S]:
+        edge = self._by_text.get((str(state), str(event)))
+        if edge is None:
+            raise IllegalTransition(number, state, event, noun=self.noun, allowed=self.allowed(state))
+        return edge
+
+    def _checked(self, subject: Any, event: E | str) -> tuple[S, E, S]:
+        edge = self._edge(subject.number, subject.status, str(event))
+        guard = self.guards.get(edge[1])
         why = guard(subject) if guard is not None else None
         if why:
             raise GuardFailed(subject.number, subject.status, str(event), why, noun=self.noun)
-        return target
+        return edge
+
+    def check(self, subject: Any, event: E | str) -> S:
+        """The state ``event`` would lead ``subject`` to; raises and changes nothing when illegal."""
+        return self._checked(subject, event)[2]
 
     def effects_of(self, state: S, event: E) -> tuple[Effect, ...]:
         """What the edge from ``state`` on ``event`` does, in order (nothing for an edge the table lacks)."""
@@ -143,8 +153,8 @@ class Table(Generic[S, E]):
 
     def begin(self, subject: Any, event: E, *, actor: str, cause: str, at: datetime) -> Transition[S, E]:
         """Check ``event`` and move ``subject`` to the state it leads to; the transition, for its effects."""
-        target = self.check(subject, event)
-        t = Transition(subject, self.states(subject.status), self.events(event), target, actor, cause, at)
+        before, ev, target = self._checked(subject, event)
+        t = Transition(subject, before, ev, target, actor, cause, at)
         subject.status = target.value
         return t
 
