@@ -8,7 +8,7 @@ with :mod:`decimal` and rejected when they have more digits than the currency al
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 # 10^13 minor units (100 billion in a two-decimal currency) per amount: far above any real order, and even
@@ -111,12 +111,22 @@ def to_minor(value: str | int | Decimal, currency: str, *, signed: bool = False)
 
 def decimal_text(amount: int, currency: str) -> str:
     """Minor units as the plain decimal amount :func:`to_minor` reads back: 12345 CNY -> "123.45"."""
+    return decimal_formatter(currency)(amount)
+
+
+def decimal_formatter(currency: str) -> Callable[[int], str]:
+    """:func:`decimal_text` for one currency, its decimals looked up once: a document of many amounts (an
+    e-invoice) formats them all with it."""
     exp = exponent(currency)
     if not exp:
-        return str(amount)
-    sign = "-" if amount < 0 else ""
-    whole, frac = divmod(abs(amount), 10**exp)
-    return f"{sign}{whole}.{frac:0{exp}d}"
+        return str
+    scale = 10**exp
+
+    def text(amount: int) -> str:
+        whole, frac = divmod(abs(amount), scale)
+        return f"{'-' if amount < 0 else ''}{whole}.{frac:0{exp}d}"
+
+    return text
 
 
 def format_minor(amount: int, currency: str) -> str:

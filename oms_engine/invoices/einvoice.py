@@ -11,16 +11,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..money import decimal_text
+from ..money import decimal_formatter
 
 FORMAT = "oms-einvoice/1"
 
 
 def einvoice(*, number: str, kind: str, at: datetime, currency: str, buyer: dict[str, Any],
              items: list[dict[str, Any]], amount: int, tax: int, refers_to: str | None = None) -> dict[str, Any]:
-    def money(v: int) -> str:
-        return decimal_text(v, currency)
-
+    money = decimal_formatter(currency)
     return {
         "format": FORMAT, "invoice_no": number, "type": "blue" if kind == "invoice" else "red",
         "issued_at": at.isoformat(timespec="seconds") + "Z", "currency": currency, "buyer": buyer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Method(StrEnum):
@@ -32,12 +33,16 @@ _WORDS: tuple[tuple[str | re.Pattern[str], Method], ...] = (
 )
 
 
+_BY_VALUE = {m.value: m for m in Method}
+
+
+@lru_cache(maxsize=512)     # every order names its method, and a shop has a handful of names for them
 def method_of(name: str | None) -> Method:
     """The method a name stands for: one of :class:`Method` as it is, else read from its words (OTHER when
     none tells)."""
     text = (name or "").strip().lower()
-    if text in Method.__members__.values():
-        return Method(text)
+    if text in _BY_VALUE:
+        return _BY_VALUE[text]
     for word, method in _WORDS:
         if (word in text) if isinstance(word, str) else word.search(text):
             return method

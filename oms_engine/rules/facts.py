@@ -76,9 +76,11 @@ def _put(out: dict[str, Any], path: str, value: Any, *, replace: bool = False) -
         node.setdefault(parts[-1], value)
 
 
-def _project(source: Any, fields: tuple[tuple[str, tuple[str, ...], str], ...], prefix: str) -> dict[str, Any]:
+def _project(source: Any, fields: _Fields, prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for path, parts, kind in fields:
+    # Every decision projects every field of its ruleset: the loop is written for that (the path's parts and
+    # the type a plain value must have worked out once per ruleset, in _make_plan).
+    for path, parts, kind, parents, leaf, exact in fields:
         node = source
         for part in parts:
             if type(node) is not dict and not isinstance(node, Mapping):   # as is_mapping, inline: per field
@@ -88,12 +90,36 @@ def _project(source: Any, fields: tuple[tuple[str, tuple[str, ...], str], ...], 
             if node is None:
                 node = MISSING
                 break
-        if node is not MISSING:
-            _put(out, path, _check_value(prefix + path, kind, node))
+        if node is MISSING:
+            continue
+        if type(node) is not exact and kind != ANY_TYPE:
+            node = _check_value(prefix + path, kind, node)
+        target: Any = out
+        for name in parents:
+            child = target.get(name)
+            if child is None:
+                child = target[name] = {}
+            elif type(child) is not dict:
+                target = None   # a scalar and an object under one name; the scalar wins
+                break
+            target = child
+        if target is not None and leaf not in target:
+            target[leaf] = node
     return out
 
 
-_Fields = tuple[tuple[str, tuple[str, ...], str], ...]
+# (path, its parts, its type, the parts above its leaf, the leaf, the Python type that needs no check (None:
+# every value is checked))
+_Field = tuple[str, tuple[str, ...], str, tuple[str, ...], str, "type | None"]
+_Fields = tuple[_Field, ...]
+# A str or bool fact is right when it is exactly that type; ints are checked for their range, floats for being
+# finite, lists item by item.
+_EXACT: dict[str, type] = {"str": str, "bool": bool}
+
+
+def _field(path: str, kind: str) -> _Field:
+    parts = tuple(path.split("."))
+    return path, parts, kind, parts[:-1], parts[-1], _EXACT.get(kind)
 
 
 # (top-level fields, per list its element fields, whether any field is untyped)
@@ -115,15 +141,14 @@ def _plan(ruleset: Ruleset) -> _Plan:
 
 
 def _make_plan(ruleset: Ruleset) -> _Plan:
-    plain: list[tuple[str, tuple[str, ...], str]] = []
-    per_list: dict[str, list[tuple[str, tuple[str, ...], str]]] = {lp: [] for lp in ruleset.list_paths}
+    plain: list[_Field] = []
+    per_list: dict[str, list[_Field]] = {lp: [] for lp in ruleset.list_paths}
     for path, kind in ruleset.field_types.items():
         owner = next((lp for lp in ruleset.list_paths if path.startswith(lp + ".")), None)
         if owner is None:
-            plain.append((path, tuple(path.split(".")), kind))
+            plain.append(_field(path, kind))
         else:
-            rel = path[len(owner) + 1 :]
-            per_list[owner].append((rel, tuple(rel.split(".")), kind))
+            per_list[owner].append(_field(path[len(owner) + 1 :], kind))
     untyped = any(kind == ANY_TYPE for kind in ruleset.field_types.values())
     return tuple(plain), tuple((lp, tuple(f)) for lp, f in per_list.items()), untyped
 
