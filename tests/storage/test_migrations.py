@@ -251,3 +251,20 @@ def test_gift_card_and_points_become_payments_and_the_invoice_is_issued_again(db
     _downgrade(engine, "0015")
     assert "wallet_accounts" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_schema_check_reads_the_head_as_alembic_does_and_refuses_a_database_behind_it(db_url: str) -> None:
+    from oms_engine.errors import DatabaseNotReady
+    from oms_engine.storage.migrate import _head_by_reading, require_current
+
+    assert _head_by_reading() == head()
+    engine = make_engine(db_url)
+    with pytest.raises(DatabaseNotReady, match=r"at schema revision none, expected .*: run 'oms init' first"):
+        require_current(engine)
+    upgrade(engine)
+    require_current(engine)
+    previous = str(int(head() or "0") - 1).zfill(4)
+    _downgrade(engine, previous)
+    with pytest.raises(DatabaseNotReady, match=f"at schema revision {previous}, expected {head()}"):
+        require_current(engine)
+    engine.dispose()
