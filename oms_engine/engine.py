@@ -45,7 +45,6 @@ from .orders.numbering import NumberGenerator
 from .orders.waits import Wait, mark_ready, stock_freed
 from .payments.refund_rules import RefundRules
 from .payments.refunds import Refunds
-from .pipeline.answers import SentAnswers
 from .pipeline.backorders import BackordersStage
 from .pipeline.carrier import CarrierStage
 from .pipeline.documents import DocumentsStage
@@ -187,11 +186,9 @@ class OMS:
             # warehouse document or customer message, and they do not crowd those out of the pass.
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
                         callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry,
-                        kinds=frozenset({Kind.TAX.value}), name=StageName.EINVOICES,
-                        answers=SentAnswers(callbacks=callbacks, clock=clock)),
-            # Again at the end: what a connector answered while its message was sent (a warehouse's
-            # acknowledgement; a tax platform's word is applied by its stage at once) is applied in the same
-            # pass, not one pass later.
+                        kinds=frozenset({Kind.TAX.value}), name=StageName.EINVOICES),
+            # Again at the end: what a connector answered while its message was sent (a tax platform's word on
+            # an e-invoice, a warehouse's acknowledgement) is applied in the same pass, not one pass later.
             InboxStage(batch_size=n, facts=facts, callbacks=callbacks),
         ))
         # An order merging moves on is matched with its courier and its document queued in the same transaction;

@@ -8,9 +8,7 @@
 * The connector submits it under the invoice number as idempotency key (a platform takes a number once, so
   a retried submission never makes a second official invoice) and answers through a callback of kind
   ``einvoice``, which :func:`settle` applies: the platform's official number (``accepted``) or its reason
-  (``refused``; the connector raises MessageRefused and the message is dead at once, with an incident). An
-  answer given while the e-invoice is sent is applied by the e-invoice stage in the same transaction
-  (pipeline/answers.py); one the platform calls back with later comes through the inbox.
+  (``refused``; the connector raises MessageRefused and the message is dead at once, with an incident).
 * A message that fails (the platform down, slow, answering nonsense) is retried by the outbox, with
   backoff, then dead: the invoice stays ``pending`` meanwhile.
 
@@ -151,9 +149,9 @@ def read_states(s: Session, numbers: Iterable[str]) -> None:
             known[number] = (state, official)
 
 
-def rejection(s: Session, order_number: str, status: str, data: Any) -> str | None:
-    """Why the tax platform's answer about an invoice of order ``order_number`` cannot be applied ("rejected:
-    ..."), or None when it can (:func:`settle`). Nothing is written."""
+def settle(s: Session, order_number: str, status: str, data: Any, at: datetime) -> str:
+    """The tax platform's answer about an invoice of order ``order_number`` (a callback of kind ``einvoice``);
+    the outcome, in words. An accepted invoice stays accepted: a later answer about it changes nothing."""
     data = data if isinstance(data, Mapping) else {}
     number = str(data.get("invoice") or "")
     if not number.startswith(f"{order_number}-"):
@@ -167,25 +165,13 @@ def rejection(s: Session, order_number: str, status: str, data: Any) -> str | No
         read_states(s, [number])    # an answer applied on its own, not read with a batch
     if number not in known:
         return f"rejected: no invoice {number}"
-    if (status == Submission.ACCEPTED.value and known[number][0] != Submission.ACCEPTED.value
-            and not data.get("official_no")):
-        return f"rejected: invoice {number} accepted without the platform's official number"
-    return None
-
-
-def settle(s: Session, order_number: str, status: str, data: Any, at: datetime) -> str:
-    """The tax platform's answer about an invoice of order ``order_number`` (a callback of kind ``einvoice``);
-    the outcome, in words. An accepted invoice stays accepted: a later answer about it changes nothing."""
-    why = rejection(s, order_number, status, data)
-    if why is not None:
-        return why
-    data = data if isinstance(data, Mapping) else {}
-    number = str(data["invoice"])
-    state, official = _known(s)[number]
+    state, official = known[number]
     if state == Submission.ACCEPTED.value:
         return f"ignored: invoice {number} was accepted already, as {official}"
     if status == Submission.ACCEPTED.value:
-        official = str(data["official_no"])[:64]
+        official = str(data.get("official_no") or "")[:64]
+        if not official:
+            return f"rejected: invoice {number} accepted without the platform's official number"
         _queue(s, number, status, official, str(data.get("verification") or "")[:300] or None, "", at)
         return f"{number} accepted by the tax platform as {official}"
     reason = str(data.get("reason") or "")[:300] or "no reason given"

@@ -11,7 +11,7 @@ one upsert per batch when the session drains.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,9 +23,6 @@ from ..fulfilment.callbacks import Callbacks
 from ..storage.db import append, on_drain, restored_on_rollback
 from ..storage.driver import execute_many
 from ..storage.models import Exchange, PluginState, ScheduledTask
-
-if TYPE_CHECKING:
-    from .answers import SentAnswers
 
 _ABSENT = object()
 _KEY = "oms_plugin_states"
@@ -101,9 +98,8 @@ def plugin_states(s: Session) -> PluginStates:
 
 
 class BufferedContext:
-    def __init__(self, s: Session, clock: Clock, callbacks: Callbacks, answers: SentAnswers | None = None) -> None:
-        """``answers``: takes the callbacks it can apply at once (answers.py); the rest go to the inbox."""
-        self.s, self.clock, self.callbacks, self.answers = s, clock, callbacks, answers
+    def __init__(self, s: Session, clock: Clock, callbacks: Callbacks) -> None:
+        self.s, self.clock, self.callbacks = s, clock, callbacks
         self._states: dict[tuple[str, str], Any] = {}
         self._tasks: list[dict[str, Any]] = []
         self._callbacks: list[tuple[str, Any]] = []
@@ -151,8 +147,7 @@ class BufferedContext:
         for task in self._tasks:
             append(self.s, ScheduledTask, **task)
         for source, payload in self._callbacks:
-            if self.answers is None or not self.answers.take(self.s, source, payload):
-                self.callbacks.receive(self.s, source, payload, flush=False)
+            self.callbacks.receive(self.s, source, payload, flush=False)
         self.discard()
 
     def discard(self) -> None:

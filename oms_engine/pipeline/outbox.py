@@ -50,7 +50,6 @@ from ..stock.warehouses import WarehouseCache
 from ..storage.claims import claim_rows
 from ..storage.driver import execute_many
 from ..storage.models import OutboxMessage
-from .answers import SentAnswers
 from .context import BufferedContext, plugin_states
 from .stage import StageName, Unit, UnitKind
 
@@ -77,11 +76,10 @@ class OutboxStage:
     def __init__(self, *, batch_size: int, clock: Clock, dispatch: Dispatch, plugins: PluginRegistry,
                  callbacks: Callbacks, warehouses: WarehouseCache, carriers: CarrierCache, retry_seconds: int,
                  kinds: frozenset[str] | None = None, skip: frozenset[str] = frozenset(),
-                 name: StageName = StageName.OUTBOX, answers: SentAnswers | None = None) -> None:
+                 name: StageName = StageName.OUTBOX) -> None:
         """``kinds``: only messages of these kinds (a stage of their own, with a batch of its own); ``skip``:
-        every kind but these (those another stage delivers); ``answers``: what a receiver answers while its
-        message is sent that this stage applies at once (answers.py)."""
-        self.name, self.kinds, self.skip, self.answers = name, kinds, skip, answers
+        every kind but these (those another stage delivers)."""
+        self.name, self.kinds, self.skip = name, kinds, skip
         self.batch_size, self.clock, self.dispatch, self.warehouses = batch_size, clock, dispatch, warehouses
         self.carriers = carriers
         self.plugins, self.callbacks, self.retry_seconds = plugins, callbacks, retry_seconds
@@ -102,9 +100,7 @@ class OutboxStage:
             stmt = stmt.where(OutboxMessage.kind.not_in(sorted(self.skip)))
         rows = claim_rows(s, stmt, self.batch_size)
         blocked: set[tuple[int | None, str]] = set()    # (order, kind) with a message that failed in this batch
-        ctx = BufferedContext(s, self.clock, self.callbacks, self.answers)
-        if self.answers is not None:
-            self.answers.prepare(s, rows)
+        ctx = BufferedContext(s, self.clock, self.callbacks)
         # Connectors usually keep their state of a document under its order number: read it for the batch.
         plugin_states(s).preload((m.target, m.order_number) for m in rows
                                  if m.kind == Kind.CONNECTOR and m.order_number)
