@@ -15,8 +15,10 @@ directory. Environment switches:
     log every hook call (and, for pluggy's own calls, its result) at DEBUG level, logger ``oms.hooks``.
 
 Every hook implementation is checked before its plugin is registered: a
-misspelt hook name or argument stops the start with one line naming the
-plugin, the hook and the argument.
+misspelt hook name or argument, or a wrapper (``wrapper=True`` or
+``hookwrapper=True``: the registry calls each implementation on its own, so a
+wrapper would never run), stops the start with one line naming the plugin,
+the hook and the argument.
 """
 
 from __future__ import annotations
@@ -103,21 +105,29 @@ def check_plugin(name: str, module: object, pm: pluggy.PluginManager) -> tuple[s
     """The hooks ``module`` implements; raises PluginError (one line) for a misspelt hook or argument."""
     hooks = []
     for attr in dir(module):
-        if pm.parse_hookimpl_opts(module, attr) is None:
+        opts = pm.parse_hookimpl_opts(module, attr)
+        if opts is None:
             continue
-        if attr not in _SPEC_ARGS:
-            close = difflib.get_close_matches(attr, list(_SPEC_ARGS), n=1)
+        hook = opts.get("specname") or attr
+        if hook not in _SPEC_ARGS:
+            close = difflib.get_close_matches(hook, list(_SPEC_ARGS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise PluginError(f"plugin '{name}': '{attr}' is not an oms hook{hint}")
+            raise PluginError(f"plugin '{name}': '{hook}' is not an oms hook{hint}")
+        if opts.get("wrapper") or opts.get("hookwrapper"):
+            # The registry calls each implementation on its own, so that a fault names its plugin and one
+            # observer's failure does not stop the others: a wrapper would be accepted and never run.
+            raise PluginError(f"plugin '{name}': hook '{hook}' is a wrapper (wrapper=True or hookwrapper=True); "
+                              "the OMS calls each implementation of a hook on its own, so wrappers are not "
+                              "supported: implement the hook plainly")
         impl = getattr(module, attr)
         given = [p for p in inspect.signature(impl).parameters if p != "self"]
-        unknown = [a for a in given if a not in _SPEC_ARGS[attr]]
+        unknown = [a for a in given if a not in _SPEC_ARGS[hook]]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], list(_SPEC_ARGS[attr]), n=1)
+            close = difflib.get_close_matches(unknown[0], list(_SPEC_ARGS[hook]), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise PluginError(f"plugin '{name}': hook '{attr}' has no argument '{unknown[0]}'{hint}; "
-                              f"it offers: {', '.join(_SPEC_ARGS[attr])}")
-        hooks.append(attr)
+            raise PluginError(f"plugin '{name}': hook '{hook}' has no argument '{unknown[0]}'{hint}; "
+                              f"it offers: {', '.join(_SPEC_ARGS[hook])}")
+        hooks.append(hook)
     return tuple(hooks)
 
 

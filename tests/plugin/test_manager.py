@@ -83,6 +83,65 @@ def test_misspelt_hook_fails_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path:
         build_oms(tmp_path, f"sqlite:///{tmp_path / 'typo.db'}", plugins=[name])
 
 
+@pytest.mark.parametrize("mark", ["wrapper=True", "hookwrapper=True"])
+def test_a_wrapper_is_refused_at_start_not_left_to_never_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              mark: str) -> None:
+    name = write_plugin(tmp_path, monkeypatch, f"""
+        from oms_engine import hookimpl
+
+        @hookimpl({mark})
+        def oms_resolve_sku(channel, sku, config):
+            result = yield
+            return result
+    """)
+    with pytest.raises(PluginError, match=f"plugin '{name}': hook 'oms_resolve_sku' is a wrapper"):
+        build_plugin_manager([name])
+    with pytest.raises(PluginError, match="wrappers are not supported"):
+        build_oms(tmp_path, f"sqlite:///{tmp_path / 'wrapper.db'}", plugins=[name])
+
+
+def test_a_hook_implemented_under_another_name_is_checked_by_its_hook_name(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    name = write_plugin(tmp_path, monkeypatch, """
+        from oms_engine import hookimpl
+
+        @hookimpl(specname="oms_resolve_sku")
+        def upper_case_skus(channel, sku, config):
+            return sku.upper()
+    """)
+    pm = build_plugin_manager([name])
+    registry = PluginRegistry(pm, config(tmp_path))
+    assert registry.resolve_sku("json", "abc-1") == "ABC-1"
+
+
+def test_tryfirst_moves_an_implementation_ahead_of_later_loaded_plugins(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    first = write_plugin(tmp_path, monkeypatch, """
+        from oms_engine import hookimpl
+
+        @hookimpl(tryfirst=True)
+        def oms_resolve_sku(channel, sku, config):
+            return "FIRST-" + sku
+    """)
+    later = write_plugin(tmp_path, monkeypatch, """
+        from oms_engine import hookimpl
+
+        @hookimpl
+        def oms_resolve_sku(channel, sku, config):
+            return "LATER-" + sku
+    """)
+    plain = write_plugin(tmp_path, monkeypatch, """
+        from oms_engine import hookimpl
+
+        @hookimpl
+        def oms_resolve_sku(channel, sku, config):
+            return "PLAIN-" + sku
+    """)
+    assert PluginRegistry(build_plugin_manager([first, later]), config(tmp_path)).resolve_sku("json", "a") == "FIRST-a"
+    # without the mark, the plugin listed last is asked first
+    assert PluginRegistry(build_plugin_manager([plain, later]), config(tmp_path)).resolve_sku("json", "a") == "LATER-a"
+
+
 def test_unimportable_plugin_is_a_plugin_error() -> None:
     with pytest.raises(PluginError, match="oms_no_such_plugin_module"):
         build_plugin_manager(["oms_no_such_plugin_module"])
