@@ -10,7 +10,6 @@ baseline (baseline.py) writes its copies between payloads.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import random
@@ -33,6 +32,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 
+from .. import heap
 from ..config import Config
 from ..engine import OMS
 from ..pipeline.runner import WORKER_READY
@@ -269,20 +269,20 @@ def run_single(config: Config, catalogue: world.Catalogue, customers: list[dict[
             replay = Replay(Path(oms.db.engine.url.database or ""))
         done = 0
         samples: list[tuple[int, float]] = []
-        gc.freeze()   # as 'oms worker' and 'oms serve' do once started
         seconds = 0.0
-        stream = world.orders(rng, catalogue, customers, orders, prefix=prefix, lines=lines)
-        for chunk in _chunks(stream, payload_size):
-            stop_if_asked()
-            started = time.perf_counter()
-            oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
-            oms.pipeline.run_until_idle()
-            seconds += time.perf_counter() - started
-            if replay is not None:   # the baseline's turn: off the pipeline's clock
-                replay.payload()
-            done += len(chunk)
-            if memory_every and (done // memory_every > (done - len(chunk)) // memory_every or done == orders):
-                samples.append((done, round(_rss_mb(), 1)))
+        with heap.settled():   # as 'oms worker' and 'oms serve' once started
+            stream = world.orders(rng, catalogue, customers, orders, prefix=prefix, lines=lines)
+            for chunk in _chunks(stream, payload_size):
+                stop_if_asked()
+                started = time.perf_counter()
+                oms.intake.ingest("json", json.dumps(chunk).encode(), source="bench")
+                oms.pipeline.run_until_idle()
+                seconds += time.perf_counter() - started
+                if replay is not None:   # the baseline's turn: off the pipeline's clock
+                    replay.payload()
+                done += len(chunk)
+                if memory_every and (done // memory_every > (done - len(chunk)) // memory_every or done == orders):
+                    samples.append((done, round(_rss_mb(), 1)))
         peak = _peak_rss_mb()   # before the outcomes are read: that is the report's memory, not the run's
         latencies, held, split, dispatched, twice = _outcomes(oms, after)
         result = BenchResult(orders, seconds, latencies, peak, oms.rulebook.seconds, held, split,

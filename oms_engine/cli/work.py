@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 
+from .. import heap
 from ..errors import OmsError
 from ..pipeline.runner import WORKER_READY
 from .root import Ctx, console, errors_to_exit, fail, main
@@ -85,6 +85,7 @@ def ingest(c: Ctx, channel: str, as_json: bool, paths: tuple[Path, ...]) -> None
 def run(c: Ctx) -> None:
     """Process all pending work (timers, callbacks, screening, split, route, outbox), then exit."""
     oms = c.oms()
+    heap.settle()     # a backlog can be hours of work
     try:
         done = oms.pipeline.run_until_idle()
     finally:
@@ -103,7 +104,7 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
     oms = c.oms()
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    gc.freeze()   # as in serve: start-up's objects out of the collector's sight
+    heap.settle()
     log.info("%s: pid %d, database %s", WORKER_READY, os.getpid(), oms.db.engine.url.render_as_string())
     started = time.monotonic()
     try:
@@ -172,7 +173,7 @@ def serve(c: Ctx, host: str, port: int, threads: int, channel_timeout: int, conn
             click.echo(f"admin API listening on http://{shown}:{bound}")
         # What start-up made (modules, the rules engine, the app) lives as long as the process: out of the
         # collector's sight, a full collection scans only what requests make, not 100 ms worth of it.
-        gc.freeze()
+        heap.settle()
         server.serve_forever()
         click.echo("admin API stopped")
     finally:
