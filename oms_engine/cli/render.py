@@ -24,11 +24,26 @@ def print_order(d: dict[str, Any]) -> None:
     if d["warehouse"] or d["tracking_no"]:
         console.print(f"warehouse {d['warehouse'] or '-'}   carrier {d['carrier'] or '-'}   "
                       f"tracking {d['tracking_no'] or '-'}", highlight=False)
+    kept = d.get("channel_fields") or {}
+    if kept.get("order_type") or kept.get("channel_status"):
+        console.print(f"at the channel: type {kept.get('order_type') or '-'}   status "
+                      f"{kept.get('channel_status') or '-'}", highlight=False)
     t = Table("#", "sku", "name", "qty", "price", "discount", "merchant", title="lines")
+    asked = any(ln.get("properties") for ln in d["lines"])
+    if asked:
+        t.add_column("asked for")
     for ln in d["lines"]:
-        t.add_row(str(ln["line_no"]), ln["sku"], ln["name"], str(ln["quantity"]),
-                  format_minor(ln["unit_price"], cur), format_minor(ln["discount"], cur), ln["merchant"])
+        row = [str(ln["line_no"]), ln["sku"], ln["name"], str(ln["quantity"]), format_minor(ln["unit_price"], cur),
+               format_minor(ln["discount"], cur), ln["merchant"]]
+        if asked:
+            row.append("; ".join(f"{p['name']}: {p['value']}" for p in ln.get("properties") or []))
+        t.add_row(*row)
     console.print(t)
+    if kept.get("extensions"):
+        t = Table("field", "value", title="the channel's other fields")
+        for name, value in kept["extensions"].items():
+            t.add_row(name, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)[:300])
+        console.print(t)
     if d["children"]:
         t = Table("child", "status", "warehouse", "payable", title="children")
         for ch in d["children"]:

@@ -167,6 +167,57 @@ def _in_utc(value: datetime) -> datetime:
 Instant = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(_in_utc)]
 
 
+# What a channel sends that the canonical order has no place for (seed 002): kept, not refused. JSON values only,
+# bounded so that no payload can make a row of it unreasonably large or deep.
+MAX_EXTENSION_BYTES = 16_384
+MAX_EXTENSION_DEPTH = 8
+_EXTENSION_SCALARS = (str, int, float, bool, type(None))
+
+
+def _extension_problem(value: object, depth: int) -> str | None:
+    if isinstance(value, bool | type(None)):
+        return None
+    if isinstance(value, str):
+        return _bad_character(value, allowed="\n\r\t")
+    if isinstance(value, int):
+        return None if -(2 ** 63) <= value < 2 ** 63 else f"the number {value} is out of range"
+    if isinstance(value, float):
+        return None if value == value and value not in (float("inf"), float("-inf")) else "not a finite number"
+    if depth >= MAX_EXTENSION_DEPTH:
+        return f"nested deeper than {MAX_EXTENSION_DEPTH} levels"
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = _extension_problem(item, depth + 1)
+            if problem:
+                return f"[{i}]: {problem}"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not 1 <= len(key) <= 64 or _bad_character(key):
+                return f"the key {shown(key)} is not a name of 1 to 64 printable characters"
+            problem = _extension_problem(item, depth + 1)
+            if problem:
+                return f"{key}: {problem}"
+        return None
+    return f"{_json_type(value)} is not a JSON value"
+
+
+def _extensions(value: object) -> object:
+    if not isinstance(value, dict):
+        raise ValueError(f"extension fields are an object of names and JSON values, not {_json_type(value)}")
+    problem = _extension_problem(value, 0)
+    if problem:
+        raise ValueError(problem)
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_EXTENSION_BYTES:
+        raise ValueError(f"extension fields take {size:,} bytes as JSON, over the limit of {MAX_EXTENSION_BYTES:,}")
+    return value
+
+
+# The channel's own fields, by name: JSON values, at most MAX_EXTENSION_BYTES as JSON.
+Extensions = Annotated[dict[str, Any], BeforeValidator(_extensions)]
+
+
 def naive_utc(value: datetime) -> datetime:
     """An instant as the database keeps it: UTC without tzinfo (SQLite has no time zones)."""
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
@@ -214,6 +265,13 @@ class LinePromotion(_Strict):
     amount: Amount
 
 
+class LineProperty(_Strict):
+    """A name and value the customer gave a line (an engraving, a size note), as the channel sent it."""
+
+    name: Text200
+    value: Annotated[str, Field(strict=True, max_length=2000), MultiLine] = ""
+
+
 class CanonicalLine(_Strict):
     sku: Id64
     quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
@@ -223,6 +281,10 @@ class CanonicalLine(_Strict):
     channel_line_id: Text128 | None = None
     # The promotions the channel allotted to this line (part of the order's ``coupon``).
     promotions: Annotated[tuple[LinePromotion, ...], Field(max_length=50)] = ()
+    # What the customer asked of this line (an engraving): kept as sent and shown with the order.
+    properties: Annotated[tuple[LineProperty, ...], Field(max_length=50)] = ()
+    # The channel's fields of the line with no place here (its product and variant ids, its tax lines...).
+    extensions: Extensions = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _line_total(self) -> CanonicalLine:
@@ -283,6 +345,12 @@ class CanonicalOrder(_Strict):
     # window from its first to its last moment.
     deliver_from: Instant | None = None
     deliver_by: Instant | None = None
+    # The channel's own words for the kind of order ("StandardOrder", "web") and where it stands there
+    # ("Unshipped", "processing"), as it sent them.
+    order_type: Text32 = ""
+    channel_status: Text64 = ""
+    # The channel's fields with no place here (its tags, note attributes, discount codes...), kept as sent.
+    extensions: Extensions = Field(default_factory=dict)
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -317,6 +385,17 @@ class CanonicalOrder(_Strict):
             raise ValueError(f"lines + freight + tax come to {format_minor(total, self.currency)}, "
                              f"over the limit of {format_minor(MAX_AMOUNT, self.currency)}")
         return self
+
+    def channel_fields(self) -> dict[str, Any] | None:
+        """What the order keeps of the channel's own (order type and status, extension fields, line properties
+        and extensions), or None when the channel sent none of it."""
+        lines = {str(i): {k: v for k, v in (("properties", [p.model_dump() for p in ln.properties]),
+                                            ("extensions", ln.extensions)) if v}
+                 for i, ln in enumerate(self.lines, start=1) if ln.properties or ln.extensions}
+        if not (self.order_type or self.channel_status or self.extensions or lines):
+            return None
+        return {"order_type": self.order_type, "channel_status": self.channel_status,
+                "extensions": self.extensions, "lines": lines}
 
     def contact(self) -> dict[str, str]:
         """The buyer's contact details as this order gives them: the order's own snapshot."""

@@ -29,8 +29,9 @@ from ..plugin.registry import PluginRegistry
 from ..plugin.views import WarehouseView
 from ..stock.reservations import load_for_reserving, reserve_lines
 from ..stock.warehouses import WarehouseCache
+from ..storage.db import append
 from ..storage.driver import fetch
-from ..storage.models import Order, Product
+from ..storage.models import ChannelFields, Order, Product
 from .canonical import CanonicalOrder, naive_utc
 from .customers import customers_for_orders, known_customers
 from .discounts import line_discounts
@@ -157,6 +158,8 @@ class _Draft:
     waits: list[tuple[Wait, str]] = field(default_factory=list)
     person: bool = False
     freight: Outcome | None = None
+    # What the order keeps of the channel's own words (canonical.py: channel_fields), or None.
+    channel: dict[str, Any] | None = None
 
 
 class OrderCreator:
@@ -285,7 +288,7 @@ class OrderCreator:
                "delivery_by": naive_utc(canon.deliver_by) if canon.deliver_by else None,
                "contact": canon.contact(), "content_hash": digest,
                "due_at": self.machine.first_deadline(State.PENDING_PAYMENT, placed_at)}
-        return _Draft(canon, digest, row, lines, holds, payload_id, waits, person, freight)
+        return _Draft(canon, digest, row, lines, holds, payload_id, waits, person, freight, canon.channel_fields())
 
     def _freight(self, canon: CanonicalOrder, lines: list[dict[str, Any]], goods: int, pre: Prefetched) -> Outcome:
         """The order's freight: the channel's, checked, or the templates' (freight/charges.py)."""
@@ -326,6 +329,8 @@ class OrderCreator:
         records = insert_orders(s, [d.row for _, d in drafts], [d.lines for _, d in drafts], customers)
         self.machine.prepare(s, records, pre.cache)
         for (i, d), rec in zip(drafts, records, strict=True):
+            if d.channel is not None:
+                append(s, ChannelFields, order_id=rec.id, updated_at=now, **d.channel)
             self._finish(s, d, rec, pre, now)
             out[i] = rec
             pre.seen[d.canon.external_id] = Seen(rec.number, rec.status, d.digest)

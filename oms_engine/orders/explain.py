@@ -19,6 +19,7 @@ from ..invoices.issuing import invoices_of
 from ..money import format_minor
 from ..payments.ledger import payments_of
 from ..storage.models import (
+    ChannelFields,
     DecisionRecord,
     Exchange,
     History,
@@ -51,6 +52,10 @@ def explain(s: Session, number: str) -> dict[str, Any]:
                          .order_by(TrackingEvent.at, TrackingEvent.id))
     exchanges = s.scalars(select(Exchange).where(Exchange.order_number == o.number).order_by(Exchange.id))
     waits = s.scalars(select(OrderWait).where(OrderWait.order_id == o.id).order_by(OrderWait.kind, OrderWait.key))
+    # A child of a split shows its parent's: the channel sent one order. Its lines are numbered afresh, so
+    # the channel's words about each line are shown on the parent's.
+    kept = s.get(ChannelFields, o.parent_id if o.parent_id is not None else o.id)
+    by_line = kept.lines if kept is not None and o.parent_id is None else {}
     return {
         **order_summary(o),
         "shard": o.shard,
@@ -70,11 +75,17 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         "contact": o.contact or {},
         "ship_to": o.ship_to,
         "carrier": o.carrier, "tracking_no": o.tracking_no, "due_at": iso(o.due_at),
+        # The channel's own words: its order type and status there, and what the OMS has no place for.
+        "channel_fields": {"order_type": kept.order_type if kept else "",
+                           "channel_status": kept.channel_status if kept else "",
+                           "extensions": kept.extensions if kept else {}},
         "lines": [{"line_no": ln.line_no, "sku": ln.sku, "channel_sku": ln.channel_sku, "name": ln.name,
                    "quantity": ln.quantity, "unit_price": ln.unit_price, "goods": ln.goods, "discount": ln.discount,
                    "merchant": ln.merchant, "attributes": ln.attributes,
                    # The promotions the channel allotted to the line, as it sent them (part of ``discount``).
-                   "promotions": ln.promotions or []} for ln in o.lines],
+                   "promotions": ln.promotions or [],
+                   # What the customer asked of the line, and the channel's fields of it, as it sent them.
+                   **_channel_line(by_line, ln.line_no)} for ln in o.lines],
         "children": [order_summary(c) for c in o.children],
         "reservations": [{"warehouse": r.warehouse, "sku": r.sku, "line_no": r.line_no, "quantity": r.quantity}
                          for r in reservations],
@@ -109,3 +120,8 @@ def _text(body: bytes) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         return "base64:" + base64.b64encode(body).decode("ascii")
+
+
+def _channel_line(by_line: dict[str, Any], line_no: int) -> dict[str, Any]:
+    kept = by_line.get(str(line_no)) or {}
+    return {"properties": kept.get("properties") or [], "extensions": kept.get("extensions") or {}}

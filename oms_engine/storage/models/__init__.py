@@ -28,7 +28,7 @@ from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEven
 from .intake import RawPayload, WebhookDelivery
 from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
-from .orders import DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
+from .orders import ChannelFields, DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
 from .payments import Payment, PaymentEvent, WalletAccount, WalletMovement
 from .rules import ActiveRule, RuleChange, RuleVersion
 from .stock import DamagedStock, Reservation, Stock, StockClosing, StockLot, StockMovement
@@ -42,6 +42,7 @@ __all__ = [
     "BigId",
     "Carrier",
     "CarrierService",
+    "ChannelFields",
     "Customer",
     "CustomerChange",
     "DamagedStock",

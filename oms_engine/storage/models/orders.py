@@ -139,6 +139,21 @@ class OrderLine(Base):
     )
 
 
+class ChannelFields(Base):
+    """What an order keeps of its channel's own words: written at intake only when the channel sent any of it,
+    read only where people look (order show, the API), never by the pipeline."""
+
+    __tablename__ = "order_channel_fields"
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    order_type: Mapped[str] = mapped_column(String(32), default="")
+    channel_status: Mapped[str] = mapped_column(String(64), default="")
+    # The channel's fields with no place in the canonical order, as sent: {"tags": ..., "note_attributes": ...}
+    extensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Per line number (as text): {"properties": [{"name", "value"}], "extensions": {...}}
+    lines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class History(Base):
     __tablename__ = "order_history"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -1,0 +1,35 @@
+"""the channel's own words of an order: ``order_channel_fields`` (its order type and status there, the fields
+the canonical order has no place for, line properties and line fields), one row for an order whose channel
+sent any
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-07 16:00:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0021'
+down_revision = '0020'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'order_channel_fields',
+        sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('order_type', sa.String(length=32), nullable=False),
+        sa.Column('channel_status', sa.String(length=64), nullable=False),
+        sa.Column('extensions', sa.JSON(), nullable=False),
+        sa.Column('lines', sa.JSON(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['order_id'], ['orders.id']),
+        sa.PrimaryKeyConstraint('order_id'),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('order_channel_fields')
