@@ -19,6 +19,7 @@ from .orders.canonical import (
     CanonicalOrder,
     CanonicalPayment,
     LinePromotion,
+    LineProperty,
     ParsedPayload,
 )
 from .plugin.contracts import (
@@ -32,6 +33,8 @@ from .plugin.contracts import (
     OutboundMessage,
     ParamsValidator,
     PluginContext,
+    PulledPage,
+    Puller,
     RoutingStrategy,
     RuleAction,
     Sender,
@@ -107,6 +110,7 @@ __all__ = [
     "FactProvider",
     "JsonRejected",
     "LinePromotion",
+    "LineProperty",
     "LineView",
     "MessageRefused",
     "MoneyError",
@@ -120,6 +124,8 @@ __all__ = [
     "PluginContext",
     "PluginError",
     "PluginFault",
+    "PulledPage",
+    "Puller",
     "Quote",
     "RegistryError",
     "RoutePlan",

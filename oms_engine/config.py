@@ -8,6 +8,7 @@ directory so that the project runs from any working directory.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,6 +62,28 @@ class Operations(BaseModel):
     template: str = "late_step"
 
 
+class ChannelAccount(BaseModel):
+    """A shop on a channel (docs/channels.md): the adapter that reads its payloads, where its API is, its
+    credentials (named by environment variable, never written here) and how often the worker pulls it. The
+    account's name is the channel its orders carry, so two shops on one channel keep their orders, SKU
+    mappings and webhook secrets apart."""
+
+    model_config = ConfigDict(extra="forbid")
+    adapter: str = Field(min_length=1)
+    # The channel's API base address, for pulling (https://shop-eu.myshopify.com).
+    url: str = ""
+    # The environment variable holding the API credential (an access token).
+    token_env: str = ""
+    # The environment variable holding the webhook signing secret; "" : OMS_WEBHOOK_SECRET_<ACCOUNT>.
+    secret_env: str = ""
+    # Seconds between the worker's pulls of this account; 0: the worker does not pull it.
+    pull_every_seconds: float = Field(0, ge=0)
+    page_size: int = Field(50, gt=0, le=250)
+    timeout: float = Field(10, gt=0, le=600)
+    # What only its adapter reads (an API version, marketplace ids).
+    settings: dict[str, Any] = {}
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database_url: str = "sqlite:///var/oms.db"
@@ -90,6 +113,9 @@ class Config(BaseModel):
     # Days of shelf life a lot-tracked product must have left when it is sold, per channel ("default": any
     # other channel): routing takes the earliest-expiring lot that has them (stock/lots.py).
     min_shelf_life_days: dict[str, Annotated[int, Field(ge=0, le=3650)]] = {}
+    # Shops on channels, by the name their orders carry (channels/accounts.py); an adapter with no account of
+    # its own is an account of its own name.
+    channel_accounts: dict[str, ChannelAccount] = {}
     base_dir: str = "."
 
     @field_validator("late_steps")
@@ -99,6 +125,16 @@ class Config(BaseModel):
         from .orders.late_steps import LateLimits
         LateLimits.parse(limits)
         return limits
+
+    @field_validator("channel_accounts")
+    @classmethod
+    def _account_names(cls, accounts: dict[str, ChannelAccount]) -> dict[str, ChannelAccount]:
+        for name in accounts:
+            # The name is stored as each order's channel (32 characters) and read in URLs and variable names.
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
+                raise ValueError(f"channel account {name!r}: a name is 1 to 32 of a-z, 0-9, '_' and '-', "
+                                 "starting with a letter or digit")
+        return accounts
 
     @field_validator("operations")
     @classmethod

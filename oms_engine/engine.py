@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .aftersales.service import Aftersales
+from .channels.accounts import Accounts
+from .channels.pulling import Pulling
 from .clock import Clock
 from .config import Config
 from .decisions.fact_builder import FactBuilder
@@ -92,6 +94,7 @@ class OMS:
         loaded = load_plugins([*config.plugins, *extra_plugins], base_dir=config.path("."))
         self.plugin_info = loaded.info
         self.plugins = plugins = PluginRegistry(loaded.pm, config)
+        self.accounts = Accounts(config, plugins)
         for _, template in plugins.templates.items():
             check_template(template.body, name=template.name)
             check_template(template.subject, name=template.name)
@@ -125,7 +128,9 @@ class OMS:
         self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine, mover)
         creator = OrderCreator(clock=clock, plugins=plugins, numbers=self.numbers, machine=machine,
                                warehouses=self.warehouses, freight=FreightCharger(rulebook), decisions=decisions)
-        self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator)
+        self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator,
+                             accounts=self.accounts)
+        self.pulling = Pulling(db=db, clock=clock, accounts=self.accounts, plugins=plugins, intake=self.intake)
         self.masterdata = MasterData(db=db, clock=clock, checks={"warehouses": self._check_warehouse})
         self.masterdata.on_change.append(self._master_changed)
         self.openings = Openings(db=db, clock=clock)

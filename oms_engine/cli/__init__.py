@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     aftersales,
     bench,
     bench_http,
+    channels,
     demo,
     documents,
     invoices,

@@ -35,7 +35,8 @@ def init(c: Ctx) -> None:
 
 
 @main.command()
-@click.option("--channel", required=True, help="channel adapter name, e.g. json")
+@click.option("--channel", required=True,
+              help="channel account or adapter name, e.g. json, shopify, shop-eu (docs/channels.md)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list of results")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
@@ -99,7 +100,8 @@ def run(c: Ctx) -> None:
 @click.pass_obj
 @errors_to_exit
 def worker(c: Ctx, interval: float, max_seconds: float) -> None:
-    """Keep processing work and timers (payment timeout, auto-confirm) until stopped."""
+    """Keep processing work and timers (payment timeout, auto-confirm) and pulling the channel accounts that have a
+    schedule (config channel_accounts: pull_every_seconds), until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     oms = c.oms()
     stop = {"now": False}
@@ -111,6 +113,12 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
         while not stop["now"]:
             try:
                 oms.closings.close_due()   # finance's closing stock of the day that ended, once
+                for name in oms.pulling.due():
+                    # A channel that fails is recorded on its cursor and tried again at its next turn.
+                    report = oms.pulling.pull(name)
+                    if report.pages:
+                        log.info("pulled %s: %d new order(s), %d known%s", name, report.orders, report.repeated,
+                                 f"; stopped: {report.error}" if report.error else "")
                 done = oms.pipeline.run_until_idle()
             except Exception:
                 # Not one order's fault (that is set aside by the pipeline): the database

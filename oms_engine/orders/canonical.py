@@ -174,11 +174,24 @@ MAX_EXTENSION_DEPTH = 8
 _EXTENSION_SCALARS = (str, int, float, bool, type(None))
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    """A channel's own text is kept as sent, control characters and all, except what no database can keep:
+    NUL (PostgreSQL) and lone surrogates (UTF-8)."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    what = "NUL" if found.group() == "\x00" else "a lone surrogate"
+    return f"contains U+{ord(found.group()):04X} ({what}) at position {found.start()}, which cannot be stored"
+
+
 def _extension_problem(value: object, depth: int) -> str | None:
     if isinstance(value, bool | type(None)):
         return None
     if isinstance(value, str):
-        return _bad_character(value, allowed="\n\r\t")
+        return _unstorable(value)
     if isinstance(value, int):
         return None if -(2 ** 63) <= value < 2 ** 63 else f"the number {value} is out of range"
     if isinstance(value, float):
@@ -193,8 +206,8 @@ def _extension_problem(value: object, depth: int) -> str | None:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or not 1 <= len(key) <= 64 or _bad_character(key):
-                return f"the key {shown(key)} is not a name of 1 to 64 printable characters"
+            if not isinstance(key, str) or not 1 <= len(key) <= 64 or _unstorable(key):
+                return f"the key {shown(key)} is not a name of 1 to 64 characters"
             problem = _extension_problem(item, depth + 1)
             if problem:
                 return f"{key}: {problem}"

@@ -22,13 +22,14 @@ import hashlib
 import logging
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..channels.accounts import Accounts
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..errors import OmsError
@@ -101,8 +102,9 @@ _OUTCOME = update(_RAW).where(_RAW.c.id == bindparam("_id")).values(outcome=bind
 
 class Intake:
     def __init__(self, *, db: Database, clock: Clock, plugins: PluginRegistry, numbers: NumberGenerator,
-                 creator: OrderCreator) -> None:
+                 creator: OrderCreator, accounts: Accounts) -> None:
         self.db, self.clock, self.plugins, self.numbers, self.creator = db, clock, plugins, numbers, creator
+        self.accounts = accounts
 
     def store_raw(self, channel: str, body: bytes, source: str) -> int:
         [payload_id] = self._store_raw_many(channel, [Submission(body, source)])
@@ -137,13 +139,19 @@ class Intake:
         raise AssertionError("unreachable")
 
     def _parse(self, channel: str, body: bytes) -> list[ParsedPayload]:
-        adapter = self.plugins.channels.get(channel)
+        name = self.accounts.adapter_name(channel)
+        adapter = self.plugins.channels.get(name)
         try:
-            with blame(self.plugins.channels.plugin_of(channel), f"channel '{channel}' parse"):
-                return list(adapter.parse(body))
+            with blame(self.plugins.channels.plugin_of(name), f"channel '{name}' parse"):
+                parsed = list(adapter.parse(body))
         except PluginFault as fault:
             log.error("%s", fault)
             return [ParsedPayload(None, error=f"the channel adapter failed: {fault}")]
+        if name == channel:
+            return parsed
+        # An account's orders carry the account's name: two shops on one channel are two channels to the OMS.
+        return [replace(p, order=p.order.model_copy(update={"channel": channel})) if p.order is not None else p
+                for p in parsed]
 
     def _map_skus(self, channel: str, orders: list[CanonicalOrder]) -> tuple[dict[str, str], dict[str, Exception]]:
         """Every line's catalogue SKU, before the transaction starts: the channel's SKU mappings
@@ -185,7 +193,7 @@ class Intake:
             if len(sub.body) > MAX_PAYLOAD_BYTES:
                 raise PayloadTooLarge(f"payload of {len(sub.body):,} bytes exceeds the limit of "
                                       f"{MAX_PAYLOAD_BYTES:,}")
-        self.plugins.channels.get(channel)  # an unknown channel is refused before anything is stored
+        self.accounts.adapter_name(channel)  # an unknown channel is refused before anything is stored
         payload_ids = self._store_raw_many(channel, submissions, claim)
         stored = [(pid, self._parse(channel, sub.body)) for pid, sub in zip(payload_ids, submissions, strict=True)
                   if pid is not None]

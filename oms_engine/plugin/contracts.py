@@ -73,6 +73,34 @@ class ChannelAdapter(Protocol):
         """
 
 
+@dataclass(frozen=True)
+class PulledPage:
+    """One page of a channel's orders, as an adapter's ``pull`` fetched it.
+
+    ``payloads``: the bodies as the channel answered them, each kept as a raw payload and read by the
+    adapter's own ``parse`` (so an order pulled and the same order pushed by webhook are one order);
+    ``cursor``: where the next pull starts (None: where this one started: nothing new); ``more``: another
+    page is ready now (the puller asks again at once instead of waiting for its schedule).
+    """
+
+    payloads: tuple[bytes, ...]
+    cursor: str | None
+    more: bool = False
+
+
+class Puller(Protocol):
+    """A channel adapter that can also fetch orders from its channel's API (the ``pull`` method is optional).
+
+    ``pull(account, cursor, http)``: the page of orders after ``cursor`` (None: the first pull; the adapter
+    starts where its settings say, e.g. ``since``). ``account`` lends the API's address, the credential
+    and the page size (channels/accounts.py: Account); ``http`` is an httpx.Client with the account's
+    timeout. Raises to say the channel could not be reached or answered nonsense: the cursor then stays
+    where it was and the pull is tried again later.
+    """
+
+    def pull(self, account: Any, cursor: str | None, http: Any) -> PulledPage: ...
+
+
 class SplitStrategy(Protocol):
     def __call__(self, order: OrderView, stock: StockView, params: Mapping[str, Any]) -> SplitPlan:
         """Groups of lines (child orders to be); every unit of every line exactly once."""

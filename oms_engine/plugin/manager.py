@@ -45,6 +45,9 @@ from . import hookspecs
 # implementations are marked trylast, so any other plugin overrides it.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.channels.json_channel",
+    "oms_plugins.channels.shopify",
+    "oms_plugins.channels.woocommerce",
+    "oms_plugins.channels.amazon",
     "oms_plugins.facts.risk",
     "oms_plugins.strategies.split",
     "oms_plugins.strategies.routing",

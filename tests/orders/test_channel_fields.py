@@ -39,6 +39,15 @@ def test_the_channels_own_fields_are_kept_and_shown_with_the_order(oms: OMS) -> 
     assert second["properties"] == [] and second["extensions"] == {}
 
 
+def test_control_characters_in_the_channels_own_text_are_kept_as_sent(oms: OMS) -> None:
+    o = order_json("EXT-4")
+    o["extensions"] = {"gift_message": "Happy\tbirthday\u0007!\nLove, Mum", "bell\u0001": True}
+    [res] = oms.intake.ingest("json", payload(o))
+    assert res.error is None, res.error
+    with oms.db.session() as s:
+        assert explain(s, res.number)["channel_fields"]["extensions"] == o["extensions"]
+
+
 def test_an_order_with_none_of_them_writes_no_row_for_them(oms: OMS) -> None:
     [res] = oms.intake.ingest("json", payload(order_json("EXT-2")))
     with oms.db.session() as s:
@@ -60,6 +69,7 @@ def test_the_same_order_sent_again_with_its_fields_is_one_order(oms: OMS) -> Non
 @pytest.mark.parametrize(("change", "field", "why"), [
     (lambda o: o.update(extensions={"x": 2 ** 70}), "extensions", "x: the number 1180591620717411303424 is"),
     (lambda o: o.update(extensions={"": 1}), "extensions", "is not a name of 1 to 64"),
+    (lambda o: o.update(extensions={"gift": "a\x00b"}), "extensions", "gift: contains U+0000 (NUL) at position 1"),
     (lambda o: o.update(extensions={"deep": [[[[[[[[[1]]]]]]]]]}), "extensions", "nested deeper than 8"),
     (lambda o: o.update(extensions={"big": "x" * MAX_EXTENSION_BYTES}), "extensions", "over the limit"),
     (lambda o: o.update(extensions=["not", "an", "object"]), "extensions", "an object of names"),

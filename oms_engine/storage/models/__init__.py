@@ -25,7 +25,7 @@ from .catalog import (
 )
 from .customers import Customer, CustomerChange
 from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEvent
-from .intake import RawPayload, WebhookDelivery
+from .intake import ChannelCursor, RawPayload, WebhookDelivery
 from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
 from .orders import ChannelFields, DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
@@ -42,6 +42,7 @@ __all__ = [
     "BigId",
     "Carrier",
     "CarrierService",
+    "ChannelCursor",
     "ChannelFields",
     "Customer",
     "CustomerChange",

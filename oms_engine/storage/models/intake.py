@@ -1,10 +1,12 @@
-"""Intake: every payload received, verbatim, and the webhook deliveries seen."""
+"""Intake: every payload received, verbatim, the webhook deliveries seen, and where each channel account's next
+pull starts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     LargeBinary,
     String,
@@ -40,3 +42,18 @@ class WebhookDelivery(Base):
     delivery_id: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     __table_args__ = (UniqueConstraint("channel", "delivery_id", name="uq_webhook_delivery"),)
+
+
+class ChannelCursor(Base):
+    """Where the next pull of a channel account starts (channels/pulling.py), and how the last one went."""
+
+    __tablename__ = "channel_cursors"
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The adapter's own token for "after what was fetched" (a page token, a timestamp); None: from the start.
+    cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pulled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    pages: Mapped[int] = mapped_column(BigInteger, default=0)
+    orders: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Why the last pull failed ("" after one that worked): the cursor stayed where it was.
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

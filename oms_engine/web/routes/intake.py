@@ -4,8 +4,6 @@ a warehouse's WMS or a carrier calling back over HTTP (signed with the warehouse
 from __future__ import annotations
 
 import logging
-import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,8 +23,6 @@ from ..webhooks import (
     check_fresh,
     read_headers,
 )
-
-WEBHOOK_SECRET_PREFIX = "OMS_WEBHOOK_SECRET_"
 
 log = logging.getLogger("oms.api")
 bp = Blueprint("intake", __name__)
@@ -63,10 +59,6 @@ def _delivery(adapter: object, channel: str) -> Delivery:
     return read_headers({DELIVERY_HEADER: str(delivery_id), TIMESTAMP_HEADER: str(timestamp)})
 
 
-def webhook_secret_env(channel: str) -> str:
-    return WEBHOOK_SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", channel.upper())
-
-
 @bp.post("/api/webhooks/<channel>")
 def webhook(channel: str) -> Response:
     """A channel's delivery: fresh, authentic, not seen before and within the channel's rate, or nothing is stored.
@@ -74,15 +66,15 @@ def webhook(channel: str) -> Response:
     The checks and their order are in :mod:`oms_engine.web.webhooks`.
     """
     app = oms()
-    if channel not in app.plugins.channels:
+    if channel not in app.accounts.names():
         raise ApiError(404, f"unknown channel '{channel}'")
     # Read per request so a secret set (or rotated) in the environment needs no new app.
-    secret = os.environ.get(webhook_secret_env(channel), "")
+    secret = app.accounts.webhook_secret(channel)
     if not secret:
         raise ApiError(401, f"webhooks for channel '{channel}' are disabled: no signing secret is configured",
                        headers=SIGNATURE_CHALLENGE)
     gate: WebhookGate = current_app.extensions["oms_webhooks"]
-    adapter = app.plugins.channels.get(channel)
+    adapter = app.accounts.adapter(channel)
     # The cheap checks first: a stale or malformed delivery costs no HMAC over its body.
     delivery = _delivery(adapter, channel)
     now = app.clock.now()

@@ -1,6 +1,6 @@
-"""the channel's own words of an order: ``order_channel_fields`` (its order type and status there, the fields
-the canonical order has no place for, line properties and line fields), one row for an order whose channel
-sent any
+"""channels: ``order_channel_fields``, the channel's own words of an order (its order type and status there,
+the fields the canonical order has no place for, line properties and line fields), one row for an order whose
+channel sent any; ``channel_cursors``, where each channel account's next pull starts
 
 Revision ID: 0021
 Revises: 0020
@@ -29,7 +29,19 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['order_id'], ['orders.id']),
         sa.PrimaryKeyConstraint('order_id'),
     )
+    op.create_table(
+        'channel_cursors',
+        sa.Column('account', sa.String(length=32), nullable=False),
+        sa.Column('cursor', sa.Text(), nullable=True),
+        sa.Column('pulled_at', sa.DateTime(), nullable=True),
+        sa.Column('pages', sa.BigInteger(), nullable=False),
+        sa.Column('orders', sa.BigInteger(), nullable=False),
+        sa.Column('last_error', sa.Text(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('account'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('channel_cursors')
     op.drop_table('order_channel_fields')

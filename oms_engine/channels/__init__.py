@@ -1,0 +1,1 @@
+"""Channel accounts (shops on channels) and pulling their orders by cursor."""

@@ -1,0 +1,278 @@
+"""A marketplace played on loopback, for the tests and the demo: it serves orders the way Shopify's REST Admin
+API and Amazon's Selling Partner API (Orders v0) serve them, pages, cursors, credentials and all, and it fails
+and answers slowly when asked to.
+
+* Shopify: ``GET /admin/api/<version>/orders.json?status=any&limit=N&updated_at_min=T&order=updated_at asc``,
+  then ``?limit=N&page_info=P`` from the ``Link: <...>; rel="next"`` header of each page (as Shopify's cursor
+  pagination: with page_info, no other filter is allowed); the token in ``X-Shopify-Access-Token``.
+* Amazon: ``GET /orders/v0/orders?MarketplaceIds=M&LastUpdatedAfter=T&MaxResultsPerPage=N`` (or
+  ``NextToken=P``), ``GET /orders/v0/orders/<id>/orderItems`` and ``.../address``; the token in
+  ``x-amz-access-token``.
+
+Orders are kept in the channel's own format; :meth:`Marketplace.add` and :meth:`Marketplace.change` stamp
+them with the time they were last updated, which is what both APIs page by. ``fail(n)`` makes the next n
+requests answer 503, ``delay`` makes every answer wait. Started on a free port of 127.0.0.1; ``close()``
+stops it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+SHOPIFY_PREFIX = "/admin/api/"
+AMAZON_ORDERS = "/orders/v0/orders"
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _token(data: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def _untoken(text: str) -> dict[str, Any]:
+    padded = text + "=" * (-len(text) % 4)
+    value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    if not isinstance(value, dict):
+        raise ValueError("not a page token")
+    return value
+
+
+@dataclass
+class Listed:
+    """An order as the marketplace keeps it: its id, when it last changed, and its documents."""
+
+    id: str
+    updated: datetime
+    order: dict[str, Any]                       # Shopify: the order; Amazon: the getOrders header
+    items: list[dict[str, Any]] = field(default_factory=list)     # Amazon: OrderItems
+    address: dict[str, Any] | None = None                          # Amazon: ShippingAddress
+
+
+class Marketplace:
+    def __init__(self, *, kind: str, token: str = "secret-token", api_version: str = "2024-01",
+                 marketplace_id: str = "ATVPDKIKX0DER") -> None:
+        if kind not in ("shopify", "amazon"):
+            raise ValueError(f"a marketplace is 'shopify' or 'amazon', not {kind!r}")
+        self.kind, self.token, self.api_version, self.marketplace_id = kind, token, api_version, marketplace_id
+        self.orders: dict[str, Listed] = {}
+        self.requests: list[str] = []           # every request's path and query, as it came
+        self.delay = 0.0
+        self._fail = 0
+        self._clock = datetime(2026, 12, 1, tzinfo=UTC)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- what it holds --------------------------------------------------------------------------------
+    def _tick(self) -> datetime:
+        self._clock += timedelta(seconds=1)     # one second apart: the order of updates is the order of times
+        return self._clock
+
+    def add(self, order: dict[str, Any], *, items: list[dict[str, Any]] | None = None,
+            address: dict[str, Any] | None = None) -> str:
+        """Put an order on the marketplace (Shopify: an order object; Amazon: a getOrders header, its items
+        and address); its id."""
+        with self._lock:
+            at = self._tick()
+            if self.kind == "shopify":
+                oid = str(order["id"])
+                order = {**order, "updated_at": _iso(at)}
+            else:
+                oid = str(order["AmazonOrderId"])
+                order = {**order, "LastUpdateDate": _iso(at)}
+            self.orders[oid] = Listed(oid, at, order, list(items or []), address)
+            return oid
+
+    def change(self, oid: str, **fields: Any) -> None:
+        """Change an order's fields at the marketplace (a cancellation, a new address): it is updated now."""
+        with self._lock:
+            listed = self.orders[oid]
+            listed.updated = self._tick()
+            stamp = "updated_at" if self.kind == "shopify" else "LastUpdateDate"
+            listed.order = {**listed.order, **fields, stamp: _iso(listed.updated)}
+
+    def fail(self, times: int = 1) -> None:
+        """The next ``times`` requests answer 503 (the marketplace is down)."""
+        with self._lock:
+            self._fail = times
+
+    # -- answering ------------------------------------------------------------------------------------
+    def _answer(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        with self._lock:
+            self.requests.append(path)
+            if self._fail > 0:
+                self._fail -= 1
+                return 503, b'{"errors": "Service Unavailable"}', {}
+        if method != "GET":
+            return 405, b'{"errors": "method not allowed"}', {}
+        url = urlsplit(path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if self.kind == "shopify":
+            if headers.get("x-shopify-access-token") != self.token:
+                return 401, b'{"errors": "[API] Invalid API key or access token"}', {}
+            if url.path != f"{SHOPIFY_PREFIX}{self.api_version}/orders.json":
+                return 404, b'{"errors": "Not Found"}', {}
+            return self._shopify(url.path, query)
+        if headers.get("x-amz-access-token") != self.token:
+            return 403, json.dumps({"errors": [{"code": "Unauthorized", "message": "Access to requested resource "
+                                                "is denied."}]}).encode(), {}
+        return self._amazon(url.path, query)
+
+    def _page(self, since: datetime | None, after: tuple[str, str] | None, limit: int) -> tuple[list[Listed], bool]:
+        """Orders updated at or after ``since``, in (updated, id) order, after the last one a page ended on."""
+        with self._lock:
+            ordered = sorted(self.orders.values(), key=lambda o: (o.updated, o.id))
+        if since is not None:
+            ordered = [o for o in ordered if o.updated >= since]
+        if after is not None:
+            ordered = [o for o in ordered if (_iso(o.updated), o.id) > after]
+        return ordered[:limit], len(ordered) > limit
+
+    def _shopify(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        try:
+            limit = int(query.get("limit", "50"))
+            if not 1 <= limit <= 250:
+                raise ValueError
+        except ValueError:
+            return 400, b'{"errors": {"limit": "must be between 1 and 250"}}', {}
+        if "page_info" in query:
+            if set(query) - {"page_info", "limit", "fields"}:
+                return 400, b'{"errors": {"page_info": "only limit and fields may go with page_info"}}', {}
+            try:
+                state = _untoken(query["page_info"])
+                since = _parse_iso(state["since"]) if state.get("since") else None
+                after = (str(state["after"][0]), str(state["after"][1]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                return 400, b'{"errors": {"page_info": "Invalid value."}}', {}
+        else:
+            try:
+                since = _parse_iso(query["updated_at_min"]) if query.get("updated_at_min") else None
+            except ValueError:
+                return 400, b'{"errors": {"updated_at_min": "Invalid value."}}', {}
+            after = None
+        page, more = self._page(since, after, limit)
+        headers: dict[str, str] = {}
+        if more:
+            last = page[-1]
+            info = _token({"since": _iso(since) if since else None, "after": [_iso(last.updated), last.id]})
+            headers["Link"] = f'<{self.url}{path}?{urlencode({"limit": limit, "page_info": info})}>; rel="next"'
+        return 200, json.dumps({"orders": [o.order for o in page]}).encode(), headers
+
+    def _amazon(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        rest = path[len(AMAZON_ORDERS):].strip("/") if path.startswith(AMAZON_ORDERS) else None
+        if rest is None:
+            return 404, b'{"errors": [{"code": "NotFound", "message": "Resource not found"}]}', {}
+        if rest:
+            oid, _, what = rest.partition("/")
+            listed = self.orders.get(oid)
+            if listed is None or what not in ("orderItems", "address"):
+                return 404, json.dumps({"errors": [{"code": "InvalidInput",
+                                                    "message": f"Invalid order id {oid}"}]}).encode(), {}
+            if what == "orderItems":
+                return 200, json.dumps({"payload": {"AmazonOrderId": oid, "OrderItems": listed.items}}).encode(), {}
+            return 200, json.dumps({"payload": {"AmazonOrderId": oid,
+                                                "ShippingAddress": listed.address or {}}}).encode(), {}
+        try:
+            limit = int(query.get("MaxResultsPerPage", "100"))
+            if not 1 <= limit <= 100:
+                raise ValueError
+        except ValueError:
+            return 400, b'{"errors": [{"code": "InvalidInput", "message": "MaxResultsPerPage is 1 to 100"}]}', {}
+        if "NextToken" in query:
+            try:
+                state = _untoken(query["NextToken"])
+                since = _parse_iso(state["since"]) if state.get("since") else None
+                after = (str(state["after"][0]), str(state["after"][1]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                return 400, b'{"errors": [{"code": "InvalidInput", "message": "Invalid NextToken"}]}', {}
+        else:
+            if query.get("MarketplaceIds") != self.marketplace_id:
+                return 400, b'{"errors": [{"code": "InvalidInput", "message": "MarketplaceIds is required"}]}', {}
+            try:
+                since = _parse_iso(query["LastUpdatedAfter"]) if query.get("LastUpdatedAfter") else None
+            except ValueError:
+                return 400, b'{"errors": [{"code": "InvalidInput", "message": "Invalid LastUpdatedAfter"}]}', {}
+            after = None
+        page, more = self._page(since, after, limit)
+        payload: dict[str, Any] = {"Orders": [o.order for o in page]}
+        if more:
+            last = page[-1]
+            payload["NextToken"] = _token({"since": _iso(since) if since else None,
+                                           "after": [_iso(last.updated), last.id]})
+        return 200, json.dumps({"payload": payload}).encode(), {}
+
+    # -- running --------------------------------------------------------------------------------------
+    def start(self) -> Self:
+        market = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                market._handle(self)
+
+            def do_POST(self) -> None:
+                market._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._stop.clear()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"marketplace-{self.kind}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        if length:
+            h.rfile.read(length)
+        status, body, extra = self._answer(h.command, h.path, {k.lower(): v for k, v in h.headers.items()})
+        if self.delay:
+            self._stop.wait(self.delay)
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            for k, v in extra.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(body)
+        except OSError:
+            pass    # the OMS gave up waiting
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "the marketplace is not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"

@@ -1,0 +1,34 @@
+"""docs/channels.md: its account configuration is one an OMS starts with, and means what the page says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from oms_engine.channels.accounts import secret_env
+from tests.support import ROOT, build_oms
+
+PAGE = (ROOT / "docs" / "channels.md").read_text(encoding="utf-8")
+
+
+def test_the_accounts_of_the_page_start_and_resolve_as_it_says(tmp_path: Path, sqlite_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", PAGE, re.S) if "channel_accounts:" in b]
+    accounts = yaml.safe_load(block)["channel_accounts"]
+    monkeypatch.setenv("OMS_SHOP_EU_TOKEN", "shpat_x")
+    oms = build_oms(tmp_path, sqlite_url, channel_accounts=accounts)
+    try:
+        assert oms.accounts.adapter_name("shop-eu") == "shopify"
+        assert oms.accounts.adapter_name("amazon-us") == "amazon"
+        shop = oms.accounts.account("shop-eu")
+        assert (shop.url, shop.token, shop.pull_every_seconds) == ("https://shop-eu.myshopify.com", "shpat_x", 300)
+        assert secret_env("shop-eu", oms.config.channel_accounts["shop-eu"]) == "OMS_SHOP_EU_WEBHOOK_SECRET"
+        assert secret_env("shop-eu") == "OMS_WEBHOOK_SECRET_SHOP_EU"
+        assert {"json", "shopify", "woocommerce", "amazon", "shop-eu", "amazon-us"} <= set(oms.accounts.names())
+        assert oms.pulling.can_pull("shop-eu") and oms.pulling.can_pull("amazon-us")
+        assert not oms.pulling.can_pull("json") and not oms.pulling.can_pull("woocommerce")
+    finally:
+        oms.close()
