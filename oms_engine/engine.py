@@ -44,6 +44,7 @@ from .orders.late_steps import LateLimits
 from .orders.machine import OrderMachine
 from .orders.moves import Mover
 from .orders.numbering import NumberGenerator
+from .orders.updates import ChannelUpdates
 from .orders.waits import Wait, mark_ready, stock_freed
 from .payments.refund_rules import RefundRules
 from .payments.refunds import Refunds
@@ -153,6 +154,8 @@ class OMS:
                                         wants_master_data=self._wants_master_data)
         self.commands = Commands(db=db, clock=clock, machine=machine, plugins=plugins, warehouses=self.warehouses,
                                  mover=mover)
+        # What a channel says of an order after it sent it is applied through the commands a person would use.
+        self.updates = self.intake.updates = ChannelUpdates(db=db, clock=clock, commands=self.commands)
         refunds = machine.refunds
         assert refunds is not None
         self.aftersales = aftersales = Aftersales(db=db, clock=clock, rulebook=rulebook, facts=facts,

@@ -79,6 +79,12 @@ def print_order(d: dict[str, Any]) -> None:
                       ", ".join(f"#{ln['line_no']} x{ln['quantity']}" for ln in c["lines"]), c["amount_text"],
                       c["decision"], ", ".join(f"{r['serial']} {r['status']}" for r in c["refunds"]))
         console.print(t)
+    if d.get("updates"):
+        t = Table("received", "change", "outcome", title="updates from the channel")
+        for u in d["updates"]:
+            for c in u["changes"] or [{"kind": "-", "outcome": u["outcome"]}]:
+                t.add_row(u["received_at"], c["kind"], c["outcome"] if u["status"] == "done" else "pending")
+        console.print(t)
     t = Table("at", "event", "from", "to", "actor", "cause", title="timeline")
     for h in d["history"]:
         t.add_row(h["at"], h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])

@@ -88,6 +88,7 @@ def run(c: Ctx) -> None:
     oms = c.oms()
     heap.settle()     # a backlog can be hours of work
     try:
+        oms.updates.apply_pending()
         done = oms.pipeline.run_until_idle()
     finally:
         oms.close()
@@ -113,6 +114,7 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
         while not stop["now"]:
             try:
                 oms.closings.close_due()   # finance's closing stock of the day that ended, once
+                oms.updates.apply_pending()   # a channel's updates an ingest stopped before applying
                 for name in oms.pulling.due():
                     # A channel that fails is recorded on its cursor and tried again at its next turn.
                     report = oms.pulling.pull(name)

@@ -364,6 +364,9 @@ class CanonicalOrder(_Strict):
     channel_status: Text64 = ""
     # The channel's fields with no place here (its tags, note attributes, discount codes...), kept as sent.
     extensions: Extensions = Field(default_factory=dict)
+    # The channel says the order is cancelled there; and what it says it paid the customer back (orders/updates.py).
+    cancelled: bool = False
+    refunded: Amount = 0
 
     @field_validator("currency", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ Instants are stored as naive UTC, the payload's offset applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,6 +41,7 @@ from .kits import LOT_TRACKED, requirements, snapshot
 from .machine import Event, OrderMachine, State
 from .numbering import NumberGenerator
 from .records import CustomerRec, OrderRec, insert_orders
+from .updates import queue_update
 from .waits import Wait, record_waits
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class ProductRow(NamedTuple):
 
 _CHUNK = 500
 _O, _P = Order.__table__.c, Product.__table__.c
-_SEEN = (select(_O.external_id, _O.number, _O.status, _O.content_hash)
+_SEEN = (select(_O.external_id, _O.number, _O.status, _O.content_hash, _O.id)
          .where(_O.channel == bindparam("channel"), _O.external_id.in_(bindparam("ids", expanding=True))))
 _PRODUCTS = (select(*(_P[f] for f in ProductRow._fields)).where(_P.sku.in_(bindparam("skus", expanding=True))))
 
@@ -127,6 +128,8 @@ class Seen:
     number: str
     status: str
     content_hash: str | None   # None: stored before content hashes were kept
+    id: int | None = None
+    update: int | None = None  # the update its changed content was taken as (orders/updates.py)
 
 
 @dataclass
@@ -183,7 +186,7 @@ class OrderCreator:
         ids = sorted({o.external_id for o in orders})
         seen: dict[str, Seen] = {}
         for i in range(0, len(ids), _CHUNK):
-            seen.update((ext, Seen(num, st, h)) for ext, num, st, h in fetch(
+            seen.update((ext, Seen(num, st, h, oid)) for ext, num, st, h, oid in fetch(
                 conn, _SEEN, {"channel": channel, "ids": ids[i:i + _CHUNK]}))
         customers = known_customers(s, {o.customer.ref for o in orders})
         products = _products(conn, set(skus.values()))
@@ -316,7 +319,7 @@ class OrderCreator:
         first: dict[str, int] = {}
         for i, (canon, digest, payload_id) in enumerate(items):
             if canon.external_id in pre.seen or canon.external_id in first:
-                continue  # answered below, once the first of them has a number
+                continue  # answered below, once the first of them has a number (and taken as an update)
             try:
                 drafts.append((i, self._draft(canon, digest, payload_id, pre, now)))
                 first[canon.external_id] = i
@@ -330,13 +333,21 @@ class OrderCreator:
         self.machine.prepare(s, records, pre.cache)
         for (i, d), rec in zip(drafts, records, strict=True):
             if d.channel is not None:
-                append(s, ChannelFields, order_id=rec.id, updated_at=now, **d.channel)
+                append(s, ChannelFields, order_id=rec.id, updated_at=now, refunded=0, **d.channel)
             self._finish(s, d, rec, pre, now)
             out[i] = rec
-            pre.seen[d.canon.external_id] = Seen(rec.number, rec.status, d.digest)
-        for i, (canon, _, _) in enumerate(items):
+            pre.seen[d.canon.external_id] = Seen(rec.number, rec.status, d.digest, rec.id)
+            if d.canon.cancelled or d.canon.refunded:
+                # Cancelled or paid back at the channel before the OMS first heard of it: stored all the same,
+                # then stopped as an update of it would be (orders/updates.py).
+                queue_update(s, rec.id, d.canon, d.digest, d.payload_id, now)
+        for i, (canon, digest, payload_id) in enumerate(items):
             if out[i] is None:
-                out[i] = pre.seen[canon.external_id]
+                seen = out[i] = pre.seen[canon.external_id]
+                if seen.content_hash is not None and seen.content_hash != digest and seen.id is not None:
+                    out[i] = replace(seen, update=queue_update(s, seen.id, canon, digest, payload_id, now))
+                    # The same changed content again (in this payload) is a re-send of the update.
+                    pre.seen[canon.external_id] = Seen(seen.number, seen.status, digest, seen.id)
         return [o for o in out if o is not None]
 
     def _finish(self, s: Session, d: _Draft, order: OrderRec, pre: Prefetched, now: datetime) -> None:

@@ -25,6 +25,7 @@ from ..storage.models import (
     History,
     InboxMessage,
     Incident,
+    OrderUpdate,
     OrderWait,
     OutboxMessage,
     Reservation,
@@ -112,6 +113,11 @@ def explain(s: Session, number: str) -> dict[str, Any]:
         "waiting_for": [{"kind": w.kind, "key": w.key, "since": iso(w.since), "ready": w.ready} for w in waits],
         # Steps it did not reach within their limit (config late_steps), each alerted once.
         "late_steps": late_steps_of(s, o.id),
+        # What the channel said of it after sending it, and what came of each change (orders/updates.py).
+        "updates": [{"id": u.id, "received_at": iso(u.received_at), "status": u.status, "outcome": u.outcome,
+                     "changes": u.changes or [], "applied_at": iso(u.applied_at)}
+                    for u in s.scalars(select(OrderUpdate).where(OrderUpdate.order_id == o.id)
+                                       .order_by(OrderUpdate.id))],
     }
 
 

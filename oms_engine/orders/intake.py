@@ -37,12 +37,13 @@ from ..masterdata.skus import mapped_skus
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
 from ..storage.db import Database, drain, savepoint
-from ..storage.models import Order, RawPayload
+from ..storage.models import Order, OrderUpdate, RawPayload
 from ..storage.retry import LostRace, is_retryable
 from .canonical import CanonicalOrder, ParsedPayload, shown
 from .creation import OrderCreator, Prefetched, Seen
 from .numbering import NumberGenerator
 from .records import OrderRec
+from .updates import ChannelUpdates
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 MAX_ERROR_CHARS = 2000
@@ -68,9 +69,11 @@ class IngestResult:
     error: str | None = None
     duplicate: bool = False
     # A re-send only: does its content differ from the stored order's? (None: not known, the stored
-    # order predates content hashes.) The stored order is left as it was either way.
+    # order predates content hashes.) Changed content is taken as an update of the stored order
+    # (orders/updates.py): ``update`` is its id, and ``message`` says what came of it.
     content_differs: bool | None = None
     message: str | None = None
+    update: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -102,9 +105,9 @@ _OUTCOME = update(_RAW).where(_RAW.c.id == bindparam("_id")).values(outcome=bind
 
 class Intake:
     def __init__(self, *, db: Database, clock: Clock, plugins: PluginRegistry, numbers: NumberGenerator,
-                 creator: OrderCreator, accounts: Accounts) -> None:
+                 creator: OrderCreator, accounts: Accounts, updates: ChannelUpdates | None = None) -> None:
         self.db, self.clock, self.plugins, self.numbers, self.creator = db, clock, plugins, numbers, creator
-        self.accounts = accounts
+        self.accounts, self.updates = accounts, updates
 
     def store_raw(self, channel: str, body: bytes, source: str) -> int:
         [payload_id] = self._store_raw_many(channel, [Submission(body, source)])
@@ -243,8 +246,32 @@ class Intake:
             log.warning("%s failed at commit (%s); storing the orders one by one", what,
                         type(getattr(exc, "orig", None) or exc).__name__)
             done = self.db.run_retrying(lambda: store(True), what=what)
+        if self.updates is not None:
+            self._apply_updates([pid for pid, _ in stored], done)
         by_payload = iter(done)
         return [next(by_payload) if pid is not None else None for pid in payload_ids]
+
+    def _apply_updates(self, payload_ids: list[int], done: list[list[IngestResult]]) -> None:
+        """Apply the updates these payloads brought (changed re-sends, orders cancelled at the channel), and say
+        in each order's result what came of them."""
+        with self.db.read() as s:
+            queued = s.execute(select(OrderUpdate.id, Order.number).join(Order, Order.id == OrderUpdate.order_id)
+                               .where(OrderUpdate.payload_id.in_(payload_ids), OrderUpdate.status == "pending")
+                               .order_by(OrderUpdate.id)).all()
+        if not queued:
+            return
+        outcomes = self.updates.apply_pending([uid for uid, _ in queued])  # type: ignore[union-attr]
+        by_number: dict[str, list[str]] = {}
+        for uid, number in queued:
+            by_number.setdefault(number, []).append(outcomes.get(uid, ""))
+        with self.db.read() as s:
+            now = dict(s.execute(select(Order.number, Order.status).where(Order.number.in_(list(by_number)))).all())
+        for results in done:
+            for j, r in enumerate(results):
+                said = by_number.get(r.number or "")
+                if said:
+                    results[j] = replace(r, message="taken as an update: " + "; ".join(said),
+                                         status=now.get(r.number or "", r.status))
 
     def _one(self, s: Session, canon: CanonicalOrder, digest: str, payload_id: int, pre: Prefetched
              ) -> IngestResult:
@@ -294,13 +321,15 @@ def _result(canon: CanonicalOrder, digest: str, outcome: OrderRec | Seen | OmsEr
 def _resent(canon: CanonicalOrder, seen: Seen, digest: str) -> IngestResult:
     differs = None if seen.content_hash is None else seen.content_hash != digest
     message = None
-    if differs:
+    if seen.update is not None:
+        message = f"order {canon.external_id} changed since it was received: taken as update {seen.update}"
+    elif differs:
         message = (f"order {canon.external_id} was received before with different content; the stored order "
                    f"{seen.number} is unchanged")
     elif differs is None:
         message = f"order {seen.number} was stored before content was compared; this re-send changes nothing"
     return IngestResult(canon.channel, canon.external_id, seen.number, seen.status, duplicate=True,
-                        content_differs=differs, message=message)
+                        content_differs=differs, message=message, update=seen.update)
 
 
 def _outcome(r: IngestResult) -> str:

@@ -28,9 +28,10 @@ as the declared total, and the OMS holds the order for disagreeing totals.
 
 Amazon takes the buyer's money. An order it has charged (Unshipped, PartiallyShipped, Shipped,
 InvoiceUnconfirmed) carries a payment of its OrderTotal, transaction ``amazon:<AmazonOrderId>``;
-one not charged yet (Pending, PendingAvailability, Unfulfillable) has none. A Canceled order is not
-taken in (an error says so). Everything the canonical order has no place for is kept as sent in the
-order's and the lines' extensions, under Amazon's own names; nothing is refused for being there.
+one not charged yet (Pending, PendingAvailability, Unfulfillable) has none. A Canceled order is taken
+in as cancelled: known already, the OMS cancels it or asks the warehouse to intercept it
+(orders/updates.py). Everything the canonical order has no place for is kept as sent in the order's and
+the lines' extensions, under Amazon's own names; nothing is refused for being there.
 
 Amazon pushes no orders to a webhook (its notifications go through SQS or EventBridge and carry no
 order): orders are pulled and handed over as files (``oms ingest --channel amazon FILE``), so
@@ -277,9 +278,6 @@ class AmazonChannel:
             return ParsedPayload(ext, error=f"order {ext}: {' and '.join(parts)} {verb} in the payload but not the "
                                             f"order itself: the getOrders (or getOrder) response that lists it is "
                                             f"needed in the same payload", raw=raw)
-        status = header.get("OrderStatus")
-        if status == CANCELED:
-            return ParsedPayload(ext, error=f"order {ext} is Canceled on Amazon: not taken in", raw=raw)
         if not found.item_pages:
             return ParsedPayload(ext, error=f"order {ext}: its items are not in the payload: the getOrderItems "
                                             f"response for {ext} (GET /orders/v0/orders/{ext}/orderItems) is needed "
@@ -399,7 +397,9 @@ class _Builder:
             "channel": AmazonChannel.name, "external_id": self.ext, "currency": self.money.currency,
             "placed_at": h.get("PurchaseDate"), "customer": customer, "ship_to": ship_to, "lines": lines,
             "freight": max(freight, 0), "tax": tax, "coupon": coupon, "declared_total": declared,
-            "channel_status": h.get("OrderStatus", ""), "order_type": h.get("OrderType", ""), "extensions": ext}
+            "channel_status": h.get("OrderStatus", ""), "order_type": h.get("OrderType", ""), "extensions": ext,
+            # Cancelled at Amazon: stored all the same and stopped, or, known already, taken as an update.
+            "cancelled": h.get("OrderStatus") == CANCELED}
         if self.money.currency is None:
             self.errors.append("OrderTotal: the order has no amounts (neither OrderTotal nor an item's ItemPrice; "
                                "Amazon leaves them out until it has charged the buyer), so its currency is unknown")

@@ -53,7 +53,7 @@ from pydantic import ValidationError
 from oms_engine import CanonicalOrder, JsonRejected, ParsedPayload, hookimpl
 from oms_engine import read_json as loads
 
-MONEY_FIELDS = ("freight", "tax", "coupon", "gift_card", "points", "declared_total")
+MONEY_FIELDS = ("freight", "tax", "coupon", "gift_card", "points", "declared_total", "refunded")
 
 
 def _describe(exc: ValidationError, reported: dict[str, str]) -> list[str]:

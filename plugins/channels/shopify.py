@@ -307,6 +307,8 @@ class _Order:
             "note": _NOT_MULTI_LINE.sub(" ", o["note"])[:4000] if isinstance(o.get("note"), str) else "",
             "order_type": _line(o.get("source_name"), 32), "channel_status": self.status(),
             "extensions": self.extensions(placed_key),
+            # What Shopify says after the order was placed: the OMS answers it as an update (orders/updates.py).
+            "cancelled": o.get("cancelled_at") is not None, "refunded": self.refunded(),
         }
         if order["external_id"] is None:
             self.fail("id", "the order's id is required (a number, as Shopify sends it)")
@@ -520,6 +522,16 @@ class _Order:
         # Shopify's order carries no transaction ids (they are in its Transaction API): the order id is always
         # there, stays the same on every re-send, and finds the order's transactions in Shopify.
         return None if amount is None else {"transaction_id": ident, "amount": amount, "method": method}
+
+    def refunded(self) -> int:
+        """What the order's refunds paid back: their successful refund transactions."""
+        total = 0
+        for i, refund in enumerate(_list(self.obj.get("refunds"))):
+            for j, tx in enumerate(_list(_dict(refund).get("transactions"))):
+                tx = _dict(tx)
+                if tx.get("kind") == "refund" and tx.get("status") in ("success", None):
+                    total += self.money(tx, "amount", f"refunds.{i}.transactions.{j}.amount") or 0
+        return total
 
     def status(self) -> str:
         o = self.obj

@@ -67,6 +67,8 @@ PAID_STATUSES = frozenset({"processing", "completed"})
 # Statuses in which an order must not be paid for and shipped, whatever date_paid_gmt says: a refunded order
 # was paid and paid back.
 VOID_STATUSES = frozenset({"cancelled", "refunded", "failed", "trash", "checkout-draft"})
+# The shop has given the order up: the OMS stops it too (a refunded order may have shipped: its refunds say).
+CANCELLED_STATUSES = frozenset({"cancelled", "failed", "trash"})
 
 # Keys only a WooCommerce order has: Shopify, Amazon and the OMS's JSON have none of them (a Shopify order has
 # line_items too).
@@ -460,6 +462,19 @@ class _Reader:
                 hidden.append(meta)
         return properties, hidden
 
+    def refunded(self) -> int:
+        """What the order's refunds paid back (WooCommerce lists each with a negative total)."""
+        paid_back = 0
+        refunds = self.item.get("refunds")
+        for i, refund in enumerate(refunds if isinstance(refunds, list) else []):
+            amount = refund.get("total") if isinstance(refund, dict) else None
+            if isinstance(amount, str) and self.currency is not None:
+                try:
+                    paid_back += CanonicalOrder.minor_units(amount.strip().removeprefix("-"), self.currency)
+                except ValueError as exc:
+                    self.errors.setdefault(f"refunds.{i}.total", str(exc))
+        return paid_back
+
     def paid(self, total: int | None) -> dict[str, Any] | None:
         status = self.item.get("status")
         status = status if isinstance(status, str) else ""     # a wrong one is reported as channel_status
@@ -533,6 +548,9 @@ class _Reader:
             obj[field] = _fit_text(word, _TEXT_LIMITS[field])
             if obj[field] != word:
                 mapped.discard(key)
+        # What the shop says after the order was placed: the OMS answers it as an update (orders/updates.py).
+        obj["cancelled"] = item.get("status") in CANCELLED_STATUSES
+        obj["refunded"] = self.refunded()
         payment = self.paid(total)
         if payment is not None:
             obj["payment"] = payment

@@ -330,11 +330,12 @@ def test_a_cod_order_carries_its_fee_as_freight_and_a_long_title_is_cut_but_kept
     assert line.name == "T" * 199 + "…" and line.extensions["Title"] == title
 
 
-def test_an_order_amazon_has_not_charged_has_no_payment_and_a_canceled_one_is_not_taken() -> None:
+def test_an_order_amazon_has_not_charged_has_no_payment_and_a_canceled_one_is_read_as_cancelled() -> None:
     o = parse_one(responses(header(status="Pending"), item()))
     assert o.payment is None and o.channel_status == "Pending" and o.extensions["PaymentMethod"] == "Other"
-    error = parse_error(responses(header(status="Canceled"), item()))
-    assert "is Canceled on Amazon" in error
+    assert not o.cancelled
+    gone = parse_one(responses(header(status="Canceled"), item()))
+    assert gone.cancelled and gone.payment is None and gone.channel_status == "Canceled"
 
 
 # -- no webhook --------------------------------------------------------------------------------------------

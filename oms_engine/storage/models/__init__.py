@@ -28,7 +28,17 @@ from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEven
 from .intake import ChannelCursor, RawPayload, WebhookDelivery
 from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
-from .orders import ChannelFields, DecisionRecord, History, LateStep, MergeGroup, Order, OrderLine, OrderWait
+from .orders import (
+    ChannelFields,
+    DecisionRecord,
+    History,
+    LateStep,
+    MergeGroup,
+    Order,
+    OrderLine,
+    OrderUpdate,
+    OrderWait,
+)
 from .payments import Payment, PaymentEvent, WalletAccount, WalletMovement
 from .rules import ActiveRule, RuleChange, RuleVersion
 from .stock import DamagedStock, Reservation, Stock, StockClosing, StockLot, StockMovement
@@ -62,6 +72,7 @@ __all__ = [
     "NumberBlock",
     "Order",
     "OrderLine",
+    "OrderUpdate",
     "OrderWait",
     "OutboxMessage",
     "Payment",

@@ -151,7 +151,29 @@ class ChannelFields(Base):
     extensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Per line number (as text): {"properties": [{"name", "value"}], "extensions": {...}}
     lines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the channel says it paid the customer back, minor units (orders/updates.py).
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OrderUpdate(Base):
+    """A channel's changed word about an order it sent before (orders/updates.py): the order as the channel
+    sends it now, and what the OMS made of each change (applied, refused with the reason, left to a person)."""
+
+    __tablename__ = "order_updates"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payloads.id"), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    # The canonical order as the channel sends it now (CanonicalOrder.model_dump(mode="json")), and its hash.
+    order: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")    # pending | done
+    # [{"kind", "before", "after", "outcome"}]: one per change found.
+    changes: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    __table_args__ = (Index("ix_order_updates_status", "status", "id"),)
 
 
 class History(Base):

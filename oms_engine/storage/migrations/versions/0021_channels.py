@@ -1,6 +1,7 @@
 """channels: ``order_channel_fields``, the channel's own words of an order (its order type and status there,
 the fields the canonical order has no place for, line properties and line fields), one row for an order whose
-channel sent any; ``channel_cursors``, where each channel account's next pull starts
+channel sent any; ``channel_cursors``, where each channel account's next pull starts; ``order_updates``, a
+channel's changed word about an order it sent before and what the OMS made of it
 
 Revision ID: 0021
 Revises: 0020
@@ -25,6 +26,7 @@ def upgrade() -> None:
         sa.Column('channel_status', sa.String(length=64), nullable=False),
         sa.Column('extensions', sa.JSON(), nullable=False),
         sa.Column('lines', sa.JSON(), nullable=False),
+        sa.Column('refunded', sa.BigInteger(), nullable=False),
         sa.Column('updated_at', sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(['order_id'], ['orders.id']),
         sa.PrimaryKeyConstraint('order_id'),
@@ -40,8 +42,28 @@ def upgrade() -> None:
         sa.Column('updated_at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('account'),
     )
+    op.create_table(
+        'order_updates',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+        sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('payload_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+        sa.Column('received_at', sa.DateTime(), nullable=False),
+        sa.Column('order', sa.JSON(), nullable=False),
+        sa.Column('content_hash', sa.String(length=64), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('changes', sa.JSON(), nullable=True),
+        sa.Column('outcome', sa.Text(), nullable=False),
+        sa.Column('applied_at', sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(['order_id'], ['orders.id']),
+        sa.ForeignKeyConstraint(['payload_id'], ['raw_payloads.id']),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    with op.batch_alter_table('order_updates', schema=None) as batch_op:
+        batch_op.create_index('ix_order_updates_order_id', ['order_id'], unique=False)
+        batch_op.create_index('ix_order_updates_status', ['status', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table('order_updates')
     op.drop_table('channel_cursors')
     op.drop_table('order_channel_fields')
