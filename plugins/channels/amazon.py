@@ -297,6 +297,9 @@ class AmazonChannel:
             return ParsedPayload(ext, error="; ".join(obj.describe(exc)), raw=raw)
         return ParsedPayload(ext, order=canon, raw=raw)
 
+    # Amazon pushes no orders: POST /api/webhooks/amazon is answered 404, saying how its orders come in.
+    webhooks = False
+
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         """Always False: Amazon sends no orders to a webhook (they are pulled), so no delivery is genuine."""
         return False

@@ -640,6 +640,10 @@ class ShopifyChannel:
         """One page of the shop's orders after ``cursor`` (channels/pulling.py; the fetching is pull_api.py's)."""
         return shopify_pull(account, cursor, http)
 
+    # Shopify retries a delivery (the same webhook id) until it gets a 2xx, and drops a subscription that keeps
+    # failing: a copy of one stored is answered as received.
+    replays_ok = True
+
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         """True when X-Shopify-Hmac-Sha256 is base64(HMAC-SHA256(secret, body)); the body is all it covers."""
         given = _header(headers, SIGNATURE_HEADER)

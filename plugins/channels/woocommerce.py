@@ -36,7 +36,6 @@ import hmac
 import html
 import json
 import re
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -49,6 +48,7 @@ from oms_engine import read_json as loads
 NAME = "woocommerce"
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
 DELIVERY_HEADER = "X-WC-Webhook-Delivery-ID"
+_PING = re.compile(rb"webhook_id=[0-9]{1,20}")
 
 # The canonical model's bounds (oms_engine/orders/canonical.py); an order past them would be refused whole, so
 # the adapter keeps under them. Not part of the public API: should the core's change, an extension it refuses
@@ -689,13 +689,13 @@ class WooCommerceChannel:
         # As bytes: compare_digest refuses a str with non-ASCII characters, and header values may have them.
         return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
 
-    def delivery(self, headers: Mapping[str, str]) -> tuple[str, int] | None:
+    def delivery(self, headers: Mapping[str, str]) -> tuple[str, int | None] | None:
         """The delivery's id and time for the core's replay and freshness checks (module docstring).
 
         WooCommerce's delivery id is a hash of the webhook id and the current second, so two deliveries of one
         webhook in one second share it: the signature's first characters (a digest of the body) are added, so
         only a byte-identical copy is taken for a replay. WooCommerce sends no time at all, and signs neither:
-        the time given is the time of receipt, so the core's freshness check cannot refuse anything.
+        None says so, and the core checks replays of the id only.
         """
         lowered = {k.lower(): v for k, v in headers.items()}
         wc_id = lowered.get(DELIVERY_HEADER.lower(), "")
@@ -706,7 +706,15 @@ class WooCommerceChannel:
                              "of 32 hex digits)")
         signature = lowered.get(SIGNATURE_HEADER.lower(), "")
         key = f"{wc_id}:{signature[:24]}" if _BASE64.fullmatch(signature) else wc_id
-        return key, int(time.time())
+        return key, None
+
+    # WooCommerce retries a delivery until it gets a 2xx: a copy of one stored is answered as received.
+    replays_ok = True
+
+    def ping(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """WooCommerce's check of the address when a webhook is saved: ``webhook_id=<n>``, unsigned."""
+        lowered = {k.lower() for k in headers}
+        return SIGNATURE_HEADER.lower() not in lowered and _PING.fullmatch(body) is not None
 
 
 @hookimpl(trylast=True)

@@ -358,8 +358,8 @@ def test_a_webhook_delivery_to_amazon_is_refused_and_nothing_stored(
     else:
         monkeypatch.setenv("OMS_WEBHOOK_SECRET_AMAZON", secret)
     r = api.webhook("amazon", body(joined()))
-    assert r.status == 401
-    assert ("disabled" if secret is None else "signature is missing or invalid") in r.json["error"]
+    assert r.status == 404
+    assert "channel 'amazon' takes no webhooks: its orders are pulled (oms channels pull)" in r.json["error"]
     assert (count(sqlite_oms, RawPayload), count(sqlite_oms, Order)) == (0, 0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -21,6 +22,7 @@ from ..webhooks import (
     Delivery,
     WebhookGate,
     check_fresh,
+    epoch_seconds,
     read_headers,
 )
 
@@ -42,9 +44,11 @@ def callback(source: str) -> Response:
     return json_response({"inbox_id": inbox_id}, 202)
 
 
-def _delivery(adapter: object, channel: str) -> Delivery:
+def _delivery(adapter: object, channel: str, now: datetime) -> Delivery:
     """The delivery's id and signing time: from the adapter when it reads its own channel's headers
-    (``delivery(headers) -> (id, unix seconds)``), else from the OMS's own X-OMS-* headers."""
+    (``delivery(headers) -> (id, unix seconds)``), else from the OMS's own X-OMS-* headers. An adapter whose
+    channel sends no time (WooCommerce) answers None for it: the delivery counts as sent now, so only a replay
+    of its id is refused."""
     read = getattr(adapter, "delivery", None)
     if read is None:
         return read_headers(request.headers)
@@ -56,7 +60,8 @@ def _delivery(adapter: object, channel: str) -> Delivery:
         raise ApiError(401, "webhook signature is missing or invalid: no delivery id or timestamp",
                        headers=SIGNATURE_CHALLENGE)
     delivery_id, timestamp = found
-    return read_headers({DELIVERY_HEADER: str(delivery_id), TIMESTAMP_HEADER: str(timestamp)})
+    when = epoch_seconds(now) if timestamp is None else timestamp
+    return read_headers({DELIVERY_HEADER: str(delivery_id), TIMESTAMP_HEADER: str(when)})
 
 
 @bp.post("/api/webhooks/<channel>")
@@ -68,16 +73,23 @@ def webhook(channel: str) -> Response:
     app = oms()
     if channel not in app.accounts.names():
         raise ApiError(404, f"unknown channel '{channel}'")
+    adapter = app.accounts.adapter(channel)
+    if getattr(adapter, "webhooks", True) is False:
+        raise ApiError(404, f"channel '{channel}' takes no webhooks: its orders are pulled (oms channels pull) or "
+                            "taken from files (oms ingest)")
+    ping = getattr(adapter, "ping", None)
+    if ping is not None and ping(dict(request.headers), request.get_data(cache=True)):
+        # The shop checking the address when a webhook is set up: answered, nothing stored.
+        return json_response({"ping": True, "channel": channel})
     # Read per request so a secret set (or rotated) in the environment needs no new app.
     secret = app.accounts.webhook_secret(channel)
     if not secret:
         raise ApiError(401, f"webhooks for channel '{channel}' are disabled: no signing secret is configured",
                        headers=SIGNATURE_CHALLENGE)
     gate: WebhookGate = current_app.extensions["oms_webhooks"]
-    adapter = app.accounts.adapter(channel)
     # The cheap checks first: a stale or malformed delivery costs no HMAC over its body.
-    delivery = _delivery(adapter, channel)
     now = app.clock.now()
+    delivery = _delivery(adapter, channel, now)
     check_fresh(delivery, now, gate.policy)
     body = request.get_data(cache=True)
     try:
@@ -90,7 +102,15 @@ def webhook(channel: str) -> Response:
         raise ApiError(401, "webhook signature is missing or invalid", headers=SIGNATURE_CHALLENGE)
     gate.take_turn(channel)
     batcher: WebhookBatcher = current_app.extensions["oms_webhook_batcher"]
-    results = batcher.take_in(channel, body, f"webhook:{request.remote_addr}", delivery.delivery_id, now)
+    try:
+        results = batcher.take_in(channel, body, f"webhook:{request.remote_addr}", delivery.delivery_id, now)
+    except ApiError as exc:
+        if exc.status != 409 or not getattr(adapter, "replays_ok", False):
+            raise
+        # A channel that retries a delivery until it gets a 2xx (Shopify, WooCommerce) is told it arrived:
+        # answered 409 it would count a failure and, after a few, stop sending.
+        return json_response({"results": [], "delivery": delivery.delivery_id,
+                              "message": f"delivery '{delivery.delivery_id}' was received already"})
     return json_response({"results": [r.to_dict() for r in results]})
 
 
