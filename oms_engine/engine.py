@@ -97,8 +97,8 @@ class OMS:
         self.plugins = plugins = PluginRegistry(loaded.pm, config)
         self.accounts = Accounts(config, plugins)
         for _, template in plugins.templates.items():
-            check_template(template.body, name=template.name)
-            check_template(template.subject, name=template.name)
+            check_template(template.body, name=template.key, origin=template.origin)
+            check_template(template.subject, name=template.key, origin=template.origin)
         rules_dir = config.path(config.rules_dir)
         self.rulebook = rulebook = Rulebook(rules_dir, plugins)
         self.rules = RuleStore(db=db, clock=clock, rulebook=rulebook)

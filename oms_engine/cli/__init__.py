@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     rules,
     settlement,
     stock,
+    templates,
     wallets,
     work,
 )

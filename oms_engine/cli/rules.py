@@ -42,8 +42,8 @@ def rules_check(c: Ctx, directory: Path | None) -> None:
         console.print(f"{rs.path}: ruleset '{name}' ok, {len(rs.rules)} rules, version {rs.version}",
                       highlight=False)
     for name, template in book.plugins.templates.items():
-        check(template.body, name=name)
-        check(template.subject, name=name)
+        check(template.body, name=name, origin=template.origin)
+        check(template.subject, name=name, origin=template.origin)
     console.print(f"{len(book.plugins.templates.names())} templates ok", highlight=False)
 
 

@@ -43,6 +43,8 @@ CORE_FIELDS: dict[str, type] = {
     "customer.orders_last_24h": int,
     "customer.email": str,
     "customer.phone": str,
+    "customer.language": str,           # as the order gave it ("zh-CN"; "" : not said)
+    "customer.preferred_medium": str,   # sms, email, app ("" : no preference)
     "ship_to.country": str,
     "ship_to.region": str,
     "ship_to.city": str,
@@ -173,6 +175,8 @@ def order_facts(order: Order, stats: Mapping[int, tuple[int, int]]) -> dict[str,
             # What this order gave: a risk rule looks at the details the buyer used this time.
             "email": (order.contact or {}).get("email") or customer.email,
             "phone": (order.contact or {}).get("phone") or customer.phone,
+            "language": (order.contact or {}).get("language", ""),
+            "preferred_medium": (order.contact or {}).get("preferred_medium", ""),
         },
         "ship_to": {"country": ship.country, "region": ship.region, "city": ship.city,
                     "postcode": ship.postcode, "complete": ship.is_complete()},

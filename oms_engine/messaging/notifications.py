@@ -25,6 +25,7 @@ from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
 from ..decisions.rulebook import Rulebook
 from ..orders.incidents import record_incident
+from ..plugin.contracts import Template
 from ..plugin.registry import PluginRegistry
 from ..storage.models import Order
 from .outbox import Kind, OutboxWriter, Topic
@@ -74,12 +75,12 @@ class Notifier:
 
     def _queue(self, s: Session, order: Order, target: State, transition: dict[str, Any],
                params: dict[str, Any]) -> dict[str, Any]:
-        template = self.plugins.templates.get(params["template"])
-        medium = params.get("medium", template.medium)
         customer = order.customer
         # The order's own contact snapshot first (orders/customers.py: a payload never changes the
         # customer record, so each order's messages go where that order said); then the record.
         contact = order.contact or {}
+        template = pick_template(self.plugins, params["template"], contact.get("language", ""))
+        medium = params.get("medium", template.medium)
         if medium == "email":
             recipient = contact.get("email") or customer.email
         elif medium == "sms":
@@ -87,15 +88,32 @@ class Notifier:
         else:
             recipient = customer.ref
         # Plain JSON, taken now: the message tells what this transition did, whenever it is delivered.
-        context = {"order": {"number": order.number, "status": target.value, "payable": order.payable,
-                             "currency": order.currency, "tracking_no": order.tracking_no or "",
-                             "carrier": order.carrier or "", "warehouse": order.warehouse or "",
-                             "refund": order.refund_amount, "hold_reason": order.hold_reason or ""},
-                   "customer": {"name": contact.get("name") or customer.name, "level": customer.level},
-                   "transition": transition}
+        context = notification_context(order, target.value, transition)
         self.outbox.enqueue(s, order, Kind.NOTIFICATION, medium, Topic.notify(template.name),
-                            {"recipient": recipient, "template": template.name, "context": context})
-        return {"template": template.name, "medium": medium, "recipient": recipient}
+                            {"recipient": recipient, "template": template.key, "context": context})
+        return {"template": template.key, "medium": medium, "recipient": recipient}
+
+
+def pick_template(plugins: PluginRegistry, name: str, language: str) -> Template:
+    """Template ``name`` in ``language`` ("zh-CN": ``name@zh-CN``, else ``name@zh``), else the one for any."""
+    if language:
+        for key in (f"{name}@{language}", f"{name}@{language.split('-')[0]}"):
+            if key in plugins.templates:
+                return plugins.templates.get(key)
+    return plugins.templates.get(name)
+
+
+def notification_context(order: Any, status: str, transition: Mapping[str, Any]) -> dict[str, Any]:
+    """What a notification's template is rendered with: plain JSON, taken when it is queued, so the message
+    tells what this transition did whenever it is delivered (messaging/templates.py: SAMPLE_CONTEXT)."""
+    contact = order.contact or {}
+    customer = order.customer
+    return {"order": {"number": order.number, "status": status, "payable": order.payable,
+                      "currency": order.currency, "tracking_no": order.tracking_no or "",
+                      "carrier": order.carrier or "", "warehouse": order.warehouse or "",
+                      "refund": order.refund_amount, "hold_reason": order.hold_reason or ""},
+            "customer": {"name": contact.get("name") or customer.name, "level": customer.level},
+            "transition": dict(transition)}
 
 
 def render_notification(plugins: PluginRegistry, payload: Mapping[str, Any]) -> tuple[str, str]:
@@ -110,6 +128,6 @@ def render_notification(plugins: PluginRegistry, payload: Mapping[str, Any]) -> 
         return payload.get("subject", ""), payload["body"]
     template = plugins.templates.get(payload["template"])
     context = payload["context"]
-    body = render(template.body, context, name=template.name)
-    subject = render(template.subject, context, name=template.name) if template.subject else ""
+    body = render(template.body, context, name=template.key, origin=template.origin)
+    subject = render(template.subject, context, name=template.key, origin=template.origin) if template.subject else ""
     return subject, body

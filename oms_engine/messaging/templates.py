@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import OmsError
@@ -53,15 +53,36 @@ def _compiled(source: str) -> Template:
     return _env.from_string(source)
 
 
-def render(source: str, context: Mapping[str, Any], *, name: str = "<template>") -> str:
+def _line(exc: BaseException) -> int | None:
+    """The template's line an error is at: a syntax error says it; a failure while rendering is found in the
+    traceback, where Jinja2 puts the template's own lines."""
+    if isinstance(exc, TemplateSyntaxError) and exc.lineno:
+        return exc.lineno
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _where(name: str, origin: str, exc: BaseException) -> str:
+    line = _line(exc)
+    if origin:
+        return f"template '{name}' ({origin}{f':{line}' if line else ''})"
+    return f"template '{name}'" + (f" (line {line})" if line else "")
+
+
+def render(source: str, context: Mapping[str, Any], *, name: str = "<template>", origin: str = "") -> str:
+    """``origin``: the template's file, which an error names with the line."""
     try:
         return _compiled(source).render(**context).strip()
     except TemplateError as exc:
-        raise TemplateProblem(f"template '{name}': {exc}") from None
+        raise TemplateProblem(f"{_where(name, origin, exc)}: {exc.message or exc}") from None
     except Exception as exc:  # arithmetic on the order's data (a division by zero...) fails the template too
-        raise TemplateProblem(f"template '{name}': {type(exc).__name__}: {exc}") from None
+        raise TemplateProblem(f"{_where(name, origin, exc)}: {type(exc).__name__}: {exc}") from None
 
 
-def check(source: str, *, name: str, sample: Mapping[str, Any] | None = None) -> None:
+def check(source: str, *, name: str, sample: Mapping[str, Any] | None = None, origin: str = "") -> None:
     """Raise TemplateProblem when the template cannot render with the documented context."""
-    render(source, sample if sample is not None else SAMPLE_CONTEXT, name=name)
+    render(source, sample if sample is not None else SAMPLE_CONTEXT, name=name, origin=origin)

@@ -267,6 +267,10 @@ class CanonicalCustomer(_Strict):
     phone: Text64 = ""
     # Only a new customer takes it; afterwards the level is the OMS's (see orders/customers.py).
     level: Id32 = "regular"
+    # How the buyer wants to be told, as this order says: a language tag ("zh-CN", "en") and a medium ("sms",
+    # "email", "app"; "" : no preference). Kept with the order's contact; the notification rules read them.
+    language: Annotated[str, Field(strict=True, max_length=16, pattern=r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")] = ""
+    preferred_medium: Text32 = ""
 
 
 class LinePromotion(_Strict):
@@ -415,7 +419,13 @@ class CanonicalOrder(_Strict):
 
     def contact(self) -> dict[str, str]:
         """The buyer's contact details as this order gives them: the order's own snapshot."""
-        return {"name": self.customer.name, "email": self.customer.email, "phone": self.customer.phone}
+        c = self.customer
+        out = {"name": c.name, "email": c.email, "phone": c.phone}
+        if c.language:
+            out["language"] = c.language
+        if c.preferred_medium:
+            out["preferred_medium"] = c.preferred_medium
+        return out
 
     def content_hash(self) -> str:
         """sha256 of the order's content: sorted keys, instants in UTC, fields left at their default omitted

@@ -270,6 +270,16 @@ class Template:
     medium: str
     body: str                   # Jinja2 source, rendered in a sandbox
     subject: str = ""
+    # The language it is written in ("zh", "en-GB"); "" : the template of that name for any language. A
+    # notification goes out in the buyer's language where a template of the name has it (messaging/notifications.py).
+    language: str = ""
+    # Where it came from (a file), for errors that name file and line.
+    origin: str = ""
+
+    @property
+    def key(self) -> str:
+        """Its name in the registry: ``shipped``, or ``shipped@zh`` for a language's."""
+        return f"{self.name}@{self.language}" if self.language else self.name
 
 
 class RuleAction(Protocol):

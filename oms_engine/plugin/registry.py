@@ -175,7 +175,7 @@ class PluginRegistry:
             def add(t: Template) -> None:
                 if not isinstance(t, Template):
                     raise RegistryError(f"plugin '{plugin}': {t!r} is not a Template")
-                self.templates.add(t.name, t, plugin)
+                self.templates.add(t.key, t, plugin)
             return add
 
         def einvoice_format(plugin: str) -> Callable[..., None]:
