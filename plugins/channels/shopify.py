@@ -43,6 +43,7 @@ from .pull_api import shopify_pull
 log = logging.getLogger(__name__)
 
 NAME = "shopify"
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
 DELIVERY_ID_HEADER = "X-Shopify-Webhook-Id"
 TRIGGERED_AT_HEADER = "X-Shopify-Triggered-At"
@@ -479,7 +480,12 @@ class _Order:
             ref, self.source["customer.ref"] = phone, "phone"
         else:
             ref, self.source["customer.ref"] = f"shopify-guest:{_id(o.get('id'))}", "id (a guest order)"
-        return {"ref": ref, "name": name[:200], "email": email, "phone": phone}
+        out = {"ref": ref, "name": name[:200], "email": email, "phone": phone}
+        # The language the buyer shopped in ("en", "zh-CN"): the messages of the OMS go out in it where it can.
+        locale = o.get("customer_locale")
+        if isinstance(locale, str) and _LOCALE.fullmatch(locale.strip()):
+            out["language"] = locale.strip()
+        return out
 
     def ship_to(self) -> dict[str, Any]:
         a = _dict(self.obj.get("shipping_address"))

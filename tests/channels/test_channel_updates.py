@@ -70,3 +70,12 @@ def test_an_amazon_order_canceled_at_amazon_is_cancelled_by_the_next_pull(tmp_pa
             assert _status(oms, "amazon-us", oid) == "cancelled"
         finally:
             oms.close()
+
+
+def test_a_shopify_buyer_who_shopped_in_chinese_is_told_in_chinese(oms: OMS) -> None:
+    order = _load("shopify", "order.json")
+    order["order"]["customer_locale"] = "zh-CN"
+    [res] = oms.intake.ingest("shopify", json.dumps(order).encode())
+    with oms.db.session() as s:
+        contact = s.scalar(select(Order.contact).where(Order.number == res.number))
+    assert contact is not None and contact["language"] == "zh-CN"
