@@ -93,6 +93,9 @@ class Config(BaseModel):
     plugins: list[str] = []
     # Settings per plugin, by plugin name: read by the plugin itself.
     plugin_settings: dict[str, dict[str, Any]] = {}
+    # Which sender delivers each medium, by sender name ({email: smtp}); a medium not named here goes to the
+    # first sender registered for it (docs/senders.md). Checked against the registered senders at start.
+    senders: dict[str, str] = {}
     wms_connector: str = "sim_wms"
     carrier_connector: str = "sim_carrier"
     # Where refunds go (payments/refunds.py); "" keeps them owed, to be paid back by hand.
@@ -135,6 +138,17 @@ class Config(BaseModel):
                 raise ValueError(f"channel account {name!r}: a name is 1 to 32 of a-z, 0-9, '_' and '-', "
                                  "starting with a letter or digit")
         return accounts
+
+    @field_validator("senders")
+    @classmethod
+    def _sender_names(cls, senders: dict[str, str]) -> dict[str, str]:
+        for medium, name in senders.items():
+            # The medium is matched against each notification's target (an outbox column of 64 characters).
+            if not medium or medium != medium.strip() or len(medium) > 64:
+                raise ValueError(f"medium {medium!r}: give the medium as its templates name it (sms, email...)")
+            if not name.strip():
+                raise ValueError(f"medium {medium!r}: name the sender that delivers it (e.g. smtp)")
+        return senders
 
     @field_validator("operations")
     @classmethod

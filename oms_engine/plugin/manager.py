@@ -61,6 +61,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.connectors.sim_tax",
     "oms_plugins.connectors.tax_http",
     "oms_plugins.senders.files",
+    "oms_plugins.senders.smtp",
+    "oms_plugins.senders.gateways",
     "oms_plugins.templates.directory",
     "oms_plugins.invoices.formats",
 )

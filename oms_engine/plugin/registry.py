@@ -119,6 +119,7 @@ class PluginRegistry:
         self.rule_actions: dict[str, Named[RuleActionHandler]] = {}
         self._trace = tracing()
         self._collect()
+        self._check_senders()
 
     def _each(self, hook: str, make: Callable[[str], Callable[..., None]]) -> None:
         """Call every implementation of a registry hook, each with a register callback that knows its plugin.
@@ -249,7 +250,22 @@ class PluginRegistry:
                 raise TypeError(f"returned {type(q).__name__}, not a Quote")
             return q
 
+    def _check_senders(self) -> None:
+        """Each sender config.yaml's ``senders:`` names is registered for its medium: a misspelt name stops the
+        start, rather than every message of that medium failing later."""
+        for medium, name in self.config.senders.items():
+            chosen = self.senders.get(name) if name in self.senders else None
+            if chosen is not None and chosen.medium == medium:
+                continue
+            fits = ", ".join(n for n, s in self.senders.items() if s.medium == medium) or "none"
+            why = "is not registered" if chosen is None else f"sends medium '{chosen.medium}'"
+            raise RegistryError(f"config senders: medium '{medium}' names sender '{name}', which {why} "
+                                f"(senders of medium '{medium}': {fits})")
+
     def sender_for(self, medium: str) -> Sender:
+        chosen = self.config.senders.get(medium)
+        if chosen is not None:
+            return self.senders.get(chosen)   # checked at start: registered, of this medium
         # In registration order: plugins register before the (trylast) built-ins, so they win.
         for s in self.senders.values():
             if s.medium == medium:
