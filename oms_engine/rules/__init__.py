@@ -55,7 +55,8 @@ Semantics:
   ``{a: {ne: 1}}`` are both false when ``a`` is missing. Use ``exists`` to test
   presence (three-valued Kleene logic; see reference.py).
 * ``any_line`` is false for no lines; ``all_lines`` is true for no lines.
-* ``matches`` means Python ``re.search`` with full ``re`` syntax. It is evaluated in
+* ``matches`` means ``re.search``, evaluated with RE2 in linear time (no backreferences
+  or lookaround; regex.py). It is evaluated in
   Python by the facade and durable_rules tests the result, because durable's own
   regex matcher gives wrong answers for ordinary patterns (see regex.py). ``in`` and
   ``not_in`` with several values are evaluated the same way (durable has no ``$in``,
