@@ -119,9 +119,16 @@ Text64 = Annotated[str, Field(strict=True, max_length=64), SingleLine]
 Text100 = Annotated[str, Field(strict=True, max_length=100), SingleLine]
 Text128 = Annotated[str, Field(strict=True, max_length=128), SingleLine]
 Text200 = Annotated[str, Field(strict=True, max_length=200), SingleLine]
-Id32 = Annotated[str, Field(strict=True, min_length=1, max_length=32), SingleLine]
-Id64 = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine]
-Id128 = Annotated[str, Field(strict=True, min_length=1, max_length=128), SingleLine]
+def _nfc(value: str) -> str:
+    # An id is compared with stored ones: "café" typed as one character or as "e" and a combining accent is
+    # one id (Unicode's composed form, NFC), not two orders or an unmapped SKU.
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+
+Composed = AfterValidator(_nfc)
+Id32 = Annotated[str, Field(strict=True, min_length=1, max_length=32), SingleLine, Composed]
+Id64 = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine, Composed]
+Id128 = Annotated[str, Field(strict=True, min_length=1, max_length=128), SingleLine, Composed]
 Note = Annotated[str, Field(strict=True, max_length=4000), MultiLine]
 
 Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]

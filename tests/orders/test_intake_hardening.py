@@ -463,19 +463,25 @@ def test_a_resend_says_whether_its_content_differs(oms: OMS) -> None:
     assert (again.duplicate, again.content_differs, again.number, again.message) == (True, False, first.number,
                                                                                       None)
 
+    # Other content is taken as an update of the stored order (orders/updates.py): changed lines are refused
+    # for a person, and the order stays as it was.
     other = order_json("RE-1", [("TEA-1", 3), ("MUG-1", 1)])
     [resent] = oms.intake.ingest("json", payload(other))
     assert resent.duplicate and resent.content_differs is True and resent.number == first.number
-    assert resent.message and "different content" in resent.message
+    assert resent.message and resent.message.startswith("taken as an update: lines: refused")
     assert resent.to_dict() == {"channel": "json", "external_id": "RE-1", "number": first.number, "status": "paid",
-                                "duplicate": True, "content_differs": True, "message": resent.message}
+                                "duplicate": True, "content_differs": True, "message": resent.message,
+                                "update": resent.update}
     assert "(content differs)" in last_outcome(oms)
     with oms.db.session() as s:
         stored = get_order(s, first.number)
         assert [(ln.sku, ln.quantity) for ln in stored.lines] == [("TEA-1", 2)]  # unchanged
-        parsed = JsonChannel().parse(payload(original))[0].order
+        # The content the channel sent last is the one a re-send is compared with: the same again is a duplicate.
+        parsed = JsonChannel().parse(payload(other))[0].order
         assert parsed is not None and stored.content_hash == parsed.content_hash()
         assert len(stored.content_hash or "") == 64
+    [twice] = oms.intake.ingest("json", payload(other))
+    assert twice.duplicate and twice.content_differs is False and twice.update is None
     assert table_counts(oms)["orders"] == 1
 
 
