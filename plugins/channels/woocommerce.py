@@ -549,7 +549,7 @@ class _Reader:
             if obj[field] != word:
                 mapped.discard(key)
         # What the shop says after the order was placed: the OMS answers it as an update (orders/updates.py).
-        obj["cancelled"] = item.get("status") in CANCELLED_STATUSES
+        obj["cancelled"] = isinstance(item.get("status"), str) and item["status"] in CANCELLED_STATUSES
         obj["refunded"] = self.refunded()
         payment = self.paid(total)
         if payment is not None:
