@@ -53,6 +53,27 @@ class LateStepLimit(BaseModel):
         return round(self.minutes if self.minutes is not None else (self.hours or 0) * 60)
 
 
+class QuietHours(BaseModel):
+    """When customers are not disturbed (docs/rules.md, "Quiet hours"): a message of these media queued between
+    ``start`` and ``end`` (local time of ``timezone``) waits until ``end``."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: str = Field("21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    end: str = Field("08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    timezone: str = "Asia/Shanghai"
+    media: list[str] = ["sms"]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from None
+        return name
+
+
 class Operations(BaseModel):
     """Where alerts for operations (a late step) go: through the outbox, like a customer notification."""
 
@@ -60,6 +81,17 @@ class Operations(BaseModel):
     medium: str = "email"
     recipient: str = ""
     template: str = "late_step"
+
+
+class Events(BaseModel):
+    """The event stream for downstream systems (docs/events.md): every order transition, stock movement and money
+    event, published through the outbox by the connector of kind ``events`` named here ("" : none is written)."""
+
+    model_config = ConfigDict(extra="forbid")
+    connector: str = ""
+    # This deployment's name in every event and its id, so a consumer of several OMSs tells their events apart;
+    # never a ':', which separates the parts of an id.
+    source: str = Field("oms", pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
 
 class ChannelAccount(BaseModel):
@@ -96,6 +128,8 @@ class Config(BaseModel):
     # Which sender delivers each medium, by sender name ({email: smtp}); a medium not named here goes to the
     # first sender registered for it (docs/senders.md). Checked against the registered senders at start.
     senders: dict[str, str] = {}
+    # Hours customers are not disturbed in (SMS by default); none: messages go at any hour.
+    quiet_hours: QuietHours | None = None
     wms_connector: str = "sim_wms"
     carrier_connector: str = "sim_carrier"
     # Where refunds go (payments/refunds.py); "" keeps them owed, to be paid back by hand.
@@ -119,6 +153,8 @@ class Config(BaseModel):
     # Shops on channels, by the name their orders carry (channels/accounts.py); an adapter with no account of
     # its own is an account of its own name.
     channel_accounts: dict[str, ChannelAccount] = {}
+    # Events for downstream systems through a broker or a webhook; none unless a connector is named.
+    events: Events = Events()
     base_dir: str = "."
 
     @field_validator("late_steps")

@@ -21,6 +21,7 @@ from .decisions.fact_builder import FactBuilder
 from .decisions.records import DecisionRecorder
 from .decisions.rulebook import Rulebook
 from .decisions.versions import RuleStore
+from .events.sink import EVENTS, EventSink
 from .freight.charges import FreightCharger
 from .fulfilment import master_sync
 from .fulfilment.callbacks import Callbacks
@@ -108,9 +109,14 @@ class OMS:
         self.numbers = NumberGenerator(db.engine, config.number_secret, config.shard_count)
         self.warehouses = warehouses = WarehouseCache(default_wms=plugins.connectors.get(config.wms_connector).name)
         self.outbox = outbox = OutboxWriter(clock)
+        # Events for downstream systems (docs/events.md): none unless config events names their connector. The
+        # ledgers find the sink on their session, deep inside payments, cancellations and stock documents.
+        self.events = events = EventSink.configured(config.events, plugins, outbox)
+        if events is not None:
+            db.lend(EVENTS, events)
         self.facts = facts = FactBuilder(rulebook, plugins, clock)
         self.decisions = decisions = DecisionRecorder(clock, plugins)
-        self.notifier = Notifier(rulebook, plugins, facts, outbox, decisions)
+        self.notifier = Notifier(rulebook, plugins, facts, outbox, decisions, quiet=config.quiet_hours)
         self.carriers = carriers = CarrierCache(default_connector=plugins.connectors.get(config.carrier_connector).name)
 
         def wms_for(s: Session, warehouse: str) -> str:
@@ -123,7 +129,7 @@ class OMS:
                                               refunds=Refunds(outbox, config.payment_connector),
                                               notifier=self.notifier, observe=plugins.after_transition,
                                               wms_for=wms_for, carrier_for=carrier_for,
-                                              late=LateLimits.from_config(config))
+                                              late=LateLimits.from_config(config), events=events)
         self.mover = mover = Mover(machine=machine, decisions=decisions, active=warehouses.get,
                                    shelf_life=config.min_shelf_life_days)
         self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine, mover)

@@ -16,10 +16,13 @@ provider that failed on the order costs its notifications (an incident says so).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from ..config import QuietHours
 from ..decisions.fact_builder import FactBuilder, FactCache
 from ..decisions.points import DecisionPoint
 from ..decisions.records import DecisionRecorder
@@ -39,9 +42,10 @@ POINT = DecisionPoint.NOTIFICATIONS.value
 
 class Notifier:
     def __init__(self, rulebook: Rulebook, plugins: PluginRegistry, facts: FactBuilder, outbox: OutboxWriter,
-                 decisions: DecisionRecorder) -> None:
+                 decisions: DecisionRecorder, quiet: QuietHours | None = None) -> None:
+        """``quiet``: hours a message of its media waits out (config quiet_hours)."""
         self.rulebook, self.plugins, self.facts = rulebook, plugins, facts
-        self.outbox, self.decisions = outbox, decisions
+        self.outbox, self.decisions, self.quiet = outbox, decisions, quiet
 
     def prepare(self, s: Session, orders: list[Any], cache: FactCache) -> None:
         """Build the facts of a batch of orders about to move, in one go (one fact provider call, not one each)."""
@@ -89,9 +93,30 @@ class Notifier:
             recipient = customer.ref
         # Plain JSON, taken now: the message tells what this transition did, whenever it is delivered.
         context = notification_context(order, target.value, transition)
+        wait = None
+        if self.quiet is not None and medium in self.quiet.media:
+            wait = quiet_until(self.facts.clock.now(), self.quiet)
         self.outbox.enqueue(s, order, Kind.NOTIFICATION, medium, Topic.notify(template.name),
-                            {"recipient": recipient, "template": template.key, "context": context})
-        return {"template": template.key, "medium": medium, "recipient": recipient}
+                            {"recipient": recipient, "template": template.key, "context": context}, not_before=wait)
+        sent = {"template": template.key, "medium": medium, "recipient": recipient}
+        if wait is not None:
+            sent["not_before"] = wait.isoformat() + "Z"
+        return sent
+
+
+def quiet_until(now: datetime, quiet: QuietHours) -> datetime | None:
+    """When the quiet hours ``now`` (UTC, naive) falls in end (UTC, naive); None outside them."""
+    zone = ZoneInfo(quiet.timezone)
+    local = now.replace(tzinfo=UTC).astimezone(zone)
+    start, end = (time.fromisoformat(t) for t in (quiet.start, quiet.end))
+    at = local.time()
+    inside = start <= at < end if start < end else (at >= start or at < end) if start != end else False
+    if not inside:
+        return None
+    until = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if until <= local:
+        until += timedelta(days=1)
+    return until.astimezone(UTC).replace(tzinfo=None)
 
 
 def pick_template(plugins: PluginRegistry, name: str, language: str) -> Template:

@@ -44,6 +44,9 @@ class Kind(StrEnum):
     # target: the tax platform's connector. A queue of its own per order: a platform that is down holds back
     # no warehouse document or refund, while an order's credit notes still follow its invoice.
     TAX = "tax"
+    # target: the events connector (docs/events.md). A queue of its own per order: a broker that is down holds
+    # back none of the order's documents or messages, while its events keep their order among themselves.
+    EVENT = "event"
 
 
 class Topic(StrEnum):
@@ -76,10 +79,12 @@ class OutboxWriter:
         self.clock = clock
 
     def enqueue(self, s: Session, order: Order | None, kind: Kind, target: str, topic: str,
-                payload: Mapping[str, Any], *, number: str | None = None) -> None:
-        """``number``: the document's number when it is not the order's (a merged parcel's)."""
+                payload: Mapping[str, Any], *, number: str | None = None, not_before: datetime | None = None) -> None:
+        """``number``: the document's number when it is not the order's (a merged parcel's); ``not_before``: not
+        delivered before then (a customer's quiet hours)."""
         now = self.clock.now()
         append(s, OutboxMessage, order_id=order.id if order else None,
                order_number=number or (order.number if order else ""),
                kind=kind.value, target=target, topic=str(topic), payload=dict(payload), created_at=now,
-               available_at=now, status=Status.PENDING.value, attempts=0, last_error="")
+               available_at=max(now, not_before) if not_before is not None else now, status=Status.PENDING.value,
+               attempts=0, last_error="")

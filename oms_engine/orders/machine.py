@@ -45,6 +45,7 @@ from .waits import clear_waits
 
 if TYPE_CHECKING:
     from ..decisions.fact_builder import FactCache
+    from ..events.sink import EventSink
     from ..messaging.notifications import Notifier
     from .late_steps import LateLimits
 
@@ -207,15 +208,17 @@ class OrderMachine:
     def __init__(self, *, clock: Clock, timeouts: Timeouts, outbox: OutboxWriter, notifier: Notifier,
                  observe: Callable[..., None], wms_for: Callable[[Session, str], str],
                  carrier_for: Callable[[Session, str | None], str], late: LateLimits | None = None,
-                 refunds: Refunds | None = None) -> None:
+                 refunds: Refunds | None = None, events: EventSink | None = None) -> None:
         """``wms_for(session, warehouse)``: the WMS connector a warehouse's documents go to;
         ``carrier_for(session, carrier)``: the connector a carrier's parcels are registered with;
         ``late``: the limits per step of fulfilment (config ``late_steps``); ``refunds``: where the refunds a
-        cancellation or a returned parcel owes go (payments/refunds.py; none: they are recorded and stay owed)."""
+        cancellation or a returned parcel owes go (payments/refunds.py; none: they are recorded and stay owed);
+        ``events``: where every transition is told to downstream systems (events/sink.py; none: it is not)."""
         self.clock, self.timeouts, self.outbox, self.notifier = clock, timeouts, outbox, notifier
         self.observe, self.wms_for, self.carrier_for = observe, wms_for, carrier_for
         self.late = late
         self.refunds = refunds
+        self.events = events
         # Told when a replacement order an exchange sent is delivered or cancelled (aftersales/service.py).
         self.on_replacement: Callable[[Session, Order, Transition[State, Event]], None] | None = None
 
@@ -241,6 +244,8 @@ class OrderMachine:
             order.due_at = due
         append(s, History, order_id=order.id, from_state=None, to_state=order.status, event="create",
                actor=actor, cause=cause, at=now)
+        if self.events is not None:
+            self.events.transition(s, order, None, "create", order.status, actor=actor, cause=cause, at=now)
 
     def fire(self, s: Session, order: Order, event: Event, *, actor: str, cause: str = "",
              cache: FactCache | None = None, seen: tuple[bool, str] = (False, "")) -> State:
@@ -258,6 +263,10 @@ class OrderMachine:
             order.hold_reason = order.hold_stage = None
         append(s, History, order_id=order.id, from_state=t.before.value, to_state=target.value, event=event.value,
                actor=actor, cause=cause, at=now)
+        if self.events is not None:
+            # Before the effects: the stock and money events an edge causes follow its transition in the order's queue.
+            self.events.transition(s, order, t.before.value, event.value, target.value, actor=actor, cause=cause,
+                                   at=now)
         if t.before is S.ON_HOLD and target is not S.ON_HOLD:
             clear_waits(s, order.id)   # out of the review queue: it waits for nothing any more
         ORDER.run_effects(self, s, t)

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..events.sink import sink_of
 from ..invoices.issuing import credit_note, invoice_order
 from ..money import format_minor
 from ..storage.db import append, drain
@@ -77,15 +78,22 @@ def _count(s: Session, order_id: int, kind: Kind) -> int:
     return s.scalar(select(func.count()).where(Payment.order_id == order_id, Payment.kind == kind.value)) or 0
 
 
-def _add(s: Session, *, serial: str, order_id: int, kind: Kind, method: str, detail: str, amount: int,
+def _add(s: Session, *, serial: str, order_id: int, number: str, kind: Kind, method: str, detail: str, amount: int,
          currency: str, provider_ref: str | None, status: Status, at: datetime, actor: str, reason: str = "",
-         refund_of: str | None = None, for_order_id: int | None = None, case_number: str | None = None,
-         note: str = "") -> None:
+         refund_of: str | None = None, for_order_id: int | None = None, for_number: str | None = None,
+         case_number: str | None = None, note: str = "") -> None:
+    """One payment or refund row of the order ``order_id`` (``number``), with its first state; ``for_number``: the
+    order a refund is for, when not that one (a child of a split)."""
     append(s, Payment, serial=serial, order_id=order_id, kind=kind.value, method=method, method_detail=detail[:64],
            amount=amount, currency=currency, provider_ref=provider_ref, status=status.value, refund_of=refund_of,
            for_order_id=for_order_id, reason=reason[:300], case_number=case_number, created_at=at, updated_at=at)
     append(s, PaymentEvent, payment=serial, at=at, from_status=None, to_status=status.value, actor=actor[:100],
            note=(note or reason)[:300])
+    events = sink_of(s)
+    if events is not None:    # an OMS that publishes events tells downstream systems of the money
+        events.money(s, order_id, number, serial=serial, kind=kind.value, method=method, amount=amount,
+                     currency=currency, status=status.value, at=at, provider_ref=provider_ref, refund_of=refund_of,
+                     for_order=for_number, reason=reason[:300])
 
 
 def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, cash: tuple[int, str, str] | None,
@@ -99,16 +107,16 @@ def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, 
         amount, reference, method = cash
         if amount > 0:      # an order the gift card or points paid entirely comes with a payment of nothing
             place += 1
-            _add(s, serial=_serial(order.number, Kind.PAYMENT, place), order_id=order.id, kind=Kind.PAYMENT,
-                 method=method_of(method).value, detail=method, amount=amount, currency=order.currency,
-                 provider_ref=reference, status=Status.CAPTURED, at=at, actor=actor)
+            _add(s, serial=_serial(order.number, Kind.PAYMENT, place), order_id=order.id, number=order.number,
+                 kind=Kind.PAYMENT, method=method_of(method).value, detail=method, amount=amount,
+                 currency=order.currency, provider_ref=reference, status=Status.CAPTURED, at=at, actor=actor)
         order.paid_amount, order.payment_txn, order.paid_at = amount, reference, at
     for kind, holder, amount in ((Method.GIFT_CARD, gift_card_code, gift_card), (Method.POINTS, customer_ref, points)):
         if amount <= 0:
             continue
         place += 1
         serial = _serial(order.number, Kind.PAYMENT, place)
-        _add(s, serial=serial, order_id=order.id, kind=Kind.PAYMENT, method=kind.value,
+        _add(s, serial=serial, order_id=order.id, number=order.number, kind=Kind.PAYMENT, method=kind.value,
              detail=f"{kind.value.replace('_', ' ')} {holder}" if holder else f"the channel's {kind.value}",
              amount=amount, currency=order.currency,
              provider_ref=wallets.provider_ref(kind.value, holder or order.channel), status=Status.CAPTURED, at=at,
@@ -164,8 +172,9 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
         return Recorded(known, False)
     serial = _serial(order.number, Kind.PAYMENT, _count(s, order.id, Kind.PAYMENT) + 1)
     kind = method_of(method)
-    _add(s, serial=serial, order_id=order.id, kind=Kind.PAYMENT, method=kind.value, detail=method, amount=amount,
-         currency=order.currency, provider_ref=provider_ref, status=Status.CAPTURED, at=at, actor=actor)
+    _add(s, serial=serial, order_id=order.id, number=order.number, kind=Kind.PAYMENT, method=kind.value,
+         detail=method, amount=amount, currency=order.currency, provider_ref=provider_ref, status=Status.CAPTURED,
+         at=at, actor=actor)
     owed = max(order.payable - order.paid_amount, 0) if keep else 0
     kept = min(amount, owed)
     if kept:
@@ -180,9 +189,9 @@ def record_payment(s: Session, order: Order, amount: int, provider_ref: str, met
     why = (f"paid {format_minor(amount, order.currency)} where {format_minor(owed, order.currency)} was owed"
            if keep else f"paid when the order was already {order.status.replace('_', ' ')}: nothing is owed")
     refund = _serial(order.number, Kind.REFUND, _count(s, order.id, Kind.REFUND) + 1)
-    _add(s, serial=refund, order_id=order.id, kind=Kind.REFUND, method=kind.value, detail=method, amount=back,
-         currency=order.currency, provider_ref=None, status=Status.DUE, at=at, actor=actor, reason=why,
-         refund_of=serial, for_order_id=order.id)
+    _add(s, serial=refund, order_id=order.id, number=order.number, kind=Kind.REFUND, method=kind.value,
+         detail=method, amount=back, currency=order.currency, provider_ref=None, status=Status.DUE, at=at,
+         actor=actor, reason=why, refund_of=serial, for_order_id=order.id)
     if refunds is not None:
         refunds.queue(s, order, [Owed(refund, serial, provider_ref, kind.value, back, order.currency, order.number,
                                       order.number, why)])
@@ -231,9 +240,10 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
         place += 1
         serial = _serial(number, Kind.REFUND, place)
         back = p.serial in stored
-        _add(s, serial=serial, order_id=owner, kind=Kind.REFUND, method=p.method, detail=p.method_detail,
-             amount=take, currency=p.currency, provider_ref=None, status=Status.REFUNDED if back else Status.DUE,
-             at=at, actor=actor, reason=reason, refund_of=p.serial, for_order_id=order.id, case_number=case_number,
+        _add(s, serial=serial, order_id=owner, number=number, kind=Kind.REFUND, method=p.method,
+             detail=p.method_detail, amount=take, currency=p.currency, provider_ref=None,
+             status=Status.REFUNDED if back else Status.DUE, at=at, actor=actor, reason=reason, refund_of=p.serial,
+             for_order_id=order.id, for_number=order.number, case_number=case_number,
              note=f"credited back to {p.method_detail}" if back else "")
         if back:
             wallets.credit_back(s, stored[p.serial], p.serial, serial, take, at, actor=actor)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..clock import Clock
@@ -87,19 +87,16 @@ class OutboxStage:
 
     def run(self, s: Session, cache: FactCache) -> int:
         now = self.clock.now()
-        earlier = aliased(OutboxMessage)
         stmt = (select(OutboxMessage.id, OutboxMessage.order_id, OutboxMessage.order_number, OutboxMessage.kind,
                        OutboxMessage.target, OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.attempts)
-                .where(OutboxMessage.status == Status.PENDING.value, OutboxMessage.available_at <= now,
-                       ~exists().where(earlier.order_id == OutboxMessage.order_id, earlier.kind == OutboxMessage.kind,
-                                       earlier.status == Status.PENDING.value, earlier.id < OutboxMessage.id))
+                .where(OutboxMessage.status == Status.PENDING.value, OutboxMessage.available_at <= now, first_in_line())
                 .order_by(OutboxMessage.id))
         if self.kinds is not None:
             stmt = stmt.where(OutboxMessage.kind.in_(sorted(self.kinds)))
         elif self.skip:
             stmt = stmt.where(OutboxMessage.kind.not_in(sorted(self.skip)))
         rows = claim_rows(s, stmt, self.batch_size)
-        blocked: set[tuple[int | None, str]] = set()    # (order, kind) with a message that failed in this batch
+        blocked: set[tuple[int | None, str, str]] = set()    # (order, kind, medium) with a failure in this batch
         ctx = BufferedContext(s, self.clock, self.callbacks)
         # Connectors usually keep their state of a document under its order number: read it for the batch.
         plugin_states(s).preload((m.target, m.order_number) for m in rows
@@ -110,7 +107,7 @@ class OutboxStage:
         rendered: dict[int, tuple[str, str]] = {}   # notification id -> (subject, body) sent
         changed: list[dict[str, Any]] = []
         for msg in rows:
-            if (msg.order_id, msg.kind) in blocked:
+            if (msg.order_id, msg.kind, _medium(msg)) in blocked:
                 continue
             self.current = Unit(UnitKind.MESSAGE, msg.id)
             try:
@@ -120,7 +117,7 @@ class OutboxStage:
                 continue
             except (PluginFault, RegistryError, TemplateProblem) as exc:  # retried later, never lost
                 changed.append(self._failed(msg, exc, now))
-                blocked.add((msg.order_id, msg.kind))
+                blocked.add((msg.order_id, msg.kind, _medium(msg)))
                 if _refused(exc):
                     record_incident(s, order_id=msg.order_id, stage=self.name.value, error=exc, at=now,
                                     action=f"message {msg.id} dead: refused by its receiver, not retried "
@@ -227,3 +224,17 @@ class OutboxStage:
             self.dispatch.sent(s, doc, connector.name, msg.id, cache)
         self.dispatch.delivered(s, msg.topic, msg.payload, connector.name)
         return ""
+
+
+def _medium(msg: Any) -> str:
+    # Notifications are in order per medium; every other kind per order and kind alone.
+    return msg.target if msg.kind == Kind.NOTIFICATION else ""
+
+
+def first_in_line() -> Any:
+    """A pending message with no older pending one before it: in order per order and kind, and notifications per
+    medium too, so an SMS waiting out the night (or being retried) holds back no e-mail."""
+    earlier = aliased(OutboxMessage)
+    return ~exists().where(earlier.order_id == OutboxMessage.order_id, earlier.kind == OutboxMessage.kind,
+                           or_(earlier.kind != Kind.NOTIFICATION.value, earlier.target == OutboxMessage.target),
+                           earlier.status == Status.PENDING.value, earlier.id < OutboxMessage.id)

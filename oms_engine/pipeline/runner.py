@@ -52,6 +52,7 @@ from ..storage.models import Order, OutboxMessage, ScheduledTask
 from ..storage.retry import MAX_ATTEMPTS, pause, run_retrying
 from ..storage.retry import is_retryable as is_retryable  # where callers have always found it
 from .inbox import reject
+from .outbox import first_in_line
 from .stage import Stage, StageName, Unit, UnitKind
 
 log = logging.getLogger("oms.pipeline")
@@ -138,8 +139,9 @@ class Pipeline:
             times = [
                 s.scalar(select(func.min(Order.due_at)).where(Order.status.in_(timed_statuses(self.machine.late)))),
                 s.scalar(select(func.min(ScheduledTask.due_at))),
+                # A message waiting behind an older one of its order is due when that one is, not before.
                 s.scalar(select(func.min(OutboxMessage.available_at))
-                         .where(OutboxMessage.status == Status.PENDING.value)),
+                         .where(OutboxMessage.status == Status.PENDING.value, first_in_line())),
             ]
         return min((t for t in times if t is not None), default=None)
 

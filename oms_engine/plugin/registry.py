@@ -159,9 +159,9 @@ class PluginRegistry:
 
         def connector(plugin: str) -> Callable[..., None]:
             def add(c: Connector) -> None:
-                if not isinstance(c, Connector) or c.kind not in ("wms", "carrier", "payment", "tax"):
+                if not isinstance(c, Connector) or c.kind not in ("wms", "carrier", "payment", "tax", "events"):
                     raise RegistryError(f"plugin '{plugin}': {c!r} is not a connector of kind 'wms', 'carrier', "
-                                        f"'payment' or 'tax'")
+                                        f"'payment', 'tax' or 'events'")
                 self.connectors.add(c.name, c, plugin)
             return add
 

@@ -7,7 +7,8 @@ release are posted by reservations.py. Each verb states the invariant it
 keeps: available never goes below zero (a movement that would take it there
 raises :class:`StockError` and changes nothing), and every change of on hand,
 reserved and value is a ledger row with its source document, so balances can
-be recomputed from the ledger (verify.py).
+be recomputed from the ledger (verify.py). Each movement posted here is also an
+event for downstream systems when the OMS publishes them (events/sink.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from ..events.sink import sink_of
 from ..storage.models import StockLot
 from . import lots
 from .batch import StockError, stock_batch
@@ -31,8 +33,21 @@ def post(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, *, docu
     Goods of a lot-tracked product name their ``lot`` (and, coming in, its ``expires_on``): lots.py.
     ``damaged``: a regrade's change of damaged stock, which damaged.py keeps (it calls this)."""
     _lot(s, kind, warehouse, sku, qty, lot, expires_on)
-    return stock_batch(s).post(kind, warehouse, sku, qty, document=document, at=at, order_id=order_id,
-                               unit_cost=unit_cost, actor=actor, note=note, lot=lot, damaged=damaged)
+    value = stock_batch(s).post(kind, warehouse, sku, qty, document=document, at=at, order_id=order_id,
+                                unit_cost=unit_cost, actor=actor, note=note, lot=lot, damaged=damaged)
+    _told(s, kind, warehouse, sku, qty, document=document, at=at, order_id=order_id, lot=lot, damaged=damaged)
+    return value
+
+
+def _told(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, at: datetime,
+          order_id: int | None = None, lot: str | None = None, damaged: int = 0) -> None:
+    """The movement just posted, to the OMS's event sink if it publishes events (after the post: one it refused
+    is no event)."""
+    events = sink_of(s)
+    if events is not None:
+        on_hand, reserved = deltas(kind, qty)
+        events.movement(s, kind.value, warehouse, sku, qty, on_hand=on_hand, reserved=reserved, damaged=damaged,
+                        document=document, at=at, order_id=order_id, lot=lot)
 
 
 def _lot(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, lot: str | None,
@@ -74,6 +89,8 @@ def transfer(s: Session, sku: str, qty: int, source: str, target: str, *, docume
                         lot=lot)
     batch.post(Movement.TRANSFER, target, sku, qty, document=document, at=at, value=value, actor=actor, note=note,
                lot=lot)
+    _told(s, Movement.TRANSFER, source, sku, -qty, document=document, at=at, lot=lot)
+    _told(s, Movement.TRANSFER, target, sku, qty, document=document, at=at, lot=lot)
     return value
 
 
@@ -93,4 +110,5 @@ def count(s: Session, warehouse: str, sku: str, counted: int, *, document: str, 
         _lot(s, Movement.STOCKTAKE, warehouse, sku, diff, lot, expires_on)
         batch.post(Movement.STOCKTAKE, warehouse, sku, diff, document=document, at=at, actor=actor, note=note,
                    lot=lot)
+        _told(s, Movement.STOCKTAKE, warehouse, sku, diff, document=document, at=at, lot=lot)
     return diff
