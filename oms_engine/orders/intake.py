@@ -247,7 +247,12 @@ class Intake:
                         type(getattr(exc, "orig", None) or exc).__name__)
             done = self.db.run_retrying(lambda: store(True), what=what)
         if self.updates is not None:
-            self._apply_updates([pid for pid, _ in stored], done)
+            try:
+                self._apply_updates([pid for pid, _ in stored], done)
+            except Exception:
+                # The orders and their updates are stored: an update not applied now stays pending, and
+                # `oms run` or the worker applies it (orders/updates.py). The sender is answered all the same.
+                log.exception("the updates of %s were stored and are applied later", what)
         by_payload = iter(done)
         return [next(by_payload) if pid is not None else None for pid in payload_ids]
 
