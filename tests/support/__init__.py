@@ -126,8 +126,8 @@ def _migrated_pg_rows(url: str) -> list[str] | None:
 def migrate(url: str) -> None:
     """Bring the (fresh) database at ``url`` to the head revision: a copy of a migrated file for a new
     SQLite file; for a new PostgreSQL schema, the tables as the models declare them (tests/storage/
-    test_migrations.py holds them to the migrations) and the rows the migrations write, in a third of the
-    time the migrations take; the migrations themselves otherwise."""
+    test_migrations.py holds them to the migrations) and the rows the migrations write, in a little over half
+    the time the migrations take (0.45 s against 0.8 s here); the migrations themselves otherwise."""
     u = make_url(url)
     target = Path(u.database) if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") else None
     if target is not None and not target.exists():
