@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .loopback import LoopbackServer, Received, signed_by
+from .loopback import LoopbackServer, Received, as_json, signed_by, started
 
 CONTENT_TYPE = "application/json"
 # path -> the fields a request's body must have (besides "id"), and what it is.
@@ -90,67 +90,55 @@ class GatewayStandIn(LoopbackServer):
         path = urlsplit(rec.path).path
         if rec.method != "POST" or path not in SHAPES:
             rec.outcome = "unknown path"
-            return 404, _json({"status": "error", "reason": f"no {rec.method} {rec.path}"}), CONTENT_TYPE, 0
+            return 404, as_json({"status": "error", "reason": f"no {rec.method} {rec.path}"}), CONTENT_TYPE, 0
         fields, kind = SHAPES[path]
         rec.signed = signed_by(self.secret, rec.headers, rec.body)
         if not rec.signed:
             rec.outcome = "unsigned"
-            return 401, _json({"status": "error", "reason": "bad signature"}), CONTENT_TYPE, 0
+            return 401, as_json({"status": "error", "reason": "bad signature"}), CONTENT_TYPE, 0
         rec.key = rec.headers.get("idempotency-key", "")
         try:
             rec.data = json.loads(rec.body)
             missing = fields - set(rec.data)
         except (ValueError, TypeError) as exc:
             rec.outcome = "unreadable"
-            return 400, _json({"status": "error", "reason": f"unreadable request: {exc}"}), CONTENT_TYPE, 0
+            return 400, as_json({"status": "error", "reason": f"unreadable request: {exc}"}), CONTENT_TYPE, 0
         if missing or not rec.key or rec.data.get("id") != rec.key:
             rec.outcome = "malformed"
-            return 400, _json({"status": "error", "reason": f"missing {sorted(missing)} or the Idempotency-Key is "
+            return 400, as_json({"status": "error", "reason": f"missing {sorted(missing)} or the Idempotency-Key is "
                                                             "not the body's id"}), CONTENT_TYPE, 0
         to = str(rec.data.get("to") or rec.data.get("touser") or rec.data.get("recipient") or "")
         if kind == "sms" and not re.fullmatch(r"\+?[0-9]{6,15}", to):
             rec.outcome = "malformed"
-            return 400, _json({"status": "error", "reason": f"not a phone number: {to!r}"}), CONTENT_TYPE, 0
+            return 400, as_json({"status": "error", "reason": f"not a phone number: {to!r}"}), CONTENT_TYPE, 0
         with self._lock:
             if rec.key in self.delivered:
                 rec.outcome = "duplicate"
-                return self.duplicate_status, _json({"id": rec.key, "status": "duplicate"}), CONTENT_TYPE, self.delay
+                return self.duplicate_status, as_json({"id": rec.key, "status": "duplicate"}), CONTENT_TYPE, self.delay
             if self._fail:
                 rec.outcome = "failed"
-                return self._fail.pop(0), _json({"status": "error", "reason": "gateway busy"}), CONTENT_TYPE, \
+                return self._fail.pop(0), as_json({"status": "error", "reason": "gateway busy"}), CONTENT_TYPE, \
                     self.delay
             refused = self._refused.get(to)
             if refused is not None:
                 rec.outcome = "refused"
-                return refused[0], _json({"id": rec.key, "status": "refused", "reason": refused[1]}), CONTENT_TYPE, \
+                return refused[0], as_json({"id": rec.key, "status": "refused", "reason": refused[1]}), CONTENT_TYPE, \
                     self.delay
             errcode = self._errcodes.get(to) if kind == "app" else None
             if errcode is not None:
                 rec.outcome = f"errcode {errcode[0]}"
-                return 200, _json({"errcode": errcode[0], "errmsg": errcode[1]}), CONTENT_TYPE, self.delay
+                return 200, as_json({"errcode": errcode[0], "errmsg": errcode[1]}), CONTENT_TYPE, self.delay
             self.delivered[rec.key] = Delivered(rec.key, kind, to, rec.data)
             if self._lose:
                 self._lose -= 1
                 rec.outcome = "delivered, answer lost"
-                return 500, _json({"status": "error", "reason": "upstream timeout"}), CONTENT_TYPE, self.delay
+                return 500, as_json({"status": "error", "reason": "upstream timeout"}), CONTENT_TYPE, self.delay
         rec.outcome = "delivered"
         answer = {"errcode": 0, "errmsg": "ok", "msgid": len(self.delivered)} if kind == "app" else \
             {"id": rec.key, "status": "accepted"}
-        return 200, _json(answer), CONTENT_TYPE, self.delay
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode()
+        return 200, as_json(answer), CONTENT_TYPE, self.delay
 
 
 @pytest.fixture
 def gateway_standin() -> Iterator[Callable[..., GatewayStandIn]]:
-    started: list[GatewayStandIn] = []
-
-    def start(**kw: Any) -> GatewayStandIn:
-        started.append(GatewayStandIn(**kw).start())
-        return started[-1]
-
-    yield start
-    for standin in started:
-        standin.close()
+    yield from started(GatewayStandIn)

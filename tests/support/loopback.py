@@ -14,10 +14,10 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 
@@ -184,3 +184,24 @@ class LoopbackServer:
             h.wfile.write(answer)
         except OSError:
             pass    # the OMS gave up waiting (a timeout): what it sent stays taken, as at a real system
+
+
+S = TypeVar("S", bound=LoopbackServer)
+
+
+def as_json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def started(cls: type[S]) -> Iterator[Callable[..., S]]:
+    """A fixture's body: a function starting stand-ins of ``cls`` (its keyword arguments), each closed after the
+    test (``yield from started(TaxStandIn)``)."""
+    running: list[S] = []
+
+    def start(**kw: Any) -> S:
+        running.append(cls(**kw).start())
+        return running[-1]
+
+    yield start
+    for standin in running:
+        standin.close()

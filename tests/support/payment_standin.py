@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .loopback import LoopbackServer, Received, signed_by
+from .loopback import LoopbackServer, Received, as_json, signed_by, started
 
 CONTENT_TYPE = "application/json"
 REFUNDS = "/refunds"
@@ -65,11 +65,11 @@ class PaymentStandIn(LoopbackServer):
     def _decide(self, rec: Received) -> tuple[int, bytes, str, float]:
         if rec.method != "POST" or urlsplit(rec.path).path != REFUNDS:
             rec.outcome = "unknown path"
-            return 404, _json({"status": "error", "reason": f"no {rec.method} {rec.path}"}), CONTENT_TYPE, 0
+            return 404, as_json({"status": "error", "reason": f"no {rec.method} {rec.path}"}), CONTENT_TYPE, 0
         rec.signed = signed_by(self.secret, rec.headers, rec.body)
         if not rec.signed:
             rec.outcome = "unsigned"
-            return 401, _json({"status": "error", "reason": "bad signature"}), CONTENT_TYPE, 0
+            return 401, as_json({"status": "error", "reason": "bad signature"}), CONTENT_TYPE, 0
         rec.key = rec.headers.get("idempotency-key", "")
         try:
             rec.data = json.loads(rec.body)
@@ -77,10 +77,10 @@ class PaymentStandIn(LoopbackServer):
             refund, amount, currency = str(data["refund"]), str(data["amount"]), str(data["currency"])
         except (ValueError, KeyError, TypeError) as exc:
             rec.outcome = "unreadable"
-            return 400, _json({"status": "error", "reason": f"unreadable request: {exc}"}), CONTENT_TYPE, 0
+            return 400, as_json({"status": "error", "reason": f"unreadable request: {exc}"}), CONTENT_TYPE, 0
         if not rec.key or rec.data.get("id") != rec.key:
             rec.outcome = "no key"
-            return 400, _json({"status": "error", "reason": "the Idempotency-Key is not the id"}), CONTENT_TYPE, 0
+            return 400, as_json({"status": "error", "reason": "the Idempotency-Key is not the id"}), CONTENT_TYPE, 0
         with self._lock:
             done = self.paid.get(rec.key)
             if done is not None:
@@ -89,17 +89,17 @@ class PaymentStandIn(LoopbackServer):
             if self._fail:
                 self._fail -= 1
                 rec.outcome = "failed"
-                return 500, _json({"status": "error", "reason": "internal error"}), CONTENT_TYPE, self.delay
+                return 500, as_json({"status": "error", "reason": "internal error"}), CONTENT_TYPE, self.delay
             if self.mode == "refused":
                 rec.outcome = "refused"
-                return 422, _json({"status": "refused", "reason": self.reason}), CONTENT_TYPE, self.delay
+                return 422, as_json({"status": "refused", "reason": self.reason}), CONTENT_TYPE, self.delay
             reference = f"RF-{len(self.paid) + 1:05d}"
-            status, answer = 201, _json({"status": self.mode, "reference": reference})
+            status, answer = 201, as_json({"status": self.mode, "reference": reference})
             self.paid[rec.key] = Paid(rec.key, refund, amount, currency, reference, answer, status)
             if self._lose:
                 self._lose -= 1
                 rec.outcome = "paid, answer lost"
-                return 500, _json({"status": "error", "reason": "gateway timeout"}), CONTENT_TYPE, self.delay
+                return 500, as_json({"status": "error", "reason": "gateway timeout"}), CONTENT_TYPE, self.delay
         rec.outcome = "paid" if self.mode == "refunded" else "pending"
         return status, answer, CONTENT_TYPE, self.delay
 
@@ -107,25 +107,13 @@ class PaymentStandIn(LoopbackServer):
         """Tell the OMS (``POST /api/callbacks/payment_json``, with an integration token) how a pending refund
         ended."""
         paid = next(p for p in self.paid.values() if p.refund == refund)
-        body = _json({"kind": "refund", "order_number": order_number, "refund": refund, "status": status,
+        body = as_json({"kind": "refund", "order_number": order_number, "refund": refund, "status": status,
                       "provider_ref": paid.reference})
         return self._call_back("/api/callbacks/payment_json", body, content_type=CONTENT_TYPE, signed_as="X-Pay",
                                oms_url=None, secret=None, timestamp=None,
                                headers={"Authorization": f"Bearer {token}"}, signed=False)
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode()
-
-
 @pytest.fixture
 def payment_standin() -> Iterator[Callable[..., PaymentStandIn]]:
-    started: list[PaymentStandIn] = []
-
-    def start(**kw: Any) -> PaymentStandIn:
-        started.append(PaymentStandIn(**kw).start())
-        return started[-1]
-
-    yield start
-    for standin in started:
-        standin.close()
+    yield from started(PaymentStandIn)

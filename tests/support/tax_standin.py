@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from .loopback import LoopbackServer, Received, signed_by
+from .loopback import LoopbackServer, Received, as_json, signed_by, started
 
 CONTENT_TYPE = "application/json"
 EINVOICES = "/einvoices"
@@ -74,11 +73,11 @@ class TaxStandIn(LoopbackServer):
     def _decide(self, rec: Received) -> tuple[int, bytes, str, float]:
         if rec.method != "POST" or urlsplit(rec.path).path != EINVOICES:
             rec.outcome = "unknown path"
-            return 404, _json({"status": "error", "reason": f"no {rec.method} {rec.path}"}), CONTENT_TYPE, 0
+            return 404, as_json({"status": "error", "reason": f"no {rec.method} {rec.path}"}), CONTENT_TYPE, 0
         rec.signed = signed_by(self.secret, rec.headers, rec.body)
         if not rec.signed:
             rec.outcome = "unsigned"
-            return 401, _json({"status": "error", "reason": "bad signature"}), CONTENT_TYPE, 0
+            return 401, as_json({"status": "error", "reason": "bad signature"}), CONTENT_TYPE, 0
         rec.key = rec.headers.get("idempotency-key", "")
         try:
             rec.data = json.loads(rec.body)
@@ -88,10 +87,10 @@ class TaxStandIn(LoopbackServer):
             kind = "credit_note" if einvoice["type"] == "red" else "invoice"
         except (ValueError, KeyError, TypeError) as exc:
             rec.outcome = "unreadable"
-            return 400, _json({"status": "error", "reason": f"unreadable request: {exc}"}), CONTENT_TYPE, 0
+            return 400, as_json({"status": "error", "reason": f"unreadable request: {exc}"}), CONTENT_TYPE, 0
         if not rec.key or rec.data.get("id") != rec.key or rec.key != invoice:
             rec.outcome = "no key"
-            return 400, _json({"status": "error", "reason": "the Idempotency-Key is not the invoice number"}), \
+            return 400, as_json({"status": "error", "reason": "the Idempotency-Key is not the invoice number"}), \
                 CONTENT_TYPE, 0
         with self._lock:
             done = self.issued.get(rec.key)
@@ -101,45 +100,33 @@ class TaxStandIn(LoopbackServer):
             if self._fail:
                 self._fail -= 1
                 rec.outcome = "failed"
-                return self._fail_status, _json({"status": "error", "reason": "maintenance window"}), CONTENT_TYPE, \
+                return self._fail_status, as_json({"status": "error", "reason": "maintenance window"}), CONTENT_TYPE, \
                     self.delay
             if self.mode == "refuse":
                 rec.outcome = "refused"
-                return 422, _json({"id": rec.key, "status": "refused", "reason": self.reason}), CONTENT_TYPE, \
+                return 422, as_json({"id": rec.key, "status": "refused", "reason": self.reason}), CONTENT_TYPE, \
                     self.delay
             refers_to = einvoice.get("original_invoice_no")
             if kind == "credit_note" and not any(i.invoice == refers_to for i in self.issued.values()):
                 rec.outcome = "refused"     # a red invoice reverses one the platform issued, or nothing
-                return 422, _json({"id": rec.key, "status": "refused",
+                return 422, as_json({"id": rec.key, "status": "refused",
                                    "reason": f"original invoice {refers_to} was not issued here"}), CONTENT_TYPE, \
                     self.delay
             official = f"2612{len(self.issued) + 1:016d}"
             verification = f"{(len(self.issued) + 1) * 7919 % 1_000_000:06d}"
-            answer = _json({"id": rec.key, "status": "accepted", "official_no": official,
+            answer = as_json({"id": rec.key, "status": "accepted", "official_no": official,
                             "verification": verification})
             self.issued[rec.key] = Issued(rec.key, invoice, kind, total, official, verification,
-                                          _json({"id": rec.key, "status": "duplicate", "official_no": official,
+                                          as_json({"id": rec.key, "status": "duplicate", "official_no": official,
                                                  "verification": verification}), refers_to)
             if self._lose:
                 self._lose -= 1
                 rec.outcome = "issued, answer lost"
-                return 500, _json({"status": "error", "reason": "gateway timeout"}), CONTENT_TYPE, self.delay
+                return 500, as_json({"status": "error", "reason": "gateway timeout"}), CONTENT_TYPE, self.delay
         rec.outcome = "issued"
         return 201, answer, CONTENT_TYPE, self.delay
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode()
-
-
 @pytest.fixture
 def tax_standin() -> Iterator[Callable[..., TaxStandIn]]:
-    started: list[TaxStandIn] = []
-
-    def start(**kw: Any) -> TaxStandIn:
-        started.append(TaxStandIn(**kw).start())
-        return started[-1]
-
-    yield start
-    for standin in started:
-        standin.close()
+    yield from started(TaxStandIn)
