@@ -48,6 +48,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "oms_plugins.channels.shopify",
     "oms_plugins.channels.woocommerce",
     "oms_plugins.channels.amazon",
+    "oms_plugins.channels.csv_orders",
     "oms_plugins.facts.risk",
     "oms_plugins.strategies.split",
     "oms_plugins.strategies.routing",
