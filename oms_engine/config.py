@@ -114,6 +114,12 @@ class ChannelAccount(BaseModel):
     timeout: float = Field(10, gt=0, le=600)
     # What only its adapter reads (an API version, marketplace ids).
     settings: dict[str, Any] = {}
+    # Tell the channel of its orders' shipments, tracking, cancellations and refunds (channels/reports.py):
+    # when the account has a url and its adapter can. false: the shop is kept up to date some other way.
+    report_status: bool = True
+    # The channel took the customer's money (Shopify Payments, Amazon): refunds are made there, through its API,
+    # not by the payment connector. false: the OMS's payment provider took it, and pays it back.
+    refund_at_channel: bool = True
 
 
 class Config(BaseModel):

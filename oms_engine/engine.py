@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from .aftersales.service import Aftersales
 from .channels.accounts import Accounts
 from .channels.pulling import Pulling
+from .channels.reports import ChannelReports
 from .clock import Clock
 from .config import Config
 from .decisions.fact_builder import FactBuilder
@@ -129,7 +130,10 @@ class OMS:
                                               refunds=Refunds(outbox, config.payment_connector),
                                               notifier=self.notifier, observe=plugins.after_transition,
                                               wms_for=wms_for, carrier_for=carrier_for,
-                                              late=LateLimits.from_config(config), events=events)
+                                              late=LateLimits.from_config(config), events=events,
+                                              reports=ChannelReports.configured(self.accounts, plugins, outbox))
+        # What the shops are told of their orders (channels/reports.py): none unless an account reports.
+        self.reports = reports = machine.reports
         self.mover = mover = Mover(machine=machine, decisions=decisions, active=warehouses.get,
                                    shelf_life=config.min_shelf_life_days)
         self.callbacks = callbacks = Callbacks(clock, plugins, self.status_map, machine, mover)
@@ -164,6 +168,8 @@ class OMS:
         self.updates = self.intake.updates = ChannelUpdates(db=db, clock=clock, commands=self.commands)
         refunds = machine.refunds
         assert refunds is not None
+        if reports is not None:
+            refunds.channels, reports.refunds = reports, refunds
         self.aftersales = aftersales = Aftersales(db=db, clock=clock, rulebook=rulebook, facts=facts,
                                                   decisions=decisions, refunds=refunds, documents=self.documents,
                                                   creator=creator, machine=machine,
@@ -175,6 +181,12 @@ class OMS:
         refunds.rules = RefundRules(rulebook=rulebook, facts=facts, decisions=decisions,
                                     rules_in_force=self.rules.refresh_in)
         n, retry = config.batch_size, config.timeouts.outbox_retry_seconds
+        # Reports to the shops go apart, like e-invoices: a marketplace answering slowly holds back nothing else.
+        apart = frozenset({Kind.TAX.value} | ({Kind.CHANNEL.value} if reports is not None else set()))
+        to_shops: tuple[Any, ...] = () if reports is None else (
+            OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
+                        callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry,
+                        kinds=frozenset({Kind.CHANNEL.value}), name=StageName.CHANNELS, reports=reports),)
         decide = dict(batch_size=n, facts=facts, rulebook=rulebook, decisions=decisions, machine=machine,
                       rules_in_force=self.rules.refresh_in)
         # The pass runs the stages in this order; each step of the order flow (orders/flow.py) has its stage.
@@ -194,13 +206,14 @@ class OMS:
                                         wants_master_data=self._wants_master_data),
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
                         callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry,
-                        skip=frozenset({Kind.TAX.value})),
+                        skip=apart),
             ParentsStage(batch_size=n, machine=machine),
             # E-invoices go apart, in batches of their own: a tax platform answering slowly holds back no
             # warehouse document or customer message, and they do not crowd those out of the pass.
             OutboxStage(batch_size=n, clock=clock, dispatch=Dispatch(machine=machine, facts=facts), plugins=plugins,
                         callbacks=callbacks, warehouses=warehouses, carriers=carriers, retry_seconds=retry,
                         kinds=frozenset({Kind.TAX.value}), name=StageName.EINVOICES),
+            *to_shops,
             # Again at the end: what a connector answered while its message was sent (a tax platform's word on
             # an e-invoice, a warehouse's acknowledgement) is applied in the same pass, not one pass later.
             InboxStage(batch_size=n, facts=facts, callbacks=callbacks),
@@ -250,6 +263,9 @@ class OMS:
         rulebook = getattr(self, "rulebook", None)
         if rulebook is not None:
             rulebook.close()
+        reports = getattr(self, "reports", None)
+        if reports is not None:
+            reports.close()
         self.db.dispose()
 
     def __enter__(self) -> OMS:

@@ -9,6 +9,21 @@ and answers slowly when asked to.
   ``NextToken=P``), ``GET /orders/v0/orders/<id>/orderItems`` and ``.../address``; the token in
   ``x-amz-access-token``.
 
+What the OMS tells the marketplace of its orders (channels/reports.py) is taken as each API takes it, checked
+and applied to the orders it holds, and kept in ``received`` (method, path, body):
+
+* Shopify: ``GET orders/<id>/fulfillment_orders.json``, ``POST fulfillments.json`` (by fulfillment order
+  line items, with ``tracking_info``), ``GET orders/<id>/fulfillments.json``, ``GET/POST
+  orders/<id>/fulfillments/<f>/events.json``, ``POST orders/<id>/cancel.json`` (422 when cancelled already),
+  ``GET orders/<id>/transactions.json`` (the order's sale, when it is paid), ``GET/POST
+  orders/<id>/refunds.json`` (a refund over what was paid is 422), ``GET orders/<id>.json``;
+* WooCommerce (``kind="woocommerce"``, HTTP Basic with the token as ``key:secret``): ``GET/PUT
+  /wp-json/wc/v3/orders/<id>``, ``GET/POST .../notes``, ``GET/POST .../refunds`` (over the total: 400);
+* Amazon: ``POST orders/<id>/shipmentConfirmation`` (more than is left to ship: 400), and the feeds API:
+  ``POST /feeds/2021-06-30/documents`` answers an upload address, the XML is ``PUT`` there, ``POST
+  /feeds/2021-06-30/feeds`` applies it: an order acknowledgement with ``Failure`` cancels the order (or its
+  items), a payment adjustment refunds, once per ``MerchantAdjustmentItemID``.
+
 Orders are kept in the channel's own format; :meth:`Marketplace.add` and :meth:`Marketplace.change` stamp
 them with the time they were last updated, which is what both APIs page by. ``fail(n)`` makes the next n
 requests answer 503, ``delay`` makes every answer wait. Started on a free port of 127.0.0.1; ``close()``
@@ -27,8 +42,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from . import marketplace_answers as answers
+
 SHOPIFY_PREFIX = "/admin/api/"
 AMAZON_ORDERS = "/orders/v0/orders"
+UPLOADS = "/feed-uploads/"
 
 
 def _iso(t: datetime) -> str:
@@ -37,6 +55,10 @@ def _iso(t: datetime) -> str:
 
 def _parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _json_answer(status: int, value: Any) -> tuple[int, bytes, dict[str, str]]:
+    return status, (json.dumps(value).encode() if value is not None else b""), {}
 
 
 def _token(data: Mapping[str, Any]) -> str:
@@ -65,11 +87,19 @@ class Listed:
 class Marketplace:
     def __init__(self, *, kind: str, token: str = "secret-token", api_version: str = "2024-01",
                  marketplace_id: str = "ATVPDKIKX0DER") -> None:
-        if kind not in ("shopify", "amazon"):
-            raise ValueError(f"a marketplace is 'shopify' or 'amazon', not {kind!r}")
+        if kind not in ("shopify", "amazon", "woocommerce"):
+            raise ValueError(f"a marketplace is 'shopify', 'amazon' or 'woocommerce', not {kind!r}")
         self.kind, self.token, self.api_version, self.marketplace_id = kind, token, api_version, marketplace_id
         self.orders: dict[str, Listed] = {}
         self.requests: list[str] = []           # every request's path and query, as it came
+        self.received: list[tuple[str, str, Any]] = []   # what the OMS told it: method, path, body (JSON or text)
+        self.fulfillments: dict[str, list[dict[str, Any]]] = {}    # Shopify, by order id
+        self.refunds: dict[str, list[dict[str, Any]]] = {}         # Shopify and WooCommerce, by order id
+        self.notes: dict[str, list[dict[str, Any]]] = {}           # WooCommerce, by order id
+        self.feeds: list[dict[str, Any]] = []                      # Amazon: {"feedType", "content", "feedId"}
+        self.adjustments: dict[str, dict[str, Any]] = {}           # Amazon: by MerchantAdjustmentItemID
+        self._uploads: dict[str, bytes | None] = {}
+        self._ids = 9000
         self.delay = 0.0
         self._fail = 0
         self._clock = datetime(2026, 12, 1, tzinfo=UTC)
@@ -92,6 +122,9 @@ class Marketplace:
             if self.kind == "shopify":
                 oid = str(order["id"])
                 order = {**order, "updated_at": _iso(at)}
+            elif self.kind == "woocommerce":
+                oid = str(order["id"])
+                order = {**order, "date_modified_gmt": _iso(at).rstrip("Z")}
             else:
                 oid = str(order["AmazonOrderId"])
                 order = {**order, "LastUpdateDate": _iso(at)}
@@ -103,8 +136,22 @@ class Marketplace:
         with self._lock:
             listed = self.orders[oid]
             listed.updated = self._tick()
-            stamp = "updated_at" if self.kind == "shopify" else "LastUpdateDate"
-            listed.order = {**listed.order, **fields, stamp: _iso(listed.updated)}
+            listed.order = {**listed.order, **fields}
+            self._stamp(listed)
+
+    def _stamp(self, listed: Listed) -> None:
+        stamp = {"shopify": "updated_at", "woocommerce": "date_modified_gmt"}.get(self.kind, "LastUpdateDate")
+        listed.order[stamp] = _iso(listed.updated).rstrip("Z") if self.kind == "woocommerce" else _iso(listed.updated)
+
+    def _touch(self, listed: Listed, **fields: Any) -> None:
+        """The marketplace changed an order because of what the OMS told it (its lock held)."""
+        listed.updated = self._tick()
+        listed.order = {**listed.order, **fields}
+        self._stamp(listed)
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
 
     def fail(self, times: int = 1) -> None:
         """The next ``times`` requests answer 503 (the marketplace is down)."""
@@ -112,25 +159,51 @@ class Marketplace:
             self._fail = times
 
     # -- answering ------------------------------------------------------------------------------------
-    def _answer(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    def _answer(self, method: str, path: str, headers: Mapping[str, str],
+                body: bytes = b"") -> tuple[int, bytes, dict[str, str]]:
         with self._lock:
             self.requests.append(path)
             if self._fail > 0:
                 self._fail -= 1
                 return 503, b'{"errors": "Service Unavailable"}', {}
-        if method != "GET":
-            return 405, b'{"errors": "method not allowed"}', {}
         url = urlsplit(path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if method != "GET":
+            try:
+                sent: Any = json.loads(body) if body and not url.path.startswith(UPLOADS) else body.decode()
+            except (ValueError, UnicodeDecodeError):
+                return 400, b'{"errors": "the body is not JSON"}', {}
+            with self._lock:
+                self.received.append((method, url.path, sent))
+        else:
+            sent = None
         if self.kind == "shopify":
             if headers.get("x-shopify-access-token") != self.token:
                 return 401, b'{"errors": "[API] Invalid API key or access token"}', {}
-            if url.path != f"{SHOPIFY_PREFIX}{self.api_version}/orders.json":
+            prefix = f"{SHOPIFY_PREFIX}{self.api_version}/"
+            if url.path == f"{prefix}orders.json" and method == "GET":
+                return self._shopify(url.path, query)
+            if not url.path.startswith(prefix):
                 return 404, b'{"errors": "Not Found"}', {}
-            return self._shopify(url.path, query)
+            with self._lock:
+                return _json_answer(*answers.shopify(self, method, url.path[len(prefix):], sent))
+        if self.kind == "woocommerce":
+            expected = "Basic " + base64.b64encode(self.token.encode()).decode()
+            if headers.get("authorization") != expected:
+                return 401, json.dumps({"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot "
+                                        "list resources.", "data": {"status": 401}}).encode(), {}
+            with self._lock:
+                return _json_answer(*answers.woocommerce(self, method, url.path, sent))
+        if url.path.startswith(UPLOADS):
+            # The upload address is signed for its document: it takes no credential.
+            with self._lock:
+                return _json_answer(*answers.amazon_upload(self, method, url.path, sent))
         if headers.get("x-amz-access-token") != self.token:
             return 403, json.dumps({"errors": [{"code": "Unauthorized", "message": "Access to requested resource "
                                                 "is denied."}]}).encode(), {}
+        if method != "GET":
+            with self._lock:
+                return _json_answer(*answers.amazon(self, method, url.path, sent))
         return self._amazon(url.path, query)
 
     def _page(self, since: datetime | None, after: tuple[str, str] | None, limit: int) -> tuple[list[Listed], bool]:
@@ -227,6 +300,9 @@ class Marketplace:
             def do_POST(self) -> None:
                 market._handle(self)
 
+            def do_PUT(self) -> None:
+                market._handle(self)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -241,9 +317,8 @@ class Marketplace:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
-        if length:
-            h.rfile.read(length)
-        status, body, extra = self._answer(h.command, h.path, {k.lower(): v for k, v in h.headers.items()})
+        sent = h.rfile.read(length) if length else b""
+        status, body, extra = self._answer(h.command, h.path, {k.lower(): v for k, v in h.headers.items()}, sent)
         if self.delay:
             self._stop.wait(self.delay)
         try:

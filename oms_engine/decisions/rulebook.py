@@ -221,6 +221,8 @@ class Rulebook:
                 _only(params, {"reason"})
                 _require(params, "reason", str)
             specs.append(ActionSpec("hold", "put the order on hold for review with a reason", hold))
+            specs.append(ActionSpec("refuse", "refuse the order at placement: cancel it (stock freed, money "
+                                    "refunded) and tell its channel the reason", hold))
         elif point == DecisionPoint.SPLIT:
             specs.append(ActionSpec("split", "divide the order with a split strategy",
                                     self._strategy_validator(plugins.split_strategies)))

@@ -47,6 +47,10 @@ class Kind(StrEnum):
     # target: the events connector (docs/events.md). A queue of its own per order: a broker that is down holds
     # back none of the order's documents or messages, while its events keep their order among themselves.
     EVENT = "event"
+    # target: a channel account (channels/reports.py): what the shop is told of its orders. A queue of its own
+    # per order: a marketplace that is down holds back no warehouse document, and the shop hears of a shipment
+    # before its delivery.
+    CHANNEL = "channel"
 
 
 class Topic(StrEnum):
@@ -61,6 +65,10 @@ class Topic(StrEnum):
     CARRIER_REGISTER = "carrier.register"
     PAYMENT_REFUND = "payment.refund"                 # a refund owed, to the payment provider
     TAX_EINVOICE = "tax.einvoice"                     # an invoice or credit note, to the tax platform
+    CHANNEL_SHIPMENT = "channel.shipment"             # shipped, with the carrier and tracking number
+    CHANNEL_TRACKING = "channel.tracking"             # a later step the customer sees (in transit, delivered)
+    CHANNEL_CANCEL = "channel.cancel"                 # cancelled here (the whole order, or a split's lines)
+    CHANNEL_REFUND = "channel.refund"                 # a refund owed, made at the channel that took the money
 
     @staticmethod
     def notify(template: str) -> str:

@@ -416,9 +416,11 @@ class CanonicalOrder(_Strict):
     def channel_fields(self) -> dict[str, Any] | None:
         """What the order keeps of the channel's own (order type and status, extension fields, line properties
         and extensions), or None when the channel sent none of it."""
-        lines = {str(i): {k: v for k, v in (("properties", [p.model_dump() for p in ln.properties]),
+        # The channel's own line id too: what the OMS tells the channel of a line names it so (channels/reports.py).
+        lines = {str(i): {k: v for k, v in (("id", ln.channel_line_id),
+                                            ("properties", [p.model_dump() for p in ln.properties]),
                                             ("extensions", ln.extensions)) if v}
-                 for i, ln in enumerate(self.lines, start=1) if ln.properties or ln.extensions}
+                 for i, ln in enumerate(self.lines, start=1) if ln.properties or ln.extensions or ln.channel_line_id}
         if not (self.order_type or self.channel_status or self.extensions or lines):
             return None
         return {"order_type": self.order_type, "channel_status": self.channel_status,

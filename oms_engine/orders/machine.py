@@ -44,6 +44,7 @@ from .states import Event, State
 from .waits import clear_waits
 
 if TYPE_CHECKING:
+    from ..channels.reports import ChannelReports
     from ..decisions.fact_builder import FactCache
     from ..events.sink import EventSink
     from ..messaging.notifications import Notifier
@@ -208,17 +209,20 @@ class OrderMachine:
     def __init__(self, *, clock: Clock, timeouts: Timeouts, outbox: OutboxWriter, notifier: Notifier,
                  observe: Callable[..., None], wms_for: Callable[[Session, str], str],
                  carrier_for: Callable[[Session, str | None], str], late: LateLimits | None = None,
-                 refunds: Refunds | None = None, events: EventSink | None = None) -> None:
+                 refunds: Refunds | None = None, events: EventSink | None = None,
+                 reports: ChannelReports | None = None) -> None:
         """``wms_for(session, warehouse)``: the WMS connector a warehouse's documents go to;
         ``carrier_for(session, carrier)``: the connector a carrier's parcels are registered with;
         ``late``: the limits per step of fulfilment (config ``late_steps``); ``refunds``: where the refunds a
         cancellation or a returned parcel owes go (payments/refunds.py; none: they are recorded and stay owed);
-        ``events``: where every transition is told to downstream systems (events/sink.py; none: it is not)."""
+        ``events``: where every transition is told to downstream systems (events/sink.py; none: it is not);
+        ``reports``: what the shops are told of their orders (channels/reports.py; none: no account reports)."""
         self.clock, self.timeouts, self.outbox, self.notifier = clock, timeouts, outbox, notifier
         self.observe, self.wms_for, self.carrier_for = observe, wms_for, carrier_for
         self.late = late
         self.refunds = refunds
         self.events = events
+        self.reports = reports
         # Told when a replacement order an exchange sent is delivered or cancelled (aftersales/service.py).
         self.on_replacement: Callable[[Session, Order, Transition[State, Event]], None] | None = None
 
@@ -267,6 +271,9 @@ class OrderMachine:
             # Before the effects: the stock and money events an edge causes follow its transition in the order's queue.
             self.events.transition(s, order, t.before.value, event.value, target.value, actor=actor, cause=cause,
                                    at=now)
+        if self.reports is not None:
+            # Before the effects too: the shop hears of a cancellation before the refund it causes.
+            self.reports.transition(s, order, event.value, target.value, actor, cause, seen)
         if t.before is S.ON_HOLD and target is not S.ON_HOLD:
             clear_waits(s, order.id)   # out of the review queue: it waits for nothing any more
         ORDER.run_effects(self, s, t)

@@ -36,6 +36,7 @@ from ..storage.db import append
 from ..storage.models import Order, Payment, PaymentEvent
 
 if TYPE_CHECKING:
+    from ..channels.reports import ChannelReports
     from .refund_rules import RefundRules
 
 REFUNDED, REFUSED = "refunded", "refused"
@@ -65,10 +66,17 @@ class Refunds:
         self.on_case_refund: Callable[[Session, str, datetime], None] | None = None
         # Which means of payment a refund goes back to first (refund_rules.py; none: the latest payment first).
         self.rules: RefundRules | None = None
+        # Where the refunds of orders whose channel took the money go instead (channels/reports.py).
+        self.channels: ChannelReports | None = None
 
     def queue(self, s: Session, order: Any, owed: Sequence[Owed]) -> None:
         """Send each refund to the provider (through the outbox, in this transaction). ``order``: the order the
-        payments belong to."""
+        payments belong to. The channel that took the money makes them when it can (channels/reports.py)."""
+        paid_at = self.channels.refunding(s, order) if self.channels is not None else None
+        if paid_at is not None:
+            for r in owed:
+                paid_at.queue_refund(s, order, r)
+            return
         if not self.connector:
             return
         for r in owed:
@@ -84,10 +92,10 @@ class Refunds:
             raise CommandError(f"no refund '{serial}'")
         if row.status != "failed":
             raise CommandError(f"refund {serial} is {row.status}: only a refund the provider refused is sent again")
-        if not self.connector:
-            raise CommandError("no payment connector is set (config payment_connector): refunds are paid by hand")
         paid = s.execute(select(Payment.provider_ref).where(Payment.serial == row.refund_of)).scalar()
         owner = s.execute(select(Order.id, Order.number).where(Order.id == row.order_id)).one()
+        if not self.connector and (self.channels is None or self.channels.refunding(s, owner) is None):
+            raise CommandError("no payment connector is set (config payment_connector): refunds are paid by hand")
         about = s.execute(select(Order.number).where(Order.id == row.for_order_id)).scalar() or owner.number
         _move(s, serial, ("failed",), "due", at, actor, "sent to the provider again")
         self.queue(s, owner, [Owed(serial, row.refund_of or "", paid, row.method, row.amount, row.currency,

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from ..channels.reports import ChannelReports
 from ..clock import Clock
 from ..decisions.fact_builder import FactCache
 from ..fulfilment.callbacks import Callbacks
@@ -76,9 +77,11 @@ class OutboxStage:
     def __init__(self, *, batch_size: int, clock: Clock, dispatch: Dispatch, plugins: PluginRegistry,
                  callbacks: Callbacks, warehouses: WarehouseCache, carriers: CarrierCache, retry_seconds: int,
                  kinds: frozenset[str] | None = None, skip: frozenset[str] = frozenset(),
-                 name: StageName = StageName.OUTBOX) -> None:
+                 name: StageName = StageName.OUTBOX, reports: ChannelReports | None = None) -> None:
         """``kinds``: only messages of these kinds (a stage of their own, with a batch of its own); ``skip``:
-        every kind but these (those another stage delivers)."""
+        every kind but these (those another stage delivers); ``reports``: what delivers the reports to the
+        shops (channels/reports.py)."""
+        self.reports = reports
         self.name, self.kinds, self.skip = name, kinds, skip
         self.batch_size, self.clock, self.dispatch, self.warehouses = batch_size, clock, dispatch, warehouses
         self.carriers = carriers
@@ -190,6 +193,12 @@ class OutboxStage:
             if "context" in p:
                 rendered[msg.id] = (subject, body)
             return sender.name
+        if msg.kind == Kind.CHANNEL:
+            if self.reports is None:
+                raise RegistryError(f"channel account '{msg.target}' does not report to its channel any more "
+                                    "(config channel_accounts: url, report_status)")
+            self.reports.deliver(s, msg, self.clock.now())
+            return ""
         connector = self.plugins.connectors.get(msg.target)
         doc = documents.get(msg.id)
         if doc is not None:

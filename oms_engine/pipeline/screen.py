@@ -1,4 +1,4 @@
-"""Screening: the blocking rules may put a paid order on hold for review."""
+"""Screening: the blocking rules may put a paid order on hold for review, or refuse it outright."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ..decisions.points import DecisionPoint
 from ..orders import flow
 from ..orders.flow import HoldStage
 from ..orders.records import OrderRec
+from ..orders.states import Event
 from ..rules import Decision
 from .deciding import DecisionStage
 from .holding import hold
@@ -23,7 +24,18 @@ class ScreenStage(DecisionStage):
     point = DecisionPoint.BLOCKING.value
 
     def decide(self, s: Session, order: OrderRec, decision: Decision | None, batch: Any, cache: FactCache) -> None:
-        reasons = [a.params["reason"] for a in (decision.actions if decision else []) if a.name == "hold"]
+        actions = decision.actions if decision else []
+        refusals = [a.params["reason"] for a in actions if a.name == "refuse"]
+        reasons = [a.params["reason"] for a in actions if a.name == "hold"]
+        if refusals:
+            # Refused outright: no person would ship it, so it does not wait in the review queue. Its channel is
+            # told why (channels/reports.py), and the reason stays on the order.
+            self.decisions.record(s, order, self.point, decision, {"refuse": True, "reasons": refusals})
+            order.stage = None
+            order.hold_reason = "; ".join(refusals)[:2000]
+            self.machine.fire(s, order, Event.CANCEL, actor="rules:blocking",
+                              cause=f"refused at placement: {order.hold_reason}", cache=cache)
+            return
         self.decisions.record(s, order, self.point, decision, {"hold": bool(reasons), "reasons": reasons})
         if reasons:
             order.stage = None

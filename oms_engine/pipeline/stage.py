@@ -36,6 +36,7 @@ class StageName(StrEnum):
     DOCUMENTS = "documents"
     OUTBOX = "outbox"
     EINVOICES = "einvoices"    # the outbox's e-invoices for the tax platform, delivered apart
+    CHANNELS = "channels"      # the outbox's reports to the shops (channels/reports.py), delivered apart
     PARENTS = "parents"
 
 

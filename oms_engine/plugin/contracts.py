@@ -101,6 +101,40 @@ class Puller(Protocol):
     def pull(self, account: Any, cursor: str | None, http: Any) -> PulledPage: ...
 
 
+@dataclass(frozen=True)
+class ChannelReport:
+    """What the OMS tells a channel about one of its orders (channels/reports.py), through the outbox.
+
+    ``topic``: ``channel.shipment`` (``carrier``, ``tracking_no``, ``shipped_at``, ``lines``: each
+    ``{"sku", "quantity", "line_id"}`` in the channel's words: its SKU and its own line id when it sent one),
+    ``channel.tracking`` (``status``: in_transit, out_for_delivery, delivered or refused, ``label``: the status
+    map's words for it, ``tracking_no``), ``channel.cancel`` (``reason``, ``whole``: the order, else only
+    ``lines``), ``channel.refund`` (``refund``: its serial, ``amount`` in minor units, ``currency``,
+    ``reason``). ``external_id``: the channel's id of the order; ``order_number``: the OMS's (a split's child
+    for its own shipment). ``id``: the outbox message's, unique: the same report can come again (a worker
+    killed after sending it), so the adapter makes it harmless to send twice, by asking the channel first.
+    """
+
+    id: int
+    order_number: str
+    external_id: str
+    topic: str
+    payload: Mapping[str, JSON]
+
+
+class Reporter(Protocol):
+    """A channel adapter that can tell its channel about orders (the ``report`` method is optional).
+
+    ``report(account, message, http)`` makes the channel's API calls for one :class:`ChannelReport`, with the
+    account's address and credential (channels/accounts.py: Account) and an httpx.Client. It answers the
+    channel's reference for what it made (a fulfillment's or refund's id) or None. Raises to have it tried again
+    later (the channel down, slow, answering 5xx); raises :class:`MessageRefused` when the channel refused it
+    for good (an order it no longer has), so that it is not.
+    """
+
+    def report(self, account: Any, message: ChannelReport, http: Any) -> str | None: ...
+
+
 class SplitStrategy(Protocol):
     def __call__(self, order: OrderView, stock: StockView, params: Mapping[str, Any]) -> SplitPlan:
         """Groups of lines (child orders to be); every unit of every line exactly once."""

@@ -48,10 +48,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oms_engine import CanonicalOrder, JsonRejected, ParsedPayload, PulledPage, format_minor, hookimpl
+from oms_engine import CanonicalOrder, ChannelReport, JsonRejected, ParsedPayload, PulledPage, format_minor, hookimpl
 from oms_engine import read_json as loads
 
 from .pull_api import amazon_pull
+from .report_api import amazon_report
 
 # The statuses in which Amazon has charged the buyer.
 CHARGED = frozenset({"Unshipped", "PartiallyShipped", "Shipped", "InvoiceUnconfirmed"})
@@ -303,6 +304,10 @@ class AmazonChannel:
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         """Always False: Amazon sends no orders to a webhook (they are pulled), so no delivery is genuine."""
         return False
+
+    def report(self, account: Any, message: ChannelReport, http: Any) -> str | None:
+        """Tell the channel what became of one of its orders (channels/reports.py; the calls are report_api.py's)."""
+        return amazon_report(account, message, http)
 
     def pull(self, account: Any, cursor: str | None, http: Any) -> PulledPage:
         """A page of the seller's orders by ``getOrders``, with each order's items and address (pull_api.py)."""

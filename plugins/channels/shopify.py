@@ -35,10 +35,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oms_engine import CanonicalOrder, JsonRejected, ParsedPayload, PulledPage, hookimpl
+from oms_engine import CanonicalOrder, ChannelReport, JsonRejected, ParsedPayload, PulledPage, hookimpl
 from oms_engine import read_json as loads
 
 from .pull_api import shopify_pull
+from .report_api import shopify_report
 
 log = logging.getLogger(__name__)
 
@@ -641,6 +642,10 @@ class ShopifyChannel:
         if reader.errors:
             return ParsedPayload(ext_id, error=_joined(reader.errors), raw=item)
         return ParsedPayload(order.external_id, order=order, raw=item)
+
+    def report(self, account: Any, message: ChannelReport, http: Any) -> str | None:
+        """Tell the channel what became of one of its orders (channels/reports.py; the calls are report_api.py's)."""
+        return shopify_report(account, message, http)
 
     def pull(self, account: Any, cursor: str | None, http: Any) -> PulledPage:
         """One page of the shop's orders after ``cursor`` (channels/pulling.py; the fetching is pull_api.py's)."""

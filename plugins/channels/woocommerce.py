@@ -42,8 +42,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oms_engine import CanonicalOrder, JsonRejected, ParsedPayload, hookimpl
+from oms_engine import CanonicalOrder, ChannelReport, JsonRejected, ParsedPayload, hookimpl
 from oms_engine import read_json as loads
+
+from .report_api import woocommerce_report
 
 NAME = "woocommerce"
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
@@ -632,6 +634,10 @@ _DECODED = {"39": "'", "34": '"', "60": "<", "62": ">", "38": "&", "27": "'", "2
 
 class WooCommerceChannel:
     name = NAME
+
+    def report(self, account: Any, message: ChannelReport, http: Any) -> str | None:
+        """Tell the shop what became of one of its orders (channels/reports.py; the calls are report_api.py's)."""
+        return woocommerce_report(account, message, http)
 
     def parse(self, body: bytes) -> list[ParsedPayload]:
         try:

@@ -14,9 +14,25 @@ from tests.support import ROOT, build_oms
 PAGE = (ROOT / "docs" / "channels.md").read_text(encoding="utf-8")
 
 
+def accounts_blocks() -> list[str]:
+    return [b for b in re.findall(r"```yaml\n(.*?)```", PAGE, re.S) if "channel_accounts:" in b]
+
+
+def test_the_reporting_accounts_of_the_page_report_as_it_says(tmp_path: Path, sqlite_url: str) -> None:
+    [_, block] = accounts_blocks()
+    oms = build_oms(tmp_path, sqlite_url, channel_accounts=yaml.safe_load(block)["channel_accounts"])
+    try:
+        reports = oms.reports
+        assert reports is not None
+        assert reports.reporting == {"shop-eu", "woo-cn", "amazon-us"}
+        assert reports.at_channel == {"shop-eu", "woo-cn", "amazon-us"}
+    finally:
+        oms.close()
+
+
 def test_the_accounts_of_the_page_start_and_resolve_as_it_says(tmp_path: Path, sqlite_url: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", PAGE, re.S) if "channel_accounts:" in b]
+    block = accounts_blocks()[0]
     accounts = yaml.safe_load(block)["channel_accounts"]
     monkeypatch.setenv("OMS_SHOP_EU_TOKEN", "shpat_x")
     oms = build_oms(tmp_path, sqlite_url, channel_accounts=accounts)
