@@ -25,9 +25,10 @@ FIELDS = ("id", "schema", "type", "source", "key", "sequence", "at", "data")
 
 class EventType(StrEnum):
     ORDER_TRANSITION = "order.transition"    # an order changed state (or entered the machine: event "create")
-    STOCK_MOVEMENT = "stock.movement"        # a stock ledger row posted through the stock ledger's verbs
+    STOCK_MOVEMENT = "stock.movement"        # a stock ledger row, of every kind (movements.py)
     PAYMENT_RECORDED = "payment.recorded"    # a payment received for an order
     REFUND_RECORDED = "refund.recorded"      # a refund owed (or credited back) for an order
+    REFUND_STATUS_CHANGED = "refund.status_changed"   # a recorded refund moved on: sent, refunded, failed, due again
 
 
 def iso(at: datetime) -> str:

@@ -8,10 +8,15 @@ dictionary look-up (the ledgers), nothing per event. Who calls it:
 
 * the order machine (orders/machine.py), on every transition and on an order's
   first state, holding the sink itself;
-* the stock ledger's verbs (stock/ledger.py: ``post``, ``transfer``, ``count``)
-  and the payments ledger's rows (payments/ledger.py: every payment and
-  refund recorded), which run deep inside other work and find the sink on the
-  session (:data:`EVENTS`, lent by the OMS through ``Database.lend``).
+* every writer of a stock ledger row: the stock ledger's verbs (stock/ledger.py:
+  ``post``, ``transfer``, ``count``), the stock batch for the rows it posts
+  itself (reservations, their release, sale-outs: stock/batch.py; and for
+  openings and reconciliation adjustments, posted through it directly), and
+  damaged stock (stock/damaged.py); the payments ledger's rows
+  (payments/ledger.py: every payment and refund recorded) and a refund's later
+  states (payments/refunds.py). They run deep inside other work and find the
+  sink on the session (:data:`EVENTS`, lent by the OMS through
+  ``Database.lend``).
 
 Each event goes to its order's queue of the outbox (kind ``event``): an
 order's events leave in the order they were written, after the transaction
@@ -81,6 +86,9 @@ class EventSink:
     def transition(self, s: Session, order: Any, before: str | None, event: str, target: str, *, actor: str,
                    cause: str, at: datetime) -> None:
         """An order moved from ``before`` to ``target`` (``before`` None: it entered the machine, event create)."""
+        # Its number is known here: the stock movements that name the order by id (reservations, by the hundred
+        # in a stage) then read none.
+        s.info.setdefault(_NUMBERS, {})[order.id] = order.number
         self._queue(s, order, EventType.ORDER_TRANSITION, order.number, at, {
             "order_number": order.number, "from_state": before, "to_state": target, "event": event,
             "actor": actor, "cause": cause})
@@ -106,6 +114,14 @@ class EventSink:
             "order_number": number, "serial": serial, "kind": kind, "method": method, "amount": amount,
             "currency": currency, "status": status, "provider_ref": provider_ref, "refund_of": refund_of,
             "for_order": for_order or number, "reason": reason})
+
+    def refund_status(self, s: Session, order_id: int, number: str, *, serial: str, before: str, after: str,
+                      provider_ref: str | None, actor: str, note: str, at: datetime) -> None:
+        """A recorded refund of the order ``number`` (the order that was paid) moved from ``before`` to ``after``:
+        in the paid order's queue, so it follows the refund's ``refund.recorded``."""
+        self._queue(s, _Order(order_id, number), EventType.REFUND_STATUS_CHANGED, number, at, {
+            "order_number": number, "serial": serial, "from_status": before, "to_status": after,
+            "provider_ref": provider_ref, "actor": actor, "note": note})
 
     def _queue(self, s: Session, order: Any, type_: EventType, key: str, at: datetime, data: dict[str, Any]) -> None:
         # The outbox's order number column keeps the key when it is an order's; a document's is in the payload.

@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..errors import CommandError
+from ..events.sink import sink_of
 from ..messaging.outbox import Kind, OutboxWriter, Topic
 from ..storage.db import append
 from ..storage.models import Order, Payment, PaymentEvent
@@ -145,3 +146,9 @@ def _move(s: Session, serial: str, from_: tuple[str, ...], to: str, at: datetime
               execution_options={"synchronize_session": False})
     append(s, PaymentEvent, payment=serial, at=at, from_status=current, to_status=to, actor=actor[:100],
            note=note[:300])
+    events = sink_of(s)
+    if events is not None:   # a finance system learns that the refund was paid (or refused), not only that it is owed
+        paid = s.execute(select(Payment.order_id, Payment.provider_ref, Order.number)
+                         .join(Order, Order.id == Payment.order_id).where(Payment.serial == serial)).one()
+        events.refund_status(s, paid.order_id, paid.number, serial=serial, before=current, after=to,
+                             provider_ref=paid.provider_ref, actor=actor[:100], note=note[:300], at=at)

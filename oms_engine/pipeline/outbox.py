@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import bindparam, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..channels.reports import ChannelReports
@@ -241,9 +241,13 @@ def _medium(msg: Any) -> str:
 
 
 def first_in_line() -> Any:
-    """A pending message with no older pending one before it: in order per order and kind, and notifications per
-    medium too, so an SMS waiting out the night (or being retried) holds back no e-mail."""
+    """A pending message with no older unsent one before it: in order per order and kind, and notifications per
+    medium too, so an SMS waiting out the night (or being retried) holds back no e-mail. Unsent: pending; for an
+    event, dead too: a consumer must never see an order's events go on past a gap (docs/events.md), so the later
+    ones wait until the dead one is sent again (``oms outbox retry``)."""
     earlier = aliased(OutboxMessage)
     return ~exists().where(earlier.order_id == OutboxMessage.order_id, earlier.kind == OutboxMessage.kind,
                            or_(earlier.kind != Kind.NOTIFICATION.value, earlier.target == OutboxMessage.target),
-                           earlier.status == Status.PENDING.value, earlier.id < OutboxMessage.id)
+                           or_(earlier.status == Status.PENDING.value,
+                               and_(earlier.status == Status.DEAD.value, earlier.kind == Kind.EVENT.value)),
+                           earlier.id < OutboxMessage.id)

@@ -18,6 +18,12 @@ movements of goods in and out, which also move the row's value at average
 cost and so read the row's on hand and value (once per row, under the same
 lock) before the first of them. A movement of goods into a warehouse that
 has no row for the SKU yet creates it.
+
+Each ledger row is also a ``stock.movement`` event when the OMS publishes
+events (events/sink.py): the rows posted here are told here (reservations,
+their release, sale-outs; and a :meth:`StockBatch.post` asked to ``tell``),
+the ledger's verbs tell theirs themselves (ledger.py). Without a sink that
+costs one look-up per transaction and one ``is None`` test per reservation.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,11 +39,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..errors import OmsError
+from ..events.sink import sink_of
 from ..storage.db import append, on_drain, restored_on_rollback, row_locks_apply
 from ..storage.driver import execute_many, fetch
 from ..storage.models import Reservation, Stock, StockMovement
 from .locking import lock_stock
 from .movements import EFFECTS, Movement, MovementError, deltas, value_in, value_out
+
+if TYPE_CHECKING:
+    from ..events.sink import EventSink
 
 _KEY = "oms_stock_batch"
 
@@ -98,6 +108,8 @@ class StockBatch:
         self._absent: set[tuple[str, str]] = set()   # rows read that do not exist (yet)
         self._freed: set[str] = set()   # SKUs whose available went up (see on_freed)
         self._last_value = 0
+        # Looked up once: a session's sink is set when it is opened (Database.lend), and the batch is the session's.
+        self.events: EventSink | None = sink_of(s)
 
     # -- figures ------------------------------------------------------------------------------
     def load(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -156,13 +168,14 @@ class StockBatch:
     # -- moves ----------------------------------------------------------------------------------
     def post(self, kind: Movement, warehouse: str, sku: str, qty: int, *, document: str, at: datetime,
              order_id: int | None = None, unit_cost: int | None = None, value: int | None = None,
-             actor: str = "", note: str = "", lot: str | None = None, damaged: int = 0) -> int:
+             actor: str = "", note: str = "", lot: str | None = None, damaged: int = 0, tell: bool = False) -> int:
         """Post one movement of ``qty`` (signed for adjustments, transfers and counts); returns the value it
         moved. ``unit_cost``: what goods in cost a unit; ``value``: the value goods in bring, as given
         (a transfer in takes what its transfer out took). ``damaged``: the change of damaged stock the
         movement makes, recorded on its ledger row; damaged.py posts those movements and keeps that
-        status (a regrade's on-hand part comes here). Raises StockError, and changes nothing, when
-        available would go below zero."""
+        status (a regrade's on-hand part comes here). ``tell``: tell the event sink of it, for a caller that
+        is not one of the ledger's verbs (they tell it themselves, ledger.py). Raises StockError, and changes
+        nothing, when available would go below zero."""
         try:
             h, r = deltas(kind, qty)
         except MovementError as exc:
@@ -180,6 +193,9 @@ class StockBatch:
             raise StockError(f"{kind.value} of {qty} {sku} at {warehouse}: only {self.available[key]} available")
         self._apply(key, kind, h, r, order_id, document, at, unit_cost=unit_cost, value=value, actor=actor,
                     note=note, lot=lot, damaged=damaged)
+        if tell and self.events is not None:
+            self.events.movement(self.s, kind.value, warehouse, sku, qty, on_hand=h, reserved=r, damaged=damaged,
+                                 document=document, at=at, order_id=order_id, lot=lot)
         return self._last_value
 
     def _apply(self, key: tuple[str, str], kind: Movement, h: int, r: int, order_id: int | None, document: str,
@@ -234,6 +250,9 @@ class StockBatch:
             return False
         self._apply(key, Movement.RESERVE, 0, qty, order_id, document, at)
         append(self.s, Reservation, order_id=order_id, line_no=line_no, warehouse=warehouse, sku=sku, quantity=qty)
+        if self.events is not None:
+            self.events.movement(self.s, Movement.RESERVE.value, warehouse, sku, qty, on_hand=0, reserved=qty,
+                                 damaged=0, document=document, at=at, order_id=order_id, lot=None)
         return True
 
     def give_back(self, held: Sequence[Any], document: str, at: datetime, kind: Movement = Movement.RELEASE
@@ -250,6 +269,12 @@ class StockBatch:
         for r in held:
             h, d = deltas(kind, r.quantity)
             self._apply((r.warehouse, r.sku), kind, h, d, r.order_id, document, at, lot=getattr(r, "lot", None))
+        events = self.events
+        if events is not None:   # a loop of its own: the rows pay nothing without a sink
+            for r in held:
+                h, d = deltas(kind, r.quantity)
+                events.movement(self.s, kind.value, r.warehouse, r.sku, r.quantity, on_hand=h, reserved=d, damaged=0,
+                                document=document, at=at, order_id=r.order_id, lot=getattr(r, "lot", None))
         self.hand_over(held)
 
     def hand_over(self, held: Sequence[Any]) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ..events.sink import sink_of
 from ..storage.db import append
 from ..storage.models import DamagedStock, StockMovement
 from .batch import StockError, stock_batch
@@ -68,6 +69,11 @@ def post(s: Session, kind: Movement, warehouse: str, sku: str, qty: int, *, docu
     append(s, StockMovement, warehouse=warehouse, sku=sku, kind=kind.value, on_hand_delta=0, reserved_delta=0,
            damaged_delta=change, value_delta=0, unit_cost=None, order_id=order_id, document=document, at=at,
            actor=actor, note=note)
+    # Written around the ledger's verbs (a regrade's goes through them, above, and is told there).
+    events = sink_of(s)
+    if events is not None:
+        events.movement(s, kind.value, warehouse, sku, qty, on_hand=0, reserved=0, damaged=change, document=document,
+                        at=at, order_id=order_id, lot=None)
     return 0
 
 

@@ -117,8 +117,9 @@ def post_openings(s: Session, rows: Sequence[Row], *, actor: str, source: str, a
     for row, rec, cost in todo:
         if rec.lot:
             lots.move(s, rec.warehouse, rec.sku, rec.lot, rec.quantity, expires_on=rec.expires_on)
+        # Posted around the ledger's verbs, which would tell the event sink: the batch tells it instead.
         batch.post(Movement.OPENING, rec.warehouse, rec.sku, rec.quantity, document=f"opening:{row.where}"[:64],
-                   at=at, unit_cost=cost, actor=actor, lot=rec.lot)
+                   at=at, unit_cost=cost, actor=actor, lot=rec.lot, tell=True)
         report.created.append(f"{rec.warehouse}/{rec.sku}" + (f"/{rec.lot}" if rec.lot else ""))
     return report
 

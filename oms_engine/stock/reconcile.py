@@ -189,8 +189,9 @@ def reconcile(s: Session, snapshot: Sequence[SnapshotIn], *, partial: bool = Fal
             if not d.to_post:
                 continue
             try:
+                # Posted around the ledger's verbs, which would tell the event sink: the batch tells it instead.
                 batch.post(Movement.ADJUSTMENT, d.warehouse, d.sku, d.to_post, document=document[:64], at=at,
-                           actor=actor, note=f"reconciliation: {d.cause}: WMS {d.wms}, OMS {d.oms}")
+                           actor=actor, note=f"reconciliation: {d.cause}: WMS {d.wms}, OMS {d.oms}", tell=True)
                 d.posted = True
             except StockError as exc:
                 d.refused = str(exc)
