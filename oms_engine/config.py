@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -120,6 +120,12 @@ class ChannelAccount(BaseModel):
     # The channel took the customer's money (Shopify Payments, Amazon): refunds are made there, through its API,
     # not by the payment connector. false: the OMS's payment provider took it, and pays it back.
     refund_at_channel: bool = True
+    # Push what the channel may sell of each SKU (channels/stock_push.py): "mapped", the SKUs of its SKU
+    # mappings; "all", every active product under its own SKU; "" (the default): no stock is pushed.
+    push_stock: Literal["", "mapped", "all"] = ""
+    # Seconds between the worker's looks at the stock ledger for this account's changes (each push carries
+    # every change since the last one).
+    push_stock_every_seconds: float = Field(60, gt=0)
 
 
 class Config(BaseModel):

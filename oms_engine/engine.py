@@ -16,6 +16,7 @@ from .aftersales.service import Aftersales
 from .channels.accounts import Accounts
 from .channels.pulling import Pulling
 from .channels.reports import ChannelReports
+from .channels.stock_push import StockPush
 from .clock import Clock
 from .config import Config
 from .decisions.fact_builder import FactBuilder
@@ -142,6 +143,7 @@ class OMS:
         self.intake = Intake(db=db, clock=clock, plugins=plugins, numbers=self.numbers, creator=creator,
                              accounts=self.accounts)
         self.pulling = Pulling(db=db, clock=clock, accounts=self.accounts, plugins=plugins, intake=self.intake)
+        self.stock_push = StockPush(db=db, clock=clock, accounts=self.accounts, rulebook=rulebook, outbox=outbox)
         self.masterdata = MasterData(db=db, clock=clock, checks={"warehouses": self._check_warehouse})
         self.masterdata.on_change.append(self._master_changed)
         self.openings = Openings(db=db, clock=clock)

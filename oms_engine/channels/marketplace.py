@@ -20,9 +20,25 @@ and applied to the orders it holds, and kept in ``received`` (method, path, body
 * WooCommerce (``kind="woocommerce"``, HTTP Basic with the token as ``key:secret``): ``GET/PUT
   /wp-json/wc/v3/orders/<id>``, ``GET/POST .../notes``, ``GET/POST .../refunds`` (over the total: 400);
 * Amazon: ``POST orders/<id>/shipmentConfirmation`` (more than is left to ship: 400), and the feeds API:
-  ``POST /feeds/2021-06-30/documents`` answers an upload address, the XML is ``PUT`` there, ``POST
-  /feeds/2021-06-30/feeds`` applies it: an order acknowledgement with ``Failure`` cancels the order (or its
-  items), a payment adjustment refunds, once per ``MerchantAdjustmentItemID``.
+  ``POST /feeds/2021-06-30/documents`` answers an upload address for a content type, the document is ``PUT``
+  there with that content type (another: 403, as a signed address answers), ``POST /feeds/2021-06-30/feeds``
+  applies it: an order acknowledgement with ``Failure`` cancels the order (or its items), a payment adjustment
+  refunds, once per ``MerchantAdjustmentItemID``; a ``JSON_LISTINGS_FEED`` (JSON, header ``sellerId`` and
+  ``version`` 2.0) sets ``inventory`` by its ``PATCH`` messages' ``fulfillment_availability``, a SKU not listed
+  is an issue of the feed's processing report (``feeds[n]["issues"]``), the others are applied.
+
+Stock: :meth:`Marketplace.add_product` puts a SKU on sale with a quantity available (``inventory``, by SKU,
+which a test reads); what the OMS sets of it:
+
+* Shopify: ``GET products.json`` (``limit`` up to 250, ``fields``, ``page_info`` pages by ``Link`` as for
+  orders), ``GET locations/<id>.json`` (one location, ``location_id``; another: 404), ``GET
+  inventory_levels.json?inventory_item_ids=...&location_ids=...`` (at most 50 items; ``available`` null for an
+  item not tracked), ``POST inventory_levels/set.json`` (another location or an unknown item: 404, an item not
+  tracked: 422);
+* WooCommerce: ``GET /wp-json/wc/v3/products?sku=A,B`` (products and variations, ``per_page`` up to 100,
+  ``X-WP-Total``/``X-WP-TotalPages``), ``POST /wp-json/wc/v3/products/batch`` and ``POST
+  .../products/<parent>/variations/batch`` (``update``: over 100 items 413; an id that is not the endpoint's
+  product or variation is that item's ``error``, the others are applied).
 
 Orders are kept in the channel's own format; :meth:`Marketplace.add` and :meth:`Marketplace.change` stamp
 them with the time they were last updated, which is what both APIs page by. ``fail(n)`` makes the next n
@@ -86,19 +102,23 @@ class Listed:
 
 class Marketplace:
     def __init__(self, *, kind: str, token: str = "secret-token", api_version: str = "2024-01",
-                 marketplace_id: str = "ATVPDKIKX0DER") -> None:
+                 marketplace_id: str = "ATVPDKIKX0DER", location_id: int = 655441491) -> None:
         if kind not in ("shopify", "amazon", "woocommerce"):
             raise ValueError(f"a marketplace is 'shopify', 'amazon' or 'woocommerce', not {kind!r}")
         self.kind, self.token, self.api_version, self.marketplace_id = kind, token, api_version, marketplace_id
+        self.location_id = location_id          # Shopify: the shop's one location
+        self.products: list[dict[str, Any]] = []    # what add_product put on sale, in the order it came
+        self.inventory: dict[str, int] = {}         # available to sell, by SKU
         self.orders: dict[str, Listed] = {}
         self.requests: list[str] = []           # every request's path and query, as it came
         self.received: list[tuple[str, str, Any]] = []   # what the OMS told it: method, path, body (JSON or text)
         self.fulfillments: dict[str, list[dict[str, Any]]] = {}    # Shopify, by order id
         self.refunds: dict[str, list[dict[str, Any]]] = {}         # Shopify and WooCommerce, by order id
         self.notes: dict[str, list[dict[str, Any]]] = {}           # WooCommerce, by order id
-        self.feeds: list[dict[str, Any]] = []                      # Amazon: {"feedType", "content", "feedId"}
+        self.feeds: list[dict[str, Any]] = []       # Amazon: {"feedType", "content", "feedId", "issues"}
         self.adjustments: dict[str, dict[str, Any]] = {}           # Amazon: by MerchantAdjustmentItemID
         self._uploads: dict[str, bytes | None] = {}
+        self._upload_types: dict[str, str] = {}     # Amazon: the content type each upload address is signed for
         self._ids = 9000
         self.delay = 0.0
         self._fail = 0
@@ -149,6 +169,26 @@ class Marketplace:
         listed.order = {**listed.order, **fields}
         self._stamp(listed)
 
+    def add_product(self, sku: str, quantity: int = 0, *, product_id: int | None = None,
+                    variant_id: int | None = None, inventory_item_id: int | None = None,
+                    tracked: bool = True) -> dict[str, Any]:
+        """Put a SKU on sale with ``quantity`` available (``inventory[sku]``); its record, ids filled in.
+
+        Shopify: a variant ``variant_id`` of the product ``product_id`` (variants given one product_id are one
+        product's), its inventory item ``inventory_item_id``, ``tracked`` or not. WooCommerce: a simple product
+        ``product_id``, or with ``variant_id`` the variation of that id of the variable product ``product_id``;
+        ``tracked``: its ``manage_stock``. Amazon: a listing of the SKU. Ids not given are made up."""
+        with self._lock:
+            record: dict[str, Any] = {"sku": sku, "tracked": tracked}
+            if self.kind == "shopify":
+                record.update(product_id=product_id or self._next_id(), variant_id=variant_id or self._next_id(),
+                              inventory_item_id=inventory_item_id or self._next_id())
+            elif self.kind == "woocommerce":
+                record.update(product_id=product_id or self._next_id(), variant_id=variant_id)
+            self.products.append(record)
+            self.inventory[sku] = quantity
+            return record
+
     def _next_id(self) -> int:
         self._ids += 1
         return self._ids
@@ -183,6 +223,11 @@ class Marketplace:
             prefix = f"{SHOPIFY_PREFIX}{self.api_version}/"
             if url.path == f"{prefix}orders.json" and method == "GET":
                 return self._shopify(url.path, query)
+            if url.path == f"{prefix}products.json" and method == "GET":
+                return self._shopify_products(url.path, query)
+            if url.path == f"{prefix}inventory_levels.json" and method == "GET":
+                with self._lock:
+                    return _json_answer(*answers.shopify_levels(self, query))
             if not url.path.startswith(prefix):
                 return 404, b'{"errors": "Not Found"}', {}
             with self._lock:
@@ -193,11 +238,15 @@ class Marketplace:
                 return 401, json.dumps({"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot "
                                         "list resources.", "data": {"status": 401}}).encode(), {}
             with self._lock:
+                if url.path == answers.WOO_PRODUCTS and method == "GET":
+                    status, value, extra = answers.woocommerce_products(self, query)
+                    return status, json.dumps(value).encode(), extra
                 return _json_answer(*answers.woocommerce(self, method, url.path, sent))
         if url.path.startswith(UPLOADS):
-            # The upload address is signed for its document: it takes no credential.
+            # The upload address is signed for its document and its content type: it takes no credential.
             with self._lock:
-                return _json_answer(*answers.amazon_upload(self, method, url.path, sent))
+                return _json_answer(*answers.amazon_upload(self, method, url.path, sent,
+                                                           headers.get("content-type", "")))
         if headers.get("x-amz-access-token") != self.token:
             return 403, json.dumps({"errors": [{"code": "Unauthorized", "message": "Access to requested resource "
                                                 "is denied."}]}).encode(), {}
@@ -245,6 +294,34 @@ class Marketplace:
             info = _token({"since": _iso(since) if since else None, "after": [_iso(last.updated), last.id]})
             headers["Link"] = f'<{self.url}{path}?{urlencode({"limit": limit, "page_info": info})}>; rel="next"'
         return 200, json.dumps({"orders": [o.order for o in page]}).encode(), headers
+
+    def _shopify_products(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        """The shop's products with their variants, by id, in pages of ``limit`` (``page_info`` as for orders)."""
+        try:
+            limit = int(query.get("limit", "50"))
+            if not 1 <= limit <= 250:
+                raise ValueError
+        except ValueError:
+            return 400, b'{"errors": {"limit": "must be between 1 and 250"}}', {}
+        after = 0
+        if "page_info" in query:
+            if set(query) - {"page_info", "limit", "fields"}:
+                return 400, b'{"errors": {"page_info": "only limit and fields may go with page_info"}}', {}
+            try:
+                after = int(_untoken(query["page_info"])["after"])
+            except (ValueError, KeyError, TypeError):
+                return 400, b'{"errors": {"page_info": "Invalid value."}}', {}
+        with self._lock:
+            products = [p for p in answers.shopify_products(self) if p["id"] > after]
+        page, more = products[:limit], len(products) > limit
+        fields = [f for f in query.get("fields", "").split(",") if f]
+        shown = [{k: v for k, v in p.items() if not fields or k in fields} for p in page]
+        headers: dict[str, str] = {}
+        if more:
+            args = {"limit": limit, "page_info": _token({"after": page[-1]["id"]}),
+                    **({"fields": query["fields"]} if fields else {})}
+            headers["Link"] = f'<{self.url}{path}?{urlencode(args)}>; rel="next"'
+        return 200, json.dumps({"products": shown}).encode(), headers
 
     def _amazon(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         rest = path[len(AMAZON_ORDERS):].strip("/") if path.startswith(AMAZON_ORDERS) else None

@@ -6,6 +6,7 @@ paid) and apply it to the orders the marketplace holds, so a second copy of a re
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 Answer = tuple[int, Any]
 NOT_FOUND: Answer = (404, {"errors": "Not Found"})
+WOO_PRODUCTS = "/wp-json/wc/v3/products"
 
 
 def _money(text: Any) -> Decimal:
@@ -30,6 +32,10 @@ def shopify(m: Marketplace, method: str, path: str, body: Any) -> Answer:
     """``path``: after ``/admin/api/<version>/``."""
     if path == "fulfillments.json" and method == "POST":
         return _fulfil(m, body)
+    if path == f"locations/{m.location_id}.json" and method == "GET":
+        return 200, {"location": {"id": m.location_id, "name": "Shop location", "active": True}}
+    if path == "inventory_levels/set.json" and method == "POST":
+        return _set_level(m, body)
     found = re.fullmatch(r"orders/(\d+)(?:\.json|/(.+))", path)
     if found is None:
         return NOT_FOUND
@@ -62,6 +68,55 @@ def shopify(m: Marketplace, method: str, path: str, body: Any) -> Answer:
         if method == "POST":
             return _refund(m, listed, body)
     return NOT_FOUND
+
+
+def shopify_products(m: Marketplace) -> list[dict[str, Any]]:
+    """The shop's products, by id, each with its variants (from ``add_product``)."""
+    products: dict[int, dict[str, Any]] = {}
+    for r in m.products:
+        product = products.setdefault(r["product_id"], {"id": r["product_id"], "title": r["sku"], "variants": []})
+        product["variants"].append({"id": r["variant_id"], "product_id": r["product_id"], "sku": r["sku"],
+                                    "inventory_item_id": r["inventory_item_id"],
+                                    "inventory_management": "shopify" if r["tracked"] else None,
+                                    "inventory_quantity": m.inventory.get(r["sku"], 0)})
+    return [products[k] for k in sorted(products)]
+
+
+def _level(m: Marketplace, record: dict[str, Any]) -> dict[str, Any]:
+    return {"inventory_item_id": record["inventory_item_id"], "location_id": m.location_id,
+            "available": m.inventory.get(record["sku"], 0) if record["tracked"] else None}
+
+
+def shopify_levels(m: Marketplace, query: dict[str, str]) -> Answer:
+    """``GET inventory_levels.json``: by ``inventory_item_ids`` (at most 50) and ``location_ids``."""
+    try:
+        items = {int(i) for i in query.get("inventory_item_ids", "").split(",") if i}
+        locations = {int(i) for i in query.get("location_ids", "").split(",") if i}
+    except ValueError:
+        return 400, {"errors": {"inventory_item_ids": "must be a list of ids"}}
+    if not items and not locations:
+        return 422, {"errors": ["Must specify at least one of inventory_item_ids or location_ids"]}
+    if len(items) > 50:
+        return 422, {"errors": {"inventory_item_ids": ["too many ids: at most 50"]}}
+    levels = [_level(m, r) for r in m.products if not items or r["inventory_item_id"] in items]
+    return 200, {"inventory_levels": [lv for lv in levels if not locations or lv["location_id"] in locations]}
+
+
+def _set_level(m: Marketplace, body: Any) -> Answer:
+    b = body if isinstance(body, dict) else {}
+    qty = b.get("available")
+    if not isinstance(qty, int) or isinstance(qty, bool) or not b.get("inventory_item_id") or not b.get("location_id"):
+        return 400, {"errors": {"inventory_level": "Required parameter missing or invalid: location_id, "
+                                                   "inventory_item_id and available"}}
+    if b["location_id"] != m.location_id:
+        return 404, {"errors": "Not Found"}
+    found = [r for r in m.products if r["inventory_item_id"] == b["inventory_item_id"]]
+    if not found:
+        return 404, {"errors": "Not Found"}
+    if not found[0]["tracked"]:
+        return 422, {"errors": ["Inventory item does not have inventory tracking enabled"]}
+    m.inventory[found[0]["sku"]] = qty
+    return 200, {"inventory_level": _level(m, found[0])}
 
 
 def _line_items(listed: Listed) -> list[dict[str, Any]]:
@@ -192,6 +247,9 @@ def _refund(m: Marketplace, listed: Listed, body: Any) -> Answer:
 
 # -- WooCommerce -------------------------------------------------------------------------------------------------
 def woocommerce(m: Marketplace, method: str, path: str, body: Any) -> Answer:
+    batch = re.fullmatch(r"/wp-json/wc/v3/products(?:/(\d+)/variations)?/batch", path)
+    if batch is not None and method == "POST":
+        return _woo_batch(m, body, int(batch.group(1)) if batch.group(1) else None)
     found = re.fullmatch(r"/wp-json/wc/v3/orders/(\d+)(?:/(notes|refunds))?", path)
     listed = m.orders.get(found.group(1)) if found else None
     if found is None or listed is None:
@@ -231,11 +289,74 @@ def woocommerce(m: Marketplace, method: str, path: str, body: Any) -> Answer:
     return 201, refund
 
 
+def _woo_product(m: Marketplace, r: dict[str, Any]) -> dict[str, Any]:
+    variation = r["variant_id"] is not None
+    qty = m.inventory.get(r["sku"], 0)
+    return {"id": r["variant_id"] if variation else r["product_id"], "name": r["sku"], "sku": r["sku"],
+            "type": "variation" if variation else "simple", "parent_id": r["product_id"] if variation else 0,
+            "manage_stock": r["tracked"], "stock_quantity": qty if r["tracked"] else None,
+            "stock_status": "instock" if qty > 0 or not r["tracked"] else "outofstock"}
+
+
+def woocommerce_products(m: Marketplace, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    """``GET /products``: with ``sku``, products and variations whose SKU is one of the comma-separated list or
+    the whole text (as WooCommerce matches), ``per_page`` (at most 100) a ``page``."""
+    try:
+        per_page, page = int(query.get("per_page", "10")), int(query.get("page", "1"))
+        if not 1 <= per_page <= 100 or page < 1:
+            raise ValueError
+    except ValueError:
+        return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page, page",
+                     "data": {"status": 400}}, {}
+    wanted = query.get("sku", "")
+    skus = {*wanted.split(","), wanted} if wanted else None
+    # Without a SKU the products endpoint lists products only; with one, variations too.
+    found = [_woo_product(m, r) for r in m.products
+             if (r["sku"] in skus if skus is not None else r["variant_id"] is None)]
+    pages = max(1, -(-len(found) // per_page))
+    shown = found[(page - 1) * per_page:page * per_page]
+    return 200, shown, {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(pages)}
+
+
+def _woo_batch(m: Marketplace, body: Any, parent: int | None) -> Answer:
+    rows = body.get("update") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): update", "data": {"status": 400}}
+    if len(rows) > 100:
+        return 413, {"code": "woocommerce_rest_request_entity_too_large",
+                     "message": "Unable to accept more than 100 items for this request.", "data": {"status": 413}}
+    done = []
+    for row in rows:
+        ident = row.get("id") if isinstance(row, dict) else None
+        found = [r for r in m.products if (r["variant_id"] == ident and r["product_id"] == parent if parent
+                                           else r["variant_id"] is None and r["product_id"] == ident)]
+        qty = row.get("stock_quantity") if isinstance(row, dict) else None
+        if not found:
+            code = "woocommerce_rest_product_variation_invalid_id" if parent else "woocommerce_rest_product_invalid_id"
+            done.append({"id": ident, "error": {"code": code, "message": "Invalid ID.", "data": {"status": 400}}})
+            continue
+        if qty is not None and (not isinstance(qty, int) or isinstance(qty, bool)):
+            done.append({"id": ident, "error": {"code": "rest_invalid_param", "message": "Invalid parameter(s): "
+                                                "stock_quantity", "data": {"status": 400}}})
+            continue
+        record = found[0]
+        if "manage_stock" in row:
+            record["tracked"] = bool(row["manage_stock"])
+        if qty is not None and record["tracked"]:
+            m.inventory[record["sku"]] = qty
+        done.append(_woo_product(m, record))
+    return 200, {"update": done}
+
+
 # -- Amazon ------------------------------------------------------------------------------------------------------
 def amazon(m: Marketplace, method: str, path: str, body: Any) -> Answer:
     if path == "/feeds/2021-06-30/documents" and method == "POST":
+        content_type = body.get("contentType") if isinstance(body, dict) else None
+        if not content_type:
+            return 400, {"errors": [{"code": "InvalidInput", "message": "contentType is required"}]}
         n = str(m._next_id())
         m._uploads[n] = None
+        m._upload_types[n] = str(content_type)
         return 201, {"feedDocumentId": f"amzn1.tortuga.4.na.{n}", "url": f"{m.url}/feed-uploads/{n}"}
     if path == "/feeds/2021-06-30/feeds" and method == "POST":
         return _feed(m, body)
@@ -264,10 +385,12 @@ def amazon(m: Marketplace, method: str, path: str, body: Any) -> Answer:
     return 204, None
 
 
-def amazon_upload(m: Marketplace, method: str, path: str, body: Any) -> Answer:
+def amazon_upload(m: Marketplace, method: str, path: str, body: Any, content_type: str) -> Answer:
     n = path.rsplit("/", 1)[-1]
     if method != "PUT" or n not in m._uploads:
         return 403, {"errors": "AccessDenied"}
+    if content_type != m._upload_types.get(n):
+        return 403, {"errors": "SignatureDoesNotMatch: the content type is not the one the document was made for"}
     m._uploads[n] = body.encode() if isinstance(body, str) else b""
     return 200, None
 
@@ -278,13 +401,15 @@ def _feed(m: Marketplace, body: Any) -> Answer:
     if content is None or body.get("marketplaceIds") != [m.marketplace_id]:
         return 400, {"errors": [{"code": "InvalidInput", "message": "inputFeedDocumentId is not an uploaded "
                                  "document, or marketplaceIds is wrong"}]}
+    feed_type = body.get("feedType")
+    if feed_type == "JSON_LISTINGS_FEED":
+        return _listings_feed(m, content, m._upload_types.get(doc.rsplit(".", 1)[-1], ""))
     try:
         root = ET.fromstring(content)
     except ET.ParseError as exc:
         return 400, {"errors": [{"code": "InvalidInput", "message": f"the feed is not XML: {exc}"}]}
-    feed_type = body.get("feedType")
     feed_id = str(m._next_id())
-    m.feeds.append({"feedType": feed_type, "content": content.decode(), "feedId": feed_id})
+    m.feeds.append({"feedType": feed_type, "content": content.decode(), "feedId": feed_id, "issues": []})
     # Amazon applies a feed later; the stand-in at once, which is what a test can follow.
     for ack in root.iter("OrderAcknowledgement"):
         listed = m.orders.get(ack.findtext("AmazonOrderID") or "")
@@ -304,4 +429,45 @@ def _feed(m: Marketplace, body: Any) -> Answer:
                                            "type": row.findtext(".//Type"),
                                            "amount": amount.text if amount is not None else None,
                                            "currency": amount.get("currency") if amount is not None else None})
+    return 202, {"feedId": feed_id}
+
+
+def _listings_feed(m: Marketplace, content: bytes, content_type: str) -> Answer:
+    """A ``JSON_LISTINGS_FEED``: each ``PATCH`` message's ``fulfillment_availability`` (channel ``DEFAULT``) sets
+    its SKU's ``inventory``; a SKU not listed, or a message the stand-in does not take, is an issue of the feed's
+    processing report and the other messages are applied, as Amazon does."""
+    try:
+        feed = json.loads(content) if content_type.startswith("application/json") else None
+    except ValueError:
+        feed = None
+    header = feed.get("header") if isinstance(feed, dict) else None
+    messages = feed.get("messages") if isinstance(feed, dict) else None
+    if not isinstance(header, dict) or not header.get("sellerId") or header.get("version") != "2.0" \
+            or not isinstance(messages, list):
+        return 400, {"errors": [{"code": "InvalidInput", "message": "a JSON_LISTINGS_FEED is a JSON document with "
+                                 "header.sellerId, header.version 2.0 and messages"}]}
+    feed_id = str(m._next_id())
+    listed = {r["sku"] for r in m.products}
+    issues = []
+    for message in messages:
+        msg = message if isinstance(message, dict) else {}
+        sku, quantity = msg.get("sku"), None
+        for patch in msg.get("patches") or []:
+            if isinstance(patch, dict) and patch.get("op") in ("add", "replace") \
+                    and patch.get("path") == "/attributes/fulfillment_availability":
+                for value in patch.get("value") or []:
+                    if isinstance(value, dict) and value.get("fulfillment_channel_code") == "DEFAULT":
+                        quantity = value.get("quantity")
+        if sku not in listed:
+            problem = f"The SKU {sku} is not a listing of this seller"
+        elif msg.get("operationType") != "PATCH" or not isinstance(quantity, int) or isinstance(quantity, bool) \
+                or quantity < 0:
+            problem = "The stand-in takes a PATCH of fulfillment_availability with a quantity of 0 or more"
+        else:
+            m.inventory[sku] = quantity
+            continue
+        issues.append({"messageId": msg.get("messageId"), "severity": "ERROR", "message": problem,
+                       "code": "NOT_LISTED" if sku not in listed else "NOT_TAKEN"})
+    m.feeds.append({"feedType": "JSON_LISTINGS_FEED", "content": content.decode(), "feedId": feed_id,
+                    "issues": issues})
     return 202, {"feedId": feed_id}

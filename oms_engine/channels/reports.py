@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..messaging.outbox import Kind, OutboxWriter, Topic
@@ -47,7 +47,7 @@ from ..orders.states import State
 from ..plugin.contracts import ChannelReport, MessageRefused
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry, RegistryError
-from ..storage.models import ChannelFields, Order, OrderLine
+from ..storage.models import ChannelFields, Order, OrderLine, OutboxMessage
 from .accounts import AccountError, Accounts
 
 if TYPE_CHECKING:
@@ -75,12 +75,19 @@ class ChannelReports:
 
     @classmethod
     def configured(cls, accounts: Accounts, plugins: PluginRegistry, outbox: OutboxWriter) -> ChannelReports | None:
-        """The reports config ``channel_accounts`` asks for, or None when no account reports."""
+        """The reports config ``channel_accounts`` asks for, or None when no account reports (its orders or its
+        stock, channels/stock_push.py)."""
         reporting: dict[str, bool] = {}
+        stock = False
         for name, acc in sorted(accounts.config.channel_accounts.items()):
-            if acc.url and acc.report_status and callable(getattr(accounts.adapter(name), "report", None)):
+            if not (acc.url and callable(getattr(accounts.adapter(name), "report", None))):
+                continue
+            if acc.report_status:
                 reporting[name] = acc.refund_at_channel
-        return cls(accounts=accounts, plugins=plugins, outbox=outbox, reporting=reporting) if reporting else None
+            stock = stock or bool(acc.push_stock)
+        if not (reporting or stock):
+            return None
+        return cls(accounts=accounts, plugins=plugins, outbox=outbox, reporting=reporting)
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -171,6 +178,12 @@ class ChannelReports:
         if msg.topic == Topic.CHANNEL_REFUND and self.refunds is not None:
             self.refunds.settle(s, str(p.get("channel_order") or ""), "refunded",
                                 {"refund": p.get("refund"), "provider_ref": reference}, now, CHANNEL_ACTOR + name)
+        if reference:
+            # What the channel made of it (a fulfillment's id, the SKUs a stock push skipped), kept on the message
+            # for whoever looks at it later.
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == msg.id)
+                      .values(payload={**p, "answer": str(reference)[:2000]}),
+                      execution_options={"synchronize_session": False})
 
     def _client(self, name: str, timeout: float) -> httpx.Client:
         client = self._clients.get(name)

@@ -76,3 +76,37 @@ def channels_pull(c: Ctx, name: str, pages: int, as_json: bool) -> None:
             console.print(f"  refused {why}", highlight=False)
     if report.error:
         raise CommandError(f"pull of {name} stopped: {report.error}")
+
+
+@channels_group.command("stock")
+@click.argument("name")
+@click.option("--full", is_flag=True, help="every SKU the account lists, not only those whose stock moved")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@errors_to_exit
+def channels_stock(c: Ctx, name: str, full: bool, as_json: bool) -> None:
+    """Queue for account NAME what it may sell of each SKU whose stock moved since the last push (config
+    channel_accounts: push_stock; the shares are rules/stock.yaml's). The outbox delivers it.
+
+    \b
+    Examples:
+      oms channels stock shop-eu            # what changed since the worker's last look
+      oms channels stock shop-eu --full     # every SKU it lists, after a shop lost count
+    """
+    oms = c.oms()
+    try:
+        report = oms.stock_push.sweep(name, full=full)
+    finally:
+        oms.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    console.print(f"{name}: {report.skus} SKU(s) looked at, {report.changed} changed, {report.reports} new "
+                  "report(s) queued", highlight=False)
+    if report.levels:
+        t = Table(title=f"queued for {name}")
+        t.add_column("channel SKU", no_wrap=True)
+        t.add_column("may sell", justify="right")
+        for sku, quantity in sorted(report.levels.items()):
+            t.add_row(sku, str(quantity))
+        console.print(t)

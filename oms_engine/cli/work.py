@@ -101,8 +101,9 @@ def run(c: Ctx) -> None:
 @click.pass_obj
 @errors_to_exit
 def worker(c: Ctx, interval: float, max_seconds: float) -> None:
-    """Keep processing work and timers (payment timeout, auto-confirm) and pulling the channel accounts that have a
-    schedule (config channel_accounts: pull_every_seconds), until stopped."""
+    """Keep processing work and timers (payment timeout, auto-confirm), pulling the channel accounts that have a
+    schedule (config channel_accounts: pull_every_seconds) and pushing their stock to those that take it
+    (push_stock), until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     oms = c.oms()
     stop = {"now": False}
@@ -121,6 +122,9 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
                     if report.pages:
                         log.info("pulled %s: %d new order(s), %d known%s", name, report.orders, report.repeated,
                                  f"; stopped: {report.error}" if report.error else "")
+                for name in oms.stock_push.due():
+                    # What the account may sell of each SKU that moved since its last sweep, coalesced.
+                    oms.stock_push.sweep(name)
                 done = oms.pipeline.run_until_idle()
             except Exception:
                 # Not one order's fault (that is set aside by the pipeline): the database

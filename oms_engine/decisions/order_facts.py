@@ -104,6 +104,17 @@ COMMISSION_FIELDS: dict[str, type] = {
     "commission.channel": str,
 }
 
+# What a warehouse's share of a SKU for a channel is decided on (channels/stock_push.py): these alone.
+STOCK_FIELDS: dict[str, type] = {
+    "stock.channel": str,           # the channel account
+    "stock.adapter": str,           # its adapter: shopify, woocommerce, amazon...
+    "stock.warehouse": str,
+    "stock.country": str,           # the warehouse's
+    "stock.region": str,
+    "stock.category": str,          # the product's catalogue category
+    "stock.merchant": str,
+}
+
 # What the freight of an order is decided on at intake (freight/charges.py), before the order is stored.
 FREIGHT_FIELDS: dict[str, type] = {
     "freight.channel": str,

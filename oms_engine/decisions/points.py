@@ -16,6 +16,7 @@ class DecisionPoint(StrEnum):
     REFUNDS = "refunds"              # which means of payment a refund goes back to first
     COMMISSION = "commission"        # the commission a merchant pays on its sales (settlement statements)
     FREIGHT = "freight"              # the freight template an order is charged by (or checked against)
+    STOCK = "stock"                  # how much of each warehouse's stock each channel may sell
 
 
 POINTS: tuple[str, ...] = tuple(p.value for p in DecisionPoint)

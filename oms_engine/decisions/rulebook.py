@@ -39,6 +39,7 @@ from .order_facts import (
     LINE_FLAGS,
     REFUND_FIELDS,
     SHIPMENT_FIELDS,
+    STOCK_FIELDS,
     TRANSITION_FIELDS,
 )
 from .points import POINTS, DecisionPoint
@@ -136,6 +137,17 @@ def _commission(params: Mapping[str, Any]) -> None:
         _require(params, "reason", str)
 
 
+def _share(params: Mapping[str, Any]) -> None:
+    _only(params, {"percent", "safety_stock", "reason"})
+    _require(params, "percent", int)
+    _int(params, "percent", 0, 100)
+    if "safety_stock" in params:
+        _require(params, "safety_stock", int)
+        _int(params, "safety_stock", 0, 1_000_000)
+    if "reason" in params:
+        _require(params, "reason", str)
+
+
 def _reason_only(params: Mapping[str, Any]) -> None:
     _only(params, {"reason"})
     if "reason" in params:
@@ -190,6 +202,8 @@ class Rulebook:
             return FactSchema(dict(COMMISSION_FIELDS))     # about a merchant's sales, not one order
         if point == DecisionPoint.FREIGHT:
             return FactSchema(dict(FREIGHT_FIELDS))        # decided before the order is stored
+        if point == DecisionPoint.STOCK:
+            return FactSchema(dict(STOCK_FIELDS))          # about a warehouse's stock for a channel, no order
         fields: dict[str, type] = dict(CORE_FIELDS)
         for _, provider in self.plugins.fact_providers.items():
             fields.update(provider.fields)
@@ -235,6 +249,9 @@ class Rulebook:
             specs += _carrier_actions()
         elif point == DecisionPoint.AFTERSALES:
             specs += _aftersales_actions()
+        elif point == DecisionPoint.STOCK:
+            specs.append(ActionSpec("share", "offer the channel this percent of the warehouse's stock, less a safety "
+                                    "stock per SKU", _share))
         elif point == DecisionPoint.COMMISSION:
             specs.append(ActionSpec("commission", "charge the merchant this rate, in basis points of its net sales",
                                     _commission))

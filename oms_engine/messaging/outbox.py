@@ -69,6 +69,7 @@ class Topic(StrEnum):
     CHANNEL_TRACKING = "channel.tracking"             # a later step the customer sees (in transit, delivered)
     CHANNEL_CANCEL = "channel.cancel"                 # cancelled here (the whole order, or a split's lines)
     CHANNEL_REFUND = "channel.refund"                 # a refund owed, made at the channel that took the money
+    CHANNEL_STOCK = "channel.stock"                   # what a channel may sell of its SKUs (channels/stock_push.py)
 
     @staticmethod
     def notify(template: str) -> str:

@@ -95,6 +95,8 @@ MINIMAL_RULES: dict[str, str] = {
     "refunds.yaml": "ruleset: refunds\nrules: []\n",
     "commission.yaml": "ruleset: commission\nrules: []\n",
     "freight.yaml": "ruleset: freight\nrules: []\n",
+    # No channel is offered any stock (no account pushes any in a plugin's tests).
+    "stock.yaml": "ruleset: stock\nrules: []\n",
 }
 
 

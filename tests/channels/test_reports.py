@@ -358,6 +358,7 @@ def test_a_blocking_rule_refuses_an_order_at_placement_and_the_shop_is_told_why(
         assert [d["outcome"] for d in shown["decisions"] if d["point"] == "blocking"] == [
             {"refuse": True, "reasons": ["we do not deliver to this address"]}]
         [(_, _, cancel)] = [r for r in shop.received if r[1].endswith("/cancel.json")]
+        assert cancel["reason"] == "other"
         assert shop.orders["7020"].order["cancelled_at"]
         with oms.db.session() as s:
             [told] = s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "channel.cancel")).all()

@@ -48,7 +48,7 @@ def test_the_first_process_publishes_the_rules_directory(edited: tuple[OMS, Path
     oms, _ = edited
     versions = oms.rules.versions()
     assert {v["ruleset"] for v in versions} == {"blocking", "split", "routing", "merging", "carriers", "notifications",
-                                                "aftersales", "refunds", "commission", "freight"}
+                                                "aftersales", "refunds", "commission", "freight", "stock"}
     assert all(v["active"] and v["author"] == "oms:start" for v in versions)
     assert {v["ruleset"]: v["version"] for v in versions} == {n: rs.version for n, rs in oms.rulebook.rulesets.items()}
 

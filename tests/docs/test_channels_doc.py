@@ -19,13 +19,22 @@ def accounts_blocks() -> list[str]:
 
 
 def test_the_reporting_accounts_of_the_page_report_as_it_says(tmp_path: Path, sqlite_url: str) -> None:
-    [_, block] = accounts_blocks()
+    block = accounts_blocks()[1]
     oms = build_oms(tmp_path, sqlite_url, channel_accounts=yaml.safe_load(block)["channel_accounts"])
     try:
         reports = oms.reports
         assert reports is not None
         assert reports.reporting == {"shop-eu", "woo-cn", "amazon-us"}
         assert reports.at_channel == {"shop-eu", "woo-cn", "amazon-us"}
+    finally:
+        oms.close()
+
+
+def test_the_stock_account_of_the_page_pushes_as_it_says(tmp_path: Path, sqlite_url: str) -> None:
+    oms = build_oms(tmp_path, sqlite_url, channel_accounts=yaml.safe_load(accounts_blocks()[2])["channel_accounts"])
+    try:
+        assert oms.stock_push.pushing() == ["shop-eu"]
+        assert oms.config.channel_accounts["shop-eu"].push_stock_every_seconds == 60
     finally:
         oms.close()
 

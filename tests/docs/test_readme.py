@@ -32,7 +32,7 @@ def test_the_readme_plugin_routes_northern_orders_from_beijing(make_oms: Callabl
     rules = tmp_path / "readme_rules"
     (rules / "maps").mkdir(parents=True)
     for f in ("blocking.yaml", "split.yaml", "merging.yaml", "carriers.yaml", "notifications.yaml", "aftersales.yaml",
-              "refunds.yaml", "commission.yaml", "freight.yaml",
+              "refunds.yaml", "commission.yaml", "freight.yaml", "stock.yaml",
               "maps/status.yaml"):
         (rules / f).write_text((ROOT / "rules" / f).read_text(encoding="utf-8"), encoding="utf-8")
     routing = ("ruleset: routing\nrules:\n  - name: north\n    priority: 1\n"

@@ -25,7 +25,7 @@ from .catalog import (
 )
 from .customers import Customer, CustomerChange
 from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEvent
-from .intake import ChannelCursor, RawPayload, WebhookDelivery
+from .intake import ChannelCursor, ChannelStock, RawPayload, StockPushCursor, WebhookDelivery
 from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
 from .orders import (
@@ -54,6 +54,7 @@ __all__ = [
     "CarrierService",
     "ChannelCursor",
     "ChannelFields",
+    "ChannelStock",
     "Customer",
     "CustomerChange",
     "DamagedStock",
@@ -91,6 +92,7 @@ __all__ = [
     "StockDocumentLine",
     "StockLot",
     "StockMovement",
+    "StockPushCursor",
     "Supplier",
     "TrackingEvent",
     "WalletAccount",

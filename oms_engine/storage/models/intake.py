@@ -1,5 +1,5 @@
-"""Intake: every payload received, verbatim, the webhook deliveries seen, and where each channel account's next
-pull starts."""
+"""Intake: every payload received, verbatim, the webhook deliveries seen, where each channel account's next
+pull starts, and what each was last told of its stock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -56,4 +57,27 @@ class ChannelCursor(Base):
     orders: Mapped[int] = mapped_column(BigInteger, default=0)
     # Why the last pull failed ("" after one that worked): the cursor stayed where it was.
     last_error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ChannelStock(Base):
+    """What a channel account was last told it may sell of one of its SKUs (channels/stock_push.py): a push
+    goes out only for the SKUs whose quantity changed since."""
+
+    __tablename__ = "channel_stock"
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    queued_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class StockPushCursor(Base):
+    """How far a channel account's stock pushes have read the stock ledger, and when they last looked."""
+
+    __tablename__ = "stock_push_cursors"
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The last stock movement read: the next sweep reads those after it (and a window before it again).
+    movement_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    swept_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
