@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,28 +107,45 @@ class StockPush:
 
     # -- what a channel may sell ---------------------------------------------------------------------------------
     def available(self, s: Session, name: str, skus: Sequence[str]) -> dict[str, int]:
-        """What account ``name`` may sell of each of ``skus`` (catalogue SKUs) now."""
+        """What account ``name`` may sell of each of ``skus`` (catalogue SKUs) now. A kit has no stock of its own
+        (orders/kits.py): in each warehouse, as many as its scarcest component makes whole, with the kit's share."""
         adapter = self.accounts.adapter_name(name)
         houses = {w.code: w for w in s.execute(select(Warehouse.code, Warehouse.country, Warehouse.region)
                                                .where(Warehouse.active.is_(True)))}
         shares: dict[tuple[str, ...], Share] = {}
         out = dict.fromkeys(skus, 0)
         for part in _chunks(list(skus), CHUNK):
-            products = {p.sku: p for p in s.execute(select(Product.sku, Product.merchant, Product.attributes)
-                                                    .where(Product.sku.in_(part)))}
-            for row in s.execute(select(Stock.warehouse, Stock.sku, Stock.on_hand, Stock.reserved)
-                                 .where(Stock.sku.in_(part))):
-                house, product = houses.get(row.warehouse), products.get(row.sku)
-                if house is None or product is None:
-                    continue
+            products = {p.sku: p for p in s.execute(select(Product.sku, Product.merchant, Product.attributes,
+                                                           Product.components).where(Product.sku.in_(part)))}
+            kits = {sku: [(str(c["sku"]), int(c["quantity"])) for c in p.components]
+                    for sku, p in products.items() if p.components}
+            needed = {sku for sku in part if sku not in kits} | {c for parts in kits.values() for c, _ in parts}
+            free: dict[tuple[str, str], int] = {}     # (warehouse, sku) -> on hand less reserved
+            for chunk in _chunks(sorted(needed), CHUNK):
+                for row in s.execute(select(Stock.warehouse, Stock.sku, Stock.on_hand, Stock.reserved)
+                                     .where(Stock.sku.in_(chunk))):
+                    if row.warehouse in houses:
+                        free[(row.warehouse, row.sku)] = row.on_hand - row.reserved
+
+            def offered(house: Any, product: Any, units: int) -> int:
                 category = str((product.attributes or {}).get("category") or "")
                 key = (name, adapter, house.code, house.country, house.region, category, product.merchant or "")
                 share = shares.get(key)
                 if share is None:
                     share = shares[key] = self._share(key)
-                free = row.on_hand - row.reserved - share.safety_stock
-                if free > 0 and share.percent:
-                    out[row.sku] += free * share.percent // 100
+                units -= share.safety_stock
+                return units * share.percent // 100 if units > 0 and share.percent else 0
+
+            for sku in part:
+                product = products.get(sku)
+                if product is None:
+                    continue
+                for code, house in houses.items():
+                    if sku in kits:
+                        whole = [offered(house, product, free.get((code, c), 0)) // q for c, q in kits[sku]]
+                        out[sku] += min(whole) if whole else 0
+                    elif (code, sku) in free:
+                        out[sku] += offered(house, product, free[(code, sku)])
         return out
 
     def _share(self, key: tuple[str, ...]) -> Share:
@@ -155,8 +172,8 @@ class StockPush:
             top = s.scalar(select(func.max(StockMovement.id))) or 0
             touched: set[str] | None = None
             if not full and cursor.movement_id:
-                touched = set(s.scalars(select(StockMovement.sku).distinct().where(
-                    StockMovement.id > max(cursor.movement_id - OVERLAP, 0), StockMovement.id <= top)))
+                touched = self._with_kits(s, set(s.scalars(select(StockMovement.sku).distinct().where(
+                    StockMovement.id > max(cursor.movement_id - OVERLAP, 0), StockMovement.id <= top))))
             listed = self._listings(s, name, touched)
             report.skus = len(listed)
             wanted = self.available(s, name, sorted({sku for _, sku in listed}))
@@ -205,6 +222,14 @@ class StockPush:
             stmt = select(Product.sku).where(Product.active.is_(True))
             rows = [(k, k) for (k,) in s.execute(stmt) if skus is None or k in skus]
         return sorted(rows)
+
+    @staticmethod
+    def _with_kits(s: Session, skus: set[str]) -> set[str]:
+        """``skus`` and the kits made of any of them: a kit's stock moves as its components' (orders/kits.py)."""
+        # As text: a JSON comparison is not portable, and an empty bill is stored as "[]" on both backends.
+        kits = s.execute(select(Product.sku, Product.components).where(
+            Product.active.is_(True), cast(Product.components, Text) != "[]"))
+        return skus | {sku for sku, parts in kits if parts and any(str(c.get("sku")) in skus for c in parts)}
 
     @staticmethod
     def _told(s: Session, name: str) -> dict[str, ChannelStock]:

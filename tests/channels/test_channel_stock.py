@@ -15,6 +15,7 @@ from sqlalchemy import select
 from oms_engine.channels.accounts import AccountError
 from oms_engine.channels.marketplace import Marketplace
 from oms_engine.engine import OMS
+from oms_engine.masterdata.files import Row
 from oms_engine.stock.movements import Movement
 from oms_engine.storage.models import OutboxMessage, SkuMapping
 from tests.support import build_oms, order_json, payload
@@ -150,3 +151,19 @@ def test_oms_channels_stock_queues_and_shows_what_changed(tmp_path: Path, shop: 
     assert (again["changed"], again["reports"], again["levels"]) == (0, 0, {})
     refused = cli("channels", "stock", "json", ok=False, env=env)
     assert "is not a configured channel account" in refused.stderr + refused.stdout
+
+
+def test_a_kit_is_offered_as_many_as_its_scarcest_component_makes_and_moves_with_it(pushing: OMS) -> None:
+    # Two tea and a mug, each component less the safety stock of 2 units.
+    pushing.masterdata.apply("products", [Row("t", {
+        "sku": "GIFT-1", "name": "Tea gift box", "price": "149.00", "currency": "CNY", "merchant": "M-01",
+        "attributes": {"category": "grocery"}, "components": "TEA-1:2;MUG-1:1"})], actor="t", source="t")
+    with pushing.db.session() as s:
+        s.add(SkuMapping(channel="shop-eu", channel_sku="S-GIFT", sku="GIFT-1", active=True, version=1))
+    first = pushing.stock_push.sweep("shop-eu")
+    # Shanghai: tea (50-2)//2 = 24, mugs 20-2 = 18 -> 18; Beijing: tea 24, mugs 5-2 = 3 -> 3; Guangzhou: no mugs.
+    assert first.levels["S-GIFT"] == 21
+    pushing.stock.post(Movement.ADJUSTMENT, "WH-BJ", "MUG-1", -5, document="BROKEN", actor="user:ops",
+                       note="dropped")
+    after = pushing.stock_push.sweep("shop-eu")
+    assert after.levels == {"S-GIFT": 18}     # the mugs moved, not the kit: it is worked out again all the same
