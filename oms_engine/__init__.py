@@ -22,6 +22,7 @@ from .orders.canonical import (
     LineProperty,
     ParsedPayload,
 )
+from .orders.extensions import NOT_KEPT, fit_extensions
 from .plugin.contracts import (
     CallbackEvent,
     ChannelAdapter,
@@ -97,6 +98,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CAPABILITY_ATTRIBUTES",
+    "NOT_KEPT",
     "OMS",
     "Address",
     "CallbackEvent",
@@ -155,6 +157,7 @@ __all__ = [
     "check_str",
     "check_str_list",
     "exponent",
+    "fit_extensions",
     "format_minor",
     "hookimpl",
     "no_params",

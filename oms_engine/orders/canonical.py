@@ -194,7 +194,8 @@ def _unstorable(text: str) -> str | None:
     return f"contains U+{ord(found.group()):04X} ({what}) at position {found.start()}, which cannot be stored"
 
 
-def _extension_problem(value: object, depth: int) -> str | None:
+def extension_problem(value: object, depth: int) -> str | None:
+    """Why the model would refuse ``value`` inside extension fields at ``depth`` (0: the fields), or None."""
     if isinstance(value, bool | type(None)):
         return None
     if isinstance(value, str):
@@ -207,7 +208,7 @@ def _extension_problem(value: object, depth: int) -> str | None:
         return f"nested deeper than {MAX_EXTENSION_DEPTH} levels"
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            problem = _extension_problem(item, depth + 1)
+            problem = extension_problem(item, depth + 1)
             if problem:
                 return f"[{i}]: {problem}"
         return None
@@ -215,7 +216,7 @@ def _extension_problem(value: object, depth: int) -> str | None:
         for key, item in value.items():
             if not isinstance(key, str) or not 1 <= len(key) <= 64 or _unstorable(key):
                 return f"the key {shown(key)} is not a name of 1 to 64 characters"
-            problem = _extension_problem(item, depth + 1)
+            problem = extension_problem(item, depth + 1)
             if problem:
                 return f"{key}: {problem}"
         return None
@@ -225,7 +226,7 @@ def _extension_problem(value: object, depth: int) -> str | None:
 def _extensions(value: object) -> object:
     if not isinstance(value, dict):
         raise ValueError(f"extension fields are an object of names and JSON values, not {_json_type(value)}")
-    problem = _extension_problem(value, 0)
+    problem = extension_problem(value, 0)
     if problem:
         raise ValueError(problem)
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())

@@ -38,7 +38,6 @@ import csv
 import difflib
 import hashlib
 import io
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oms_engine import CanonicalOrder, ParsedPayload, hookimpl
+from oms_engine import CanonicalOrder, ParsedPayload, fit_extensions, hookimpl
 
 NAME = "csv"
 
@@ -59,11 +58,6 @@ MAX_ROWS = 20_000
 MAX_COLUMNS = 256
 MAX_QUANTITY = 100_000                  # CanonicalLine.quantity
 MAX_ERRORS = 20                         # per order: the intake keeps 2,000 characters of an error
-# The canonical model's bound on extension fields (orders/canonical.py), with room kept for the not_kept note.
-EXTENSION_BYTES = 16_384
-_NOTE_ROOM = 2_048
-KEY_CHARS = 64
-NOT_KEPT = "not_kept"
 
 # Order columns: the column, and the canonical field it fills (for naming the column in the model's errors).
 ORDER_COLUMNS: dict[str, str] = {
@@ -121,49 +115,12 @@ def _key(name: str) -> str:
     return _SPACES.sub("_", name.strip().lower())
 
 
-def _size(value: object) -> int:
-    """Bytes of ``value`` as the model measures extensions: compact JSON in UTF-8."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
-
-
 def _derived(prefix: str, order_id: str) -> str:
     """``prefix`` + the order id, within the 128 characters of an id; a longer one by its digest, still the same
     on every import of the order."""
     text = f"{prefix}{order_id}"
     return text if len(text) <= 128 else prefix + hashlib.sha256(order_id.encode("utf-8", "surrogatepass")).hexdigest()
 
-
-def fit_extensions(entries: Mapping[str, str]) -> dict[str, Any]:
-    """``entries`` (column -> cell) as the canonical model keeps them: a name or value it would refuse left out,
-    then the largest values until they fit its bound; what was left out is named under ``not_kept``."""
-    if not entries:
-        return {}
-    kept: dict[str, Any] = {}
-    left_out: list[str] = []
-    for key, value in entries.items():
-        if not 1 <= len(key) <= KEY_CHARS or _KEY_BAD.search(key):
-            left_out.append(f"{_shown(key, 30)}: the name is not 1 to {KEY_CHARS} printable characters")
-        elif "\x00" in value:
-            left_out.append(f"{key}: contains NUL, which cannot be stored")
-        else:
-            kept[key] = value
-    # JSON takes at most 6 bytes a character (an escape such as \u0001) and 6 an entry: most never come near.
-    if not left_out and sum(len(k) + len(v) for k, v in kept.items()) * 6 + 6 * len(kept) + 2 \
-            <= EXTENSION_BYTES - _NOTE_ROOM:
-        return kept
-    sizes = {key: _size({key: value}) for key, value in kept.items()}
-    total = _size(kept)
-    while kept and total > EXTENSION_BYTES - _NOTE_ROOM:
-        key = max(kept, key=lambda k: sizes[k])
-        left_out.append(f"{key}: {sizes[key]:,} bytes, past the {EXTENSION_BYTES:,} the order keeps")
-        del kept[key]
-        total = _size(kept)
-    if left_out:
-        notes = [note[:150] for note in left_out[:10]]
-        if len(left_out) > 10:
-            notes.append(f"and {len(left_out) - 10} more")
-        kept[NOT_KEPT] = [*notes, "all of it is in the raw payload"]
-    return kept
 
 
 @dataclass

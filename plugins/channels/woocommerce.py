@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oms_engine import CanonicalOrder, ChannelReport, JsonRejected, ParsedPayload, hookimpl
+from oms_engine import NOT_KEPT, CanonicalOrder, ChannelReport, JsonRejected, ParsedPayload, fit_extensions, hookimpl
 from oms_engine import read_json as loads
 
 from .report_api import woocommerce_report
@@ -52,13 +52,6 @@ SIGNATURE_HEADER = "X-WC-Webhook-Signature"
 DELIVERY_HEADER = "X-WC-Webhook-Delivery-ID"
 _PING = re.compile(rb"webhook_id=[0-9]{1,20}")
 
-# The canonical model's bounds (oms_engine/orders/canonical.py); an order past them would be refused whole, so
-# the adapter keeps under them. Not part of the public API: should the core's change, an extension it refuses
-# is dropped and named (WooCommerceChannel._one) rather than costing the order.
-EXTENSION_BYTES = 16_384
-EXTENSION_DEPTH = 8
-NOT_KEPT = "not_kept"
-_NOTE_ROOM = 2_048           # of EXTENSION_BYTES, for the not_kept list
 _TEXT_LIMITS = {"name": 200, "note": 4000, "order_type": 32, "channel_status": 64, "sku": 64, "property_name": 200,
                 "property_value": 2000}
 MAX_PROPERTIES = 50
@@ -110,74 +103,6 @@ def _kind(value: object) -> str:
 def _shown(value: object, limit: int = 40) -> str:
     text = repr(value if not isinstance(value, str) or len(value) <= limit else value[:limit])
     return text + ("..." if isinstance(value, str) and len(value) > limit else "")
-
-
-def _size(value: object) -> int:
-    """Bytes of ``value`` as the model measures extensions: compact JSON in UTF-8."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
-
-
-def _extension_problem(value: object, depth: int) -> str | None:
-    """Why the model would refuse ``value`` inside extensions (the same rules, so nothing reaches it that it
-    refuses), or None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str):
-        found = _CONTROL_BUT_BREAKS.search(value)
-        return f"contains U+{ord(found.group()):04X} at position {found.start()}" if found else None
-    if isinstance(value, int):
-        return None if -(2 ** 63) <= value < 2 ** 63 else "a number out of range"
-    if isinstance(value, float):
-        return None if value == value and abs(value) != float("inf") else "not a finite number"
-    if depth >= EXTENSION_DEPTH:
-        return f"nested deeper than {EXTENSION_DEPTH} levels"
-    if isinstance(value, list):
-        for item in value:
-            problem = _extension_problem(item, depth + 1)
-            if problem:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _key_problem(key) or _extension_problem(item, depth + 1)
-            if problem:
-                return problem
-        return None
-    return f"{_kind(value)} is not a JSON value"
-
-
-def _key_problem(key: object) -> str | None:
-    if not isinstance(key, str) or not 1 <= len(key) <= 64 or _CONTROL.search(key):
-        return f"the key {_shown(key)} is not a name of 1 to 64 printable characters"
-    return None
-
-
-def fit_extensions(entries: Mapping[str, Any]) -> dict[str, Any]:
-    """``entries`` as the canonical model keeps them: each that it would refuse left out, then the largest
-    (the protected ones last) until they fit its bound; what was left out is named under ``not_kept``."""
-    kept: dict[str, Any] = {}
-    left_out: list[str] = []
-    for key, value in entries.items():
-        problem = _key_problem(key) or _extension_problem(value, 1)
-        if problem:
-            left_out.append(f"{_shown(key, 30)}: {problem}")
-        else:
-            kept[key] = value
-    sizes = {key: _size({key: value}) for key, value in kept.items()}
-    total = _size(kept)
-    while kept and total > EXTENSION_BYTES - _NOTE_ROOM:
-        candidates = [k for k in kept if k not in _PROTECTED] or list(kept)
-        key = max(candidates, key=lambda k: sizes[k])
-        left_out.append(f"{key}: {sizes[key]:,} bytes, past the {EXTENSION_BYTES:,} the order keeps")
-        del kept[key]
-        total = _size(kept)
-    if left_out:
-        # Bounded, so that the note itself always fits in the room kept for it.
-        notes = [note[:150] for note in left_out[:10]]
-        if len(left_out) > 10:
-            notes.append(f"and {len(left_out) - 10} more")
-        kept[NOT_KEPT] = [*notes, "all of it is in the raw payload"]
-    return kept
 
 
 def _fit_text(text: str, limit: int) -> str:
@@ -415,7 +340,7 @@ class _Reader:
             line["properties"] = properties
         if hidden:
             extensions["meta_data"] = hidden
-        line["extensions"] = fit_extensions(extensions)
+        line["extensions"] = fit_extensions(extensions, protected=_PROTECTED)
         return line
 
     def sku(self, ln: dict[str, Any], path: str, extensions: dict[str, Any]) -> str:
@@ -560,7 +485,7 @@ class _Reader:
             # No payment for them to go in (not paid yet; or paid, then cancelled or refunded): kept as sent.
             mapped -= {"payment_method", "transaction_id", "date_paid_gmt"}
         extensions = {k: v for k, v in item.items() if k not in mapped and k not in _ORDER_NOISE}
-        obj["extensions"] = fit_extensions({**extensions, **self.extensions})
+        obj["extensions"] = fit_extensions({**extensions, **self.extensions}, protected=_PROTECTED)
         return obj
 
     def freight(self) -> int | None:

@@ -16,13 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from oms_engine import CanonicalOrder
+from oms_engine import NOT_KEPT, CanonicalOrder
 from oms_engine.engine import OMS
+from oms_engine.orders.canonical import MAX_EXTENSION_BYTES as EXTENSION_BYTES
 from oms_engine.orders.explain import explain
 from oms_engine.storage.models import Order, RawPayload
 from oms_engine.web.app import create_app
 from oms_plugins.channels import csv_orders
-from oms_plugins.channels.csv_orders import EXTENSION_BYTES, NOT_KEPT, CsvChannel, letter
+from oms_plugins.channels.csv_orders import CsvChannel, letter
 from tests.support import ROOT, build_oms, order_json, payload
 from tests.support.cli import Cli
 from tests.support.web import TOKENS, ApiServer

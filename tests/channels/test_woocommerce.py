@@ -18,15 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from oms_engine import CanonicalOrder
+from oms_engine import NOT_KEPT, CanonicalOrder
 from oms_engine.clock import SimulatedClock, utcnow
 from oms_engine.engine import OMS
 from oms_engine.masterdata.files import Row
+from oms_engine.orders import extensions
+from oms_engine.orders.canonical import MAX_EXTENSION_BYTES as EXTENSION_BYTES
 from oms_engine.orders.explain import explain
 from oms_engine.storage.models import Order, RawPayload, WebhookDelivery
 from oms_engine.web.app import create_app
-from oms_plugins.channels import woocommerce
-from oms_plugins.channels.woocommerce import EXTENSION_BYTES, NOT_KEPT, WooCommerceChannel
+from oms_plugins.channels.woocommerce import WooCommerceChannel
 from tests.support import order_json
 from tests.support.cli import Cli
 from tests.support.web import TOKENS, ApiServer
@@ -346,8 +347,8 @@ def test_what_has_no_canonical_place_is_kept_and_bounded() -> None:
 
 
 def test_extensions_the_model_refuses_anyway_cost_the_extensions_not_the_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Should the core's bound shrink below the adapter's copy of it, the order is still taken in.
-    monkeypatch.setattr(woocommerce, "EXTENSION_BYTES", 1_000_000)
+    # Should the fitting and the model ever disagree on the bound, the order is still taken in.
+    monkeypatch.setattr(extensions, "MAX_EXTENSION_BYTES", 1_000_000)
     order = the_order()
     order["meta_data"] = [{"id": i, "key": f"_k{i}", "value": "v" * 200} for i in range(100)]
     o = parse_one(order)
