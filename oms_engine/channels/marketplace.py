@@ -73,6 +73,31 @@ def _parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+class _BadRequest(Exception):
+    def __init__(self, body: bytes) -> None:
+        super().__init__(body.decode())
+        self.answer: tuple[int, bytes, dict[str, str]] = (400, body, {})
+
+
+def _shopify_paging(query: Mapping[str, str]) -> tuple[int, dict[str, Any] | None]:
+    """The ``limit`` of a Shopify list request and its ``page_info`` decoded (None: the first page), as Shopify
+    checks them: with page_info, no filter but limit and fields."""
+    try:
+        limit = int(query.get("limit", "50"))
+        if not 1 <= limit <= 250:
+            raise ValueError
+    except ValueError:
+        raise _BadRequest(b'{"errors": {"limit": "must be between 1 and 250"}}') from None
+    if "page_info" not in query:
+        return limit, None
+    if set(query) - {"page_info", "limit", "fields"}:
+        raise _BadRequest(b'{"errors": {"page_info": "only limit and fields may go with page_info"}}')
+    try:
+        return limit, _untoken(query["page_info"])
+    except (ValueError, TypeError):
+        raise _BadRequest(b'{"errors": {"page_info": "Invalid value."}}') from None
+
+
 def _json_answer(status: int, value: Any) -> tuple[int, bytes, dict[str, str]]:
     return status, (json.dumps(value).encode() if value is not None else b""), {}
 
@@ -267,16 +292,11 @@ class Marketplace:
 
     def _shopify(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         try:
-            limit = int(query.get("limit", "50"))
-            if not 1 <= limit <= 250:
-                raise ValueError
-        except ValueError:
-            return 400, b'{"errors": {"limit": "must be between 1 and 250"}}', {}
-        if "page_info" in query:
-            if set(query) - {"page_info", "limit", "fields"}:
-                return 400, b'{"errors": {"page_info": "only limit and fields may go with page_info"}}', {}
+            limit, state = _shopify_paging(query)
+        except _BadRequest as bad:
+            return bad.answer
+        if state is not None:
             try:
-                state = _untoken(query["page_info"])
                 since = _parse_iso(state["since"]) if state.get("since") else None
                 after = (str(state["after"][0]), str(state["after"][1]))
             except (ValueError, KeyError, IndexError, TypeError):
@@ -298,17 +318,13 @@ class Marketplace:
     def _shopify_products(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         """The shop's products with their variants, by id, in pages of ``limit`` (``page_info`` as for orders)."""
         try:
-            limit = int(query.get("limit", "50"))
-            if not 1 <= limit <= 250:
-                raise ValueError
-        except ValueError:
-            return 400, b'{"errors": {"limit": "must be between 1 and 250"}}', {}
+            limit, state = _shopify_paging(query)
+        except _BadRequest as bad:
+            return bad.answer
         after = 0
-        if "page_info" in query:
-            if set(query) - {"page_info", "limit", "fields"}:
-                return 400, b'{"errors": {"page_info": "only limit and fields may go with page_info"}}', {}
+        if state is not None:
             try:
-                after = int(_untoken(query["page_info"])["after"])
+                after = int(state["after"])
             except (ValueError, KeyError, TypeError):
                 return 400, b'{"errors": {"page_info": "Invalid value."}}', {}
         with self._lock:
