@@ -27,6 +27,8 @@ class Timeouts(BaseModel):
     payment_minutes: int = Field(30, gt=0)
     confirm_days: int = Field(15, gt=0)
     after_sales_days: int = Field(10, ge=0)
+    # How long a binned order can be restored before it is cancelled for good (refunded, its channel told).
+    recycle_bin_hours: int = Field(168, gt=0)
     outbox_retry_seconds: int = Field(60, gt=0)
 
 

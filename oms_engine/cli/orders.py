@@ -107,6 +107,8 @@ def order_move(c: Ctx, number: str, warehouse: str, actor: str, note: str) -> No
 
 _order_action("release", "Release an order on hold.")
 _order_action("reject", "Reject an order on hold (cancel, refund if paid).")
+_order_action("bin", "Put an order in the recycle bin (its stock freed); cancelled when its time there ends.")
+_order_action("restore", "Take an order out of the recycle bin, back to the review queue.")
 _order_action("cancel", "Cancel an order (before picking), or request interception after.")
 _order_action("intercept", "Ask the warehouse to stop an order that is being picked or packed.")
 

@@ -237,6 +237,9 @@ class Rulebook:
             specs.append(ActionSpec("hold", "put the order on hold for review with a reason", hold))
             specs.append(ActionSpec("refuse", "refuse the order at placement: cancel it (stock freed, money "
                                     "refunded) and tell its channel the reason", hold))
+            specs.append(ActionSpec("bin", "put the order in the recycle bin: its stock is freed, and unless a "
+                                    "person restores it within timeouts.recycle_bin_hours it is cancelled then",
+                                    hold))
         elif point == DecisionPoint.SPLIT:
             specs.append(ActionSpec("split", "divide the order with a split strategy",
                                     self._strategy_validator(plugins.split_strategies)))

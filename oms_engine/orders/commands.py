@@ -1,4 +1,5 @@
-"""What a person (or a payment system) does to an order: pay, release, reject, cancel, intercept, move.
+"""What a person (or a payment system) does to an order: pay, release, reject, bin, restore, cancel, intercept,
+move.
 
 Each is one transaction. A refused request raises before anything is
 written (:class:`~oms_engine.orders.machine.IllegalTransition`, or
@@ -60,12 +61,13 @@ class Commands:
                 parent = s.get(Order, order.parent_id)
                 raise CommandError(f"order {number} is part of {parent.number if parent else 'another order'}: "
                                    f"payments go to that order")
-            keep = State(order.status) in (State.PENDING_PAYMENT, State.ON_HOLD)
+            # A binned order keeps its money until its bin period ends: it may be restored.
+            keep = State(order.status) in (State.PENDING_PAYMENT, State.ON_HOLD, State.BINNED)
             done = ledger.record_payment(s, order, amount, transaction_id, method, self.clock.now(), actor=actor,
                                          keep=keep, refunds=self.machine.refunds)
             if not done.new:
                 return order.status  # the same payment notice twice changes nothing
-            if keep and is_paid(order):
+            if keep and is_paid(order) and order.status != State.BINNED.value:
                 self.machine.fire(s, order, Event.PAY, actor=actor, cause=f"transaction {transaction_id}")
             return order.status
 
@@ -85,8 +87,9 @@ class Commands:
                 raise IllegalTransition(number, order.status, Event.RELEASE.value)
             event = Event.RELEASE if cleared(order) or order.parent_id else Event.RELEASE_UNPAID
             check(order, event)
-            if order.hold_stage == HoldStage.INTAKE.value:
-                # Held at intake: released only once what held it is fixed (SKUs mapped, stock reserved).
+            if order.hold_stage in (HoldStage.INTAKE.value, HoldStage.RESTORED.value):
+                # Held at intake (or restored from the bin, its stock given up): released only once what held
+                # it is fixed (SKUs mapped, stock reserved).
                 problems = recheck_intake(s, order, self.plugins, self.warehouses.get(s), self.clock.now())
                 if problems:
                     reasons = "; ".join(dict.fromkeys(text for _, _, text in problems))
@@ -102,6 +105,37 @@ class Commands:
         with self.db.session() as s:
             order = get_order(s, number, lock=True)
             self.machine.fire(s, order, Event.REJECT, actor=actor, cause=note or "rejected in review")
+            return order.status
+
+    @retrying
+    def bin(self, number: str, *, actor: str, note: str = "") -> str:
+        """Put an order in the recycle bin (unpaid, paid and not yet routed, or on hold): its stock is freed at
+        once; restored within ``timeouts.recycle_bin_hours`` it goes back to the review queue, otherwise it is
+        cancelled then (refunded, its channel told)."""
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            check(order, Event.BIN)
+            lock_held(s, [order])
+            why = note or "put in the recycle bin"
+            order.hold_reason, order.hold_stage, order.stage = why[:2000], None, None
+            self.machine.fire(s, order, Event.BIN, actor=actor, cause=why)
+            return order.status
+
+    @retrying
+    def restore(self, number: str, *, actor: str, note: str = "") -> str:
+        """Take an order out of the recycle bin, back to the review queue: its stock is reserved again as far as
+        it goes (what is short is said in its hold reason, and reserved on release)."""
+        with self.db.session() as s:
+            order = get_order(s, number, lock=True)
+            check(order, Event.RESTORE)
+            binned = order.hold_reason or "no reason given"
+            order.hold_reason, order.hold_stage = f"restored from the recycle bin (binned: {binned})"[:2000], \
+                HoldStage.RESTORED.value
+            self.machine.fire(s, order, Event.RESTORE, actor=actor, cause=note or "restored from the recycle bin")
+            problems = recheck_intake(s, order, self.plugins, self.warehouses.get(s), self.clock.now())
+            if problems:
+                short = "; ".join(dict.fromkeys(text for _, _, text in problems))
+                order.hold_reason = f"{order.hold_reason}; {short}"[:2000]
             return order.status
 
     @retrying

@@ -69,6 +69,7 @@ class HoldStage(StrEnum):
     MERGE_FAULT = "merge-fault"      # a plugin failed while it was merged
     CARRIER_FAULT = "carrier-fault"  # ... while its courier was chosen
     EXCHANGE = "exchange"            # a replacement waits for the goods it replaces to come back
+    RESTORED = "restored"            # out of the recycle bin: a person looks at it again
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,9 @@ RESUME: dict[HoldStage, Step] = {
     HoldStage.CARRIER_FAULT: Step.ROUTE,
     # A replacement is not screened: nothing was paid, and the case it belongs to was decided.
     HoldStage.EXCHANGE: _BY_STEP[Step.SCREEN].next,  # type: ignore[dict-item]
+    # Restoring an order is a person's judgement of it, as releasing a screening hold is; its stock is
+    # reserved again (on restore, and what is still short on release) as at intake.
+    HoldStage.RESTORED: _BY_STEP[Step.SCREEN].next,  # type: ignore[dict-item]
 }
 
 

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 S, E = State, Event
 
 # Cancelling is possible until picking starts; after that only interception.
-_CANCELLABLE = (S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.ROUTED, S.DISPATCHED, S.ACCEPTED)
+_CANCELLABLE = (S.PENDING_PAYMENT, S.PAID, S.ON_HOLD, S.BINNED, S.ROUTED, S.DISPATCHED, S.ACCEPTED)
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.PENDING_PAYMENT, E.PAY): S.PAID,
@@ -65,6 +65,12 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.ON_HOLD, E.RELEASE_UNPAID): S.PENDING_PAYMENT,
     (S.ON_HOLD, E.REJECT): S.CANCELLED,
     (S.ON_HOLD, E.PAY): S.ON_HOLD,
+    # The recycle bin (a blocking rule's bin, or a person's): out of the flow with its stock freed, until it is
+    # restored to the review queue or its period ends (cancelled then, and only then refunded and told).
+    (S.PENDING_PAYMENT, E.BIN): S.BINNED,
+    (S.PAID, E.BIN): S.BINNED,
+    (S.ON_HOLD, E.BIN): S.BINNED,
+    (S.BINNED, E.RESTORE): S.ON_HOLD,
     (S.PAID, E.SPLIT): S.SPLIT,
     (S.PAID, E.ROUTE): S.ROUTED,
     # Merging or courier choice found no way on (its document has not been written yet).
@@ -125,6 +131,7 @@ TIMEOUTS: dict[State, tuple[Event, str]] = {
     S.PENDING_PAYMENT: (E.PAYMENT_TIMEOUT, "unpaid when the payment window closed"),
     S.DELIVERED: (E.CONFIRM, "confirmation window ended"),
     S.COMPLETED: (E.CLOSE, "after-sales window ended"),
+    S.BINNED: (E.CANCEL, "its time in the recycle bin ended"),
 }
 
 
@@ -174,6 +181,11 @@ def _guard_split(order: Order) -> str | None:
     return "a child order cannot be split again" if order.parent_id is not None else None
 
 
+def _guard_bin(order: Order) -> str | None:
+    # A part of a split order goes with its parent: binning one part would leave the parent half in the bin.
+    return "a part of a split order is cancelled, not binned" if order.parent_id is not None else None
+
+
 def _guard_route(order: Order) -> str | None:
     return None if order.warehouse else "no warehouse chosen"
 
@@ -184,6 +196,7 @@ GUARDS: dict[Event, Callable[[Order], str | None]] = {
     E.RELEASE_UNPAID: _guard_release_unpaid,
     E.SPLIT: _guard_split,
     E.ROUTE: _guard_route,
+    E.BIN: _guard_bin,
 }
 
 
@@ -200,6 +213,8 @@ def deadline(placed_at: datetime, target: State, now: datetime, timeouts: Timeou
         return now + timedelta(days=timeouts.confirm_days)
     if target is S.COMPLETED:
         return now + timedelta(days=timeouts.after_sales_days)
+    if target is S.BINNED:
+        return now + timedelta(hours=timeouts.recycle_bin_hours)
     return None
 
 
@@ -262,8 +277,8 @@ class OrderMachine:
         due = deadline(order.placed_at, target, now, self.timeouts)
         # A state with no timer of its own may carry a late step's deadline (orders/late_steps.py).
         order.due_at = due if self.late is None else self.late.on_transition(s, order, t.before, target, now, due)
-        if target not in (S.ON_HOLD, S.CANCELLED):
-            # Leaving the review queue clears the reason; a rejected order keeps it on record.
+        if target not in (S.ON_HOLD, S.BINNED, S.CANCELLED):
+            # Leaving the review queue clears the reason; a rejected or binned order keeps it on record.
             order.hold_reason = order.hold_stage = None
         append(s, History, order_id=order.id, from_state=t.before.value, to_state=target.value, event=event.value,
                actor=actor, cause=cause, at=now)
@@ -415,7 +430,7 @@ EFFECTS: tuple[Effect, ...] = (
     # Moved, or short at its warehouse: the first one lets go of it (unless it stopped it already, on an
     # interception); short, its units there are given back too.
     effect(_withdraw, on=[E.MOVE, E.SHORTAGE]),
-    effect(_release_stock, on=[E.SHORTAGE]),
+    effect(_release_stock, on=[E.SHORTAGE, E.BIN]),
     effect(_ask_to_intercept, on=[E.INTERCEPT]),
     # A refused parcel is back: the goods go back on the shelf, the money to the customer.
     effect(_take_back, on=[E.RETURNED]),

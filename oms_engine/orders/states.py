@@ -9,6 +9,7 @@ class State(StrEnum):
     PENDING_PAYMENT = "pending_payment"
     PAID = "paid"
     ON_HOLD = "on_hold"
+    BINNED = "binned"               # in the recycle bin: cancelled for good when its period ends
     SPLIT = "split"
     ROUTED = "routed"
     DISPATCHED = "dispatched"
@@ -32,6 +33,8 @@ class Event(StrEnum):
     RELEASE = "release"              # review passed: continue to split and route
     RELEASE_UNPAID = "release_unpaid"  # an intake hold lifted before payment
     REJECT = "reject"                # review failed: cancel (and refund if paid)
+    BIN = "bin"                      # into the recycle bin: its stock freed, its money kept for now
+    RESTORE = "restore"              # out of the recycle bin, back to the review queue
     SPLIT = "split"
     ROUTE = "route"
     DISPATCH = "dispatch"

@@ -1,4 +1,4 @@
-"""Screening: the blocking rules may put a paid order on hold for review, or refuse it outright."""
+"""Screening: the blocking rules may put a paid order on hold for review, bin it, or refuse it outright."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class ScreenStage(DecisionStage):
     def decide(self, s: Session, order: OrderRec, decision: Decision | None, batch: Any, cache: FactCache) -> None:
         actions = decision.actions if decision else []
         refusals = [a.params["reason"] for a in actions if a.name == "refuse"]
+        binned = [a.params["reason"] for a in actions if a.name == "bin"]
         reasons = [a.params["reason"] for a in actions if a.name == "hold"]
         if refusals:
             # Refused outright: no person would ship it, so it does not wait in the review queue. Its channel is
@@ -35,6 +36,15 @@ class ScreenStage(DecisionStage):
             order.hold_reason = "; ".join(refusals)[:2000]
             self.machine.fire(s, order, Event.CANCEL, actor="rules:blocking",
                               cause=f"refused at placement: {order.hold_reason}", cache=cache)
+            return
+        if binned:
+            # Into the recycle bin: out of the flow with its stock freed, but restorable until its period ends, so
+            # nothing is refunded or told to the channel yet (a bin wins over a hold: no one need review it).
+            self.decisions.record(s, order, self.point, decision, {"bin": True, "reasons": binned})
+            order.stage = None
+            order.hold_reason = "; ".join(binned)[:2000]
+            self.machine.fire(s, order, Event.BIN, actor="rules:blocking", cause=f"binned: {order.hold_reason}",
+                              cache=cache)
             return
         self.decisions.record(s, order, self.point, decision, {"hold": bool(reasons), "reasons": reasons})
         if reasons:

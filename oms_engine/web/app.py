@@ -6,7 +6,7 @@ what it may do:
 
 =========== =================================================================
 viewer      read: orders, an order's story, the hold queue, stock, rules, reports
-support     viewer + pay, release, reject, cancel, intercept
+support     viewer + pay, release, reject, bin, restore, cancel, intercept
 admin       everything, including ``POST /api/rules/reload`` and callbacks
 integration WMS / carrier callbacks only
 =========== =================================================================

@@ -176,3 +176,15 @@ def test_a_refund_is_sent_again_only_when_the_provider_refused_it(sqlite_oms: OM
     assert refunded.status == 409 and "is refunded: only a refund the provider refused" in refunded.json["error"]
     assert api.post(f"/api/payments/{number}-R01/retry", token=VIEWER).status == 403
     assert api.post("/api/payments/NOPE-R01/retry", token=SUPPORT).json["error"] == "no refund 'NOPE-R01'"
+
+
+def test_support_bins_and_restores_over_the_api(oms: OMS, api_any: ApiServer) -> None:
+    number = held_order(oms, "B-6")
+    r = api_any.post(f"/api/orders/{number}/bin", token=SUPPORT, json_body={"note": "customer will call back"})
+    assert (r.status, r.json) == (200, {"number": number, "status": "binned"})
+    listed = api_any.get("/api/orders?status=binned", token=VIEWER).json["orders"]
+    assert [o["number"] for o in listed] == [number]
+    assert api_any.post(f"/api/orders/{number}/bin", token=VIEWER).status == 403
+    assert api_any.post(f"/api/orders/{number}/bin", token=SUPPORT).status == 409
+    r = api_any.post(f"/api/orders/{number}/restore", token=SUPPORT)
+    assert (r.status, r.json) == (200, {"number": number, "status": "on_hold"})

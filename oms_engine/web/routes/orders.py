@@ -76,6 +76,22 @@ def reject(number: str) -> Response:
     return _done(number, oms().commands.reject(number, actor=actor(), note=note))
 
 
+@bp.post("/api/orders/<number>/bin")
+@requires(ACT)
+def bin_order(number: str) -> Response:
+    """Into the recycle bin: stock freed now; cancelled (refunded, its channel told) when its time there ends."""
+    note = _note()
+    return _done(number, oms().commands.bin(number, actor=actor(), note=note))
+
+
+@bp.post("/api/orders/<number>/restore")
+@requires(ACT)
+def restore(number: str) -> Response:
+    """Out of the recycle bin, back to the review queue, its stock reserved again as far as it goes."""
+    note = _note()
+    return _done(number, oms().commands.restore(number, actor=actor(), note=note))
+
+
 @bp.post("/api/orders/<number>/cancel")
 @requires(ACT)
 def cancel(number: str) -> Response:
