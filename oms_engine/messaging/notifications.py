@@ -89,6 +89,8 @@ class Notifier:
             recipient = contact.get("email") or customer.email
         elif medium == "sms":
             recipient = contact.get("phone") or customer.phone
+        elif medium == "app":
+            recipient = contact.get("app_user") or customer.ref
         else:
             recipient = customer.ref
         # Plain JSON, taken now: the message tells what this transition did, whenever it is delivered.

@@ -279,6 +279,9 @@ class CanonicalCustomer(_Strict):
     # "email", "app"; "" : no preference). Kept with the order's contact; the notification rules read them.
     language: Annotated[str, Field(strict=True, max_length=16, pattern=r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")] = ""
     preferred_medium: Text32 = ""
+    # The buyer's user id in the shop's app (a WeChat-style openid): where its app messages go; the customer's
+    # ref when not given, which is right only for a shop whose app knows its customers by the same id.
+    app_user: Text128 = ""
 
 
 class LinePromotion(_Strict):
@@ -435,6 +438,8 @@ class CanonicalOrder(_Strict):
             out["language"] = c.language
         if c.preferred_medium:
             out["preferred_medium"] = c.preferred_medium
+        if c.app_user:
+            out["app_user"] = c.app_user
         return out
 
     def content_hash(self) -> str:

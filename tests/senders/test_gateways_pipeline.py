@@ -140,3 +140,21 @@ def test_a_slow_gateway_hits_the_timeout_and_each_message_is_still_delivered_onc
         assert sum(o == ["delivered"] for o in outcomes.values()) == len(notifications(oms)) - len(timed_out)
     finally:
         oms.close()
+
+
+def test_app_messages_go_to_the_buyers_app_user_id_when_the_order_gives_one(tmp_path: Path, sqlite_url: str,
+                                                                           gateway: GatewayStandIn) -> None:
+    oms = gateway_oms(tmp_path, sqlite_url, gateway)
+    try:
+        with_id = order_json("G-APP", customer="C-APP")
+        with_id["customer"]["app_user"] = "oWx-7Hq2Lp9"
+        without = order_json("G-REF", customer="C-REF")
+        results = oms.intake.ingest("json", payload(with_id, without))
+        assert [r.error for r in results] == [None, None]
+        drive_all(oms)
+        to = {d.data["touser"] for d in gateway.deliveries() if d.kind == "app"}
+        assert to == {"oWx-7Hq2Lp9", "C-REF"}
+        hooks = {d.data["recipient"] for d in gateway.deliveries() if d.kind == "webhook"}
+        assert hooks == {"C-APP", "C-REF"}        # a webhook is about the customer, by its reference
+    finally:
+        oms.close()
