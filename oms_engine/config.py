@@ -169,6 +169,8 @@ class Config(BaseModel):
     channel_accounts: dict[str, ChannelAccount] = {}
     # Events for downstream systems through a broker or a webhook; none unless a connector is named.
     events: Events = Events()
+    # The channels' extension fields the rules may read, as channel.extensions.<key> (decisions/order_facts.py).
+    channel_facts: list[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]] = []
     base_dir: str = "."
 
     @field_validator("late_steps")

@@ -21,7 +21,7 @@ from ..orders.views import order_view
 from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
 from ..storage.models import Order
-from .order_facts import STATISTICS, customer_stats, order_facts
+from .order_facts import STATISTICS, channel_facts, channel_fields, customer_stats, order_facts
 from .rulebook import Rulebook
 
 
@@ -54,6 +54,12 @@ class FactBuilder:
                 cache.stats.update(customer_stats(s, missing, self.clock.now()))
             cache.counted.update(o.id for o in todo)
         core = {o.id: order_facts(o, cache.stats if stats else {}) for o in todo}
+        keys = self.plugins.config.channel_facts
+        # Whenever any ruleset reads the channel's words (not only this point's), so the facts cached for the
+        # batch serve every point; a deployment whose rules read none pays nothing.
+        if todo and self.rulebook.reads_anywhere(channel_fields(keys)):
+            for order_id, facts in channel_facts(s, todo, keys).items():
+                core[order_id]["channel"] = facts
         if todo and self.plugins.fact_providers.names():
             self._provide(todo, core, cache)
         cache.facts.update(core)

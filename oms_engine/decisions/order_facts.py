@@ -7,7 +7,8 @@ statistics, never one per order), typed exactly as declared in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..plugin.views import Address
-from ..storage.models import Customer, Order
+from ..storage.models import ChannelFields, Customer, Order
 
 # Catalogue attributes every line has in its facts (False when the product lacks it).
 LINE_FLAGS = ("cold_chain", "oversize", "presale", "fragile")
@@ -131,6 +132,49 @@ FREIGHT_FIELDS: dict[str, type] = {
 
 # The facts that need a query over the customer's order history.
 STATISTICS = ("customer.order_count", "customer.orders_last_24h")
+
+# The channel's own words about the order as it keeps them (orders/canonical.py, ``channel_fields``): a split's
+# part has its parent's. Read from the database only while a ruleset reads one of them; the extension fields a
+# deployment names in ``channel_facts`` come as channel.extensions.<key>, each as text.
+CHANNEL_FIELDS: dict[str, type] = {
+    "channel.order_type": str,      # the channel's kind of order: Amazon's Preorder, a presale, a POS sale...
+    "channel.status": str,          # its status at the channel as last sent: Unshipped, processing...
+}
+EXTENSIONS = "channel.extensions."
+
+
+def channel_fields(extension_keys: Iterable[str]) -> dict[str, type]:
+    return {**CHANNEL_FIELDS, **{EXTENSIONS + key: str for key in extension_keys}}
+
+
+def channel_facts(s: Session, orders: Sequence[Order], extension_keys: Sequence[str]) -> dict[int, dict[str, Any]]:
+    """order id -> {"order_type", "status", "extensions": {key: text}}: "" for what the channel did not send."""
+    owners = {o.id: o.parent_id if o.parent_id is not None else o.id for o in orders}
+    ids = sorted(set(owners.values()))
+    kept: dict[int, ChannelFields] = {}
+    for i in range(0, len(ids), 500):
+        kept.update((row.order_id, row) for row in s.scalars(
+            select(ChannelFields).where(ChannelFields.order_id.in_(ids[i:i + 500]))))
+    out: dict[int, dict[str, Any]] = {}
+    for order_id, owner in owners.items():
+        row = kept.get(owner)
+        extensions = row.extensions if row is not None and isinstance(row.extensions, dict) else {}
+        out[order_id] = {"order_type": row.order_type if row is not None else "",
+                         "status": row.channel_status if row is not None else "",
+                         "extensions": {key: _as_text(extensions.get(key)) for key in extension_keys}}
+    return out
+
+
+def _as_text(value: Any) -> str:
+    # One type per fact, so the rules engine never compares loosely: a flag reads "true"/"false", a number its
+    # digits, a list or object its compact JSON.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 TRANSITION_FIELDS: dict[str, type] = {
     "transition.event": str,

@@ -41,6 +41,7 @@ from .order_facts import (
     SHIPMENT_FIELDS,
     STOCK_FIELDS,
     TRANSITION_FIELDS,
+    channel_fields,
 )
 from .points import POINTS, DecisionPoint
 
@@ -204,7 +205,7 @@ class Rulebook:
             return FactSchema(dict(FREIGHT_FIELDS))        # decided before the order is stored
         if point == DecisionPoint.STOCK:
             return FactSchema(dict(STOCK_FIELDS))          # about a warehouse's stock for a channel, no order
-        fields: dict[str, type] = dict(CORE_FIELDS)
+        fields: dict[str, type] = {**CORE_FIELDS, **channel_fields(self.plugins.config.channel_facts)}
         for _, provider in self.plugins.fact_providers.items():
             fields.update(provider.fields)
         if point == DecisionPoint.NOTIFICATIONS:
@@ -354,6 +355,10 @@ class Rulebook:
         """Does the point's ruleset read any of these fields?"""
         rs = self.rulesets.get(point)
         return rs is not None and any(f in rs.field_types for f in fields)
+
+    def reads_anywhere(self, fields: Mapping[str, type]) -> bool:
+        """Does any ruleset in force read any of these fields?"""
+        return any(f in rs.field_types for rs in self.rulesets.values() for f in fields)
 
     def version(self, point: str) -> str | None:
         rs = self.rulesets.get(point)

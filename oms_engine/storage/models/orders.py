@@ -141,7 +141,8 @@ class OrderLine(Base):
 
 class ChannelFields(Base):
     """What an order keeps of its channel's own words: written at intake only when the channel sent any of it,
-    read only where people look (order show, the API), never by the pipeline."""
+    read where people look (order show, the API), and by the pipeline only while a rule reads the ``channel``
+    facts (decisions/order_facts.py)."""
 
     __tablename__ = "order_channel_fields"
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
