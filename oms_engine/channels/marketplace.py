@@ -15,7 +15,8 @@ and applied to the orders it holds, and kept in ``received`` (method, path, body
 * Shopify: ``GET orders/<id>/fulfillment_orders.json``, ``POST fulfillments.json`` (by fulfillment order
   line items, with ``tracking_info``), ``GET orders/<id>/fulfillments.json``, ``GET/POST
   orders/<id>/fulfillments/<f>/events.json``, ``POST orders/<id>/cancel.json`` (422 when cancelled already),
-  ``GET orders/<id>/transactions.json`` (the order's sale, when it is paid), ``GET/POST
+  ``GET orders/<id>/transactions.json`` (the order's sale, when it is paid; an authorization, and its capture
+  once the whole order is fulfilled or :meth:`Marketplace.capture` is called), ``GET/POST
   orders/<id>/refunds.json`` (a refund over what was paid is 422), ``GET orders/<id>.json``;
 * WooCommerce (``kind="woocommerce"``, HTTP Basic with the token as ``key:secret``): ``GET/PUT
   /wp-json/wc/v3/orders/<id>``, ``GET/POST .../notes``, ``GET/POST .../refunds`` (over the total: 400);
@@ -123,15 +124,20 @@ class Listed:
     order: dict[str, Any]                       # Shopify: the order; Amazon: the getOrders header
     items: list[dict[str, Any]] = field(default_factory=list)     # Amazon: OrderItems
     address: dict[str, Any] | None = None                          # Amazon: ShippingAddress
+    captured: bool = False                      # Shopify: an authorized payment was captured since
 
 
 class Marketplace:
     def __init__(self, *, kind: str, token: str = "secret-token", api_version: str = "2024-01",
-                 marketplace_id: str = "ATVPDKIKX0DER", location_id: int = 655441491) -> None:
+                 marketplace_id: str = "ATVPDKIKX0DER", location_id: int = 655441491,
+                 capture_on_fulfilment: bool = True) -> None:
+        """``capture_on_fulfilment``: Shopify's "capture automatically when the entire order is fulfilled"
+        (else the shop captures an authorized payment by hand: :meth:`capture`)."""
         if kind not in ("shopify", "amazon", "woocommerce"):
             raise ValueError(f"a marketplace is 'shopify', 'amazon' or 'woocommerce', not {kind!r}")
         self.kind, self.token, self.api_version, self.marketplace_id = kind, token, api_version, marketplace_id
         self.location_id = location_id          # Shopify: the shop's one location
+        self.capture_on_fulfilment = capture_on_fulfilment
         self.products: list[dict[str, Any]] = []    # what add_product put on sale, in the order it came
         self.inventory: dict[str, int] = {}         # available to sell, by SKU
         self.orders: dict[str, Listed] = {}
@@ -175,6 +181,16 @@ class Marketplace:
                 order = {**order, "LastUpdateDate": _iso(at)}
             self.orders[oid] = Listed(oid, at, order, list(items or []), address)
             return oid
+
+    def capture(self, oid: str) -> None:
+        """Shopify: the shop captures an order's authorized payment (by hand, or as it fulfils the order); the
+        order reads ``paid`` now, and its transactions show the capture."""
+        with self._lock:
+            self._capture(self.orders[oid])
+
+    def _capture(self, listed: Listed) -> None:
+        listed.captured = True
+        self._touch(listed, financial_status="paid")
 
     def change(self, oid: str, **fields: Any) -> None:
         """Change an order's fields at the marketplace (a cancellation, a new address): it is updated now."""

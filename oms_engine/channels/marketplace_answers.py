@@ -173,6 +173,8 @@ def _fulfil(m: Marketplace, body: Any) -> Answer:
     listed = m.orders[oid]
     done = _fulfillment_order(m, listed)["status"] != "open"
     m._touch(listed, fulfillment_status="fulfilled" if done else "partial")
+    if done and m.capture_on_fulfilment and listed.order.get("financial_status") == "authorized":
+        m._capture(listed)
     return 201, {"fulfillment": _shown(fulfillment)}
 
 
@@ -200,10 +202,17 @@ def _event(m: Marketplace, oid: str, fid: str, method: str, body: Any) -> Answer
 def _transactions(m: Marketplace, listed: Listed) -> list[dict[str, Any]]:
     o = listed.order
     out = []
-    if o.get("financial_status") in ("paid", "partially_refunded", "refunded"):
-        gateways = o.get("payment_gateway_names") or ["manual"]
-        out.append({"id": int(listed.id) * 10 + 7, "order_id": int(listed.id), "kind": "sale", "status": "success",
-                    "amount": str(o.get("total_price")), "currency": o.get("currency"), "gateway": gateways[0]})
+    gateways = o.get("payment_gateway_names") or ["manual"]
+    common = {"order_id": int(listed.id), "status": "success", "amount": str(o.get("total_price")),
+              "currency": o.get("currency"), "gateway": gateways[0]}
+    authorization = int(listed.id) * 10 + 6
+    if o.get("financial_status") == "authorized" or listed.captured:
+        # Held on the card; what was captured of it later is a capture of that authorization.
+        out.append({"id": authorization, "kind": "authorization", **common})
+        if listed.captured:
+            out.append({"id": int(listed.id) * 10 + 8, "kind": "capture", "parent_id": authorization, **common})
+    elif o.get("financial_status") in ("paid", "partially_refunded", "refunded"):
+        out.append({"id": int(listed.id) * 10 + 7, "kind": "sale", **common})
     for r in m.refunds.get(listed.id, []):
         out += r["transactions"]
     return out
@@ -213,7 +222,7 @@ def _refund(m: Marketplace, listed: Listed, body: Any) -> Answer:
     r = (body or {}).get("refund") if isinstance(body, dict) else None
     if not isinstance(r, dict):
         return 400, {"errors": {"refund": "required"}}
-    sales = {t["id"]: t for t in _transactions(m, listed) if t["kind"] == "sale"}
+    sales = {t["id"]: t for t in _transactions(m, listed) if t["kind"] in ("sale", "capture")}
     paid = sum((_money(t["amount"]) for t in sales.values()), Decimal(0))
     refunded = sum((_money(t["amount"]) for x in m.refunds.get(listed.id, []) for t in x["transactions"]), Decimal(0))
     transactions = []

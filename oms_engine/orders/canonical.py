@@ -331,6 +331,9 @@ class CanonicalPayment(_Strict):
     amount: Amount
     method: Text64 = ""
     paid_at: Instant | None = None
+    # The channel holds the money as an authorization it captures later (a shop that captures on fulfilment or
+    # by hand): secured, so the order goes on; cancelled before anything ships, it is voided, not refunded.
+    authorized: bool = False
 
 
 class CanonicalOrder(_Strict):

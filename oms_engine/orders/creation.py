@@ -373,7 +373,8 @@ class OrderCreator:
                 s, order, naive_utc(pay.paid_at) if pay is not None and pay.paid_at else now,
                 actor=f"channel:{canon.channel}",
                 cash=(pay.amount, pay.transaction_id, pay.method) if pay is not None and not cod else None,
-                gift_card=canon.gift_card, gift_card_code=canon.gift_card_code, points=canon.points,
+                authorized=pay is not None and pay.authorized, gift_card=canon.gift_card,
+                gift_card_code=canon.gift_card_code, points=canon.points,
                 customer_ref=canon.customer.ref)
             if short:
                 d.person = True

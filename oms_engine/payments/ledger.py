@@ -16,6 +16,12 @@ Rules of the ledger:
 * Refunds for a cancelled or returned order go back to the payments of the
   order that received them, the latest first, each up to what is left of
   it; the order's ``refund_amount`` is what was owed back for it.
+* A payment the channel only authorized (it captures the money later, at
+  fulfilment or by hand) secures the order as a captured one does. Should
+  the order be cancelled while nothing of it has shipped, what it owes back
+  of an authorization is ``voided``: settled without sending anything, as
+  the channel releases the authorization with the order. Once a part has
+  shipped, the channel may have captured it, so a refund is a refund.
 
 Serial numbers are the owning order's number with ``-P`` and the payment's
 place (``2612071234567890123-P01``), ``-R`` for refunds: unique, and telling
@@ -51,6 +57,8 @@ class Kind(StrEnum):
 
 class Status(StrEnum):
     CAPTURED = "captured"     # a payment: the money is with the merchant
+    AUTHORIZED = "authorized"  # a payment: held at the channel, to be captured by it
+    VOIDED = "voided"         # a refund of an authorization nothing was captured of: nothing to send
     DUE = "due"               # a refund: owed to the customer, not sent yet
     SENT = "sent"             # a refund: asked of the payment provider
     REFUNDED = "refunded"     # a refund: the provider paid it back
@@ -97,11 +105,12 @@ def _add(s: Session, *, serial: str, order_id: int, number: str, kind: Kind, met
 
 
 def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, cash: tuple[int, str, str] | None,
-                           gift_card: int = 0, gift_card_code: str | None = None, points: int = 0,
-                           customer_ref: str = "") -> list[str]:
+                           authorized: bool = False, gift_card: int = 0, gift_card_code: str | None = None,
+                           points: int = 0, customer_ref: str = "") -> list[str]:
     """The payments a new order arrives with: ``cash`` (amount, the provider's transaction, method) first, then
-    the gift card and the points it redeems (wallets.py). Reasons the order waits for a person (an account
-    redeemed beyond its balance). Nothing to look up for a cash payment, so nothing is read."""
+    the gift card and the points it redeems (wallets.py); ``authorized``: the cash is an authorization the
+    channel captures later. Reasons the order waits for a person (an account redeemed beyond its balance).
+    Nothing to look up for a cash payment, so nothing is read."""
     place, holds = 0, []
     if cash is not None:
         amount, reference, method = cash
@@ -109,7 +118,8 @@ def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, 
             place += 1
             _add(s, serial=_serial(order.number, Kind.PAYMENT, place), order_id=order.id, number=order.number,
                  kind=Kind.PAYMENT, method=method_of(method).value, detail=method, amount=amount,
-                 currency=order.currency, provider_ref=reference, status=Status.CAPTURED, at=at, actor=actor)
+                 currency=order.currency, provider_ref=reference,
+                 status=Status.AUTHORIZED if authorized else Status.CAPTURED, at=at, actor=actor)
         order.paid_amount, order.payment_txn, order.paid_at = amount, reference, at
     for kind, holder, amount in ((Method.GIFT_CARD, gift_card_code, gift_card), (Method.POINTS, customer_ref, points)):
         if amount <= 0:
@@ -211,8 +221,10 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
     owner = owner_id(order)
     drain(s, Payment)
     rows = s.execute(select(Payment.serial, Payment.kind, Payment.amount, Payment.refund_of, Payment.method,
-                            Payment.method_detail, Payment.currency, Payment.provider_ref)
+                            Payment.method_detail, Payment.currency, Payment.provider_ref, Payment.status)
                      .where(Payment.order_id == owner).order_by(Payment.id)).all()
+    void = cause == "cancel" and any(r.status == Status.AUTHORIZED.value for r in rows) and \
+        not _any_shipped(s, owner)
     refunded: dict[str, int] = {}
     for r in rows:
         if r.kind == Kind.REFUND.value and r.refund_of:
@@ -240,16 +252,19 @@ def refund_order(s: Session, order: Any, amount: int, reason: str, at: datetime,
         place += 1
         serial = _serial(number, Kind.REFUND, place)
         back = p.serial in stored
+        voided = void and p.status == Status.AUTHORIZED.value
+        status = Status.REFUNDED if back else Status.VOIDED if voided else Status.DUE
+        note = (f"credited back to {p.method_detail}" if back else
+                "nothing was captured: the channel releases the authorization with the order" if voided else "")
         _add(s, serial=serial, order_id=owner, number=number, kind=Kind.REFUND, method=p.method,
-             detail=p.method_detail, amount=take, currency=p.currency, provider_ref=None,
-             status=Status.REFUNDED if back else Status.DUE, at=at, actor=actor, reason=reason, refund_of=p.serial,
-             for_order_id=order.id, for_number=order.number, case_number=case_number,
-             note=f"credited back to {p.method_detail}" if back else "")
+             detail=p.method_detail, amount=take, currency=p.currency, provider_ref=None, status=status, at=at,
+             actor=actor, reason=reason, refund_of=p.serial, for_order_id=order.id, for_number=order.number,
+             case_number=case_number, note=note)
         if back:
             wallets.credit_back(s, stored[p.serial], p.serial, serial, take, at, actor=actor)
         out.append(serial)
         owed.append(Owed(serial, p.serial, p.provider_ref, p.method, take, p.currency, number, order.number, reason,
-                         settled=back))
+                         settled=back or voided))
         left -= take
         if not left:
             break
@@ -265,6 +280,16 @@ class _Owner:
 
     id: int
     number: str
+
+
+# The states of an order that has left its warehouse (orders/machine.py), and of one that may have.
+_LEFT = ("shipped", "in_transit", "out_for_delivery", "delivered", "completed", "refused", "closed")
+
+
+def _any_shipped(s: Session, owner: int) -> bool:
+    """Has the paying order, or a part of it, left a warehouse (so the channel may have captured its money)?"""
+    return s.scalar(select(func.count()).select_from(Order).where(
+        (Order.id == owner) | (Order.parent_id == owner), Order.status.in_(_LEFT))) != 0
 
 
 def _number_of(s: Session, order_id: int) -> str:

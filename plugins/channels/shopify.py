@@ -507,8 +507,9 @@ class _Order:
                 "postcode": _line(a.get("zip"), 32)}
 
     def payment(self, total: int | None) -> dict[str, Any] | None:
-        """The order's payment: its total when paid (:data:`PAID`), what was paid of it when partially paid and
-        Shopify says what is outstanding, or the cash to collect for cash on delivery; else none."""
+        """The order's payment: its total when paid (:data:`PAID`) or authorized, what was paid of it when
+        partially paid and Shopify says what is outstanding, or the cash to collect for cash on delivery; else
+        none."""
         o = self.obj
         status = o.get("financial_status") if isinstance(o.get("financial_status"), str) else None
         names = [n for n in _list(o.get("payment_gateway_names")) if isinstance(n, str) and n.strip()]
@@ -519,8 +520,13 @@ class _Order:
         if total is None or ident is None or o.get("cancelled_at") is not None:
             return None
         amount: int | None = None
+        authorized = False
         if status in PAID:
             amount = total
+        elif status == "authorized":
+            # Held on the buyer's card until Shopify captures it (on fulfilment or by hand, as the shop is set):
+            # secured, so the order goes on.
+            amount, authorized = total, True
         elif status == "partially_paid":
             outstanding = self.money(o, "total_outstanding", "total_outstanding")
             amount = total - outstanding if outstanding is not None and outstanding <= total else None
@@ -528,7 +534,10 @@ class _Order:
             amount = total
         # Shopify's order carries no transaction ids (they are in its Transaction API): the order id is always
         # there, stays the same on every re-send, and finds the order's transactions in Shopify.
-        return None if amount is None else {"transaction_id": ident, "amount": amount, "method": method}
+        if amount is None:
+            return None
+        return {"transaction_id": ident, "amount": amount, "method": method, **({"authorized": True} if authorized
+                                                                                 else {})}
 
     def refunded(self) -> int:
         """What the order's refunds paid back: their successful refund transactions."""

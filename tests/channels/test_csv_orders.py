@@ -92,7 +92,7 @@ def test_the_sample_is_read_field_by_field() -> None:
     assert one.placed_at == datetime(2026, 11, 20, 1, 30, tzinfo=UTC)       # +08:00, kept in UTC
     assert one.customer.model_dump() == {"ref": "C-OLD", "name": "Li Lei", "email": "li@example.com",
                                          "phone": "13800000000", "level": "regular", "language": "",
-                                         "preferred_medium": ""}
+                                         "preferred_medium": "", "app_user": ""}
     assert one.ship_to.model_dump() == {"name": "Li Lei", "phone": "13800000000", "country": "CN",
                                         "region": "Shanghai", "city": "Shanghai", "district": "Pudong",
                                         "line1": "1 Century Avenue", "line2": "Flat 1001", "postcode": "200120"}

@@ -78,13 +78,16 @@ def test_the_sample_order_is_stored_field_by_field_and_held_because_its_totals_d
     # stored, and held for a person, not refused.
     assert shown["amounts"] == {"goods": goods, "freight": shipping, "tax": tax,
                                 "coupon": cents(src["total_discounts"]), "gift_card": 0, "points": 0,
-                                "payable": goods + shipping + tax, "paid_amount": 0, "refund_amount": 0}
+                                "payable": goods + shipping + tax, "paid_amount": total, "refund_amount": 0}
     assert declared == total == 40994
     assert "totals disagree: channel says 409.94 USD, lines add up to 608.94 USD" in shown["hold_reason"]
     assert shown["currency"] == src["currency"]
     assert placed == datetime(2008, 1, 10, 16, 0)          # created_at 11:00 at -05:00, kept in UTC
-    # financial_status "authorized": nothing is paid yet
-    assert shown["payments"] == [] and shown["payment"]["transaction_id"] is None
+    # financial_status "authorized": the money is held on the card for Shopify to capture, which secures it
+    [payment] = shown["payments"]
+    assert (payment["kind"], payment["status"], payment["amount"], payment["provider_ref"]) == \
+        ("payment", "authorized", total, str(src["id"]))
+    assert shown["payment"]["transaction_id"] == str(src["id"])
     customer = src["customer"]
     assert shown["customer_detail"]["ref"] == f"shopify:{customer['id']}"
     assert shown["contact"] == {"name": f"{customer['first_name']} {customer['last_name']}", "email": src["email"],
@@ -292,7 +295,7 @@ def test_the_customer_ref(changes: dict[str, Any], ref: str) -> None:
 @pytest.mark.parametrize(("status", "changes", "paid"), [
     ("paid", {}, 40994),
     ("partially_refunded", {}, 40994),
-    ("authorized", {}, None),
+    ("authorized", {}, 40994),
     ("pending", {}, None),
     ("refunded", {}, None),
     ("voided", {}, None),
@@ -306,6 +309,7 @@ def test_the_payment_follows_the_financial_status(status: str, changes: dict[str
     o.update(financial_status=status, **changes)
     order = parse_one(o).order
     assert (order.payment.amount if order.payment else None) == paid
+    assert (order.payment is not None and order.payment.authorized) == (status == "authorized")
     assert order.channel_status.startswith(f"{status}/unfulfilled")
     if changes.get("cancelled_at"):
         assert order.channel_status == "paid/unfulfilled/cancelled"
