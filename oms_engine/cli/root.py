@@ -58,6 +58,7 @@ def errors_to_exit(fn: F) -> F:
 
 
 @click.group()
+@click.version_option(package_name="oms-engine", prog_name="oms")
 @click.option("--config", "config_path", envvar="OMS_CONFIG", default=None, help="config.yaml path")
 @click.option("--db", default=None, help="database URL (overrides config.yaml and OMS_DATABASE_URL)")
 @click.pass_context
