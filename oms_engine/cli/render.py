@@ -85,9 +85,19 @@ def print_order(d: dict[str, Any]) -> None:
             for c in u["changes"] or [{"kind": "-", "outcome": u["outcome"]}]:
                 t.add_row(u["received_at"], c["kind"], c["outcome"] if u["status"] == "done" else "pending")
         console.print(t)
+    asked = d.get("address_requests") or []
+    if asked:
+        t = Table("#", "order", "warehouse", "document", "new address", "status", "asked", "answered", "answer",
+                  title="new addresses asked of the warehouse")
+        for r in asked:
+            t.add_row(str(r["id"]), r["order"], r["warehouse"], r["document"], _address(r["ship_to"]), r["status"],
+                      r["requested_at"] or "", r["answered_at"] or "", r["answer"])
+        console.print(t)
     t = Table("at", "event", "from", "to", "actor", "cause", title="timeline")
-    for h in d["history"]:
-        t.add_row(h["at"], h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])
+    steps = [(h["at"] or "", h["event"], h["from"] or "", h["to"], h["actor"], h["cause"]) for h in d["history"]]
+    # Stable: at the same second, a transition comes before the address step it caused or allowed.
+    for row in sorted(steps + _address_steps(asked, d["number"]), key=lambda step: step[0]):
+        t.add_row(*row)
     console.print(t)
     t = Table("at", "point", "ruleset@version", "rules fired", "outcome", title="decisions")
     for dec in d["decisions"]:
@@ -132,3 +142,20 @@ def print_order(d: dict[str, Any]) -> None:
         console.print(t)
 
 
+def _address(a: dict[str, Any] | None) -> str:
+    """An address on one line: its street, city and region."""
+    a = a or {}
+    return ", ".join(str(a[k]) for k in ("line1", "line2", "district", "city", "region", "postcode") if a.get(k))
+
+
+def _address_steps(asked: list[dict[str, Any]], number: str) -> list[tuple[str, ...]]:
+    """The address requests as timeline rows, among the order's transitions: asked, then answered."""
+    out: list[tuple[str, ...]] = []
+    for r in asked:
+        about = "" if r["order"] == number else f" (part {r['order']})"
+        out.append((r["requested_at"] or "", "address asked", "", "", r["warehouse"],
+                    f"request {r['id']}{about}: {_address(r['ship_to'])}"))
+        if r["answered_at"]:
+            out.append((r["answered_at"], f"address {r['status']}", "", "", r["warehouse"],
+                        f"request {r['id']}{about}: {r['answer']}"))
+    return out

@@ -5,6 +5,8 @@ stage reads it with its connector's ``parse_callback`` and applies each event
 through the status map and the state machine. Whatever cannot be applied
 (an unknown order, a status missing from the map, an illegal transition, a
 connector that fails to read it) is rejected with the reason, never guessed.
+A warehouse's answer to a new delivery address asked of it (kind ``readdress``) is applied by
+address_requests.py.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..plugin.faults import PluginFault, blame
 from ..plugin.registry import PluginRegistry
 from ..storage.db import append, savepoint
 from ..storage.models import Exchange, InboxMessage, Order, TrackingEvent
+from .address_requests import AddressRequests
 from .status_map import StatusEntry, StatusMap
 from .stock_documents import DocumentError, apply_ack, apply_report
 
@@ -46,6 +49,7 @@ class Callbacks:
         """``mover``: completes a move when the first warehouse stops the order, and reroutes on a shortage."""
         self.clock, self.plugins, self.status_map, self.machine = clock, plugins, status_map, machine
         self.mover = mover
+        self.addresses = AddressRequests(clock=clock, outbox=machine.outbox, wms_for=machine.wms_for)
         # Told when a customer-return document is reported received (after-sales cases): (session, document,
         # when) -> what it did, if anything.
         self.on_return: Callable[[Session, str, datetime], str | None] | None = None
@@ -103,7 +107,8 @@ class Callbacks:
     def apply(self, s: Session, connector: Connector, ev: CallbackEvent, order: Order | None,
               cache: FactCache, *, warehouse: str | None = None) -> str:
         """Apply one event. The outcome reads "<number> <STATUS> -> <state>", "<document> received ...",
-        "ignored: ..." (recorded, harmless: a status the order is already past) or "rejected: <why>"."""
+        "<number> address request <id> ...", "ignored: ..." (recorded, harmless: a status the order is already
+        past, a second answer) or "rejected: <why>"."""
         if ev.kind in ("receipt", "shipped_out"):
             return self._report(s, ev, warehouse)
         if ev.kind == "ack":
@@ -120,6 +125,10 @@ class Callbacks:
                                   f"{connector.kind}:{connector.name}")
         if ev.kind == "einvoice":
             return settle_einvoice(s, ev.order_number, ev.status, ev.data, self.clock.now())
+        if ev.kind == "readdress":
+            if connector.kind != "wms":
+                return f"rejected: only a warehouse answers about a new address, not {connector.kind} {connector.name}"
+            return self.addresses.answer(s, ev, warehouse=warehouse, order=order)
         if ev.kind != "order":
             return f"rejected: unknown kind of callback event '{ev.kind}'"
         if order is None:

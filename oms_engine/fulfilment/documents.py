@@ -13,6 +13,9 @@ wms.create             a sales order: order_number (the document's number), orde
 wms.cancel             order_number (the document), orders, warehouse, reason
 wms.intercept          order_number (the order stopped), document (the document it is in),
                        warehouse, reason, lines: the lines to take out
+wms.readdress          order_number (the order), document (the document it is in: a merged
+                       parcel's group number), warehouse, ship_to (the new address), request
+                       (the address request's id, which the answer names), reason
 wms.purchase_order     document, warehouse, supplier, expected_at, lines [{line_no, sku, name,
                        quantity}]: goods expected in
 wms.return_to_vendor   document, warehouse, supplier, lines: goods to send back to a supplier
@@ -91,6 +94,14 @@ def wms_document(orders: Sequence[Order] | Order, number: str | None = None,
             "ship_to": first.ship_to, "currency": first.currency, "cod_amount": 0,
             "deliver_from": _iso(max(froms)) if froms else None, "deliver_by": _iso(min(bys)) if bys else None,
             "lines": lines}
+
+
+def readdress_document(order_number: str, document: str, warehouse: str, ship_to: dict[str, Any], request: int,
+                       reason: str) -> dict[str, Any]:
+    """A new delivery address asked of the warehouse holding the order (topic ``wms.readdress``,
+    fulfilment/address_requests.py); the warehouse's answer names ``request``."""
+    return {"order_number": order_number, "document": document, "warehouse": warehouse, "ship_to": dict(ship_to),
+            "request": request, "reason": reason}
 
 
 def stock_document(doc: StockDocument, names: dict[str, str]) -> dict[str, Any]:

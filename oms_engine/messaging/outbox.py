@@ -57,6 +57,7 @@ class Topic(StrEnum):
     WMS_CREATE = "wms.create"                         # a sales order to ship
     WMS_CANCEL = "wms.cancel"
     WMS_INTERCEPT = "wms.intercept"
+    WMS_READDRESS = "wms.readdress"                   # a new delivery address, asked of the warehouse holding it
     WMS_PURCHASE_ORDER = "wms.purchase_order"         # goods expected from a supplier
     WMS_RETURN_TO_VENDOR = "wms.return_to_vendor"     # goods to send back to a supplier
     WMS_CUSTOMER_RETURN = "wms.customer_return"       # goods expected back from a customer

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..aftersales.service import cases_of
+from ..fulfilment.address_requests import requests_of
 from ..invoices.issuing import invoices_of
 from ..money import format_minor
 from ..payments.ledger import payments_of
@@ -118,6 +119,9 @@ def explain(s: Session, number: str) -> dict[str, Any]:
                      "changes": u.changes or [], "applied_at": iso(u.applied_at)}
                     for u in s.scalars(select(OrderUpdate).where(OrderUpdate.order_id == o.id)
                                        .order_by(OrderUpdate.id))],
+        # New addresses asked of the warehouse holding it (a split order: of its parts'), and the answers
+        # (fulfilment/address_requests.py).
+        "address_requests": requests_of(s, [o.id, *(c.id for c in o.children)]),
     }
 
 

@@ -8,8 +8,13 @@ the stored one and answers each change, through the state machine and the comman
 * cancelled at the channel: the order is cancelled (before picking), or its interception is asked of the
   warehouse (after), or, once shipped, refused with the reason (after-sales, not a cancellation);
 * paid at the channel (an order that waited for its payment): the payment is recorded, and a paid order goes on;
-* a new delivery address: the order's, while the warehouse does not have it yet; after that refused with the
-  reason, for a person to take up with the warehouse;
+* captured at the channel (an authorization the channel held is money taken now): the payment says so;
+* a new delivery address: the order's at once while the warehouse does not have it yet; once the warehouse
+  holds it (dispatched to packed), a request to that warehouse, applied when the warehouse accepts; once
+  shipped, refused with the reason, for a person to take up with the carrier. A split order's parent follows
+  the new address and each part is answered by its own state (fulfilment/address_requests.py). The address
+  is answered in the transaction that records the update's outcome, so a request is asked once however
+  often the update is applied;
 * lines changed (a line cancelled, a quantity lowered): refused with the reason, for a person: the OMS does not
   reshape an order it has reserved stock for behind anyone's back;
 * paid back at the channel: recorded, with an incident for a person (the money moved at the channel);
@@ -27,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,8 +41,11 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..errors import CommandError, OmsError
+from ..fulfilment.address_requests import AddressRequests, pending_address
+from ..payments.ledger import Status as PaymentStatus
+from ..payments.ledger import capture
 from ..storage.db import Database
-from ..storage.models import ChannelFields, Order, OrderUpdate
+from ..storage.models import ChannelFields, Order, OrderUpdate, Payment
 from .canonical import CanonicalOrder
 from .incidents import record_incident
 from .machine import IllegalTransition, State
@@ -46,12 +54,10 @@ log = logging.getLogger("oms.updates")
 
 PENDING, DONE = "pending", "done"
 STAGE = "channel update"
-# The warehouse has the order from here on: its address and lines are the warehouse's to change.
-WITH_WAREHOUSE = frozenset({State.DISPATCHED, State.ACCEPTED, State.PICKING, State.PACKED, State.SHIPPED,
-                            State.IN_TRANSIT, State.OUT_FOR_DELIVERY, State.DELIVERED, State.COMPLETED,
-                            State.INTERCEPT_REQUESTED, State.REFUSED, State.CLOSED})
 STOPPED = frozenset({State.CANCELLED, State.CLOSED, State.REFUSED})
-UNPAID = frozenset({State.PENDING_PAYMENT, State.ON_HOLD})
+AUTHORIZED = PaymentStatus.AUTHORIZED.value
+# Waiting for its money: a payment the channel reports is recorded (a binned order keeps it, restorable).
+UNPAID = frozenset({State.PENDING_PAYMENT, State.ON_HOLD, State.BINNED})
 
 
 def queue_update(s: Session, order_id: int, canon: CanonicalOrder, digest: str, payload_id: int | None,
@@ -77,8 +83,11 @@ class Change:
 
 class ChannelUpdates:
     def __init__(self, *, db: Database, clock: Clock, commands: Any) -> None:
-        """``commands``: orders/commands.py's Commands (cancel, pay), each one transaction of its own."""
+        """``commands``: orders/commands.py's Commands (cancel, pay), each one transaction of its own; a new
+        address is asked of the warehouse through its machine's outbox."""
         self.db, self.clock, self.commands = db, clock, commands
+        machine = commands.machine
+        self.addresses = AddressRequests(clock=clock, outbox=machine.outbox, wms_for=machine.wms_for)
 
     def pending(self, limit: int = 500) -> list[int]:
         with self.db.read() as s:
@@ -93,7 +102,7 @@ class ChannelUpdates:
                 done[uid] = self.apply(uid)
             except OmsError as exc:     # the order cannot be read as it is: a person looks at it
                 log.warning("channel update %s could not be applied: %s", uid, exc)
-                done[uid] = self._finish(uid, [], f"not applied: {exc}")
+                done[uid] = self._finish(uid, [], failed=f"not applied: {exc}")
         return done
 
     def apply(self, uid: int) -> str:
@@ -108,11 +117,13 @@ class ChannelUpdates:
             found = _changes(s, order, new)
         changes: list[Change] = []
         for change in found:
+            if change.kind == "ship_to":    # answered with the outcome's record, in its transaction (_finish)
+                changes.append(change)
+                continue
             changes.append(Change(change.kind, change.before, change.after, self._answer(number, status, change, new)))
             with self.db.read() as s:
                 status = State(s.scalar(select(Order.status).where(Order.number == number)) or status.value)
-        outcome = "; ".join(f"{c.kind}: {c.outcome}" for c in changes) or "nothing the OMS keeps changed"
-        return self._finish(uid, changes, outcome, new)
+        return self._finish(uid, changes, new=new)
 
     def _answer(self, number: str, status: State, change: Change, new: CanonicalOrder) -> str:
         actor = f"channel:{new.channel}"
@@ -130,12 +141,13 @@ class ChannelUpdates:
                 assert pay is not None
                 after = self.commands.pay(number, pay.amount, pay.transaction_id, method=pay.method, actor=actor)
                 return f"payment {pay.transaction_id} recorded; order {after}"
-            if change.kind == "ship_to":
-                if status in WITH_WAREHOUSE:
-                    return (f"refused: the order is {status.value}: the warehouse has it, so the new address is "
-                            "for a person to take up with the warehouse")
-                self._readdress(number, new)
-                return "the order (and its parts) go to the new address"
+            if change.kind == "captured":
+                pay = new.payment
+                assert pay is not None
+                with self.db.session() as s:
+                    order_id = s.scalar(select(Order.id).where(Order.number == number))
+                    serial = capture(s, order_id, pay.transaction_id, self.clock.now(), actor=actor)
+                return f"payment {serial} captured" if serial else "recorded: no authorization waits to be captured"
             if change.kind == "lines":
                 return ("refused: the channel changed the lines; the OMS does not reshape an order it has taken "
                         "stock for: a person cancels it or a part of it")
@@ -145,21 +157,15 @@ class ChannelUpdates:
             return f"refused: {exc}"
         return "recorded"
 
-    def _readdress(self, number: str, new: CanonicalOrder) -> None:
-        address = new.ship_to.model_dump()
-        with self.db.session() as s:
-            order = s.scalar(select(Order).where(Order.number == number).with_for_update())
-            assert order is not None
-            ids = [order.id, *(c.id for c in order.children)]
-            s.execute(update(Order).where(Order.id.in_(ids)).values(ship_to=address, updated_at=self.clock.now()),
-                      execution_options={"synchronize_session": False})
-
-    def _finish(self, uid: int, changes: list[Change], outcome: str, new: CanonicalOrder | None = None) -> str:
+    def _finish(self, uid: int, changes: list[Change], *, new: CanonicalOrder | None = None, failed: str = "") -> str:
         now = self.clock.now()
         with self.db.session() as s:
             row = s.get(OrderUpdate, uid, with_for_update=True)
             if row is None or row.status != PENDING:
-                return row.outcome if row is not None else outcome
+                return row.outcome if row is not None else failed
+            changes = [self._readdress(s, row, c, new) if c.kind == "ship_to" and new is not None else c
+                       for c in changes]
+            outcome = failed or "; ".join(f"{c.kind}: {c.outcome}" for c in changes) or "nothing the OMS keeps changed"
             row.status, row.outcome, row.applied_at = DONE, outcome[:4000], now
             row.changes = [c.to_dict() for c in changes]
             s.execute(update(Order).where(Order.id == row.order_id).values(content_hash=row.content_hash),
@@ -167,10 +173,17 @@ class ChannelUpdates:
             if new is not None:
                 _keep_channel_fields(s, row.order_id, new, now)
             for c in changes:
-                if c.outcome.startswith(("refused", "recorded: the channel paid")):
+                # A refused address leaves its incident on the order (or part) refused, when it is answered.
+                if c.kind != "ship_to" and c.outcome.startswith(("refused", "recorded: the channel paid")):
                     record_incident(s, order_id=row.order_id, stage=STAGE, error=f"{c.kind}: {c.outcome}",
                                     action="a person decides what the order does about it", at=now)
         return outcome
+
+    def _readdress(self, s: Session, row: OrderUpdate, change: Change, new: CanonicalOrder) -> Change:
+        """The new address answered for the order and its parts, in the transaction of the update's outcome."""
+        reason = f"the channel {new.channel} sent a new delivery address (update {row.id})"
+        return replace(change, outcome=self.addresses.change(s, row.order_id, change.after, update_id=row.id,
+                                                             reason=reason, stage=STAGE))
 
 
 def _changes(s: Session, order: Order, new: CanonicalOrder) -> list[Change]:
@@ -179,8 +192,15 @@ def _changes(s: Session, order: Order, new: CanonicalOrder) -> list[Change]:
         out.append(Change("cancelled", order.status, "cancelled at the channel"))
     if new.payment is not None and order.paid_amount < order.payable and State(order.status) in UNPAID:
         out.append(Change("paid", order.paid_amount, new.payment.amount))
+    elif new.payment is not None and not new.payment.authorized and s.scalar(select(Payment.serial).where(
+            Payment.order_id == order.id, Payment.provider_ref == new.payment.transaction_id,
+            Payment.status == AUTHORIZED)) is not None:
+        out.append(Change("captured", AUTHORIZED, "captured"))
     address = new.ship_to.model_dump()
-    if address != (order.ship_to or {}):
+    # While its warehouse is asked for a new address, that is where the order is meant to go: the same address
+    # again is no change, its old one is (the request is then superseded).
+    asked = pending_address(s, order.id)
+    if address != (asked if asked is not None else order.ship_to or {}):
         out.append(Change("ship_to", order.ship_to, address))
     stored = Counter((ln.channel_sku, ln.quantity) for ln in order.lines)
     sent = Counter((ln.sku, ln.quantity) for ln in new.lines)

@@ -36,7 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..events.sink import sink_of
@@ -140,6 +140,22 @@ def record_intake_payments(s: Session, order: Any, at: datetime, *, actor: str, 
         # exchange's replacement, a free gift) has nothing to invoice.
         invoice_order(s, order, at)
     return holds
+
+
+def capture(s: Session, order_id: int, provider_ref: str, at: datetime, *, actor: str) -> str | None:
+    """The channel captured the authorization ``provider_ref`` of order ``order_id``: its payment says so. The
+    payment's serial, or None when no such authorization waits (captured already, or never one)."""
+    drain(s, Payment)
+    serial = s.scalar(select(Payment.serial).where(
+        Payment.order_id == order_id, Payment.kind == Kind.PAYMENT.value, Payment.provider_ref == provider_ref,
+        Payment.status == Status.AUTHORIZED.value).with_for_update())
+    if serial is None:
+        return None
+    s.execute(update(Payment).where(Payment.serial == serial).values(status=Status.CAPTURED.value, updated_at=at),
+              execution_options={"synchronize_session": False})
+    append(s, PaymentEvent, payment=serial, at=at, from_status=Status.AUTHORIZED.value,
+           to_status=Status.CAPTURED.value, actor=actor[:100], note="captured at the channel")
+    return serial
 
 
 def open_payments(s: Session, order: Any) -> dict[str, int]:

@@ -49,7 +49,8 @@ class InboxStage:
                 results[row.id] = (InboxStatus.REJECTED.value, f"unreadable callback: {exc}")
             except PluginFault as fault:
                 results[row.id] = (InboxStatus.REJECTED.value, f"the connector could not read it: {fault}")
-        wanted = sorted({e.order_number for evs in events.values() for e in evs if e.kind == "order"})
+        # An address answer changes its order too: locked with the rest, in the same order.
+        wanted = sorted({e.order_number for evs in events.values() for e in evs if e.kind in ("order", "readdress")})
         # The orders (and the parents a finished child flags) are locked before they are read, then
         # the stock they may ship, release or take back: orders first, then stock, each in one order.
         family = s.execute(select(Order.id, Order.parent_id, Order.number)

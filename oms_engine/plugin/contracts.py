@@ -183,6 +183,11 @@ class CallbackEvent:
     - ``"einvoice"``: a tax platform's answer about an invoice or credit note (``status`` ``accepted`` or
       ``refused``; ``data = {"invoice": number, "official_no": ..., "verification": ..., "reason": ...}``;
       invoices/submission.py).
+    - ``"readdress"``: a warehouse's answer to a new delivery address asked of it (topic ``wms.readdress``):
+      ``status`` ``accepted`` or ``refused`` (``duplicate`` and ``unknown`` count as refused), ``data =
+      {"request": id, "reason": ...}`` with the request id the message carried; ``order_number`` the order
+      (fulfilment/address_requests.py). Accepted, the order's ship_to becomes the new address; refused, it
+      stays, with an incident for a person; a second answer to the same request changes nothing.
 
     ``id``: the sender's id of the callback, if it gives one: a second delivery of the same id is
     recorded and changes nothing.

@@ -7,7 +7,9 @@ exactly as the callback API would hand it. Interception requests succeed
 while the parcel is still in the building, and fail for a share of parcels
 already on the loading dock. A share of documents (``late_rate``) waits ``late_hours`` more before
 picking starts, and a share (``shortage_rate``) is reported short when picking starts: the bin is
-empty, so the OMS writes the stock off there and routes the order again. Timings and rates come from
+empty, so the OMS writes the stock off there and routes the order again. A new delivery address
+(``wms.readdress``) is accepted while the document has not been packed, and refused once it has (or when
+the document is cancelled or unknown), ``readdress_minutes`` after it came. Timings and rates come from
 ``plugin_settings.sim_wms`` in config.yaml.
 """
 
@@ -27,7 +29,9 @@ STEPS = ("ACCEPTED", "PICKING", "PACKED", "SHIPPED")
 # through with `oms run` alone, on the wall clock).
 DEFAULTS = {"accept_minutes": 5, "pick_minutes": 120, "pack_minutes": 60, "ship_minutes": 120,
             "intercept_minutes": 15, "dock_refusal_rate": 0.3, "receive_minutes": 240, "time_scale": 1.0,
-            "late_rate": 0.0, "late_hours": 30, "shortage_rate": 0.0}
+            "late_rate": 0.0, "late_hours": 30, "shortage_rate": 0.0, "readdress_minutes": 10}
+# A document in one of these states has not been packed: its label can still carry another address.
+_READDRESSABLE = ("NEW", "ACCEPTED", "PICKING")
 # Goods-in and goods-out documents: what the warehouse reports once it has worked one.
 _REPORTS = {"wms.purchase_order": "receipt", "wms.customer_return": "receipt", "wms.return_to_vendor": "shipped_out"}
 
@@ -73,6 +77,18 @@ class SimWMS:
             ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["intercept_minutes"])
                                                           * float(self.settings["time_scale"])),
                          {"order": document, "step": "INTERCEPT", "member": number}, key=document)
+        elif message.topic == "wms.readdress":
+            document = str(message.payload.get("document") or number)
+            doc = ctx.state_get(self.name, document) or {}
+            request = message.payload.get("request")
+            asked = list(doc.get("readdress") or [])
+            if request in asked:
+                return  # the same request twice: answered once
+            ctx.state_put(self.name, document, {**doc, "readdress": [*asked, request]})
+            ctx.schedule(self.name, ctx.now() + timedelta(minutes=float(self.settings["readdress_minutes"])
+                                                          * float(self.settings["time_scale"])),
+                         {"order": document, "step": "READDRESS", "member": number, "request": request},
+                         key=document)
         elif message.topic in _REPORTS:
             document = str(message.payload.get("document"))
             if ctx.state_get(self.name, document):
@@ -98,6 +114,9 @@ class SimWMS:
             return
         number, step = payload["order"], payload["step"]
         doc = ctx.state_get(self.name, number) or {}
+        if step == "READDRESS":
+            self._readdress(payload, doc, ctx)
+            return
         if doc.get("status") in ("CANCELLED", "INTERCEPTED"):
             return
         if step == "INTERCEPT":
@@ -140,8 +159,36 @@ class SimWMS:
             nxt = STEPS[i + 1]
             ctx.schedule(self.name, ctx.now() + self._delay(nxt, number), {"order": number, "step": nxt}, key=number)
 
+    def _readdress(self, payload: Any, doc: dict[str, Any], ctx: PluginContext) -> None:
+        """Answer a new address: taken while the document is not packed yet, refused after."""
+        status, document = doc.get("status"), payload["order"]
+        if not status or payload.get("member") not in doc.get("orders", [document]):
+            answer, reason = "refused", f"no order {payload.get('member')} in a document {document} here"
+        elif status in _READDRESSABLE:
+            answer, reason = "accepted", ""
+        elif status in ("PACKED", "SHIPPED"):
+            answer, reason = "refused", f"the parcel is {status.lower()} already"
+        else:
+            answer, reason = "refused", f"document {document} is {status.lower()}"
+        ctx.receive_callback(self.name, {"kind": "readdress", "order_number": payload.get("member") or payload["order"],
+                                         "status": answer, "request": payload.get("request"), "reason": reason})
+
     def parse_callback(self, payload: Any) -> Sequence[CallbackEvent]:
-        return parse_status_callback(payload)
+        events = payload.get("events", [payload]) if isinstance(payload, dict) else None
+        if not isinstance(events, list) or not any(isinstance(ev, dict) and ev.get("kind") == "readdress"
+                                                   for ev in events):
+            return parse_status_callback(payload)
+        out: list[CallbackEvent] = []
+        for ev in events:
+            if isinstance(ev, dict) and ev.get("kind") == "readdress":
+                if ev.get("request") is None or not ev.get("status"):
+                    raise ValueError(f"a readdress answer names its request and status: {ev!r}")
+                out.append(CallbackEvent(order_number=str(ev.get("order_number") or ""), status=str(ev["status"]),
+                                         data={"request": ev["request"], "reason": str(ev.get("reason") or "")},
+                                         kind="readdress"))
+            else:
+                out.extend(parse_status_callback(ev))
+        return out
 
 
 @hookimpl(trylast=True)

@@ -45,9 +45,12 @@ PATH = "/documents"
 
 # Topic -> the document's type on the wire.
 TYPES = {"wms.create": "sales_order", "wms.cancel": "cancel", "wms.intercept": "intercept",
-         "wms.purchase_order": "purchase_order", "wms.return_to_vendor": "return_to_vendor",
-         "wms.customer_return": "customer_return", "master.item": "item", "master.supplier": "supplier"}
-CALLBACK_TYPES = ("order_status", "receipt", "shipped_out", "ack")
+         "wms.readdress": "readdress", "wms.purchase_order": "purchase_order",
+         "wms.return_to_vendor": "return_to_vendor", "wms.customer_return": "customer_return", "master.item": "item",
+         "master.supplier": "supplier"}
+# A readdress callback is the warehouse's answer to a readdress document: accepted or refused, naming its request.
+CALLBACK_TYPES = ("order_status", "receipt", "shipped_out", "ack", "readdress")
+MAX_REASON = 1000               # a warehouse's reason longer than this is cut, not refused
 SUCCESS = ("accepted", "duplicate")
 
 
@@ -430,6 +433,17 @@ def events_from(envelope: Mapping[str, Any], *, text_scalars: bool = False) -> l
         number = text_field(data, "order_number", where)
         return [CallbackEvent(order_number=number, status="RECEIVED" if kind == "receipt" else "SHIPPED_OUT",
                               data=out, at=at, kind=kind, id=cid)]
+    if kind == "readdress":
+        request = text_field(data, "request", where, required=True)
+        if not request.isascii() or not request.isdigit():
+            raise ValueError(f"{where}: 'request' must be the address request's id (a whole number), got {request!r}")
+        status = text_field(data, "status", where, required=True)
+        reason = data.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError(f"{where}: 'reason' must be text, got {reason!r}")
+        return [CallbackEvent(order_number=text_field(data, "order_number", where), status=status,
+                              data={"request": int(request), "reason": (reason or "").strip()[:MAX_REASON]},
+                              at=at, kind="readdress", id=cid)]
     # ack
     document = text_field(data, "document", where)
     number = text_field(data, "order_number", where)

@@ -1,4 +1,5 @@
-"""What each marketplace says of an order after sending it reaches the order: cancelled there, cancelled here."""
+"""What each marketplace says of an order after sending it reaches the order: cancelled there, cancelled here; a
+new shipping address there, asked of the warehouse that holds the order."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from sqlalchemy import select
 
 from oms_engine.channels.marketplace import Marketplace
 from oms_engine.engine import OMS
+from oms_engine.masterdata.files import Row
 from oms_engine.orders.explain import explain
+from oms_engine.plugin.testing import drive_until_state
 from oms_engine.storage.models import Order
 from tests.support import build_oms
 
@@ -48,6 +51,28 @@ def test_a_woocommerce_order_cancelled_in_the_shop_is_cancelled_here(oms: OMS) -
     assert first.number and not first.error
     [res] = oms.intake.ingest("woocommerce", json.dumps({**order, "status": "cancelled"}).encode())
     assert res.status == "cancelled" and "cancelled: order cancelled" in (res.message or "")
+
+
+def test_a_woocommerce_order_shipping_elsewhere_after_dispatch_is_asked_of_the_warehouse(oms: OMS) -> None:
+    oms.masterdata.apply("skus", [Row("t", {"channel": "woocommerce", "channel_sku": c, "sku": s})
+                                  for c, s in (("product:93", "TEA-1"), ("Bar3", "MUG-1"))], actor="t", source="t")
+    order = _load("woocommerce", "order.json")
+    [first] = oms.intake.ingest("woocommerce", json.dumps(order).encode())
+    oms.pipeline.run_until_idle()
+    assert _status(oms, "woocommerce", str(order["id"])) == "dispatched"
+    moved = copy.deepcopy(order)
+    moved["shipping"]["address_1"] = "1 Infinite Loop"
+    [res] = oms.intake.ingest("woocommerce", json.dumps(moved).encode())
+    assert "ship_to: asked of WH-SH (address request" in (res.message or ""), res
+    with oms.db.session() as s:
+        [asked] = explain(s, first.number)["address_requests"]
+        assert s.scalar(select(Order.ship_to).where(Order.number == first.number))["line1"] == "969 Market"
+    assert asked["ship_to"]["line1"] == "1 Infinite Loop" and asked["status"] == "pending"
+    # The simulated warehouse has not packed it yet: it takes the new address.
+    drive_until_state(oms, first.number, "picking")
+    with oms.db.session() as s:
+        story = explain(s, first.number)
+    assert story["address_requests"][0]["status"] == "accepted" and story["ship_to"]["line1"] == "1 Infinite Loop"
 
 
 def test_an_amazon_order_canceled_at_amazon_is_cancelled_by_the_next_pull(tmp_path: Path, sqlite_url: str,

@@ -6,8 +6,10 @@ gets the answer the first one got), and keeps every request it received, bytes a
 to compare with what the OMS recorded. It can be told to answer slowly, to fail the next N documents with
 a 5xx, to answer with a malformed body, to refuse (4xx with a reason), or to answer with any bytes (an XML
 bomb). It calls the OMS back over real HTTP (``POST /api/wms/<warehouse>/callbacks``), signed with the
-warehouse's secret, in its format: order statuses, receipts, goods sent out, acks; or anything a test wants
-to send (a bad signature, a stale timestamp, a duplicate callback id, an XML bomb).
+warehouse's secret, in its format: order statuses, receipts, goods sent out, acks, its answer to a new
+delivery address (``readdress``: accepted or refused, as to an interception); or anything a test wants to send
+(a bad signature, a stale timestamp, a duplicate callback id, an XML bomb). A readdress document missing what
+a WMS needs to act on it (the order, its document, the address, the request's id) is refused (422).
 
 It is written apart from the connectors (its own encoder and reader), so a mistake in their format is not
 mirrored here::
@@ -195,6 +197,10 @@ class WmsStandIn(LoopbackServer):
             rec.outcome = "refused"
             return 400, self._answer_body(key, "refused", reason="the Idempotency-Key is not the document's id"), \
                 self.content_type, 0
+        missing = _readdress_missing(rec.data) if rec.type == "readdress" else ""
+        if missing:
+            rec.outcome = "refused"
+            return 422, self._answer_body(key, "refused", reason=missing), self.content_type, 0
         with self._lock:
             stored = self.documents.get(key)
             if stored is None:
@@ -254,6 +260,32 @@ class WmsStandIn(LoopbackServer):
 
     def ack(self, document: str, *, accepted: bool = True, reason: str = "", **kw: Any) -> Sent:
         return self.callback("ack", {"document": document, "accepted": accepted, "reason": reason}, **kw)
+
+    def readdress_asked(self) -> list[Stored]:
+        """The new addresses the OMS asked for, oldest first (each once, however often it was sent)."""
+        return self.docs("readdress")
+
+    def answer_readdress(self, asked: Stored, *, accepted: bool = True, reason: str = "",
+                         status: str | None = None, **kw: Any) -> Sent:
+        """The warehouse's answer to a readdress document it was sent: accepted, or refused with a reason
+        (``status``: another word, e.g. "duplicate")."""
+        data = {"order_number": asked.data["order_number"], "request": asked.data["request"],
+                "status": status or ("accepted" if accepted else "refused"), "reason": reason}
+        return self.callback("readdress", data, **kw)
+
+
+def _readdress_missing(data: Any) -> str:
+    """What a readdress document lacks for a warehouse to act on it ("" : nothing)."""
+    if not isinstance(data, dict):
+        return "a readdress document is an object"
+    for name in ("order_number", "document", "warehouse"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            return f"a readdress document names its {name}"
+    if not isinstance(data.get("ship_to"), dict) or not data["ship_to"].get("line1"):
+        return "a readdress document carries the new address (ship_to, with line1)"
+    if isinstance(data.get("request"), bool) or not isinstance(data.get("request"), int):
+        return "a readdress document carries the request's id (a whole number) to answer with"
+    return ""
 
 
 # Hostile XML: a billion laughs (entities expanding to gigabytes) and an external entity (a file, a URL).

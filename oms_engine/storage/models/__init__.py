@@ -24,7 +24,7 @@ from .catalog import (
     Warehouse,
 )
 from .customers import Customer, CustomerChange
-from .fulfilment import Exchange, StockDocument, StockDocumentLine, TrackingEvent
+from .fulfilment import AddressRequest, Exchange, StockDocument, StockDocumentLine, TrackingEvent
 from .intake import ChannelCursor, ChannelStock, RawPayload, StockPushCursor, WebhookDelivery
 from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
@@ -46,6 +46,7 @@ from .system import Incident, Meta, NumberBlock
 
 __all__ = [
     "ActiveRule",
+    "AddressRequest",
     "AftersalesCase",
     "AftersalesHistory",
     "Base",

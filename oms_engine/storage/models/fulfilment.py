@@ -1,11 +1,14 @@
 """Fulfilment: every message exchanged with a warehouse or carrier, byte for byte; the documents of goods in
-and out (purchase orders, returns to vendors, customer returns); and the carriers' tracking events."""
+and out (purchase orders, returns to vendors, customer returns); the carriers' tracking events; and the new
+delivery addresses asked of the warehouses that hold an order's document."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -109,3 +112,26 @@ class TrackingEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     outcome: Mapped[str] = mapped_column(String(200), default="")   # what the OMS did with it
     __table_args__ = (Index("ix_tracking_order", "order_id", "at"),)
+
+
+class AddressRequest(Base):
+    """A new delivery address asked of the warehouse that holds the order's document
+    (fulfilment/address_requests.py): sent as ``wms.readdress``, answered by a callback of kind ``readdress``.
+    The order keeps its address until the warehouse accepts."""
+
+    __tablename__ = "address_requests"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    # The channel's update that asked for it: one request per order and update, however often it is applied.
+    update_id: Mapped[int | None] = mapped_column(ForeignKey("order_updates.id"), nullable=True)
+    warehouse: Mapped[str] = mapped_column(String(32))
+    document: Mapped[str] = mapped_column(String(64))        # the document it is in (a merged parcel's)
+    address: Mapped[dict[str, Any]] = mapped_column(JSON)    # the new ship_to
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | accepted | refused | superseded
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    answer: Mapped[str] = mapped_column(Text, default="")    # the warehouse's words, or why it was set aside
+    __table_args__ = (
+        Index("ix_address_requests_order", "order_id", "status"),
+        UniqueConstraint("update_id", "order_id", name="uq_address_request_update"),
+    )
