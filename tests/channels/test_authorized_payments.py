@@ -79,6 +79,15 @@ def test_an_authorized_order_goes_to_its_warehouse_and_no_payment_window_cancels
     assert fulfilment["tracking_number"] == "SF7201"
     # Fulfilled whole, Shopify captured it (as the shop is set): it says so when it sends the order again.
     assert shop.orders["7201"].order["financial_status"] == "paid"
+    [again] = shop_oms.intake.ingest("shop-eu", json.dumps({"order": shop.orders["7201"].order}).encode())
+    assert again.number == number
+    shop_oms.pipeline.run_until_idle()
+    assert money(shop_oms, number) == [("payment", "captured", 12800)]
+    with shop_oms.db.session() as s:
+        shown = explain(s, number)
+    [update] = shown["updates"]
+    assert "captured: payment " in update["outcome"] and "captured" in update["outcome"]
+    assert [e["to"] for e in shown["payments"][0]["log"]] == ["authorized", "captured"]
 
 
 def test_cancelled_before_it_ships_the_authorization_is_voided_not_refunded(shop_oms: OMS, shop: Marketplace) -> None:
