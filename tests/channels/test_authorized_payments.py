@@ -5,12 +5,9 @@ says so. Against the marketplace stand-in over real HTTP on loopback."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from oms_engine.channels.marketplace import Marketplace
@@ -19,24 +16,8 @@ from oms_engine.engine import OMS
 from oms_engine.messaging.outbox import Kind
 from oms_engine.orders.explain import explain
 from oms_engine.storage.models import OutboxMessage
-from tests.channels.test_reports import TOKEN, ship, shopify_order
-from tests.support import build_oms
+from tests.channels.test_reports import ship, shopify_order
 from tests.support.web import history_rows, status_of
-
-
-@pytest.fixture
-def shop() -> Iterator[Marketplace]:
-    with Marketplace(kind="shopify", token=TOKEN) as market:
-        yield market
-
-
-@pytest.fixture
-def shop_oms(tmp_path: Path, db_url: str, shop: Marketplace, monkeypatch: pytest.MonkeyPatch) -> Iterator[OMS]:
-    monkeypatch.setenv("SHOP_EU_TOKEN", TOKEN)
-    oms = build_oms(tmp_path, db_url, channel_accounts={"shop-eu": {
-        "adapter": "shopify", "url": shop.url, "token_env": "SHOP_EU_TOKEN"}})
-    yield oms
-    oms.close()
 
 
 def authorized(oid: int, lines: list[tuple[str, int, str]]) -> dict[str, Any]:

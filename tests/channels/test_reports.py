@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ from oms_engine.engine import OMS
 from oms_engine.messaging.outbox import Kind
 from oms_engine.orders.explain import explain
 from oms_engine.storage.models import Order, OutboxMessage, Payment
+from tests.channels.conftest import TOKEN
 from tests.support import build_oms, copy_rules
 from tests.support.web import status_of
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
-TOKEN = "shpat_reports"
 
 
 def shopify_order(oid: int, lines: list[tuple[str, int, str]], *, freight: str = "10.00",
@@ -52,19 +51,6 @@ def shopify_order(oid: int, lines: list[tuple[str, int, str]], *, freight: str =
     return order
 
 
-@pytest.fixture
-def shop() -> Iterator[Marketplace]:
-    with Marketplace(kind="shopify", token=TOKEN) as market:
-        yield market
-
-
-@pytest.fixture
-def shop_oms(tmp_path: Path, db_url: str, shop: Marketplace, monkeypatch: pytest.MonkeyPatch) -> Iterator[OMS]:
-    monkeypatch.setenv("SHOP_EU_TOKEN", TOKEN)
-    oms = build_oms(tmp_path, db_url, channel_accounts={"shop-eu": {
-        "adapter": "shopify", "url": shop.url, "token_env": "SHOP_EU_TOKEN"}})
-    yield oms
-    oms.close()
 
 
 def take_in(oms: OMS, market: Marketplace, order: dict[str, Any], account: str = "shop-eu") -> str:

@@ -20,7 +20,8 @@ from oms_engine.orders.explain import explain
 from oms_engine.orders.machine import IllegalTransition
 from oms_engine.orders.queries import get_order
 from oms_engine.storage.models import OutboxMessage, Payment, Reservation, Stock
-from tests.channels.test_reports import TOKEN, shopify_order
+from tests.channels.conftest import TOKEN
+from tests.channels.test_reports import shopify_order
 from tests.support import build_oms, copy_rules, order_json, payload
 from tests.support.web import (
     dispatched_order,
