@@ -99,7 +99,8 @@ def sqlite_oms(tmp_path: Path, sqlite_url: str) -> Iterator[OMS]:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    """The real ``oms`` command on a seeded SQLite database with a config.yaml of its own."""
+    """The ``oms`` command on a seeded SQLite database with a config.yaml of its own: run in this process, or as
+    the installed console script with ``cli(..., subprocess=True)`` (tests/support/cli.py)."""
     url = f"sqlite:///{tmp_path / 'oms.db'}"
     build_oms(tmp_path, url).close()
     return Cli(tmp_path, url)

@@ -1,8 +1,9 @@
-"""The real ``oms`` console script, run as a subprocess against a private config and database.
+"""The ``oms`` command line against a private config and database.
 
-Each ``oms`` start costs about a second (imports, plugins, rules), so the tests
-combine steps of one story and check database state through Python where the
-command's own output is not what is under test.
+Commands run in this process (tests/support/cli.py); the installed console script, in processes of its own,
+where that is the subject: a new database made by it, what its user sees of an error, several at once
+(``Cli.many``). Each ``oms`` start costs about a second (imports, plugins, rules), so the tests combine steps of
+one story and check database state through Python where the command's own output is not what is under test.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def status_of(c: Cli, number: str) -> str:
 
 def test_init_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
     c = Cli(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}")
-    first = c("init")
+    first = c("init", subprocess=True)      # the installed console script
     assert (tmp_path / "fresh.db").exists()
     second = c("init")
     rev = first.stdout.split("revision")[1].split()[0]
@@ -88,7 +89,7 @@ def test_no_rules_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_database_not_initialised_is_a_clear_error(tmp_path: Path) -> None:
     """`oms order list` before `oms init`: a short error, not a traceback."""
     c = Cli(tmp_path, f"sqlite:///{tmp_path / 'never-initialised.db'}")
-    p = c("order", "list", ok=None)
+    p = c("order", "list", ok=None, subprocess=True)   # all its stderr: what Python itself prints, too
     assert "Traceback" not in p.stderr, p.stderr[-2000:]
     assert p.returncode != 0
     assert 0 < len(p.stderr.strip().splitlines()) <= 3, p.stderr
@@ -153,8 +154,8 @@ def test_ingest_malformed_reports_error_and_exits_1(cli: Cli) -> None:
     mixed = cli.write_orders("bad.json", bad, order_json("MAL-OK"))
     garbage = cli.tmp_path / "garbage.json"
     garbage.write_text("{this is not json", encoding="utf-8")
-    as_json, as_text = cli.many((("ingest", "--channel", "json", mixed, str(garbage), "--json"), False),
-                                (("ingest", "--channel", "json", str(garbage)), False))
+    as_json = cli("ingest", "--channel", "json", mixed, str(garbage), "--json", ok=False)
+    as_text = cli("ingest", "--channel", "json", str(garbage), ok=False)
     assert as_json.returncode == 1
     results = json.loads(as_json.stdout)
     by_id = {r.get("external_id"): r for r in results}
@@ -167,8 +168,8 @@ def test_ingest_malformed_reports_error_and_exits_1(cli: Cli) -> None:
 
 def test_unknown_channel_and_unknown_order_are_clear_errors(cli: Cli) -> None:
     path = cli.write_orders("o.json", order_json("CH-1"))
-    channel, show = cli.many((("ingest", "--channel", "nosuch", path), False),
-                             (("order", "show", "2611020000000000000"), False))
+    channel = cli("ingest", "--channel", "nosuch", path, ok=False)
+    show = cli("order", "show", "2611020000000000000", ok=False)
     assert "nosuch" in channel.stderr
     assert "2611020000000000000" in show.stderr
 
@@ -279,7 +280,7 @@ def _assert_file_line(stderr: str, rules: Path, file: str, lines: tuple[int, ...
 
 def test_rules_check_broken_copies(cli: Cli) -> None:
     copies = {case: _broken_copy(cli.tmp_path, case) for case in BROKEN}
-    outs = cli.many(*((("rules", "check", str(copies[case])), False) for case in BROKEN))
+    outs = [cli("rules", "check", str(copies[case]), ok=False) for case in BROKEN]
     for case, p in zip(BROKEN, outs, strict=True):
         file, _old, new, word = BROKEN[case]
         assert p.returncode == 1, case
@@ -336,8 +337,9 @@ def test_rules_test(cli: Cli) -> None:
         shutil.rmtree(d / "tests", ignore_errors=True)
         (d / "tests").mkdir()
         (d / "tests" / "blocking_cli.yaml").write_text(cases, encoding="utf-8")
-    project, passing, failing = cli.many((("rules", "test"), None), (("rules", "test", str(good)), True),
-                                         (("rules", "test", str(bad)), False))
+    project = cli("rules", "test", ok=None)
+    passing = cli("rules", "test", str(good))
+    failing = cli("rules", "test", str(bad), ok=False)
     assert "2 passed, 0 failed" in passing.stdout
     assert failing.returncode == 1 and "1 passed, 1 failed" in failing.stdout
     assert "a regular customer passes" in failing.stdout and "blocking_cli.yaml:" in failing.stdout
