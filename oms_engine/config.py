@@ -157,6 +157,12 @@ class Config(BaseModel):
     # A secret that keys the order-number permutation; change it per deployment.
     number_secret: str = "oms-engine"
     api_tokens_env: str = "OMS_API_TOKENS"
+    # The environment variable holding the key of the customers' tracking links (orders/tracking_page.py); unset,
+    # a random key is made once and kept in the database.
+    tracking_secret_env: str = "OMS_TRACKING_SECRET"
+    # Where customers reach `oms serve` (https://shop.example/oms), for the tracking links the OMS hands out;
+    # "" gives links relative to the server.
+    public_url: str = ""
     timeouts: Timeouts = Timeouts()
     # Limits per step of fulfilment: an order that overstays one is alerted once (orders/late_steps.py).
     late_steps: list[LateStepLimit] = []

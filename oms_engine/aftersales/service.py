@@ -274,6 +274,12 @@ class Aftersales:
     def list(self, *, status: str | None = None, kind: str | None = None, order: str | None = None,
              limit: int = 100) -> list[dict[str, Any]]:
         """Cases, newest first, without their history: by state, kind or order."""
+        return self.page(status=status, kind=kind, order=order, limit=limit)[0]
+
+    def page(self, *, status: str | None = None, kind: str | None = None, order: str | None = None,
+             limit: int = 100, before_id: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of :meth:`list` (cases older than ``before_id``), and the ``before_id`` of the next page (None:
+        this is the last)."""
         stmt = select(AftersalesCase, Order.number).join(Order, Order.id == AftersalesCase.order_id)
         if status:
             stmt = stmt.where(AftersalesCase.status == status)
@@ -281,12 +287,17 @@ class Aftersales:
             stmt = stmt.where(AftersalesCase.kind == kind)
         if order:
             stmt = stmt.where(Order.number == order)
+        if before_id is not None:
+            stmt = stmt.where(AftersalesCase.id < before_id)
         with self.db.read() as s:
-            return [{"number": c.number, "order": number, "kind": c.kind, "status": c.status, "amount": c.amount,
-                     "amount_text": format_minor(c.amount, c.currency), "replacement": c.replacement,
-                     "return_document": c.return_document, "opened_at": iso(c.created_at),
-                     "updated_at": iso(c.updated_at)}
-                    for c, number in s.execute(stmt.order_by(AftersalesCase.id.desc()).limit(limit))]
+            # One more than asked: a page is full only when there is more, so no empty last page is sent.
+            rows = s.execute(stmt.order_by(AftersalesCase.id.desc()).limit(limit + 1)).all()
+            cases = [{"number": c.number, "order": number, "kind": c.kind, "status": c.status, "amount": c.amount,
+                      "amount_text": format_minor(c.amount, c.currency), "replacement": c.replacement,
+                      "return_document": c.return_document, "opened_at": iso(c.created_at),
+                      "updated_at": iso(c.updated_at)}
+                     for c, number in rows[:limit]]
+        return cases, rows[limit - 1][0].id if len(rows) > limit else None
 
     # -- effects of the edges (cases.py) ---------------------------------------------------------------
     def send_return_document(self, s: Session, case: AftersalesCase, t: Transition[Any, Any]) -> None:

@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     settlement,
     stock,
     templates,
+    tokens,
     wallets,
     work,
 )

@@ -3,12 +3,12 @@ exchange)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.text import Text
 
+from .render import Col, Listing, emit, num, print_json, prose, when, wide_option
 from .root import Ctx, console, errors_to_exit, fail, main
 
 
@@ -19,19 +19,23 @@ def aftersales() -> None:
 
 def _print(case: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(case, indent=2, ensure_ascii=False))
+        print_json(case)
         return
-    console.print(f"[bold]{case['number']}[/bold]  {case['kind']}  {case['status']}  worth {case['amount_text']}"
-                  + (f"  ({case['decision']})" if case["decision"] else ""), highlight=False)
-    console.print("lines: " + ", ".join(f"#{ln['line_no']} x{ln['quantity']}" for ln in case["lines"])
-                  + (f"; goods back on {case['return_document']}" if case["return_document"] else "")
-                  + (f"; replacement {case['replacement']}" if case.get("replacement") else "")
-                  + ("; refunds " + ", ".join(f"{r['serial']} {r['status']}" for r in case["refunds"])
-                     if case["refunds"] else ""), highlight=False)
-    t = Table("at", "event", "from", "to", "actor", "cause", title="history")
+    head = Text()
+    head.append(case["number"], style="bold")
+    head.append(f"  {case['kind']}  {case['status']}  worth {case['amount_text']}"
+                + (f"  ({case['decision']})" if case["decision"] else ""))
+    emit(head, console.width)
+    emit(Text("lines: " + ", ".join(f"#{ln['line_no']} x{ln['quantity']}" for ln in case["lines"])
+              + (f"; goods back on {case['return_document']}" if case["return_document"] else "")
+              + (f"; replacement {case['replacement']}" if case.get("replacement") else "")
+              + ("; refunds " + ", ".join(f"{r['serial']} {r['status']}" for r in case["refunds"])
+                 if case["refunds"] else "")), console.width)
+    t = Listing("at", "event", Col("from", drop=3), Col("to", drop=1), Col("actor", drop=2),
+                prose("cause", least=14), title="history")
     for h in case["history"]:
-        t.add_row(h["at"], h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])
-    console.print(t)
+        t.add_row(when(h["at"]), h["event"], h["from"] or "", h["to"], h["actor"], h["cause"])
+    t.print()
 
 
 def _lines(texts: tuple[str, ...]) -> dict[int, int]:
@@ -127,25 +131,33 @@ for _event in _HELP:
 @click.option("--kind", type=click.Choice(["refund_only", "return_refund", "exchange"]), default=None)
 @click.option("--order", default=None, help="the cases of this order")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the cases as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
 def aftersales_list(c: Ctx, status: str | None, kind: str | None, order: str | None, limit: int,
-                    as_json: bool) -> None:
-    """Cases, newest first: by state (under_review is the queue of cases waiting for a person), kind or order."""
+                    as_json: bool, wide: bool) -> None:
+    """Cases, newest first: by state (under_review is the queue of cases waiting for a person), kind or order.
+
+    \b
+    Examples:
+      oms aftersales list --status under_review
+      oms aftersales list --order 2611020712345678903 --json
+    """
     oms = c.oms()
     try:
         cases = oms.aftersales.list(status=status, kind=kind, order=order, limit=limit)
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(cases, indent=2, ensure_ascii=False))
+        print_json(cases)
         return
-    t = Table("case", "order", "kind", "status", "worth", "replacement", "opened")
+    t = Listing("case", "order", Col("kind", drop=2), "status", num("worth", drop=3), Col("replacement", drop=1),
+                Col("opened", drop=4))
     for case in cases:
         t.add_row(case["number"], case["order"], case["kind"], case["status"], case["amount_text"],
-                  case["replacement"] or "", case["opened_at"])
-    console.print(t)
+                  case["replacement"] or "", when(case["opened_at"]))
+    t.print(wide=wide)
 
 
 @aftersales.command("show")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
+from .render import Listing, prose
 from .root import Ctx, console, errors_to_exit, main
 
 TEMPLATE_ORDERS = 500   # orders the pipeline writes to be copied when --stored asks for history
@@ -63,11 +63,11 @@ def bench(ctx: click.Context, orders: int, workers: int, db_url: str | None, sku
     if as_json:
         click.echo(json.dumps(figures))
         return
-    t = Table("figure", "value", title=f"oms bench: {orders:,} orders, {figures['backend']}, "
-                                       f"{workers or 1} worker{'s' if workers > 1 else ''}")
+    t = Listing("figure", prose("value"), title=f"oms bench: {orders:,} orders, {figures['backend']}, "
+                                                f"{workers or 1} worker{'s' if workers > 1 else ''}")
     for key, value in figures.items():
-        t.add_row(key, str(value))
-    console.print(t)
+        t.add_row(key, value)
+    t.print()
 
 
 def run_bench(c: Ctx, *, orders: int, workers: int, db_url: str | None, skus: int, customers: int,

@@ -6,10 +6,10 @@ import json
 import sys
 
 import click
-from rich.table import Table
 
 from .bench import bench
-from .root import Ctx, console, errors_to_exit
+from .render import Listing, prose
+from .root import Ctx, errors_to_exit
 
 
 @bench.command("http")
@@ -52,12 +52,13 @@ def bench_http(c: Ctx, rate: float, duration: float, workers: int, db_url: str |
     if as_json:
         click.echo(json.dumps(figures))
     else:
-        t = Table("figure", "value", title=f"oms bench http: {rate:g}/s for {duration:g} s, {figures['backend']}, "
-                                           f"{servers} server{'' if servers == 1 else 's'}, "
-                                           f"{workers} worker{'' if workers == 1 else 's'}")
+        t = Listing("figure", prose("value"),
+                    title=f"oms bench http: {rate:g}/s for {duration:g} s, {figures['backend']}, "
+                          f"{servers} server{'' if servers == 1 else 's'}, "
+                          f"{workers} worker{'' if workers == 1 else 's'}")
         for key, value in figures.items():
-            t.add_row(key, str(value))
-        console.print(t)
+            t.add_row(key, value)
+        t.print()
     if result.failed:
         click.echo(f"failed: {figures['requests'] - figures['ok']} deliveries not answered 2xx with their order "
                    f"({figures['stored_unanswered']} of them stored all the same), {figures['lost']} accepted but "

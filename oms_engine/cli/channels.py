@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
 
 from ..errors import CommandError
+from .render import Col, Listing, num, print_json, prose, when, wide_option
 from .root import Ctx, console, errors_to_exit, main
 
 
@@ -17,11 +17,18 @@ def channels_group() -> None:
 
 
 @channels_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the accounts as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def channels_list(c: Ctx, as_json: bool) -> None:
-    """Every channel account (configured, and each adapter's own), its adapter and its last pull."""
+def channels_list(c: Ctx, as_json: bool, wide: bool) -> None:
+    """Every channel account (configured, and each adapter's own), its adapter and its last pull.
+
+    \b
+    Examples:
+      oms channels list
+      oms channels list --json | jq -r '.[] | select(.last_error != "") | .account'
+    """
     oms = c.oms()
     try:
         rows = []
@@ -37,17 +44,16 @@ def channels_list(c: Ctx, as_json: bool) -> None:
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
-    t = Table(title="channel accounts")
-    t.add_column("account", no_wrap=True)
-    for name in ("adapter", "pulled", "every", "last pull", "orders", "last error"):
-        t.add_column(name)
+    t = Listing("account", Col("adapter", drop=3), Col("pulled", drop=4), Col("every", drop=5),
+                Col("last pull", drop=2), num("orders", drop=1), prose("last error", least=12),
+                title="channel accounts")
     for r in rows:
         t.add_row(r["account"], r["adapter"], "yes" if r["pulls"] else "-",
-                  f"{r['every_seconds']:g} s" if r["every_seconds"] else "-", r["pulled_at"] or "-",
-                  str(r["orders"]), r["last_error"] or "")
-    console.print(t)
+                  f"{r['every_seconds']:g} s" if r["every_seconds"] else "-", when(r["pulled_at"]) or "-",
+                  r["orders"], r["last_error"] or "")
+    t.print(wide=wide)
 
 
 @channels_group.command("pull")
@@ -104,9 +110,7 @@ def channels_stock(c: Ctx, name: str, full: bool, as_json: bool) -> None:
     console.print(f"{name}: {report.skus} SKU(s) looked at, {report.changed} changed, {report.reports} new "
                   "report(s) queued", highlight=False)
     if report.levels:
-        t = Table(title=f"queued for {name}")
-        t.add_column("channel SKU", no_wrap=True)
-        t.add_column("may sell", justify="right")
+        t = Listing("channel SKU", num("may sell"), title=f"queued for {name}")
         for sku, quantity in sorted(report.levels.items()):
-            t.add_row(sku, str(quantity))
-        console.print(t)
+            t.add_row(sku, quantity)
+        t.print()

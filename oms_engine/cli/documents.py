@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
+from typing import Any
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from ..fulfilment.stock_documents import DocKind, parse_line
+from .render import Col, Listing, emit, num, print_json, prose, when, wide_option
 from .root import Ctx, console, errors_to_exit, main
 
 
@@ -17,18 +18,20 @@ def documents() -> None:
     """Goods-in and goods-out documents: the warehouse reports what it received or sent, and that moves the stock."""
 
 
-def _print(doc: dict[str, object], as_json: bool) -> None:
+def _print(doc: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        print_json(doc)
         return
-    console.print(f"[bold]{doc['number']}[/bold] {doc['kind']} at {doc['warehouse']}: {doc['status']}"
-                  + (f", supplier {doc['supplier']}" if doc.get("supplier") else "")
-                  + (f", order {doc['order_number']}" if doc.get("order_number") else ""), highlight=False)
-    t = Table("#", "sku", "quantity", "done", "unit cost (minor units)")
-    for ln in doc["lines"]:  # type: ignore[attr-defined]
-        t.add_row(str(ln["line_no"]), ln["sku"], str(ln["quantity"]), str(ln["done"]),
-                  "" if ln["unit_cost"] is None else str(ln["unit_cost"]))
-    console.print(t)
+    head = Text()
+    head.append(str(doc["number"]), style="bold")
+    head.append(f" {doc['kind']} at {doc['warehouse']}: {doc['status']}"
+                + (f", supplier {doc['supplier']}" if doc.get("supplier") else "")
+                + (f", order {doc['order_number']}" if doc.get("order_number") else ""))
+    emit(head, console.width)
+    t = Listing(num("#"), "sku", num("quantity"), num("done"), num("unit cost (minor units)", drop=1))
+    for ln in doc["lines"]:
+        t.add_row(ln["line_no"], ln["sku"], ln["quantity"], ln["done"], ln["unit_cost"])
+    t.print()
 
 
 _LINES = click.option("--line", "lines", multiple=True, required=True,
@@ -104,25 +107,33 @@ def documents_rma(c: Ctx, order_number: str, warehouse: str, lines: tuple[str, .
 @click.option("--status", default=None)
 @click.option("--warehouse", default=None)
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the documents as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
 def documents_list(c: Ctx, kind: str | None, status: str | None, warehouse: str | None, limit: int,
-                   as_json: bool) -> None:
-    """Documents, newest first."""
+                   as_json: bool, wide: bool) -> None:
+    """Documents, newest first.
+
+    \b
+    Examples:
+      oms documents list --kind purchase_order --status sent
+      oms documents list --warehouse WH-SH --json
+    """
     oms = c.oms(require_rules=False)
     try:
         rows = oms.documents.list(kind=kind, status=status, warehouse=warehouse, limit=limit)
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
-    t = Table("number", "kind", "warehouse", "status", "supplier / order", "lines", "updated")
+    t = Listing("number", Col("kind", drop=2), Col("warehouse", drop=3), "status", Col("supplier / order", drop=1),
+                prose("lines", least=12), Col("updated", drop=4))
     for r in rows:
         t.add_row(r["number"], r["kind"], r["warehouse"], r["status"], r["supplier"] or r["order_number"] or "",
-                  ", ".join(f"{ln['sku']} {ln['done']}/{ln['quantity']}" for ln in r["lines"]), r["updated_at"])
-    console.print(t)
+                  ", ".join(f"{ln['sku']} {ln['done']}/{ln['quantity']}" for ln in r["lines"]), when(r["updated_at"]))
+    t.print(wide=wide)
 
 
 @documents.command("show")

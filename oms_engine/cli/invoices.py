@@ -7,7 +7,7 @@ import json
 
 import click
 
-from .root import Ctx, console, errors_to_exit, main
+from .root import Ctx, errors_to_exit, main
 
 
 @main.group()
@@ -51,9 +51,9 @@ def invoices_submit(c: Ctx, numbers: tuple[str, ...], everything: bool) -> None:
     try:
         if everything:
             n = oms.invoices.submit_unsubmitted()
-            console.print(f"{n} invoices and credit notes queued for the tax platform", highlight=False)
+            click.echo(f"{n} invoices and credit notes queued for the tax platform")
             return
         for number, state in oms.invoices.submit(list(numbers)).items():
-            console.print(f"{number}: {state}", highlight=False)
+            click.echo(f"{number}: {state}")
     finally:
         oms.close()

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from ..masterdata.entities import ENTITIES, Entity
 from ..masterdata.files import Row, _nest
 from ..masterdata.service import ImportRefused, Report, key_parts
+from .render import Col, Listing, emit, num, print_json, progress, prose, when, wide_option
 from .root import Ctx, console, errors_to_exit, main
 
 
@@ -30,6 +31,22 @@ def print_report(report: Report, as_json: bool) -> None:
         click.echo(report.summary())
         for e in report.errors:
             click.echo(f"  {e}", err=True)
+
+
+def print_import(report: Report, as_json: bool) -> None:
+    """What an import did, as a summary table (its bad rows on stderr, each with its file, row and field)."""
+    if as_json:
+        print_json(report.to_dict())
+        return
+    t = Listing("outcome", num("rows"), title=f"{report.entity}s from {report.source}")
+    for outcome, n in (("created", len(report.created)), ("updated", len(report.updated)),
+                       ("deactivated", len(report.deactivated)), ("unchanged", report.unchanged)):
+        t.add_row(outcome, n)
+    if report.errors:
+        t.add_row("bad, skipped" if report.applied else "bad (nothing imported)", len(report.errors))
+    t.print()
+    for e in report.errors:
+        click.echo(f"  {e}", err=True)
 
 
 def _refused(exc: ImportRefused, as_json: bool) -> None:
@@ -51,9 +68,36 @@ def _key(key: str | tuple[str, ...]) -> tuple[str, ...]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        return ", ".join(str(v) for v in value)     # capabilities, regions: words, not JSON
+    if isinstance(value, dict) and all(not isinstance(v, dict | list) for v in value.values()):
+        return ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}"
+                         for k, v in value.items())     # attributes: key: value, as a person writes them
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _columns(ent: Entity, rows: list[dict[str, Any]]) -> list[Col]:
+    """A listing's columns: the keys always, whole; a name wraps; the other fields go when the terminal is
+    narrow, the later ones first and those holding records (attributes, capabilities...) before any."""
+    cols: list[Col] = []
+    others = [c for c in ent.columns if c not in ent.keys]
+    for col in ent.columns:
+        if col in ent.keys:
+            cols.append(Col(col))
+        elif col == "name":
+            cols.append(prose(col, least=12))
+        elif any(isinstance(r.get(col), dict | list) for r in rows):
+            cols.append(prose(col, drop=len(others) + 1 + others.index(col), least=12))
+        else:
+            cols.append(Col(col, drop=1 + others.index(col)))
+    return cols
+
+
+def _example_prefix(ent: Entity) -> str:
+    return {"products": "TEA", "warehouses": "WH-", "carriers": "SF", "services": "SF", "suppliers": "SUP-",
+            "skus": "json", "freight-templates": "STD"}.get(ent.plural, "A")
 
 
 def _entity_group(ent: Entity) -> click.Group:
@@ -73,24 +117,29 @@ def _entity_group(ent: Entity) -> click.Group:
     def import_(c: Ctx, path: Path, skip_bad: bool, actor: str, as_json: bool) -> None:
         oms = c.oms(require_rules=False)
         try:
-            report = oms.masterdata.import_file(ent.plural, path, actor=actor, skip_bad=skip_bad)
+            with progress(f"importing {ent.plural} from {path.name}"):
+                report = oms.masterdata.import_file(ent.plural, path, actor=actor, skip_bad=skip_bad)
         except ImportRefused as exc:
             _refused(exc, as_json)
         finally:
             oms.close()
-        print_report(report, as_json)
+        print_import(report, as_json)
 
-    import_.help = f"Create or update {ent.plural} from a CSV or JSON file; importing it again changes nothing."
+    import_.help = (f"Create or update {ent.plural} from a CSV or JSON file; importing it again changes nothing."
+                    f"\n\n\b\nExamples:\n  oms {ent.plural} import {ent.plural}.csv\n"
+                    f"  oms {ent.plural} import {ent.plural}.json --skip-bad --json")
 
     @group.command("list")
     @click.option("--status", type=click.Choice(["active", "inactive", "all"]), default="active", show_default=True)
     @click.option("--prefix", default=None, help=f"{ent.keys[0]} starts with this")
     @click.option("--after", default=None, help=f"the last {'/'.join(k.upper() for k in ent.keys)} of the page before")
     @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
-    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True, help="the records as a JSON list")
+    @wide_option
     @click.pass_obj
     @errors_to_exit
-    def list_(c: Ctx, status: str, prefix: str | None, after: str | None, limit: int, as_json: bool) -> None:
+    def list_(c: Ctx, status: str, prefix: str | None, after: str | None, limit: int, as_json: bool,
+              wide: bool) -> None:
         active = {"active": True, "inactive": False, "all": None}[status]
         oms = c.oms(require_rules=False)
         try:
@@ -99,37 +148,44 @@ def _entity_group(ent: Entity) -> click.Group:
         finally:
             oms.close()
         if as_json:
-            click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+            print_json(rows)
             return
-        t = Table(*ent.columns, title=f"{ent.plural} ({len(rows)})")
+        t = Listing(*_columns(ent, rows), title=f"{ent.plural} ({len(rows)})")
         for r in rows:
             t.add_row(*(_cell(r[col]) for col in ent.columns))
-        console.print(t)
+        t.print(wide=wide)
 
-    list_.help = f"List {ent.plural}, in key order."
+    list_.help = (f"List {ent.plural}, in key order.\n\n\b\nExamples:\n  oms {ent.plural} list\n"
+                  f"  oms {ent.plural} list --status all --prefix {_example_prefix(ent)} --wide\n"
+                  f"  oms {ent.plural} list --json")
 
     @group.command("show")
     @click.argument("key", nargs=len(ent.keys))
     @click.option("--json", "as_json", is_flag=True)
+    @wide_option
     @click.pass_obj
     @errors_to_exit
-    def show(c: Ctx, key: tuple[str, ...], as_json: bool) -> None:
+    def show(c: Ctx, key: tuple[str, ...], as_json: bool, wide: bool) -> None:
         oms = c.oms(require_rules=False)
         try:
             record = oms.masterdata.get(ent.plural, _key(key))
         finally:
             oms.close()
         if as_json:
-            click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+            print_json(record)
             return
         history = record.pop("history")
         for name, value in record.items():
-            console.print(f"[bold]{name}[/bold]: {_cell(value)}", highlight=False)
-        t = Table("at", "action", "version", "actor", "source", "changes", title="history")
+            line = Text()
+            line.append(name, style="bold")
+            line.append(f": {when(value) if name.endswith('_at') else _cell(value)}")
+            emit(line, console.width)
+        t = Listing("at", "action", num("version", drop=3), Col("actor", drop=1), prose("source", drop=2, least=10),
+                    prose("changes"), title="history")
         for h in history:
-            t.add_row(h["at"], h["action"], str(h["version"]), h["actor"], h["source"],
+            t.add_row(when(h["at"]), h["action"], h["version"], h["actor"], h["source"],
                       "; ".join(f"{k}: {_cell(v[0])} -> {_cell(v[1])}" for k, v in h["changes"].items()))
-        console.print(t)
+        t.print(wide=wide)
 
     show.help = f"One {ent.name} ({keys}) and its history."
 
@@ -246,20 +302,28 @@ def blacklist_remove(c: Ctx, customer: str, reason: str, actor: str) -> None:
 
 
 @blacklist.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the customers as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def blacklist_list(c: Ctx, as_json: bool) -> None:
-    """The blacklisted customers, with why, who and when."""
+def blacklist_list(c: Ctx, as_json: bool, wide: bool) -> None:
+    """The blacklisted customers, with why, who and when.
+
+    \b
+    Examples:
+      oms blacklist list
+      oms blacklist list --json | jq -r '.[].ref'
+    """
     oms = c.oms(require_rules=False)
     try:
         rows = oms.blacklist.list()
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
-    t = Table("customer", "name", "reason", "since", "by", title=f"blacklist ({len(rows)})")
+    t = Listing("customer", prose("name", drop=2, least=10), prose("reason"), Col("since", drop=1),
+                Col("by", drop=3), title=f"blacklist ({len(rows)})")
     for r in rows:
-        t.add_row(r["ref"], r["name"], r["reason"], r["since"] or "", r["actor"] or "")
-    console.print(t)
+        t.add_row(r["ref"], r["name"], r["reason"], when(r["since"]), r["actor"])
+    t.print(wide=wide)

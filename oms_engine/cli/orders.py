@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import click
-from rich.table import Table
 
 from ..money import format_minor
-from .render import print_order
-from .root import Ctx, console, errors_to_exit, fail, main
+from .holds import reason_cell
+from .render import Col, Listing, num, print_json, print_order, prose, when, wide_option
+from .root import Ctx, errors_to_exit, fail, main
 
 
 @main.group()
@@ -19,11 +19,18 @@ def order() -> None:
 
 @order.command("show")
 @click.argument("number")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the whole story as JSON (with the messages' bodies)")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def order_show(c: Ctx, number: str, as_json: bool) -> None:
-    """An order's timeline and every decision, with the rules that fired."""
+def order_show(c: Ctx, number: str, as_json: bool, wide: bool) -> None:
+    """An order's timeline and every decision, with the rules that fired; a held order says what to do next.
+
+    \b
+    Examples:
+      oms order show 2611020712345678903
+      oms order show 2611020712345678903 --json | jq .decisions
+    """
     from ..orders.explain import explain
     oms = c.oms()
     try:
@@ -32,23 +39,46 @@ def order_show(c: Ctx, number: str, as_json: bool) -> None:
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
-    print_order(data)
+    print_order(data, wide=wide)
+
+
+def _orders_table(rows: list[dict[str, Any]], *, title: str | None = None, since: bool = False) -> Listing:
+    # The number is what a person copies and the reason what they read: never left out. The rest goes, least
+    # needed first, when the terminal is narrow.
+    t = Listing("number", "status", *([Col("held since", drop=1)] if since else []), Col("channel", drop=4),
+                Col("external id", drop=3), Col("customer", drop=2), num("payable"), Col("warehouse", drop=5),
+                Col("placed", drop=6), prose("reason", least=20), title=title)
+    for r in rows:
+        status = str(r["status"])
+        t.add_row(r["number"], status, *([when(r["held_since"])] if since else []), r["channel"],
+                  r["external_id"] or "", r["customer"] or "", format_minor(r["payable"], r["currency"]),
+                  r["warehouse"] or "", when(r["placed_at"]), reason_cell(status, r["hold_reason"]))
+    return t
 
 
 @order.command("list")
-@click.option("--status", default=None)
+@click.option("--status", default=None, help="a state, e.g. on_hold, dispatched, cancelled")
 @click.option("--customer", default=None, help="customer reference")
 @click.option("--channel", default=None)
 @click.option("--q", default=None, help="order number or external id prefix")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the rows as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
 def order_list(c: Ctx, status: str | None, customer: str | None, channel: str | None, q: str | None, limit: int,
-               as_json: bool) -> None:
-    """List orders, newest first."""
+               as_json: bool, wide: bool) -> None:
+    """List orders, newest first.
+
+    \b
+    Examples:
+      oms order list --status on_hold
+      oms order list --customer C-1042 --channel shopify
+      oms order list --q 2611 --wide          # every column, however wide
+      oms order list --json | jq -r '.[].number'
+    """
     from ..orders.machine import State
     from ..orders.queries import OrderSearch, search_orders
     if status is not None and status not in {s.value for s in State}:
@@ -61,13 +91,38 @@ def order_list(c: Ctx, status: str | None, customer: str | None, channel: str | 
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
-    t = Table("number", "status", "channel", "external id", "customer", "payable", "warehouse", "hold reason")
-    for r in rows:
-        t.add_row(r["number"], r["status"], r["channel"], r["external_id"] or "", r["customer"] or "",
-                  format_minor(r["payable"], r["currency"]), r["warehouse"] or "", r["hold_reason"] or "")
-    console.print(t)
+    _orders_table(rows).print(wide=wide)
+
+
+@order.command("holds")
+@click.option("--reason", default=None, help="words of the hold reason, e.g. unmapped")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="the rows as a JSON list")
+@wide_option
+@click.pass_obj
+@errors_to_exit
+def order_holds(c: Ctx, reason: str | None, limit: int, as_json: bool, wide: bool) -> None:
+    """The review queue: orders on hold, longest waiting first, with why (oms order show NUMBER says what to do).
+
+    \b
+    Examples:
+      oms order holds
+      oms order holds --reason "insufficient stock"
+      oms order holds --json | jq -r '.[] | [.number, .hold_reason] | @tsv'
+    """
+    from ..orders.queries import hold_queue
+    oms = c.oms()
+    try:
+        with oms.db.read() as s:
+            rows, total, _ = hold_queue(s, limit, reason=reason)
+    finally:
+        oms.close()
+    if as_json:
+        print_json(rows)
+        return
+    _orders_table(rows, title=f"on hold ({total})", since=True).print(wide=wide)
 
 
 def _order_action(name: str, help_text: str) -> None:
@@ -85,7 +140,7 @@ def _order_action(name: str, help_text: str) -> None:
                                                       else {"note": note}))
         finally:
             oms.close()
-        console.print(f"{number}: {status}")
+        click.echo(f"{number}: {status}")
 
 
 @order.command("move")
@@ -102,7 +157,7 @@ def order_move(c: Ctx, number: str, warehouse: str, actor: str, note: str) -> No
         outcome = oms.commands.move(number, warehouse, actor=actor, reason=note)
     finally:
         oms.close()
-    console.print(outcome, highlight=False)
+    click.echo(outcome)
 
 
 _order_action("release", "Release an order on hold.")
@@ -136,6 +191,29 @@ def order_pay(c: Ctx, number: str, amount: str, txn: str, method: str) -> None:
         status = oms.commands.pay(number, minor, txn, method=method, actor="cli")
     finally:
         oms.close()
-    console.print(f"{number}: {status}")
+    click.echo(f"{number}: {status}")
 
 
+
+
+@order.command("tracking-link")
+@click.argument("number")
+@click.pass_obj
+@errors_to_exit
+def order_tracking_link(c: Ctx, number: str) -> None:
+    """The signed link to an order's tracking page, to send to its customer (docs/operations.md).
+
+    \b
+    Examples:
+      oms order tracking-link 2611020712345678903
+    """
+    from ..orders.queries import get_order
+    from ..orders.tracking_page import TrackingSecret, link
+    oms = c.oms()
+    try:
+        with oms.db.read() as s:
+            get_order(s, number)
+        url = link(TrackingSecret(oms.db, oms.config.tracking_secret_env), number, oms.config.public_url)
+    finally:
+        oms.close()
+    click.echo(url)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-from rich.table import Table
 
-from .root import Ctx, console, errors_to_exit, main
+from .render import Col, Listing, num, print_json, prose, wide_option
+from .root import Ctx, errors_to_exit, main
 
 
 @main.group()
@@ -18,23 +16,32 @@ def outbox() -> None:
 @outbox.command("dead")
 @click.option("--target", default=None, help="a connector or medium")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the messages as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def outbox_dead(c: Ctx, target: str | None, limit: int, as_json: bool) -> None:
-    """Messages given up after every retry, newest first, with their last error."""
+def outbox_dead(c: Ctx, target: str | None, limit: int, as_json: bool, wide: bool) -> None:
+    """Messages given up after every retry, newest first, with their last error.
+
+    \b
+    Examples:
+      oms outbox dead
+      oms outbox dead --target wms_json --json
+      oms outbox retry 42          # send one of them again
+    """
     oms = c.oms(require_rules=False)
     try:
         rows = oms.dead_letters.list(target=target, limit=limit)
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
-    t = Table("id", "order", "to", "topic", "tries", "last error", title=f"dead letters ({len(rows)})")
+    t = Listing(num("id"), "order", Col("to", drop=2), Col("topic", drop=1), num("tries", drop=3),
+                prose("last error"), title=f"dead letters ({len(rows)})")
     for r in rows:
-        t.add_row(str(r["id"]), r["order_number"], r["target"], r["topic"], str(r["attempts"]), r["last_error"])
-    console.print(t)
+        t.add_row(r["id"], r["order_number"], r["target"], r["topic"], r["attempts"], r["last_error"])
+    t.print(wide=wide)
 
 
 @outbox.command("retry")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .root import Ctx, console, errors_to_exit, main
+from .root import Ctx, errors_to_exit, main
 
 
 @main.group()
@@ -24,4 +24,4 @@ def payments_retry(c: Ctx, serial: str, actor: str) -> None:
         status = oms.commands.retry_refund(serial, actor=actor)
     finally:
         oms.close()
-    console.print(f"{serial}: {status}", highlight=False)
+    click.echo(f"{serial}: {status}")

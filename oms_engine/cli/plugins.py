@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-from rich.table import Table
 
-from .root import Ctx, console, errors_to_exit, main
+from .render import Col, Listing, print_json, wide_option
+from .root import Ctx, errors_to_exit, main
 
 
 @main.group()
@@ -16,20 +14,30 @@ def plugins() -> None:
 
 
 @plugins.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the plugins as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def plugins_list(c: Ctx, as_json: bool) -> None:
-    """Each plugin loaded with this configuration: its name, origin, file and hooks."""
+def plugins_list(c: Ctx, as_json: bool, wide: bool) -> None:
+    """Each plugin loaded with this configuration: the name it is registered under (the name OMS_LOAD_PLUGINS
+    and OMS_BLOCK_PLUGINS take), its origin, file and hooks.
+
+    \b
+    Examples:
+      oms plugins list
+      oms plugins list --wide          # with where each came from and its file
+      OMS_BLOCK_PLUGINS=oms_plugins.channels.amazon oms plugins list --json
+    """
     from ..plugin.manager import load_plugins
     cfg = c.config
     info = load_plugins(cfg.plugins, base_dir=cfg.path(".")).info
     rows = [{"name": p.name, "origin": p.origin, "location": p.location, "hooks": list(p.hooks)}
             for p in info.values()]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
-    t = Table("plugin", "from", "hooks", "file")
+    # The name is what a person types into OMS_LOAD_PLUGINS: never left out, never cut.
+    t = Listing("plugin", Col("from", drop=2), Col("hooks", drop=1), Col("file", drop=3))
     for r in rows:
         t.add_row(r["name"], r["origin"], "\n".join(r["hooks"]), r["location"])
-    console.print(t)
+    t.print(wide=wide)

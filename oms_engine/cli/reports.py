@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from ..fulfilment.timeliness import BY, INTERVALS, Period, open_alerts, timeliness
+from .render import Col, Listing, emit, num, print_json, when, wide_option
 from .root import Ctx, console, errors_to_exit, main
 
 
@@ -23,11 +23,18 @@ def report() -> None:
 @click.option("--until", default=None, help="... up to this date (the whole day) or time; default now")
 @click.option("--by", type=click.Choice(BY), default="warehouse", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def report_timeliness(c: Ctx, since: str | None, until: str | None, by: str, as_json: bool) -> None:
+def report_timeliness(c: Ctx, since: str | None, until: str | None, by: str, as_json: bool, wide: bool) -> None:
     """Paid to sent, sent to shipped, shipped to delivered per warehouse or carrier: median, 95th percentile
-    (hours) and the share alerted late, over the orders paid in the period."""
+    (hours) and the share alerted late, over the orders paid in the period.
+
+    \b
+    Examples:
+      oms report timeliness --since 2026-11-01 --until 2026-11-08
+      oms report timeliness --by carrier --json
+    """
     oms = c.oms(require_rules=False)
     try:
         period = Period.parse(since, until, now=oms.clock.now(), names=("--since", "--until"))
@@ -36,17 +43,18 @@ def report_timeliness(c: Ctx, since: str | None, until: str | None, by: str, as_
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
-    console.print(f"orders paid from {data['since']} until {data['until']} (UTC), by {by}: {data['all']['orders']}",
-                  highlight=False)
+    emit(Text(f"orders paid from {when(data['since'])} until {when(data['until'])}, by {by}: "
+              f"{data['all']['orders']}"), console.width)
     for iv, about in zip(INTERVALS, data["intervals"], strict=True):
         limits = "; ".join(about["limits"]) or "no limit configured"
-        t = Table(by, "orders", "done", "median h", "p95 h", "late", title=f"{iv.label} ({limits})")
+        t = Listing(by, num("orders"), num("done"), num("median h"), num("p95 h"), num("late"),
+                    title=f"{iv.label} ({limits})")
         for g in data["groups"]:
             t.add_row(g["key"] or "-", *_cells(g[iv.name]))
         t.add_row("all", *_cells(data["all"][iv.name]), style="bold")
-        console.print(t)
+        t.print(wide=wide)
 
 
 def _cells(f: dict[str, Any]) -> list[str]:
@@ -61,10 +69,17 @@ def _cells(f: dict[str, Any]) -> list[str]:
 @click.option("--carrier", default=None)
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True)
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def report_late(c: Ctx, warehouse: str | None, carrier: str | None, limit: int, as_json: bool) -> None:
-    """Orders alerted for a late step and still short of it, longest overdue first."""
+def report_late(c: Ctx, warehouse: str | None, carrier: str | None, limit: int, as_json: bool, wide: bool) -> None:
+    """Orders alerted for a late step and still short of it, longest overdue first.
+
+    \b
+    Examples:
+      oms report late
+      oms report late --warehouse WH-SH --json
+    """
     oms = c.oms(require_rules=False)
     try:
         with oms.db.read() as s:
@@ -72,11 +87,11 @@ def report_late(c: Ctx, warehouse: str | None, carrier: str | None, limit: int, 
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
-    t = Table("order", "status", "step", "after", "limit", "due", "late by", "warehouse", "carrier",
-              title=f"late steps open ({data['total']})")
+    t = Listing("order", Col("status", drop=4), "step", Col("after", drop=5), Col("limit", drop=6), Col("due", drop=3),
+                "late by", Col("warehouse", drop=1), Col("carrier", drop=2), title=f"late steps open ({data['total']})")
     for a in data["alerts"]:
-        t.add_row(a["order"], a["status"], a["step"], a["after"], a["limit"], a["due_at"], a["late_by"],
+        t.add_row(a["order"], a["status"], a["step"], a["after"], a["limit"], when(a["due_at"]), a["late_by"],
                   a["warehouse"] or "-", a["carrier"] or "-")
-    console.print(t)
+    t.print(wide=wide)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,8 +15,22 @@ from ..config import Config, load_config
 from ..errors import OmsError
 from ..rules import RulesetInvalid
 
-console = Console()
-err = Console(stderr=True)
+
+def _width(stream: Any) -> int | None:
+    """The width to lay output out at: the terminal's when the stream is one (None: rich asks it). Output going
+    to a pipe or a file is laid out at COLUMNS, or 80: never at the width of a terminal that rich finds on
+    another stream (stdin, stderr), so what a script reads does not depend on where it was started."""
+    try:
+        if stream.isatty():
+            return None
+    except (AttributeError, ValueError):
+        pass
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 80
+
+
+console = Console(width=_width(sys.stdout))
+err = Console(stderr=True, width=_width(sys.stderr))
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -9,12 +9,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from ..masterdata.service import ImportRefused
 from ..stock.movements import Movement
-from .masterdata import _refused, print_report
-from .root import Ctx, console, errors_to_exit, fail, main
+from .masterdata import _refused, print_import
+from .render import Col, Listing, num, print_json, progress, prose, when, wide_option
+from .root import Ctx, errors_to_exit, fail, main
 
 
 @main.group()
@@ -30,15 +30,22 @@ def stock() -> None:
 @click.pass_obj
 @errors_to_exit
 def stock_import(c: Ctx, path: Path, skip_bad: bool, actor: str, as_json: bool) -> None:
-    """Opening balances (warehouse, sku, quantity, unit_cost), posted as ledger rows; once per warehouse and SKU."""
+    """Opening balances (warehouse, sku, quantity, unit_cost), posted as ledger rows; once per warehouse and SKU.
+
+    \b
+    Examples:
+      oms stock import examples/data/stock.csv
+      oms stock import opening.csv --skip-bad --json
+    """
     oms = c.oms(require_rules=False)
     try:
-        report = oms.openings.import_file(path, actor=actor, skip_bad=skip_bad)
+        with progress(f"posting opening stock from {path.name}"):
+            report = oms.openings.import_file(path, actor=actor, skip_bad=skip_bad)
     except ImportRefused as exc:
         _refused(exc, as_json)
     finally:
         oms.close()
-    print_report(report, as_json)
+    print_import(report, as_json)
 
 
 def _print_posted(p: dict[str, object], as_json: bool) -> None:
@@ -201,47 +208,61 @@ _clear_damaged_command("regrade", Movement.REGRADE,
 @click.option("--warehouse", default=None)
 @click.option("--sku", default=None)
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the rows as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def stock_damaged(c: Ctx, warehouse: str | None, sku: str | None, limit: int, as_json: bool) -> None:
-    """Goods back from customers damaged, kept apart from on hand (never available), per SKU and warehouse."""
+def stock_damaged(c: Ctx, warehouse: str | None, sku: str | None, limit: int, as_json: bool, wide: bool) -> None:
+    """Goods back from customers damaged, kept apart from on hand (never available), per SKU and warehouse.
+
+    \b
+    Examples:
+      oms stock damaged --warehouse WH-SH
+      oms stock damaged --json
+    """
     oms = c.oms(require_rules=False)
     try:
         rows = oms.stock.damaged(warehouse=warehouse, sku=sku, limit=limit)
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
-    t = Table("sku", "warehouse", "damaged")
+    t = Listing("sku", "warehouse", num("damaged"))
     for r in rows:
-        t.add_row(r["sku"], r["warehouse"], str(r["quantity"]))
-    console.print(t)
+        t.add_row(r["sku"], r["warehouse"], r["quantity"])
+    t.print(wide=wide)
 
 
 @stock.command("list")
 @click.option("--warehouse", default=None)
 @click.option("--sku", default=None)
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the rows as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def stock_list(c: Ctx, warehouse: str | None, sku: str | None, limit: int, as_json: bool) -> None:
-    """On hand, reserved, available and value, per SKU and warehouse."""
+def stock_list(c: Ctx, warehouse: str | None, sku: str | None, limit: int, as_json: bool, wide: bool) -> None:
+    """On hand, reserved, available and value, per SKU and warehouse.
+
+    \b
+    Examples:
+      oms stock list --warehouse WH-SH
+      oms stock list --sku TEA-LJ-250 --json
+    """
     oms = c.oms(require_rules=False)
     try:
         rows = oms.stock.balances(warehouse=warehouse, sku=sku, limit=limit)
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
-    t = Table("sku", "warehouse", "on hand", "reserved", "available", "value (minor units)")
+    t = Listing("sku", "warehouse", num("on hand"), num("reserved", drop=1), num("available"),
+                num("value (minor units)", drop=2))
     for r in rows:
-        t.add_row(r["sku"], r["warehouse"], str(r["on_hand"]), str(r["reserved"]), str(r["available"]),
-                  str(r["value"]))
-    console.print(t)
+        t.add_row(r["sku"], r["warehouse"], r["on_hand"], r["reserved"], r["available"], r["value"])
+    t.print(wide=wide)
 
 
 @stock.command("ledger")
@@ -250,12 +271,20 @@ def stock_list(c: Ctx, warehouse: str | None, sku: str | None, limit: int, as_js
 @click.option("--kind", type=click.Choice([m.value for m in Movement]), default=None)
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="movements of this day (UTC)")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the rows as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
 def stock_ledger(c: Ctx, warehouse: str | None, sku: str | None, kind: str | None, day: datetime | None,
-                 limit: int, as_json: bool) -> None:
-    """Ledger rows, newest first."""
+                 limit: int, as_json: bool, wide: bool) -> None:
+    """Ledger rows, newest first.
+
+    \b
+    Examples:
+      oms stock ledger --sku TEA-LJ-250 --limit 20
+      oms stock ledger --day 2026-12-06 --kind purchase_receipt
+      oms stock ledger --warehouse WH-SH --wide     # every column: damaged, value, who, note
+    """
     since = until = None
     if day is not None:
         since = datetime.combine(date(day.year, day.month, day.day), datetime.min.time())
@@ -266,15 +295,18 @@ def stock_ledger(c: Ctx, warehouse: str | None, sku: str | None, kind: str | Non
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
-    t = Table("id", "at", "kind", "warehouse", "sku", "on hand", "reserved", "damaged", "value", "document", "by",
-              "note")
+    # What moved, where and by how much stays; with a long SKU at 80 columns even the time goes (the id, which
+    # orders the rows, comes back when there is room for it).
+    t = Listing(num("id", drop=3), Col("at", drop=1), "kind", Col("warehouse", drop=2), "sku", num("on hand"),
+                num("reserved", drop=7), num("damaged", drop=8), num("value", drop=6), Col("document", drop=4),
+                Col("by", drop=9), prose("note", drop=5, least=12))
     for r in rows:
-        t.add_row(str(r["id"]), r["at"], r["kind"], r["warehouse"], r["sku"], f"{r['on_hand_delta']:+d}",
+        t.add_row(r["id"], when(r["at"]), r["kind"], r["warehouse"], r["sku"], f"{r['on_hand_delta']:+d}",
                   f"{r['reserved_delta']:+d}", f"{r['damaged_delta']:+d}", f"{r['value_delta']:+d}", r["document"],
                   r["actor"], r["note"])
-    console.print(t)
+    t.print(wide=wide)
 
 
 @stock.command("verify")
@@ -308,30 +340,48 @@ def stock_verify(c: Ctx, as_json: bool) -> None:
                                                "for each warehouse it names)")
 @click.option("--actor", default="cli", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def stock_reconcile(c: Ctx, path: Path, post: bool, partial: bool, actor: str, as_json: bool) -> None:
+def stock_reconcile(c: Ctx, path: Path, post: bool, partial: bool, actor: str, as_json: bool, wide: bool) -> None:
     """Compare a WMS stock snapshot (warehouse, sku, quantity) with the OMS: each difference with its likely
-    cause; exit 1 while any is unexplained and not posted."""
+    cause; exit 1 while any is unexplained and not posted.
+
+    \b
+    Examples:
+      oms stock reconcile wms-stock.csv
+      oms stock reconcile wms-stock.csv --post      # adjust what no cause explains
+    """
     from ..masterdata.files import read_rows
     oms = c.oms(require_rules=False)
     try:
-        result = oms.reconciler.run(read_rows(path), source=str(path), partial=partial, post=post, actor=actor)
+        with progress(f"reconciling {path.name}"):
+            result = oms.reconciler.run(read_rows(path), source=str(path), partial=partial, post=post, actor=actor)
     except ImportRefused as exc:
         _refused(exc, as_json)
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        print_json(result.to_dict())
     else:
         click.echo(f"{result.compared} balances of {', '.join(result.warehouses)} compared: "
                    f"{len(result.differences)} difference(s), {len(result.unexplained)} unexplained")
         if result.differences:
-            t = Table("warehouse", "sku", "OMS", "WMS", "diff", "cause", "detail", "posted")
+            t = Listing(Col("warehouse", drop=1), "sku", num("OMS"), num("WMS"), num("diff"), "cause",
+                        prose("detail", drop=2, least=12), Col("posted", drop=3))
+            causes: dict[str, list[int]] = {}
             for d in result.differences:
                 posted = f"{d.to_post:+d}" if d.posted else (d.refused or ("" if not d.to_post else "no"))
-                t.add_row(d.warehouse, d.sku, str(d.oms), str(d.wms), f"{d.difference:+d}", d.cause, d.detail, posted)
-            console.print(t)
+                t.add_row(d.warehouse, d.sku, d.oms, d.wms, f"{d.difference:+d}", d.cause, d.detail, posted)
+                tally = causes.setdefault(d.cause, [0, 0, 0])
+                tally[0] += 1
+                tally[1] += d.difference
+                tally[2] += 1 if d.posted else 0
+            t.print(wide=wide)
+            summary = Listing("cause", num("differences"), num("units"), num("posted"), title="by cause")
+            for cause, (n, units, posted_n) in sorted(causes.items()):
+                summary.add_row(cause, n, f"{units:+d}", posted_n)
+            summary.print(wide=wide)
     if result.unexplained:
         sys.exit(1)
 
@@ -340,27 +390,29 @@ def stock_reconcile(c: Ctx, path: Path, post: bool, partial: bool, actor: str, a
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="the day (UTC) whose closing to take; default yesterday")
 @click.option("--json", "as_json", is_flag=True)
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def stock_close(c: Ctx, day: datetime | None, as_json: bool) -> None:
+def stock_close(c: Ctx, day: datetime | None, as_json: bool, wide: bool) -> None:
     """Take a day's closing stock per warehouse and SKU, valued (oms worker takes each finished day's once)."""
     from ..stock.closing import totals
     oms = c.oms(require_rules=False)
     try:
-        when = day.date() if day else oms.clock.now().date() - timedelta(days=1)
+        when_ = day.date() if day else oms.clock.now().date() - timedelta(days=1)
         try:
-            rows = oms.closings.close(when)
+            rows = oms.closings.close(when_)
         except ValueError as exc:
             fail(str(exc))
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps({"day": when.isoformat(), "stock": rows}, indent=2))
+        print_json({"day": when_.isoformat(), "stock": rows})
         return
-    t = Table("warehouse", "SKUs", "on hand", "value (minor units)", title=f"closing stock of {when.isoformat()}")
+    t = Listing("warehouse", num("SKUs"), num("on hand"), num("value (minor units)"),
+                title=f"closing stock of {when_.isoformat()}")
     for w, tot in totals(rows).items():
-        t.add_row(w, str(tot["skus"]), str(tot["on_hand"]), str(tot["value"]))
-    console.print(t)
+        t.add_row(w, tot["skus"], tot["on_hand"], tot["value"])
+    t.print(wide=wide)
 
 
 @stock.command("export")

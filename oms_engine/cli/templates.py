@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
 
 from ..errors import CommandError
+from .render import Col, Listing, print_json, wide_option
 from .root import Ctx, console, errors_to_exit, main
 
 
@@ -17,22 +17,32 @@ def templates_group() -> None:
 
 
 @templates_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="the templates as a JSON list")
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def templates_list(c: Ctx) -> None:
-    """Every template: its name, medium, language and file."""
+def templates_list(c: Ctx, as_json: bool, wide: bool) -> None:
+    """Every template: its name, medium, language and file.
+
+    \b
+    Examples:
+      oms templates list
+      oms templates list --json
+      oms templates render shipped --order NUMBER     # one previewed
+    """
     oms = c.oms()
     try:
-        rows = [(key, t.medium, t.language or "any", t.origin) for key, t in oms.plugins.templates.items()]
+        rows = [{"template": key, "medium": t.medium, "language": t.language or "", "file": t.origin}
+                for key, t in oms.plugins.templates.items()]
     finally:
         oms.close()
-    t = Table(title="templates")
-    t.add_column("template", no_wrap=True)
-    for name in ("medium", "language", "file"):
-        t.add_column(name)
-    for row in rows:
-        t.add_row(*row)
-    console.print(t)
+    if as_json:
+        print_json(rows)
+        return
+    t = Listing("template", "medium", Col("language", drop=1), Col("file", drop=2), title="templates")
+    for r in rows:
+        t.add_row(r["template"], r["medium"], r["language"] or "any", r["file"])
+    t.print(wide=wide)
 
 
 @templates_group.command("render")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-from rich.table import Table
+from rich.text import Text
 
 from ..errors import CommandError
 from ..money import MoneyError, currency_digits, to_minor
 from ..payments import wallets
+from .render import Col, Listing, emit, num, print_json, prose, when, wide_option
 from .root import Ctx, console, errors_to_exit, main
 
 KIND = click.Choice(list(wallets.KINDS))
@@ -39,7 +38,7 @@ def _change(c: Ctx, kind: str, holder: str, amount: str, currency: str, note: st
             account = wallets.account(s, kind, holder, currency)
     finally:
         oms.close()
-    console.print(f"{kind} {holder}: balance {account['balance_text']}", highlight=False)
+    click.echo(f"{kind} {holder}: balance {account['balance_text']}")
 
 
 @wallets_group.command("credit")
@@ -76,10 +75,17 @@ def wallets_adjust(c: Ctx, kind: str, holder: str, amount: str, currency: str, n
 @click.argument("holder")
 @click.option("--currency", default=None, help="when the account is kept in several")
 @click.option("--json", "as_json", is_flag=True)
+@wide_option
 @click.pass_obj
 @errors_to_exit
-def wallets_show(c: Ctx, kind: str, holder: str, currency: str | None, as_json: bool) -> None:
-    """An account's balance and every movement of it."""
+def wallets_show(c: Ctx, kind: str, holder: str, currency: str | None, as_json: bool, wide: bool) -> None:
+    """An account's balance and every movement of it.
+
+    \b
+    Examples:
+      oms wallets show gift_card GC-1234
+      oms wallets show points C-1042 --json
+    """
     oms = c.oms()
     try:
         with oms.db.read() as s:
@@ -87,11 +93,15 @@ def wallets_show(c: Ctx, kind: str, holder: str, currency: str | None, as_json: 
     finally:
         oms.close()
     if as_json:
-        click.echo(json.dumps(account, indent=2, ensure_ascii=False))
+        print_json(account)
         return
-    console.print(f"[bold]{kind} {holder}[/bold]  balance {account['balance_text']}", highlight=False)
-    t = Table("at", "movement", "amount", "balance", "payment", "actor", "note")
+    head = Text()
+    head.append(f"{kind} {holder}", style="bold")
+    head.append(f"  balance {account['balance_text']}")
+    emit(head, console.width)
+    t = Listing("at", "movement", num("amount"), num("balance", drop=2), Col("payment", drop=1),
+                Col("actor", drop=3), prose("note", drop=4, least=12))
     for m in account["movements"]:
-        t.add_row(m["at"], m["kind"], str(m["amount"]), str(m["balance_after"]), m["payment"] or "", m["actor"],
+        t.add_row(when(m["at"]), m["kind"], m["amount"], m["balance_after"], m["payment"] or "", m["actor"],
                   m["note"])
-    console.print(t)
+    t.print(wide=wide)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import click
 from .. import heap
 from ..errors import OmsError
 from ..pipeline.runner import WORKER_READY
-from .root import Ctx, console, errors_to_exit, fail, main
+from .holds import hold_line, next_steps, step_lines
+from .render import Listing, num, print_json, progress, prose
+from .root import Ctx, console, err, errors_to_exit, fail, main
 
 log = logging.getLogger("oms.worker")
 
@@ -42,57 +45,161 @@ def init(c: Ctx) -> None:
 @click.pass_obj
 @errors_to_exit
 def ingest(c: Ctx, channel: str, as_json: bool, paths: tuple[Path, ...]) -> None:
-    """Take in order payload files: prints the order number each became, or its error."""
+    """Take in order payload files: prints the order number each became, or its error.
+
+    Standard output has one line per order, EXTERNAL_ID: NUMBER STATUS, for scripts. Standard error has what a
+    person needs besides: why an order is on hold and what to do next, the errors, and for several files a
+    progress bar (at a terminal) and a summary.
+
+    \b
+    Examples:
+      oms ingest --channel json orders.json
+      oms ingest --channel shopify drops/*.json
+      oms ingest --channel json a.json b.json --json
+    """
     from ..orders.intake import PayloadTooLarge
     oms = c.oms()
     results: list[dict[str, Any]] = []
     try:
-        for path in paths:
-            # A file that cannot be taken in is reported and the next one goes on: never abandon the rest.
-            try:
-                rs = oms.intake.ingest(channel, path.read_bytes(), source=str(path))
-            except PayloadTooLarge as exc:
-                results.append({"channel": channel, "file": str(path), "error": str(exc)})
-                continue
-            except OmsError:
-                raise  # the command itself is wrong (an unknown channel): one clear line
-            except Exception as exc:
-                results.append({"channel": channel, "file": str(path),
-                                "error": f"not taken in ({type(exc).__name__}); send it again: {exc}"[:500]})
-                continue
-            for r in rs:
-                results.append({"file": str(path), **r.to_dict()})
+        with progress(f"taking in {len(paths)} file(s)", total=len(paths)) as step:
+            for path in paths:
+                step(0, description=f"taking in {path.name}")
+                # A file that cannot be taken in is reported and the next one goes on: never abandon the rest.
+                try:
+                    rs = oms.intake.ingest(channel, path.read_bytes(), source=str(path))
+                except PayloadTooLarge as exc:
+                    results.append({"channel": channel, "file": str(path), "error": str(exc)})
+                    continue
+                except OmsError:
+                    raise  # the command itself is wrong (an unknown channel): one clear line
+                except Exception as exc:
+                    results.append({"channel": channel, "file": str(path),
+                                    "error": f"not taken in ({type(exc).__name__}); send it again: {exc}"[:500]})
+                    continue
+                finally:
+                    step()
+                for r in rs:
+                    results.append({"file": str(path), **r.to_dict()})
+        held = _holds(oms, [r["number"] for r in results if r.get("status") == "on_hold" and r.get("number")])
     finally:
         oms.close()
+    for r in results:
+        if r.get("number") in held:
+            r["hold_reason"] = held[r["number"]]["hold_reason"]
     if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        print_json(results)
     else:
         for r in results:
             ident = r.get("external_id") or r["file"]
             if "error" in r:
                 click.echo(f"{ident}: error {r['error']}", err=True)
-            else:
-                dup = " (already received)" if r.get("duplicate") else ""
-                if r.get("content_differs"):
-                    dup = " (already received, with different content: the stored order is unchanged)"
-                console.print(f"{ident}: {r['number']} {r['status']}{dup}", highlight=False)
+                continue
+            dup = " (already received)" if r.get("duplicate") else ""
+            if r.get("content_differs"):
+                dup = " (already received, with different content: the stored order is unchanged)"
+            # One line, whatever the width: scripts read it (rich would wrap it at 80 columns in a pipe).
+            click.echo(f"{ident}: {r['number']} {r['status']}{dup}")
+            why = held.get(r["number"])
+            if why is not None:
+                # Why, and what to do, for the person: on stderr, so the line above stays the whole result.
+                click.echo(f"  {ident}: {hold_line('on_hold', why['hold_stage'], why['hold_reason'])}", err=True)
+                for line in step_lines(next_steps(r["number"], "on_hold", why["hold_stage"], why["hold_reason"],
+                                                  why["channel"])):
+                    click.echo(f"    {line}", err=True)
+        if len(paths) > 1:
+            _ingest_summary(paths, results)
     if any("error" in r for r in results):
         sys.exit(1)
+
+
+def _holds(oms: Any, numbers: list[str]) -> dict[str, dict[str, Any]]:
+    """Why each of these orders is held (stage, reason, channel), read in chunks."""
+    from sqlalchemy import select
+
+    from ..storage.models import Order
+    out: dict[str, dict[str, Any]] = {}
+    with oms.db.read() as s:
+        for i in range(0, len(numbers), 500):
+            for number, stage, reason, channel in s.execute(
+                    select(Order.number, Order.hold_stage, Order.hold_reason, Order.channel)
+                    .where(Order.number.in_(numbers[i:i + 500]))):
+                out[number] = {"hold_stage": stage, "hold_reason": reason or "", "channel": channel}
+    return out
+
+
+def _kind_of(reason: str) -> str:
+    """A hold reason without its particulars: the names quoted in it and the amounts."""
+    return re.sub(r"'[^']*'|\d[\d,.]*", lambda m: "'...'" if m[0].startswith("'") else "...", reason)
+
+
+def _ingest_summary(paths: tuple[Path, ...], results: list[dict[str, Any]]) -> None:
+    """What several files came to, on stderr: orders new, repeated, held (by reason), refused."""
+    taken = [r for r in results if "error" not in r]
+    new = [r for r in taken if not r.get("duplicate")]
+    t = Listing("outcome", num("orders"), title=f"{len(paths)} files taken in")
+    t.add_row("new", len(new))
+    for status, n in Counter(r["status"] for r in new).most_common():
+        t.add_row(f"  {status}", n)
+    t.add_row("already received", len(taken) - len(new))
+    t.add_row("not taken in (errors)", sum(1 for r in results if "error" in r))
+    t.print(err)
+    # Held for the same kind of thing, whatever the SKU or amount: one row ("unmapped SKU '...'": 40 orders).
+    reasons = Counter(_kind_of(part) for r in new if r["status"] == "on_hold"
+                      for part in dict.fromkeys((r.get("hold_reason") or "-").split("; ")))
+    if reasons:
+        h = Listing(prose("held for", least=20), num("orders"), title="new orders on hold")
+        for reason, n in reasons.most_common(20):
+            h.add_row(reason, n)
+        h.print(err)
 
 
 @main.command()
 @click.pass_obj
 @errors_to_exit
 def run(c: Ctx) -> None:
-    """Process all pending work (timers, callbacks, screening, split, route, outbox), then exit."""
+    """Process all pending work (timers, callbacks, screening, split, route, outbox), then exit.
+
+    At a terminal a progress line counts the passes as they go; at the end a table says what each stage did.
+
+    \b
+    Examples:
+      oms run
+      oms run && oms order holds      # then what is left for a person
+    """
     oms = c.oms()
     heap.settle()     # a backlog can be hours of work
+    passes = 0
+    started = time.monotonic()
     try:
-        oms.updates.apply_pending()
-        done = oms.pipeline.run_until_idle()
+        with progress("working through the backlog") as step:
+            total: Counter[str] = Counter()
+
+            def on_pass(done: dict[str, int]) -> None:
+                nonlocal passes
+                passes += 1
+                total.update(done)
+                step(sum(done.values()), description=f"pass {passes}: {sum(total.values()):,} unit(s) of work done")
+
+            oms.updates.apply_pending()
+            done = oms.pipeline.run_until_idle(on_pass=on_pass)
     finally:
         oms.close()
-    console.print(" ".join(f"{k}={v}" for k, v in done.items()))
+    worked = {k: v for k, v in done.items() if v}
+    if not worked:
+        click.echo("nothing to do")
+        return
+    t = Listing("stage", num("done"),
+                title=f"{sum(worked.values()):,} unit(s) of work in {passes} pass(es), "
+                      f"{time.monotonic() - started:.1f} s")
+    for stage, n in worked.items():
+        t.add_row(stage, n)
+    t.print()
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic's checks of the schema at start-up say nothing an operator needs (a wrong schema is an error anyway).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @main.command()
@@ -104,7 +211,7 @@ def worker(c: Ctx, interval: float, max_seconds: float) -> None:
     """Keep processing work and timers (payment timeout, auto-confirm), pulling the channel accounts that have a
     schedule (config channel_accounts: pull_every_seconds) and pushing their stock to those that take it
     (push_stock), until stopped."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     oms = c.oms()
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
@@ -167,12 +274,18 @@ def serve(c: Ctx, host: str, port: int, threads: int, channel_timeout: int, conn
     """Run the admin API (waitress) until SIGTERM or Ctrl-C."""
     from ..web.app import create_app
     from ..web.server import AdminServer
+    from ..web.tokens import no_tokens_message
     from ..web.webhooks import WebhookPolicy
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     oms = c.oms()
     try:
         app = create_app(oms, webhooks=WebhookPolicy(tolerance=webhook_tolerance, rate=webhook_rate,
-                                                     burst=webhook_burst), max_in_flight=threads - 1)
+                                                     burst=webhook_burst), max_in_flight=threads - 1,
+                         warn_without_tokens=False)
+        if not app.extensions["oms_api_tokens"].any_live():
+            # Plain, on stderr, before the address: the first thing a new installation needs to be told.
+            click.secho("warning: ", fg="yellow", err=True, nl=False)
+            click.echo(no_tokens_message(c.config.api_tokens_env), err=True)
         try:
             server = AdminServer(app, host, port, threads=threads, channel_timeout=channel_timeout,
                                  connection_limit=connection_limit)

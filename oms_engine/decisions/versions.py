@@ -12,6 +12,9 @@ decided by that change.
 ``oms rules activate VERSION`` makes a stored version active again and
 ``oms rules rollback`` undoes the latest change. A version that does not
 validate can never become active; the rules in force stay as they were.
+A candidate can also be stored without being made active
+(``POST /api/rules/candidates``, :meth:`RuleStore.store`): activating it is a
+change of its own, made later, by whoever decides to.
 On a database with no rules yet, the first process to start publishes the
 rules directory.
 """
@@ -34,6 +37,7 @@ from ..errors import OmsError
 from ..rules import Ruleset, RulesetInvalid
 from ..storage.db import Database
 from ..storage.models import ActiveRule, RuleChange, RuleVersion
+from .dryrun import load_candidate
 from .points import POINTS
 from .rulebook import Rulebook
 
@@ -184,6 +188,28 @@ class RuleStore:
                  ", ".join(f"{k} {a or '-'} -> {b or '-'}" for k, (a, b) in changed.items()))
         return Change(change_id, changed)
 
+    def store(self, text: str, *, filename: str, actor: str) -> dict[str, Any]:
+        """Validate one candidate ruleset and store it as a version of its point, without making it active.
+
+        ``stored`` is False when that exact text was stored before (a version is its content hash). Make it active
+        with :meth:`activate`; until then no process decides with it.
+        """
+        rs = load_candidate(self.rulebook, text, filename)
+        stored = False
+        try:
+            with self.db.session() as s:
+                if s.scalar(select(RuleVersion.id).where(RuleVersion.ruleset == rs.name,
+                                                         RuleVersion.version == rs.version)) is None:
+                    s.add(RuleVersion(ruleset=rs.name, version=rs.version, text=rs.source, author=actor[:100],
+                                      created_at=self.clock.now()))
+                    stored = True
+        except IntegrityError:  # stored by someone else between the look and the insert: the same text
+            stored = False
+        if stored:
+            log.info("ruleset %s@%s stored by %s, not active", rs.name, rs.version, actor)
+        [row] = self.versions(rs.name, version=rs.version)
+        return {**row, "stored": stored}
+
     def _find(self, s: Session, version: str) -> RuleVersion:
         """A stored version by its hash (a unique prefix will do), optionally as RULESET@HASH."""
         name, _, digest = version.rpartition("@")
@@ -228,14 +254,33 @@ class RuleStore:
                                    "before it to roll back to")
         return self.publish(texts, actor=actor, note=f"rollback of change {last_id}", reverts=last_id)
 
-    def versions(self, ruleset: str | None = None) -> list[dict[str, Any]]:
+    def versions(self, ruleset: str | None = None, *, version: str | None = None) -> list[dict[str, Any]]:
+        """Every stored version (newest first per ruleset): who stored it, and who last made it active, when.
+
+        ``activated_*`` are None for a version never made active (a stored candidate).
+        """
         with self.db.read() as s:
             active = dict(s.execute(select(ActiveRule.ruleset, ActiveRule.version_id)).all())
             stmt = select(RuleVersion).order_by(RuleVersion.ruleset, RuleVersion.id.desc())
             if ruleset:
                 stmt = stmt.where(RuleVersion.ruleset == ruleset)
-            return [{"ruleset": v.ruleset, "version": v.version, "author": v.author, "created_at": _iso(v.created_at),
-                     "active": active.get(v.ruleset) == v.id} for v in s.scalars(stmt)]
+            if version:
+                stmt = stmt.where(RuleVersion.version == version)
+            # Which change last made each version active: the changes name versions by hash in their entries (JSON),
+            # read in Python, which every backend does alike; there are as many changes as publications.
+            activated: dict[tuple[str, str], RuleChange] = {}
+            for c in s.scalars(select(RuleChange).order_by(RuleChange.id)):
+                for name, (_before, after) in c.entries.items():
+                    if after is not None:
+                        activated[(name, after)] = c
+            rows = []
+            for v in s.scalars(stmt):
+                c = activated.get((v.ruleset, v.version))
+                rows.append({"ruleset": v.ruleset, "version": v.version, "author": v.author,
+                             "created_at": _iso(v.created_at), "active": active.get(v.ruleset) == v.id,
+                             "activated_by": c.actor if c else None, "activated_at": _iso(c.at) if c else None,
+                             "activated_in": c.id if c else None})
+            return rows
 
     def changes(self, limit: int = 50) -> list[dict[str, Any]]:
         with self.db.read() as s:

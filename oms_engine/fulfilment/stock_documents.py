@@ -223,7 +223,13 @@ class StockDocuments:
 
     def list(self, *, kind: str | None = None, status: str | None = None, warehouse: str | None = None,
              limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
-        stmt = select(StockDocument).order_by(StockDocument.id.desc()).limit(limit)
+        return self.page(kind=kind, status=status, warehouse=warehouse, limit=limit, before_id=before_id)[0]
+
+    def page(self, *, kind: str | None = None, status: str | None = None, warehouse: str | None = None,
+             limit: int = 100, before_id: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+        """Documents, newest first, and the id the next page starts before (None: no more). The answer has no
+        ids, so the id is given apart; ids only grow, so a page never repeats or skips a document."""
+        stmt = select(StockDocument).order_by(StockDocument.id.desc()).limit(limit + 1)
         for col, val in ((StockDocument.kind, kind), (StockDocument.status, status),
                          (StockDocument.warehouse, warehouse)):
             if val:
@@ -231,7 +237,8 @@ class StockDocuments:
         if before_id:
             stmt = stmt.where(StockDocument.id < before_id)
         with self.db.read() as s:
-            return [document_dict(d) for d in s.scalars(stmt)]
+            found = list(s.scalars(stmt))
+            return [document_dict(d) for d in found[:limit]], (found[limit - 1].id if len(found) > limit else None)
 
     def open_quantities(self, s: Session, warehouse: str) -> dict[str, dict[str, int]]:
         """sku -> {document kind: quantity not yet done} of the warehouse's open documents (reconciliation

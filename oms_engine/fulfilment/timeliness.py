@@ -85,18 +85,21 @@ def moment(text: str, what: str, *, end: bool = False) -> datetime:
     converted to UTC."""
     text = text.strip()
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
-        start = datetime(day.year, day.month, day.day)
-        return start + timedelta(days=1) if end else start
-    try:
-        when = datetime.fromisoformat(text)
-    except (ValueError, OverflowError):
-        raise PeriodInvalid(f"{what}: '{text[:40]}' is neither a date such as 2026-11-02 nor a time such as "
-                            f"2026-11-02T09:00:00Z (UTC unless it says otherwise)") from None
-    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            start = datetime(day.year, day.month, day.day)
+            return start + timedelta(days=1) if end else start
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise PeriodInvalid(f"{what}: '{text[:40]}' is neither a date such as 2026-11-02 nor a time such as "
+                                f"2026-11-02T09:00:00Z (UTC unless it says otherwise)") from None
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
+    except OverflowError:   # the day after 9999-12-31, or a time with an offset past either end of the calendar
+        raise PeriodInvalid(f"{what}: '{text[:40]}' is past the end of the calendar") from None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,12 @@ class Period:
               names: tuple[str, str] = ("since", "until")) -> Period:
         """From the ``since`` and ``until`` given (either may be missing: until now, since a week before)."""
         end = moment(until, names[1], end=True) if until else now
-        start = moment(since, names[0]) if since else end - timedelta(days=DEFAULT_DAYS)
+        if since:
+            start = moment(since, names[0])
+        elif end - datetime.min < timedelta(days=DEFAULT_DAYS):
+            raise PeriodInvalid(f"{names[1]} ({iso(end)}) leaves no {DEFAULT_DAYS} days before it: give {names[0]} too")
+        else:
+            start = end - timedelta(days=DEFAULT_DAYS)
         if start >= end:
             raise PeriodInvalid(f"{names[0]} ({iso(start)}) must be before {names[1]} ({iso(end)})")
         return cls(start, end)
@@ -192,20 +200,31 @@ def open_alerts(s: Session, now: datetime, *, warehouse: str | None = None, carr
                 limit: int = 100) -> dict[str, Any]:
     """Late steps still open, longest overdue first: alerted, and the order has neither reached the step nor
     ended (cancelled, closed). ``total`` counts them all, ``alerts`` holds the first ``limit``."""
+    return open_alerts_page(s, now, warehouse=warehouse, carrier=carrier, limit=limit)[0]
+
+
+AlertKey = tuple[datetime, int, str]
+
+
+def open_alerts_page(s: Session, now: datetime, *, warehouse: str | None = None, carrier: str | None = None,
+                     limit: int = 100, after: AlertKey | None = None) -> tuple[dict[str, Any], AlertKey | None]:
+    """:func:`open_alerts` a page at a time: the page of ``limit`` after the alert whose key (due_at, order id,
+    step) is ``after``, and the key of its last alert when more follow. ``total`` counts them all still."""
     stmt = (select(LateStep, Order.number, Order.status).join(Order, Order.id == LateStep.order_id)
-            .where(LateStep.resolved_at.is_(None), Order.status.not_in([st.value for st in TERMINAL]))
-            .order_by(LateStep.due_at, LateStep.order_id))
+            .where(LateStep.resolved_at.is_(None), Order.status.not_in([st.value for st in TERMINAL])))
     if warehouse:
         stmt = stmt.where(LateStep.warehouse == warehouse)
     if carrier:
         stmt = stmt.where(LateStep.carrier == carrier)
-    rows = []
-    for ls, number, status in s.execute(stmt):
-        # An order that got there by a way the state machine does not watch (held and routed again) is not late.
-        if position(status) >= position(ls.step):
-            continue
-        rows.append({"order": number, "status": status, "step": ls.step, "after": ls.after,
-                     "limit": duration(ls.limit_minutes), "limit_minutes": ls.limit_minutes,
-                     "warehouse": ls.warehouse, "carrier": ls.carrier, "due_at": iso(ls.due_at),
-                     "late_by": duration((now - ls.due_at).total_seconds() / 60), "raised_at": iso(ls.raised_at)})
-    return {"total": len(rows), "alerts": rows[:limit]}
+    # An order that got there by a way the state machine does not watch (held and routed again) is not late.
+    # Sorted here, not by the database: a collation would order the steps' names its own way.
+    found = sorted((((ls.due_at, ls.order_id, ls.step), ls, number, status) for ls, number, status in s.execute(stmt)
+                    if position(status) < position(ls.step)), key=lambda f: f[0])
+    rest = [f for f in found if after is None or f[0] > after]
+    page = rest[:limit]
+    alerts = [{"order": number, "status": status, "step": ls.step, "after": ls.after,
+               "limit": duration(ls.limit_minutes), "limit_minutes": ls.limit_minutes,
+               "warehouse": ls.warehouse, "carrier": ls.carrier, "due_at": iso(ls.due_at),
+               "late_by": duration((now - ls.due_at).total_seconds() / 60), "raised_at": iso(ls.raised_at)}
+              for _, ls, number, status in page]
+    return {"total": len(found), "alerts": alerts}, (page[-1][0] if len(rest) > limit else None)

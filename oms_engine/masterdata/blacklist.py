@@ -52,14 +52,17 @@ class Blacklist:
     def remove(self, ref: str, *, reason: str, actor: str) -> bool:
         return self._set(ref, False, reason, actor)
 
-    def list(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def list(self, limit: int = 1000, *, after: str | None = None) -> list[dict[str, Any]]:
+        """Blacklisted customers by ref; ``after``: the last ref of the page before."""
         with self.db.read() as s:
-            return blacklisted(s, limit)
+            return blacklisted(s, limit, after=after)
 
 
-def blacklisted(s: Session, limit: int) -> list[dict[str, Any]]:
-    rows = list(s.scalars(select(Customer).where(Customer.blacklisted.is_(True)).order_by(Customer.ref)
-                          .limit(limit)))
+def blacklisted(s: Session, limit: int, *, after: str | None = None) -> list[dict[str, Any]]:
+    stmt = select(Customer).where(Customer.blacklisted.is_(True)).order_by(Customer.ref).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Customer.ref > after)
+    rows = list(s.scalars(stmt))
     out = []
     for c in rows:
         last = s.scalars(select(CustomerChange).where(CustomerChange.customer_id == c.id,

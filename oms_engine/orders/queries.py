@@ -63,6 +63,10 @@ class OrderSearch:
     q: str | None = None            # a prefix of the order number or the channel's external id
     limit: int = 50
     before_id: int | None = None    # the cursor: the "next" of the previous page
+    warehouse: str | None = None
+    placed_from: datetime | None = None   # placed at or after (UTC)
+    placed_until: datetime | None = None  # placed before (UTC)
+    hold_reason: str | None = None  # words in the reason it is held for (case-insensitive)
 
 
 def search_orders(s: Session, search: OrderSearch) -> tuple[list[dict[str, Any]], int | None]:
@@ -77,6 +81,14 @@ def search_orders(s: Session, search: OrderSearch) -> tuple[list[dict[str, Any]]
     if search.q:
         stmt = stmt.where(or_(Order.number.startswith(search.q, autoescape=True),
                               Order.external_id.startswith(search.q, autoescape=True)))
+    if search.warehouse:
+        stmt = stmt.where(Order.warehouse == search.warehouse)
+    if search.placed_from is not None:
+        stmt = stmt.where(Order.placed_at >= search.placed_from)
+    if search.placed_until is not None:
+        stmt = stmt.where(Order.placed_at < search.placed_until)
+    if search.hold_reason:
+        stmt = stmt.where(Order.hold_reason.contains(search.hold_reason, autoescape=True))
     if search.before_id is not None:
         stmt = stmt.where(Order.id < search.before_id)
     # Ids only grow, so "newest first" by id gives a cursor that never skips or
@@ -86,18 +98,30 @@ def search_orders(s: Session, search: OrderSearch) -> tuple[list[dict[str, Any]]
     return [order_summary(o) for o in page], (page[-1].id if len(rows) > search.limit else None)
 
 
-def hold_queue(s: Session, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Held orders, longest waiting first, with when and where they were held; and how many there are."""
+def hold_queue(s: Session, limit: int, *, after: tuple[datetime, int] | None = None,
+               reason: str | None = None) -> tuple[list[dict[str, Any]], int, tuple[datetime, int] | None]:
+    """Held orders, longest waiting first, with when and where they were held; how many there are (matching
+    ``reason``, words of the hold reason); and the sort key of the last row when more follow (the next page
+    starts ``after`` it)."""
     # When it went on hold: its latest hold event (a payment on hold moves updated_at).
     held_since = (select(History.order_id, func.max(History.at).label("at"))
                   .where(History.event == Event.HOLD.value).group_by(History.order_id).subquery())
-    stmt = (select(Order, held_since.c.at)
+    since = func.coalesce(held_since.c.at, Order.updated_at)
+    held = [Order.status == State.ON_HOLD.value]
+    if reason:
+        held.append(Order.hold_reason.contains(reason, autoescape=True))
+    stmt = (select(Order, since)
             .outerjoin(held_since, held_since.c.order_id == Order.id)
-            .where(Order.status == State.ON_HOLD.value)
+            .where(*held)
             .options(selectinload(Order.customer))
-            .order_by(func.coalesce(held_since.c.at, Order.updated_at), Order.id)
-            .limit(limit))
-    total = s.scalar(select(func.count()).select_from(Order).where(Order.status == State.ON_HOLD.value)) or 0
+            .order_by(since, Order.id)
+            .limit(limit + 1))
+    if after is not None:
+        stmt = stmt.where(or_(since > after[0], (since == after[0]) & (Order.id > after[1])))
+    total = s.scalar(select(func.count()).select_from(Order).where(*held)) or 0
+    found = s.execute(stmt).all()
+    page = found[:limit]
     rows = [{**order_summary(o), "hold_stage": o.hold_stage,
-             "held_since": (at or o.updated_at).isoformat(timespec="seconds")} for o, at in s.execute(stmt).all()]
-    return rows, total
+             "held_since": at.isoformat(timespec="seconds")} for o, at in page]
+    last = (page[-1][1], page[-1][0].id) if len(found) > limit else None
+    return rows, total, last

@@ -120,7 +120,13 @@ def load_plain(text: str, *, filename: str) -> Any:
 
 def _load(text: str, problems: list[YamlProblem] | None, style: _Style) -> Any:
     sink: list[YamlProblem] = [] if problems is None else problems
-    loader = _Loader(text, sink)
+    try:
+        loader = _Loader(text, sink)
+    except yaml.reader.ReaderError as exc:
+        # The reader checks every character before parsing starts: a control character anywhere stops it.
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise YamlProblem(line, f"invalid YAML: the control character {char} is not allowed in YAML text") from None
     try:
         try:
             root = loader.get_single_node()

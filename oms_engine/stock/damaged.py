@@ -98,13 +98,17 @@ def quantity(s: Session, warehouse: str, sku: str) -> int:
                                                             DamagedStock.sku == sku)) or 0)
 
 
-def balances(s: Session, *, warehouse: str | None = None, sku: str | None = None,
-             limit: int = 1000) -> list[dict[str, Any]]:
-    """The damaged units per (sku, warehouse), in that order; none left: not listed."""
+def balances(s: Session, *, warehouse: str | None = None, sku: str | None = None, limit: int = 1000,
+             after: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """The damaged units per (sku, warehouse), in that order; none left: not listed. ``after``: the last
+    (sku, warehouse) of the page before."""
     stmt = (select(DamagedStock).where(DamagedStock.quantity > 0)
             .order_by(DamagedStock.sku, DamagedStock.warehouse).limit(limit))
     if warehouse:
         stmt = stmt.where(DamagedStock.warehouse == warehouse)
     if sku:
         stmt = stmt.where(DamagedStock.sku == sku)
+    if after:
+        stmt = stmt.where((DamagedStock.sku > after[0])
+                          | ((DamagedStock.sku == after[0]) & (DamagedStock.warehouse > after[1])))
     return [{"warehouse": r.warehouse, "sku": r.sku, "quantity": r.quantity} for r in s.scalars(stmt)]

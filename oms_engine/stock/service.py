@@ -175,11 +175,11 @@ class StockService:
         with self.db.read() as s:
             return [movement_dict(r) for r in s.scalars(stmt)]
 
-    def damaged(self, *, warehouse: str | None = None, sku: str | None = None,
-                limit: int = 1000) -> list[dict[str, Any]]:
-        """The damaged units kept apart, per (sku, warehouse)."""
+    def damaged(self, *, warehouse: str | None = None, sku: str | None = None, limit: int = 1000,
+                after: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        """The damaged units kept apart, per (sku, warehouse); ``after``: the last of the page before."""
         with self.db.read() as s:
-            return damaged_stock.balances(s, warehouse=warehouse, sku=sku, limit=limit)
+            return damaged_stock.balances(s, warehouse=warehouse, sku=sku, limit=limit, after=after)
 
     def verify(self) -> Verification:
         with self.db.read() as s:

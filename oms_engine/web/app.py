@@ -1,21 +1,22 @@
 """The admin API: what admins, support staff and integrations see and do over HTTP.
 
-JSON in and out. Every route except ``GET /health`` and the signed channel
-webhooks needs ``Authorization: Bearer <token>``; the token's role decides
-what it may do:
+JSON in and out. Every route except ``GET /health``, the signed channel
+webhooks, the customers' tracking page and the API's own description needs
+``Authorization: Bearer <token>``; the token's role decides what it may do:
 
 =========== =================================================================
 viewer      read: orders, an order's story, the hold queue, stock, rules, reports
-support     viewer + pay, release, reject, bin, restore, cancel, intercept
-admin       everything, including ``POST /api/rules/reload`` and callbacks
+operator    viewer + pay, release, reject, bin, restore, cancel, intercept, move
+            (``support`` is its old name, still taken in ``OMS_API_TOKENS``)
+rules_admin viewer + publish, check, dry-run, activate and roll back rules
+admin       everything: master data, tokens, the audit log, callbacks
 integration WMS / carrier callbacks only
 =========== =================================================================
 
 Tokens come from ``create_app(tokens=...)`` or, by default, from the
 environment variable named by ``config.api_tokens_env``
-(``"tok1=admin,tok2=support"``). The token itself is never stored: changes
-record the actor ``api:<role>:<first 6 hex of sha256(token)>``, enough to tell
-tokens apart in the history without letting anyone reuse one.
+(``"tok1=admin,tok2=operator"``), and from the database (``oms tokens
+create``, :mod:`oms_engine.web.tokens`, kept as their sha256 only).
 
 Channel webhooks (``POST /api/webhooks/<channel>``) carry no token: the
 channel adapter checks their signature with the secret in
@@ -23,16 +24,20 @@ channel adapter checks their signature with the secret in
 delivery ids and deliveries past the channel's rate
 (:mod:`oms_engine.web.webhooks`). A refused delivery stores nothing.
 
-Errors are ``{"error": "..."}`` with 400 (bad JSON, body, header or
-parameter, naming it), 401, 403, 404, 405, 409 (illegal transition, refused
-command, replayed webhook), 413, 422 (rules that do not validate, with every
-error), 429 (with Retry-After) and 500 (no traceback).
+Errors are problem+json (RFC 9457, :mod:`oms_engine.web.errors`) with 400
+(bad JSON, body, header or parameter, naming it in ``field``), 401, 403, 404,
+405, 409 (illegal transition, refused command, replayed webhook), 413, 415,
+422 (rules that do not validate, with every error), 429 (with Retry-After)
+and 500 (no traceback). ``/openapi.json`` describes every route declared
+with :func:`oms_engine.web.openapi.operation`; ``/docs`` shows it.
 
-Requests are handled one at a time per process: the rules engine and SQLite
-both favour a single caller, so the app serialises requests itself even when
-a server hands it several at once. Two things stay outside that lock: reading
-the request body (a slow sender must not hold everybody up) and ``/health``
-(a load balancer must get its answer while a long request runs).
+Reads are served side by side; changes take turns per process: the rules
+engine (durable_rules is not thread safe), the state machine and SQLite's
+single writer favour one changer at a time, so the app serialises them itself
+even when a server hands it several at once (reads of the rules take a turn
+too: they refresh the rules in force). Outside that lock: reading the request
+body (a slow sender must not hold everybody up), every other read, and
+``/health`` (a load balancer must get its answer while a long request runs).
 ``oms serve`` runs the app under waitress (:mod:`oms_engine.web.server`).
 """
 
@@ -50,9 +55,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, request
 
 from ..orders.intake import MAX_PAYLOAD_BYTES
-from .auth import TokenTable, parse_tokens
+from . import audit, idempotency, openapi
+from .auth import Principals, TokenTable, parse_tokens
 from .batching import WebhookBatcher
-from .errors import ApiError, register_error_handlers
+from .errors import PROBLEM_JSON, ApiError, problem_document, register_error_handlers
 from .routes import (
     aftersales,
     documents,
@@ -60,13 +66,23 @@ from .routes import (
     intake,
     invoices,
     masterdata,
+    metrics,
     orders,
     reports,
     rules,
     settlement,
     stock,
+    tracking,
 )
+from .routes import audit as audit_routes
+from .routes import tokens as token_routes
+from .tokens import StoredTokens, no_tokens_message
 from .webhooks import WebhookGate, WebhookPolicy
+
+# Every route of the API, by the module that serves it.
+BLUEPRINTS = tuple(module.bp for module in (health, orders, intake, stock, rules, masterdata, documents, reports,
+                                            aftersales, settlement, invoices, metrics, tracking, audit_routes,
+                                            token_routes))
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -75,10 +91,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("oms.api")
 
+_READS = frozenset({"GET", "HEAD"})
+
 
 class _OneAtATime:
-    """Serialise requests, whatever the server does (``flask run`` is threaded by default).
+    """Serialise changes, whatever the server does (``flask run`` is threaded by default); reads run side by side.
 
+    A change (any method but GET and HEAD) may run the state machine, the
+    rules engine (durable_rules is not thread safe) and the plugins, so
+    changes take turns. A read only reads the database and runs beside them
+    and other reads, but for paths starting with one of ``locked_reads``,
+    whose reads touch the rules engine (the rules in force are refreshed).
     The body is read before the lock is taken, and paths in ``unlocked`` never
     take it. Paths starting with one of ``own_turns`` count as requests in hand
     but take the lock themselves, for the part of their work that needs it.
@@ -92,8 +115,10 @@ class _OneAtATime:
     """
 
     def __init__(self, app: WSGIApplication, *, max_body: int, unlocked: frozenset[str],
-                 max_in_flight: int | None = None, own_turns: tuple[str, ...] = ()) -> None:
+                 max_in_flight: int | None = None, own_turns: tuple[str, ...] = (),
+                 locked_reads: tuple[str, ...] = ()) -> None:
         self._app = app
+        self._locked_reads = locked_reads
         self._max_body = max_body
         self._unlocked = unlocked
         self._own_turns = own_turns
@@ -127,9 +152,12 @@ class _OneAtATime:
                                f"the server is busy ({self._in_flight} requests in hand); retry shortly",
                                headers=[("Retry-After", "1")])
         try:
-            if environ.get("PATH_INFO", "").startswith(self._own_turns):
+            path = environ.get("PATH_INFO", "")
+            if path.startswith(self._own_turns):
                 # Counted, but not serialised here: the handler takes the lock itself, for the part that
                 # needs it, and many of these share one turn (webhooks: see batching.py).
+                return self._answer(environ, start_response)
+            if environ.get("REQUEST_METHOD") in _READS and not path.startswith(self._locked_reads):
                 return self._answer(environ, start_response)
             with self.lock:
                 return self._answer(environ, start_response)
@@ -182,8 +210,8 @@ def _buffer_body(environ: WSGIEnvironment, limit: int) -> None:
 
 def _json_error(start_response: StartResponse, status: str, message: str, exc_info: Any = None, *,
                 headers: list[tuple[str, str]] | None = None) -> list[bytes]:
-    body = json.dumps({"error": message}).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+    body = json.dumps(problem_document(int(status.split()[0]), message)).encode()
+    start_response(status, [("Content-Type", PROBLEM_JSON), ("Content-Length", str(len(body))),
                             *(headers or [])], exc_info)
     return [body]
 
@@ -198,36 +226,43 @@ def _no_nul_characters() -> None:
 
 
 def create_app(oms: OMS, *, tokens: Mapping[str, str] | None = None,
-               webhooks: WebhookPolicy | None = None, max_in_flight: int | None = None) -> Flask:
+               webhooks: WebhookPolicy | None = None, max_in_flight: int | None = None,
+               warn_without_tokens: bool = True) -> Flask:
     """The admin API for ``oms``.
 
     ``tokens`` (token -> role) overrides the environment; ``webhooks`` sets the
     webhook timestamp tolerance and the per-channel rate limit;
     ``max_in_flight`` bounds the requests inside the app at once, ``/health``
-    aside (``oms serve`` gives one less than its threads; None: no bound).
+    aside (``oms serve`` gives one less than its threads; None: no bound);
+    ``warn_without_tokens``: log how to make a token when there is none
+    (``oms serve`` says it on its own terms).
     """
     if max_in_flight is not None and max_in_flight < 1:
         raise ValueError("max_in_flight must be at least 1")
     if tokens is None:
         tokens = parse_tokens(os.environ.get(oms.config.api_tokens_env, ""))
     table = TokenTable(tokens)
-    if not len(table):
-        log.warning("no API tokens configured (set %s): every authenticated route will answer 401",
-                    oms.config.api_tokens_env)
+    stored = StoredTokens(oms.db)
+    if warn_without_tokens and not len(table) and not stored.live():
+        log.warning("%s", no_tokens_message(oms.config.api_tokens_env))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PAYLOAD_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep explain()'s reading order
     app.extensions["oms"] = oms
-    app.extensions["oms_api_tokens"] = table
+    app.extensions["oms_api_tokens"] = Principals(table, stored)
     app.extensions["oms_webhooks"] = WebhookGate(webhooks or WebhookPolicy())
     app.before_request(_no_nul_characters)
-    for module in (health, orders, intake, stock, rules, masterdata, documents, reports, aftersales, settlement,
-                   invoices):
-        app.register_blueprint(module.bp)
+    idempotency.install(app)
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp)
+    audit.install(app)
+    openapi.install(app)
     register_error_handlers(app)
-    guard = _OneAtATime(app.wsgi_app, max_body=MAX_PAYLOAD_BYTES, unlocked=frozenset({"/health"}),
-                        max_in_flight=max_in_flight, own_turns=("/api/webhooks/",))
+    guard = _OneAtATime(app.wsgi_app, max_body=MAX_PAYLOAD_BYTES,
+                        unlocked=frozenset({"/health", "/openapi.json", "/docs"}),
+                        max_in_flight=max_in_flight, own_turns=("/api/webhooks/",),
+                        locked_reads=("/api/rules", "/console/rules"))
     app.wsgi_app = guard  # type: ignore[method-assign]
     # Whatever else must not run beside a request (a console task, say) takes this lock too.
     app.extensions["oms_request_lock"] = guard.lock

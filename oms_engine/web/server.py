@@ -27,6 +27,7 @@ from waitress.task import ErrorTask
 from waitress.utilities import RequestEntityTooLarge
 
 from ..orders.intake import MAX_PAYLOAD_BYTES
+from .errors import PROBLEM_JSON, problem_document
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -46,7 +47,7 @@ _BODY_MARGIN = 1 << 20
 
 
 class _JsonErrorTask(ErrorTask):  # type: ignore[misc]
-    """Waitress's own refusals, as ``{"error": ...}`` like every other answer of the API."""
+    """Waitress's own refusals, as problem+json like every other answer of the API."""
 
     def execute(self) -> None:
         error = self.request.error
@@ -57,9 +58,9 @@ class _JsonErrorTask(ErrorTask):  # type: ignore[misc]
             message = "internal server error; the details are in the server log"
         else:
             message = f"{error.reason}: {error.body}"
-        body = json.dumps({"error": message}).encode()
+        body = json.dumps(problem_document(error.code, message)).encode()
         self.status = f"{error.code} {error.reason}"
-        self.response_headers.append(("Content-Type", "application/json"))
+        self.response_headers.append(("Content-Type", PROBLEM_JSON))
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)

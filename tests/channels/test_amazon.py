@@ -359,7 +359,7 @@ def test_a_webhook_delivery_to_amazon_is_refused_and_nothing_stored(
         monkeypatch.setenv("OMS_WEBHOOK_SECRET_AMAZON", secret)
     r = api.webhook("amazon", body(joined()))
     assert r.status == 404
-    assert "channel 'amazon' takes no webhooks: its orders are pulled (oms channels pull)" in r.json["error"]
+    assert "channel 'amazon' takes no webhooks: its orders are pulled (oms channels pull)" in r.json["detail"]
     assert (count(sqlite_oms, RawPayload), count(sqlite_oms, Order)) == (0, 0)
 
 

@@ -492,7 +492,7 @@ def test_the_channel_takes_no_webhooks(sqlite_oms: OMS, serve: Callable[..., Api
     monkeypatch.setenv("OMS_WEBHOOK_SECRET_CSV", "secret")
     api = serve(create_app(sqlite_oms, tokens=TOKENS))
     r = api.post("/api/webhooks/csv", body=SAMPLE.read_bytes(), headers={"Content-Type": "text/csv"})
-    assert r.status == 404 and "takes no webhooks" in r.json["error"]
+    assert r.status == 404 and "takes no webhooks" in r.json["detail"]
     assert count(sqlite_oms, RawPayload) == 0
 
 

@@ -448,7 +448,7 @@ def test_a_signed_webhook_is_taken_in_and_a_forged_one_is_refused(oms: OMS, shop
                    {k: v for k, v in shopify_headers(body, now).items() if k != "X-Shopify-Hmac-Sha256"}):
         r = shop_api.post("/api/webhooks/shopify", body=body, headers=forged)
         assert r.status == 401, r.json
-        assert "signature" in r.json["error"]
+        assert "signature" in r.json["detail"]
     tampered = body.replace(b'"409.94"', b'"1.00"')
     assert shop_api.post("/api/webhooks/shopify", body=tampered, headers=shopify_headers(body, now)).status == 401
     with oms.db.session() as s:
@@ -467,7 +467,7 @@ def test_a_signed_webhook_is_taken_in_and_a_forged_one_is_refused(oms: OMS, shop
     assert shop_api.post("/api/webhooks/shopify", body=body, headers=stale).status == 401
     malformed = {**shopify_headers(body, now, webhook_id="wh-3"), "X-Shopify-Triggered-At": "soon"}
     r = shop_api.post("/api/webhooks/shopify", body=body, headers=malformed)
-    assert r.status == 400 and "X-Shopify-Triggered-At" in r.json["error"]
+    assert r.status == 400 and "X-Shopify-Triggered-At" in r.json["detail"]
     assert orders_in(oms) == 1
 
 

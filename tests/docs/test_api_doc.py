@@ -8,11 +8,13 @@ import pytest
 
 from oms_engine.engine import OMS
 from tests.support import ROOT, order_json, payload
-from tests.support.web import ADMIN, INTEGRATION, SUPPORT, VIEWER, ApiServer
+from tests.support.web import ADMIN, INTEGRATION, RULES_ADMIN, SUPPORT, VIEWER, ApiServer
 
 DOC = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```http\n(.*?)```", DOC, re.S)
-TOKENS = {"viewer": VIEWER, "support": SUPPORT, "admin": ADMIN, "integration": INTEGRATION}
+# operator is support's new name: the test server's support token is configured under the old one, an alias.
+TOKENS = {"viewer": VIEWER, "support": SUPPORT, "operator": SUPPORT, "admin": ADMIN, "integration": INTEGRATION,
+          "rules_admin": RULES_ADMIN}
 
 
 def test_the_page_has_examples() -> None:
@@ -36,8 +38,16 @@ def test_each_example_answers_as_documented(sqlite_oms: OMS, api: ApiServer, blo
     reply = api.request(method, re.sub(r"\{(order|held)\}", lambda m: numbers[m.group(1)], path),
                         token=TOKENS.get(token), body=body.encode() if body else None, headers=headers)
     assert reply.status == expect, (block, reply.body)
-    # Every answer is JSON but the one the page says is CSV.
-    expected_type = "text/csv" if f"# expect {expect}: text/csv" in block else "application/json"
+    # Every answer is JSON but those the page says are CSV or text; a refusal is a problem document (RFC 9457).
+    said = re.search(rf"# expect {expect}: (text/[a-z]+)", block)
+    expected_type = (said.group(1) if said
+                     else "application/problem+json" if reply.status >= 400 else "application/json")
     assert reply.headers["content-type"].startswith(expected_type)
     if expected_type == "text/csv":
         assert reply.body.decode().startswith("id,at,warehouse,sku,kind,")
+    if expected_type == "text/plain":
+        assert "# TYPE oms_orders gauge" in reply.body.decode()
+    if "Idempotency-Key" in headers:
+        again = api.request(method, re.sub(r"\{(order|held)\}", lambda m: numbers[m.group(1)], path),
+                            token=TOKENS.get(token), body=body.encode() if body else None, headers=headers)
+        assert (again.status, again.body, again.headers["idempotent-replayed"]) == (reply.status, reply.body, "true")

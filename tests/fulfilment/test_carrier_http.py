@@ -488,7 +488,7 @@ def test_callbacks_from_an_unknown_carrier_or_one_without_http_callbacks_are_404
     w.oms.masterdata.apply("carriers", [Row("t", {"code": "SIM", "name": "Simulated", "connector": "sim_carrier"})],
                            actor="t", source="t")
     reply = w.sf.post_callback(body, carrier="SIM")
-    assert reply.status == 404 and "'sim_carrier', which takes no HTTP callbacks" in reply.json["error"]
+    assert reply.status == 404 and "'sim_carrier', which takes no HTTP callbacks" in reply.json["detail"]
     assert w.carrier_inbox() == []
 
 

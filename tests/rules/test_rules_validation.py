@@ -18,6 +18,7 @@ from oms_engine.rules import (
     load_ruleset_file,
     load_ruleset_text,
 )
+from oms_engine.rules.yaml_source import YamlProblem, load_located
 
 FILE = "rules/blocking.yaml"
 
@@ -361,3 +362,9 @@ def test_load_plain_gives_plain_data_and_refuses_what_is_not_plain() -> None:
             load_plain(text, filename="config.yaml")
         assert str(info.value) == message
         assert info.value.filename == "config.yaml"
+
+
+def test_a_control_character_in_a_rule_file_is_an_error_naming_its_line() -> None:
+    with pytest.raises(YamlProblem) as caught:
+        load_located("ruleset: blocking\nrules:\n  - name: x\x0e\n")
+    assert caught.value.line == 3 and "U+000E" in str(caught.value)

@@ -26,7 +26,12 @@ from oms_engine.web.webhooks import epoch_seconds
 from tests.support import order_json, payload
 
 ADMIN, SUPPORT, VIEWER, INTEGRATION = "adm-7f3c9e", "sup-51d2aa", "view-0b8e41", "int-c4f019"
-TOKENS = {ADMIN: "admin", SUPPORT: "support", VIEWER: "viewer", INTEGRATION: "integration"}
+RULES_ADMIN = "rul-93ab17"
+# SUPPORT is configured under the old name of the operator role, as a deployment from before it may still be.
+TOKENS = {ADMIN: "admin", SUPPORT: "support", VIEWER: "viewer", INTEGRATION: "integration", RULES_ADMIN: "rules_admin"}
+# A token of each role.
+BY_ROLE = {"admin": ADMIN, "operator": SUPPORT, "viewer": VIEWER, "integration": INTEGRATION,
+           "rules_admin": RULES_ADMIN}
 WEBHOOK_SECRET = "whsec-test-1"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -36,7 +37,7 @@ def test_anonymous_release_is_refused_and_changes_nothing(oms: OMS, api_any: Api
     r = api_any.post(f"/api/orders/{number}/release")
     assert r.status == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
-    assert "Bearer" in r.json["error"]
+    assert "Bearer" in r.json["detail"]
     assert status_of(oms, number) == "on_hold"
     assert history_rows(oms, number) == before
 
@@ -61,7 +62,8 @@ def test_viewer_reads_but_cannot_release(oms: OMS, api_any: ApiServer) -> None:
     assert api_any.get(f"/api/orders/{number}", token=VIEWER).status == 200
     r = api_any.post(f"/api/orders/{number}/release", token=VIEWER)
     assert r.status == 403
-    assert "viewer" in r.json["error"] and "support" in r.json["error"]
+    # 'support' is the old name of operator: the answer says the role's name now
+    assert "viewer" in r.json["detail"] and "operator" in r.json["detail"]
     assert status_of(oms, number) == "on_hold"
     assert history_rows(oms, number) == before
 
@@ -109,9 +111,13 @@ def test_tokens_come_from_the_configured_environment_variable(
 
 
 def test_no_tokens_configured_means_every_protected_route_answers_401(
-        sqlite_oms: OMS, serve: Callable[[Flask], ApiServer], monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_oms: OMS, serve: Callable[[Flask], ApiServer], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.delenv(sqlite_oms.config.api_tokens_env, raising=False)
-    server = serve(create_app(sqlite_oms))
+    with caplog.at_level(logging.WARNING, logger="oms.api"):
+        server = serve(create_app(sqlite_oms))
+    # the warning says how to make one
+    assert any("oms tokens create --role admin --name NAME" in r.getMessage() for r in caplog.records)
     assert server.get("/health").status == 200
     assert server.get("/api/orders", token="").status == 401
     assert server.get("/api/orders", token=ADMIN).status == 401

@@ -35,7 +35,7 @@ def test_illegal_transition_is_409_naming_state_and_event_and_changes_nothing(om
     before = history_rows(oms, number)
     r = api_any.post(f"/api/orders/{number}/release", token=SUPPORT)
     assert r.status == 409
-    assert number in r.json["error"] and "'dispatched'" in r.json["error"] and "'release'" in r.json["error"]
+    assert number in r.json["detail"] and "'dispatched'" in r.json["detail"] and "'release'" in r.json["detail"]
     assert (r.json["order"], r.json["state"], r.json["event"]) == (number, "dispatched", "release")
     r = api_any.post(f"/api/orders/{number}/intercept", token=SUPPORT)
     assert r.status == 409
@@ -64,7 +64,7 @@ def test_unknown_order_is_404(api: ApiServer) -> None:
     for verb in ("release", "reject", "cancel", "intercept"):
         r = api.post(f"/api/orders/NOPE-1/{verb}", token=SUPPORT)
         assert r.status == 404, verb
-        assert "NOPE-1" in r.json["error"]
+        assert "NOPE-1" in r.json["detail"]
     r = api.post("/api/orders/NOPE-1/payments", token=SUPPORT, json_body={"amount": "1.00", "transaction_id": "T"})
     assert r.status == 404
     assert api.get("/api/orders/NOPE-1", token=VIEWER).status == 404
@@ -84,7 +84,7 @@ def test_bad_command_bodies_are_400_naming_the_field(sqlite_oms: OMS, api: ApiSe
         r = api.post(f"/api/orders/{number}/release", token=SUPPORT, body=body,
                      headers={"Content-Type": "application/json"})
         assert r.status == 400, body
-        assert expected in r.json["error"], (body, r.json)
+        assert expected in r.json["detail"], (body, r.json)
     assert status_of(sqlite_oms, number) == "on_hold"
     assert history_rows(sqlite_oms, number) == before
 
@@ -113,7 +113,7 @@ def test_payment_with_a_negative_or_malformed_amount_is_400_and_changes_nothing(
     for body, expected in cases:
         r = api.post(f"/api/orders/{number}/payments", token=SUPPORT, json_body=body)
         assert r.status == 400, body
-        assert expected in r.json["error"], (body, r.json)
+        assert expected in r.json["detail"], (body, r.json)
     assert status_of(sqlite_oms, number) == "pending_payment"
     assert history_rows(sqlite_oms, number) == before
 
@@ -173,9 +173,9 @@ def test_a_refund_is_sent_again_only_when_the_provider_refused_it(sqlite_oms: OM
     api.post(f"/api/orders/{number}/cancel", token=SUPPORT, json_body={"note": "changed mind"})
     sqlite_oms.pipeline.run_until_idle()
     refunded = api.post(f"/api/payments/{number}-R01/retry", token=SUPPORT)
-    assert refunded.status == 409 and "is refunded: only a refund the provider refused" in refunded.json["error"]
+    assert refunded.status == 409 and "is refunded: only a refund the provider refused" in refunded.json["detail"]
     assert api.post(f"/api/payments/{number}-R01/retry", token=VIEWER).status == 403
-    assert api.post("/api/payments/NOPE-R01/retry", token=SUPPORT).json["error"] == "no refund 'NOPE-R01'"
+    assert api.post("/api/payments/NOPE-R01/retry", token=SUPPORT).json["detail"] == "no refund 'NOPE-R01'"
 
 
 def test_support_bins_and_restores_over_the_api(oms: OMS, api_any: ApiServer) -> None:

@@ -82,7 +82,7 @@ def test_unsigned_or_badly_signed_webhook_is_refused_and_nothing_is_stored(
     assert sqlite_oms.clock.now() == T0
     r = api.post("/api/webhooks/json", body=_BODY, headers=headers)
     assert r.status == 401
-    assert "signature" in r.json["error"]
+    assert "signature" in r.json["detail"]
     assert r.headers["www-authenticate"].startswith("Signature")
     assert count(sqlite_oms, RawPayload) == 0
     assert count(sqlite_oms, WebhookDelivery) == 0
@@ -95,25 +95,25 @@ def test_webhook_without_a_configured_secret_is_refused(
     # signed with an empty key: must not pass for a channel that has no secret
     r = api.webhook("json", payload(order_json("W-4")), secret="")
     assert r.status == 401
-    assert "no signing secret" in r.json["error"]
+    assert "no signing secret" in r.json["detail"]
     assert count(sqlite_oms, RawPayload) == 0
 
 
 def test_webhook_for_an_unknown_channel_is_404(api: ApiServer, webhook_secret: str) -> None:
     r = api.webhook("nosuchshop", payload(order_json("W-5")))
     assert r.status == 404
-    assert "nosuchshop" in r.json["error"]
+    assert "nosuchshop" in r.json["detail"]
 
 
 def test_oversized_body_is_413_json_and_stores_nothing(sqlite_oms: OMS, api: ApiServer, webhook_secret: str) -> None:
     body = b'{"external_id": "' + b"x" * MAX_PAYLOAD_BYTES + b'"}'
     r = api.webhook("json", body)
     assert r.status == 413
-    assert r.headers["content-type"] == "application/json"
-    assert f"{MAX_PAYLOAD_BYTES:,}" in r.json["error"]
+    assert r.headers["content-type"] == "application/problem+json"
+    assert f"{MAX_PAYLOAD_BYTES:,}" in r.json["detail"]
     assert count(sqlite_oms, RawPayload) == 0
     r = api.post("/api/callbacks/sim_wms", token=ADMIN, body=body)
-    assert r.status == 413 and "error" in r.json
+    assert r.status == 413 and "detail" in r.json
     assert count(sqlite_oms, InboxMessage) == 0
 
 
@@ -144,12 +144,39 @@ def test_admin_may_post_callbacks_too(sqlite_oms: OMS, api: ApiServer) -> None:
 def test_callback_refusals(sqlite_oms: OMS, api: ApiServer) -> None:
     r = api.post("/api/callbacks/acme_wms", token=INTEGRATION, json_body={"order_number": "1", "status": "X"})
     assert r.status == 404
-    assert "acme_wms" in r.json["error"] and "sim_wms" in r.json["error"]
+    assert "acme_wms" in r.json["detail"] and "sim_wms" in r.json["detail"]
     r = api.post("/api/callbacks/sim_wms", token=INTEGRATION, body=b'{"order_number": "1",')
     assert r.status == 400
-    assert "malformed JSON" in r.json["error"]
+    assert "malformed JSON" in r.json["detail"]
     r = api.post("/api/callbacks/sim_wms", token=INTEGRATION, body=b"")
     assert r.status == 400
     r = api.post("/api/callbacks/sim_wms", json_body={"order_number": "1", "status": "ACCEPTED"})
     assert r.status == 401
     assert count(sqlite_oms, InboxMessage) == 0
+
+
+def test_an_unknown_parameter_is_a_400_naming_it_and_stores_nothing(
+        sqlite_oms: OMS, api: ApiServer, webhook_secret: str) -> None:
+    body = payload(order_json("Q-1"))
+    inbox, raw = count(sqlite_oms, InboxMessage), count(sqlite_oms, RawPayload)
+    for path, token, headers in [
+            ("/api/webhooks/json?shop=north", None, sign_webhook(body, timestamp=T0)),
+            ("/api/callbacks/sim_wms?retry=1", INTEGRATION, {"Content-Type": "application/json"}),
+            ("/api/wms/WH-SH/callbacks?sig=x", None, {"Content-Type": "application/json"}),
+            ("/api/carriers/SF/callbacks?sig=x", None, {"Content-Type": "application/json"})]:
+        r = api.post(path, token=token, body=body, headers=headers)
+        name = path.partition("?")[2].partition("=")[0]
+        assert (r.status, r.headers["content-type"], r.json["field"]) == (400, "application/problem+json", name), \
+            (path, r.json)
+        assert r.json["detail"].startswith(f"unknown parameter '{name}'")
+    assert (count(sqlite_oms, InboxMessage), count(sqlite_oms, RawPayload), order_count(sqlite_oms)) == (inbox, raw, 0)
+
+
+def test_the_intake_routes_are_in_the_document_without_a_body_model(api: ApiServer) -> None:
+    # Their bodies are the senders' own, signed as bytes: the document names the routes and their answers only.
+    doc = api.get("/openapi.json").json
+    for path, security in [("/api/webhooks/{channel}", []), ("/api/wms/{warehouse}/callbacks", []),
+                           ("/api/carriers/{carrier}/callbacks", []), ("/api/callbacks/{source}", None)]:
+        op = doc["paths"][path]["post"]
+        assert "requestBody" not in op and op.get("security") == security, path
+    assert doc["paths"]["/api/callbacks/{source}"]["post"]["x-roles"] == ["admin", "integration"]

@@ -14,4 +14,10 @@ def test_an_invoice_is_read_over_the_api(sqlite_oms: OMS, api: ApiServer) -> Non
     assert got.status == 200 and got.json["einvoice"]["format"] == "oms-einvoice/1"
     assert api.get(f"/api/invoices/{number}-INV01?format=ubl", token=VIEWER).status == 409
     missing = api.get("/api/invoices/NOPE-INV01", token=VIEWER)
-    assert missing.status == 404 and missing.json["error"] == "no invoice or credit note 'NOPE-INV01'"
+    assert missing.status == 404 and missing.json["detail"] == "no invoice or credit note 'NOPE-INV01'"
+
+
+def test_a_parameter_an_invoice_does_not_name_is_refused_naming_it(api: ApiServer) -> None:
+    r = api.get("/api/invoices/NOPE-INV01?fmt=ubl", token=VIEWER)
+    assert r.status == 400 and r.headers["content-type"] == "application/problem+json"
+    assert r.json["field"] == "fmt" and "unknown parameter 'fmt'; allowed: format" in r.json["detail"]

@@ -46,8 +46,9 @@ def _ledger(oms: OMS) -> int:
 def test_records_are_listed_in_key_order_a_page_at_a_time_filtered_by_status_and_prefix(api: ApiServer) -> None:
     first = _ok(api.get("/api/products?limit=3", token=VIEWER))
     assert [p["sku"] for p in first["items"]] == sorted(CATALOGUE)[:3]
-    assert first["next_after"] == sorted(CATALOGUE)[2]
-    everything = _all_pages(api, "/api/products?limit=2", cursor="next_after", items="items", param="after")
+    rest = _ok(api.get(f"/api/products?limit=100&cursor={first['next']}", token=VIEWER))
+    assert [p["sku"] for p in rest["items"]] == sorted(CATALOGUE)[3:] and rest["next"] is None
+    everything = _all_pages(api, "/api/products?limit=2", cursor="next", items="items", param="cursor")
     assert [p["sku"] for p in everything] == sorted(CATALOGUE)
     # money is answered as it is given: a decimal string in the product's currency
     assert {p["sku"]: p["price"] for p in everything}["TEA-1"] == "59.00"
@@ -57,17 +58,21 @@ def test_records_are_listed_in_key_order_a_page_at_a_time_filtered_by_status_and
     assert "PEN-1" not in [p["sku"] for p in _ok(api.get("/api/products", token=VIEWER))["items"]]
     inactive = _ok(api.get("/api/products?status=inactive", token=VIEWER))
     assert [(p["sku"], p["active"]) for p in inactive["items"]] == [("PEN-1", False)]
-    assert inactive["next_after"] is None
+    assert inactive["next"] is None
     assert len(_ok(api.get("/api/products?status=all", token=VIEWER))["items"]) == len(CATALOGUE)
 
-    for query, name in [("status=gone", "gone"), ("limit=0", "limit"), ("limit=1001", "limit")]:
+    for query, name in [("status=gone", "status"), ("limit=0", "limit"), ("limit=1001", "limit"),
+                        ("prefix=" + "T" * 201, "prefix"), ("cursor=nonsense", "cursor"), ("after=TEA-1", "after")]:
         r = api.get(f"/api/products?{query}", token=VIEWER)
-        assert r.status == 400 and name in r.json["error"], query
+        assert (r.status, r.json["field"]) == (400, name), (query, r.json)
+        assert f"'{name}'" in r.json["detail"]
+    assert "must be one of active, inactive, all, got 'gone'" in api.get("/api/products?status=gone",
+                                                                          token=VIEWER).json["detail"]
 
 
 def test_a_two_part_key_pages_by_both_parts_and_names_one_record(api: ApiServer) -> None:
     _ok(api.post("/api/carriers", token=ADMIN, body=CARRIERS, headers={"Content-Type": "application/json"}))
-    services = _all_pages(api, "/api/services?limit=1", cursor="next_after", items="items", param="after")
+    services = _all_pages(api, "/api/services?limit=1", cursor="next", items="items", param="cursor")
     # a carrier's second service is not skipped at a page boundary
     assert [(s["carrier"], s["code"]) for s in services] == [("DEPPON", "HEAVY"), ("SF", "COLD"),
                                                             ("SF", "STANDARD"), ("ZTO", "ECONOMY")]
@@ -75,7 +80,10 @@ def test_a_two_part_key_pages_by_both_parts_and_names_one_record(api: ApiServer)
     assert (cold["name"], cold["attributes"]["cold_chain"]) == ("SF Cold Chain", True)
     assert [h["action"] for h in cold["history"]] == ["create"]
     assert api.get("/api/services/SF/NOPE", token=VIEWER).status == 404
-    assert api.get("/api/services?after=SF", token=VIEWER).status == 400
+    # a products' cursor (one key part) is no services' cursor (two)
+    products = _ok(api.get("/api/products?limit=1", token=VIEWER))["next"]
+    r = api.get(f"/api/services?cursor={products}", token=VIEWER)
+    assert (r.status, r.json["field"]) == (400, "cursor")
 
 
 def test_a_record_shows_its_history_and_a_missing_one_is_404(api: ApiServer) -> None:
@@ -88,7 +96,7 @@ def test_a_record_shows_its_history_and_a_missing_one_is_404(api: ApiServer) -> 
     assert lamp["history"][0]["changes"] == {"price": ["12.50", "14.00"]}
     assert all(h["actor"].startswith("api:admin:") for h in lamp["history"])
     r = api.get("/api/products/NOPE-1", token=VIEWER)
-    assert (r.status, r.json) == (404, {"error": "no product 'NOPE-1'"})
+    assert (r.status, r.json["detail"]) == (404, "no product 'NOPE-1'")
 
 
 # -- master data: changing ----------------------------------------------------------------------
@@ -121,7 +129,7 @@ def test_a_bad_record_is_422_naming_where_and_field_and_nothing_is_written(oms: 
     history = count(oms, MasterChange)
     r = api.post("/api/products", token=ADMIN, json_body=body)
     assert r.status == 422
-    assert "nothing imported" in r.json["error"]
+    assert "nothing imported" in r.json["detail"]
     assert r.json["problems"] == [
         {"where": "request:item 2", "field": "price", "message": "'-1.00' is negative; amounts are 0 or more"},
         {"where": "request:item 4", "field": "colour", "message": "Extra inputs are not permitted"},
@@ -140,13 +148,13 @@ def test_a_body_that_is_not_records_is_400(api: ApiServer) -> None:
     for body in (b'"LAMP-1"', b"42", b"null", b"{not json", b""):
         r = api.post("/api/products", token=ADMIN, body=body, headers={"Content-Type": "application/json"})
         assert r.status == 400, body
-        assert "error" in r.json
+        assert "detail" in r.json
     r = api.request("PATCH", "/api/products/TEA-1", token=ADMIN, json_body=[{"price": "1.00"}])
-    assert r.status == 400 and "object" in r.json["error"]
+    assert r.status == 400 and "object" in r.json["detail"]
     r = api.post("/api/products?skip_bad=perhaps", token=ADMIN, json_body=LAMP)
-    assert r.status == 400 and "skip_bad" in r.json["error"]
+    assert r.status == 400 and "skip_bad" in r.json["detail"]
     r = api.post("/api/products/TEA-1/deactivate", token=ADMIN, json_body={"reason": "old"})
-    assert r.status == 400 and "reason" in r.json["error"]
+    assert r.status == 400 and "reason" in r.json["detail"]
 
 
 def test_patch_changes_only_the_fields_given_to_the_record_the_url_names(sqlite_oms: OMS, api: ApiServer) -> None:
@@ -162,7 +170,7 @@ def test_patch_changes_only_the_fields_given_to_the_record_the_url_names(sqlite_
 
     history = count(sqlite_oms, MasterChange)
     r = api.request("PATCH", "/api/products/NEW-1", token=ADMIN, json_body=LAMP | {"supplier": None})
-    assert (r.status, r.json) == (404, {"error": "no product 'NEW-1'"})
+    assert (r.status, r.json["detail"]) == (404, "no product 'NEW-1'")
     r = api.request("PATCH", "/api/products/TEA-1", token=ADMIN, json_body={"weight_g": "heavy"})
     assert r.status == 422 and r.json["problems"][0]["field"] == "weight_g"
     assert count(sqlite_oms, MasterChange) == history
@@ -189,6 +197,32 @@ def test_deactivate_and_activate_are_recorded_and_a_channel_sku_may_hold_slashes
     assert _ok(api.get("/api/skus/json/TEE/RED/XL", token=VIEWER))["active"] is False
 
 
+def test_a_key_of_any_text_pages_through_its_cursor(api_any: ApiServer) -> None:
+    api = api_any
+    skus = ["A|B", "TEE/RED/XL", "ZZ \u00e9t\u00e9"]
+    _ok(api.post("/api/skus", token=ADMIN, json_body=[{"channel": "json", "channel_sku": k, "sku": "TEA-1"}
+                                                      for k in skus]))
+    paged = _all_pages(api, "/api/skus?status=all&limit=1", cursor="next", items="items", param="cursor")
+    assert [m["channel_sku"] for m in paged if m["channel_sku"] in skus] == skus
+
+
+def test_an_unknown_parameter_or_field_is_a_400_naming_it(api: ApiServer) -> None:
+    for method, path, body, field in [
+            ("GET", "/api/products?stauts=all", None, "stauts"),
+            ("POST", "/api/products?skip-bad=true", LAMP, "skip-bad"),
+            ("GET", "/api/blacklist?after=C-A", None, "after"),
+            ("POST", "/api/products/TEA-1/deactivate", {"reason": "old"}, "reason"),
+            ("POST", "/api/blacklist", {"customer": "C-OLD", "reason": "x", "note": "y"}, "note"),
+            ("POST", "/api/blacklist/C-BAD/remove", {"reason": "x", "customer": "C-BAD"}, "customer")]:
+        r = api.request(method, path, token=ADMIN, json_body=body)
+        assert (r.status, r.headers["content-type"], r.json["field"]) == (400, "application/problem+json", field), \
+            (path, r.json)
+        assert f"unknown {'parameter' if body is None or '?' in path else 'field'} '{field}'" in r.json["detail"]
+    # A record's own fields are the import's to check: every problem of every record, as a file's (422).
+    r = api.request("PATCH", "/api/products/TEA-1", token=ADMIN, json_body={"colour": "red"})
+    assert (r.status, r.json["problems"][0]["field"]) == (422, "colour")
+
+
 def test_changes_need_a_token_and_the_right_role(sqlite_oms: OMS, api: ApiServer) -> None:
     history, ledger = count(sqlite_oms, MasterChange), _ledger(sqlite_oms)
     receipt = {"kind": "purchase_receipt", "warehouse": "WH-SH", "sku": "TEA-1", "quantity": 1, "document": "PO-1"}
@@ -201,7 +235,7 @@ def test_changes_need_a_token_and_the_right_role(sqlite_oms: OMS, api: ApiServer
     for method, path, body in admin_only + support:
         assert api.request(method, path, json_body=body).status == 401, path
         r = api.request(method, path, token=VIEWER, json_body=body)
-        assert r.status == 403 and "viewer" in r.json["error"], path
+        assert r.status == 403 and "viewer" in r.json["detail"], path
     for method, path, body in admin_only:
         assert api.request(method, path, token=SUPPORT, json_body=body).status == 403, path
     for path in ("/api/products", "/api/products/TEA-1", "/api/stock/ledger", "/api/stock/verify", "/api/blacklist"):
@@ -288,14 +322,14 @@ def test_a_movement_the_stock_refuses_is_409_and_changes_nothing(sqlite_oms: OMS
     for body, reason in refused:
         r = api.post("/api/stock/movements", token=SUPPORT, json_body=body)
         assert r.status == 409, (body, r.json)
-        assert reason in r.json["error"], r.json
+        assert reason in r.json["detail"], r.json
     assert (_ledger(sqlite_oms), _stock_of(api, "RARE-1")) == (ledger, before)
 
 
 @pytest.mark.parametrize(("body", "named"), [
     ({"kind": "purchase_receipt", "warehouse": "WH-SH", "sku": "TEA-1", "quantity": 1}, "'document' is required"),
     ({"kind": "purchase_receipt", "warehouse": "WH-SH", "sku": "TEA-1", "quantity": 1, "document": "P",
-      "colour": "red"}, "unknown field 'colour'"),
+      "colour": "red"}, "field 'colour': not a field of a purchase_receipt movement; allowed: kind,"),
     ({"kind": "purchase_receipt", "warehouse": "WH-SH", "sku": "TEA-1", "quantity": "5", "document": "P"},
      "'quantity'"),
     ({"kind": "purchase_receipt", "warehouse": "WH-SH", "sku": "TEA-1", "quantity": 1.5, "document": "P"},
@@ -315,8 +349,8 @@ def test_a_movement_the_stock_refuses_is_409_and_changes_nothing(sqlite_oms: OMS
     ({"kind": "stocktake", "warehouse": "WH-SH", "sku": "TEA-1", "counted": -1, "document": "S"}, "'counted'"),
     ({"kind": "reserve", "warehouse": "WH-SH", "sku": "TEA-1", "quantity": 1, "document": "R"},
      "posted by orders"),
-    ({"kind": "teleport"}, "'kind' must be one of"),
-    ({"warehouse": "WH-SH"}, "'kind' is required"),
+    ({"kind": "teleport"}, "'kind': must be one of"),
+    ({"warehouse": "WH-SH"}, "'kind': is required"),
     ([{"kind": "purchase_receipt"}], "JSON object"),
 ], ids=["missing", "unknown", "text-quantity", "fraction", "boolean", "negative-receipt", "numeric-cost",
         "cost-on-return", "adjustment-without-reason", "zero-adjustment", "transfer-without-from",
@@ -325,7 +359,7 @@ def test_a_malformed_movement_is_400_naming_the_field(sqlite_oms: OMS, api: ApiS
     ledger = _ledger(sqlite_oms)
     r = api.post("/api/stock/movements", token=SUPPORT, json_body=body)
     assert r.status == 400, r.json
-    assert named in r.json["error"]
+    assert named in r.json["detail"]
     assert _ledger(sqlite_oms) == ledger
 
 
@@ -350,11 +384,10 @@ def test_the_ledger_pages_newest_first_and_filters(sqlite_oms: OMS, api: ApiServ
             "kind": "customer_return", "warehouse": "WH-GZ", "sku": "PEN-1", "quantity": i + 1,
             "document": f"RMA-{i}"}))
     everything = _ok(api.get("/api/stock/ledger?limit=1000", token=VIEWER))
-    assert everything["next_before_id"] is None
+    assert everything["next"] is None
     ids = [r["id"] for r in everything["movements"]]
     assert ids == sorted(ids, reverse=True) and len(ids) == _ledger(sqlite_oms)
-    paged = _all_pages(api, "/api/stock/ledger?limit=3", cursor="next_before_id", items="movements",
-                       param="before_id")
+    paged = _all_pages(api, "/api/stock/ledger?limit=3", cursor="next", items="movements", param="cursor")
     assert [r["id"] for r in paged] == ids
 
     def documents(query: str) -> list[str]:
@@ -367,24 +400,26 @@ def test_the_ledger_pages_newest_first_and_filters(sqlite_oms: OMS, api: ApiServ
     assert documents("kind=customer_return&since=2026-11-02T22:00:00%2B08:00") == ["RMA-4"]
     assert documents("sku=NOPE-1") == []
     for query, name in [("kind=teleport", "teleport"), ("since=yesterday", "since"), ("limit=0", "limit"),
-                        ("before_id=0", "before_id")]:
+                        ("cursor=0", "cursor"), ("before_id=9", "before_id")]:
         r = api.get(f"/api/stock/ledger?{query}", token=VIEWER)
-        assert r.status == 400 and name in r.json["error"], query
+        assert r.status == 400 and name in r.json["detail"], query
 
 
 def test_stock_shows_each_value_and_pages_after_sku_and_warehouse(api: ApiServer) -> None:
     everything = _ok(api.get("/api/stock", token=VIEWER))
-    assert everything["truncated"] is False and everything["next_after"] is None
+    assert everything["next"] is None
     keys = [(r["sku"], r["warehouse"]) for r in everything["stock"]]
     assert keys == sorted(keys)
     assert all(r["value"] == 0 for r in everything["stock"])   # the test world's stock came in without a cost
-    paged = _all_pages(api, "/api/stock?limit=4", cursor="next_after", items="stock", param="after")
+    paged = _all_pages(api, "/api/stock?limit=4", cursor="next", items="stock", param="cursor")
     assert paged == everything["stock"]
     first = _ok(api.get("/api/stock?limit=2", token=VIEWER))
-    assert (first["truncated"], first["next_after"]) == (True, "{}/{}".format(*keys[1]))
+    assert first["next"] is not None
     assert [sorted(r) for r in first["stock"]] == [["available", "on_hand", "reserved", "sku", "value",
                                                    "warehouse"]] * 2
-    assert api.get("/api/stock?after=TEA-1", token=VIEWER).status == 400
+    for query, name in [("after=TEA-1", "after"), ("cursor=TEA-1", "cursor")]:
+        r = api.get(f"/api/stock?{query}", token=VIEWER)
+        assert (r.status, r.json["field"]) == (400, name), r.json
 
 
 def test_verify_says_which_stored_figure_differs_from_the_ledger(sqlite_oms: OMS, api: ApiServer) -> None:
@@ -429,7 +464,21 @@ def test_a_blacklisted_customer_is_held_until_taken_off_the_list(oms: OMS, api_a
     for body in ({"customer": "C-OLD"}, {"customer": "", "reason": "x"}, {"customer": "C-OLD", "reason": "x",
                                                                            "note": "y"}):
         assert api.post("/api/blacklist", token=SUPPORT, json_body=body).status == 400, body
+    r = api.post("/api/blacklist/C-NEW/remove", token=SUPPORT, json_body={"reason": "  "})
+    assert (r.status, r.json["detail"], r.json["field"]) == (400, "field 'reason': must not be empty", "reason")
     assert api.post("/api/blacklist/C-NEW/remove", token=SUPPORT, json_body={}).status == 400
+
+
+def test_the_blacklist_pages_by_ref_with_a_cursor(api_any: ApiServer) -> None:
+    api = api_any
+    for ref in ("C-A|1", "C-Z"):
+        _ok(api.post("/api/blacklist", token=SUPPORT, json_body={"customer": ref, "reason": "chargebacks"}))
+    first = _ok(api.get("/api/blacklist?limit=2", token=VIEWER))
+    assert ([c["ref"] for c in first["items"]], first["truncated"]) == (["C-A|1", "C-BAD"], True)
+    rest = _ok(api.get(f"/api/blacklist?limit=2&cursor={first['next']}", token=VIEWER))
+    assert ([c["ref"] for c in rest["items"]], rest["next"], rest["truncated"]) == (["C-Z"], None, False)
+    r = api.get("/api/blacklist?cursor=C-Z", token=VIEWER)
+    assert (r.status, r.json["field"]) == (400, "cursor")
 
 
 def test_a_freight_template_read_changed_and_sent_back_keeps_its_amounts(api: ApiServer) -> None:

@@ -50,19 +50,19 @@ def test_order_search_pages_with_a_cursor(sqlite_oms: OMS, api: ApiServer) -> No
         seen += [o["number"] for o in page["orders"]]
         if page["next"] is None:
             break
-        query = f"limit=2&before_id={page['next']}"
+        query = f"limit=2&cursor={page['next']}"
     assert seen == made[::-1]
 
 
 def test_order_search_parameter_errors_are_400(api: ApiServer) -> None:
     r = api.get("/api/orders?status=lost", token=VIEWER)
     assert r.status == 400
-    assert "'lost'" in r.json["error"] and "on_hold" in r.json["error"] and "pending_payment" in r.json["error"]
+    assert "'lost'" in r.json["detail"] and "on_hold" in r.json["detail"] and "pending_payment" in r.json["detail"]
     for query, name in [("limit=0", "limit"), ("limit=501", "limit"), ("limit=ten", "limit"),
-                        ("before_id=-3", "before_id"), ("before_id=x", "before_id")]:
+                        ("cursor=-3", "cursor"), ("cursor=x", "cursor"), ("before_id=3", "before_id")]:
         r = api.get(f"/api/orders?{query}", token=VIEWER)
         assert r.status == 400, query
-        assert f"'{name}'" in r.json["error"]
+        assert f"'{name}'" in r.json["detail"]
     assert len(api.get("/api/orders?limit=500", token=VIEWER).json["orders"]) == 0
 
 
@@ -115,5 +115,5 @@ def test_stock_rows_show_on_hand_reserved_available(sqlite_oms: OMS, api: ApiSer
     assert all(r["available"] == r["on_hand"] - r["reserved"] for r in tea["stock"])
     gz = api.get("/api/stock?warehouse=WH-GZ", token=VIEWER).json["stock"]
     assert {r["sku"] for r in gz} == {"TEA-1", "ICE-1", "SOFA-1", "PEN-1"}
-    assert api.get("/api/stock?sku=NOPE", token=VIEWER).json == {"stock": [], "truncated": False, "next_after": None}
-    assert api.get("/api/stock?limit=2", token=VIEWER).json["truncated"] is True
+    assert api.get("/api/stock?sku=NOPE", token=VIEWER).json == {"stock": [], "next": None}
+    assert api.get("/api/stock?limit=2", token=VIEWER).json["next"] is not None

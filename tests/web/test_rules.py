@@ -46,7 +46,7 @@ def test_broken_rules_are_refused_with_file_and_line_and_the_old_rules_stay(
 
     r = api.post("/api/rules/reload", token=ADMIN)
     assert r.status == 422
-    assert "unchanged" in r.json["error"]
+    assert "unchanged" in r.json["detail"]
     errors = r.json["errors"]
     assert errors and all(set(e) == {"file", "line", "rule", "message"} for e in errors)
     assert any(e["file"].endswith("blocking.yaml") and e["line"] == broken_line

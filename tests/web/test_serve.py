@@ -26,7 +26,7 @@ from oms_engine.storage.db import make_engine
 from oms_engine.storage.migrate import upgrade
 from oms_engine.web.app import create_app
 from tests.support import ROOT
-from tests.support.web import INTEGRATION, TOKENS, VIEWER, ApiServer
+from tests.support.web import INTEGRATION, SUPPORT, TOKENS, VIEWER, ApiServer, held_order
 
 PROMPT = 5.0   # seconds: generous for a loaded CI machine, far below "waits for the stalled client"
 
@@ -123,14 +123,20 @@ def test_oms_serve_answers_beside_idle_and_stalled_clients_and_stops_on_sigterm(
     assert b"admin API stopped" in proc.stdout.read()
 
 
-def test_health_does_not_wait_behind_the_request_lock(sqlite_oms: OMS, api: ApiServer) -> None:
+def test_health_and_reads_do_not_wait_behind_a_change(sqlite_oms: OMS, api: ApiServer) -> None:
+    number = held_order(sqlite_oms)
     lock: threading.Lock = api.app.extensions["oms_request_lock"]
-    with lock:  # as if a long request were running
+    with lock:  # as if a long change were running
         r = api.get("/health", timeout=PROMPT)
         assert (r.status, r.json) == (200, {"status": "ok"})
+        assert api.get("/api/orders", token=VIEWER, timeout=PROMPT).status == 200
+        assert api.get(f"/api/orders/{number}", token=VIEWER, timeout=PROMPT).status == 200
+        # Another change waits its turn, and so does a read of the rules (it refreshes the rules in force).
         with pytest.raises(TimeoutError):
-            api.get("/api/orders", token=VIEWER, timeout=0.5)
-    assert api.get("/api/orders", token=VIEWER).status == 200
+            api.post(f"/api/orders/{number}/release", token=SUPPORT, json_body={}, timeout=0.5)
+        with pytest.raises(TimeoutError):
+            api.get("/api/rules", token=VIEWER, timeout=0.5)
+    assert api.get("/api/rules", token=VIEWER).status == 200
 
 
 def test_requests_queued_behind_the_lock_never_take_the_last_thread_from_health(
@@ -138,18 +144,19 @@ def test_requests_queued_behind_the_lock_never_take_the_last_thread_from_health(
     api = serve(create_app(sqlite_oms, tokens=TOKENS, max_in_flight=1), threads=2)
     lock: threading.Lock = api.app.extensions["oms_request_lock"]
     answers: list[int] = []
-    with lock:  # as if a long request were running
-        waiting = threading.Thread(target=lambda: answers.append(api.get("/api/orders", token=VIEWER).status))
+    with lock:  # as if a long change were running
+        waiting = threading.Thread(target=lambda: answers.append(
+            api.post("/api/orders/NO-SUCH/release", token=SUPPORT, json_body={}).status))
         waiting.start()
         deadline = time.monotonic() + PROMPT
         while api.app.wsgi_app.in_flight < 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
             time.sleep(0.02)
         r = api.get("/api/stock", token=VIEWER, timeout=PROMPT)
-        assert r.status == 503 and r.headers["retry-after"] == "1" and "busy" in r.json["error"], r.json
+        assert r.status == 503 and r.headers["retry-after"] == "1" and "busy" in r.json["detail"], r.json
         health = api.get("/health", timeout=PROMPT)
         assert (health.status, health.json) == (200, {"status": "ok"})
     waiting.join(PROMPT)
-    assert answers == [200]
+    assert answers == [404]
     assert api.get("/api/stock", token=VIEWER).status == 200
 
 
@@ -194,7 +201,31 @@ def test_refusals_by_the_server_itself_are_json(api: ApiServer) -> None:
     ]
     for request, status, expected in cases:
         got, headers, body = _raw(api.port, request)
-        assert (got, headers["content-type"]) == (status, "application/json"), (request[:40], body)
+        assert (got, headers["content-type"]) == (status, "application/problem+json"), (request[:40], body)
         data: dict[str, Any] = json.loads(body)
-        assert set(data) == {"error"} and expected in data["error"], data
-        assert "Traceback" not in data["error"] and "waitress" not in data["error"]
+        assert set(data) == {"type", "title", "status", "detail"} and expected in data["detail"], data
+        assert "Traceback" not in data["detail"] and "waitress" not in data["detail"]
+
+
+def test_reads_side_by_side_with_changes_all_answer(oms: OMS, api_any: ApiServer) -> None:
+    numbers = [held_order(oms, f"CONC-{i}") for i in range(4)]
+    statuses: list[int] = []
+
+    def read() -> None:
+        for _ in range(8):
+            for number in numbers:
+                statuses.append(api_any.get(f"/api/orders/{number}", token=VIEWER, timeout=30).status)
+            statuses.append(api_any.get("/api/holds", token=VIEWER, timeout=30).status)
+
+    def change() -> None:
+        for number in numbers:
+            statuses.append(api_any.post(f"/api/orders/{number}/release", token=SUPPORT, json_body={},
+                                         timeout=30).status)
+
+    threads = [threading.Thread(target=read) for _ in range(4)] + [threading.Thread(target=change)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(statuses) == 4 * 8 * 5 + 4 and set(statuses) == {200}
+    assert api_any.get("/api/holds", token=VIEWER).json["total"] == 0

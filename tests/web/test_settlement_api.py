@@ -15,3 +15,13 @@ def test_statements_are_read_over_the_api(sqlite_oms: OMS, api: ApiServer) -> No
     assert got.status == 200 and got.json["statements"][0]["commission_by_rate"][0]["rule"] == "bulky-goods"
     assert api.get("/api/settlement/M-99?since=2000-01-01", token=VIEWER).status == 404
     assert api.get("/api/settlement?since=soon", token=SUPPORT).status == 400
+
+
+def test_a_parameter_a_statement_does_not_name_is_refused_naming_it(api: ApiServer) -> None:
+    for path in ("/api/settlement?since=2026-11-01&merchant=M-01", "/api/settlement/M-01?merchant=M-01"):
+        r = api.get(path, token=VIEWER)
+        assert r.status == 400 and r.headers["content-type"] == "application/problem+json"
+        assert r.json["field"] == "merchant"
+        assert "unknown parameter 'merchant'; allowed: since, until" in r.json["detail"]
+    r = api.get("/api/settlement?since=soon", token=VIEWER)
+    assert r.json["field"] == "since" and r.json["detail"].startswith("parameter 'since': 'soon' is neither a date")

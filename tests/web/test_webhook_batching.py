@@ -79,7 +79,7 @@ def test_a_replay_inside_one_batch_is_refused_and_a_bad_order_fails_alone(oms: O
         assert first.result().status == 200
         assert sorted(f.result().status for f in twice) == [200, 409]
         refused = next(f.result() for f in twice if f.result().status == 409)
-        assert "already received" in refused.json["error"]
+        assert "already received" in refused.json["detail"]
         [failed] = broken.result().json["results"]
         assert broken.result().status == 200 and "number" not in failed and "quantity" in failed["error"], failed
         assert good.result().status == 200 and good.result().json["results"][0]["number"] is not None

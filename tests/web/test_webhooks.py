@@ -42,7 +42,7 @@ def test_replays_of_a_delivery_are_refused_and_store_nothing(oms: OMS, api_any: 
     for _ in range(20):
         r = api_any.post("/api/webhooks/json", body=body, headers=headers)
         assert r.status == 409
-        assert "dlv-0001" in r.json["error"] and "already received" in r.json["error"]
+        assert "dlv-0001" in r.json["detail"] and "already received" in r.json["detail"]
         assert r.json["delivery"] == "dlv-0001"
     assert (count(oms, RawPayload), _stored_bytes(oms)) == stored
     assert count(oms, WebhookDelivery) == 1
@@ -67,8 +67,8 @@ def test_a_timestamp_past_the_tolerance_either_way_is_refused(
     r = api.webhook("json", payload(order_json("T-1")), timestamp=when)
     assert r.status == status, r.json
     if status == 401:
-        assert "tolerance of 300 s" in r.json["error"]
-        assert ("in the future" if offset > 0 else "old") in r.json["error"]
+        assert "tolerance of 300 s" in r.json["detail"]
+        assert ("in the future" if offset > 0 else "old") in r.json["detail"]
         assert (count(sqlite_oms, RawPayload), count(sqlite_oms, WebhookDelivery)) == (0, 0)
 
 
@@ -82,7 +82,7 @@ def test_malformed_webhook_headers_are_400_naming_the_header(
     headers = {**sign_webhook(body, timestamp=sqlite_oms.clock.now()), header: value}
     r = api.post("/api/webhooks/json", body=body, headers=headers)
     assert r.status == 400
-    assert header in r.json["error"]
+    assert header in r.json["detail"]
     assert count(sqlite_oms, RawPayload) == 0
 
 
@@ -94,7 +94,7 @@ def test_a_webhook_without_timestamp_or_delivery_id_is_unsigned(
     del headers[missing]
     r = api.post("/api/webhooks/json", body=body, headers=headers)
     assert r.status == 401
-    assert missing in r.json["error"]
+    assert missing in r.json["detail"]
     assert count(sqlite_oms, RawPayload) == 0
 
 
@@ -144,7 +144,7 @@ def test_deliveries_past_the_channel_rate_get_429_with_retry_after_and_store_not
     r = api.webhook("json", payload(order_json("L-3")))
     assert r.status == 429
     assert 1 <= int(r.headers["retry-after"]) <= 10
-    assert "channel 'json'" in r.json["error"]
+    assert "channel 'json'" in r.json["detail"]
     assert count(sqlite_oms, RawPayload) == raw
     assert count(sqlite_oms, WebhookDelivery) == 3
 
@@ -269,9 +269,9 @@ def test_an_adapter_with_its_own_delivery_headers_gets_the_same_replay_protectio
         old_sig = hmac.new(b"bz-secret", f"bz-78.{stale}.".encode() + body, hashlib.sha256).hexdigest()
         r = api.post("/api/webhooks/bazaar", body=body,
                      headers={"X-Bazaar-Id": "bz-78", "X-Bazaar-Sent-At": stale, "X-Bazaar-Hmac": old_sig})
-        assert r.status == 401 and "tolerance" in r.json["error"]
+        assert r.status == 401 and "tolerance" in r.json["detail"]
         r = api.post("/api/webhooks/bazaar", body=body, headers={**headers, "X-Bazaar-Sent-At": "soon"})
-        assert r.status == 400 and "X-Bazaar-Sent-At" in r.json["error"]
+        assert r.status == 400 and "X-Bazaar-Sent-At" in r.json["detail"]
         assert api.post("/api/webhooks/bazaar", body=body, headers={"X-Bazaar-Hmac": sig}).status == 401
         assert count(oms, RawPayload) == 1
     finally:

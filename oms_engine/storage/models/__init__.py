@@ -11,6 +11,7 @@ fulfilment, rules, system); every table is importable from here.
 from __future__ import annotations
 
 from .aftersales import AftersalesCase, AftersalesHistory
+from .api import ApiToken, AuditEntry
 from .base import Base, BigId
 from .catalog import (
     Carrier,
@@ -25,6 +26,7 @@ from .catalog import (
 )
 from .customers import Customer, CustomerChange
 from .fulfilment import AddressRequest, Exchange, StockDocument, StockDocumentLine, TrackingEvent
+from .idempotency import IdempotentRequest
 from .intake import ChannelCursor, ChannelStock, RawPayload, StockPushCursor, WebhookDelivery
 from .invoices import Invoice
 from .messaging import InboxMessage, OutboxMessage, PluginState, ScheduledTask
@@ -49,6 +51,8 @@ __all__ = [
     "AddressRequest",
     "AftersalesCase",
     "AftersalesHistory",
+    "ApiToken",
+    "AuditEntry",
     "Base",
     "BigId",
     "Carrier",
@@ -63,6 +67,7 @@ __all__ = [
     "Exchange",
     "FreightTemplate",
     "History",
+    "IdempotentRequest",
     "InboxMessage",
     "Incident",
     "Invoice",

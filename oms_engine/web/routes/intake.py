@@ -1,5 +1,9 @@
 """What other systems send: channel webhooks (signed), warehouse / carrier callbacks (integration token), and
-a warehouse's WMS or a carrier calling back over HTTP (signed with the warehouse's or the carrier's secret)."""
+a warehouse's WMS or a carrier calling back over HTTP (signed with the warehouse's or the carrier's secret).
+
+Their bodies are the sender's own (JSON, XML, CSV ...), signed over their raw bytes: no body model is declared
+for them, so nothing reads or reshapes a body before its signature is checked on the bytes as they came.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from pydantic import Field
 
 from ...storage.models import Carrier, Warehouse
 from ..auth import CALLBACK, actor, requires
 from ..batching import WebhookBatcher
 from ..errors import ApiError, json_response
+from ..openapi import operation
 from ..requests import body_json, oms
+from ..schemas import Answer
 from ..webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_CHALLENGE,
@@ -28,11 +35,31 @@ from ..webhooks import (
 
 log = logging.getLogger("oms.api")
 bp = Blueprint("intake", __name__)
+TAGS = ["intake"]
+
+
+class CallbackStored(Answer):
+    inbox_id: int = Field(description="the inbox row it is kept in, applied by the next pipeline pass")
+
+
+class SignedCallbackStored(CallbackStored):
+    callback_id: str | None = Field(description="the sender's own id of the callback (a second delivery of it "
+                                                "changes nothing)")
+
+
+class WebhookResults(Answer):
+    """One result per order of the delivery: its number, or the error it was refused with. A replay of a delivery
+    stored already is answered 200 with none (``delivery``, ``message``) when the channel retries until it gets a
+    2xx, else 409; the shop checking the address is answered ``{"ping": true}``."""
+
+    results: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @bp.post("/api/callbacks/<source>")
 @requires(CALLBACK)
+@operation(answers={202: CallbackStored}, tags=TAGS, refusals=(404,))
 def callback(source: str) -> Response:
+    """A warehouse's or carrier's callback (JSON, as its connector reads it), kept in the inbox."""
     app = oms()
     if source not in app.plugins.connectors:
         raise ApiError(404, f"unknown callback source '{source}' (known: {', '.join(app.plugins.connectors.names())})")
@@ -65,11 +92,10 @@ def _delivery(adapter: object, channel: str, now: datetime) -> Delivery:
 
 
 @bp.post("/api/webhooks/<channel>")
+@operation(answers={200: WebhookResults}, tags=TAGS, public=True, refusals=(401, 404, 409, 429, 503))
 def webhook(channel: str) -> Response:
-    """A channel's delivery: fresh, authentic, not seen before and within the channel's rate, or nothing is stored.
-
-    The checks and their order are in :mod:`oms_engine.web.webhooks`.
-    """
+    """A channel's delivery, signed: fresh, authentic, not seen before and within the rate, or nothing is stored."""
+    # The checks and their order are in oms_engine/web/webhooks.py.
     app = oms()
     if channel not in app.accounts.names():
         raise ApiError(404, f"unknown channel '{channel}'")
@@ -115,11 +141,12 @@ def webhook(channel: str) -> Response:
 
 
 @bp.post("/api/wms/<warehouse>/callbacks")
+@operation(answers={202: SignedCallbackStored}, tags=TAGS, public=True, refusals=(401, 404))
 def wms_callback(warehouse: str) -> Response:
-    """A warehouse's WMS calling back over HTTP: signed with the warehouse's own secret, checked by its
-    connector on the raw body before anything is stored; then the bytes are kept as they came (exchanges)
-    and the callback is queued in the inbox (202). A second delivery of the same callback id is recorded
-    and changes nothing when it is applied."""
+    """A warehouse's WMS calling back over HTTP, signed with the warehouse's own secret."""
+    # Checked by its connector on the raw body before anything is stored; then the bytes are kept as they came
+    # (exchanges) and the callback is queued in the inbox (202). A second delivery of the same callback id is
+    # recorded and changes nothing when it is applied.
     app = oms()
     with app.db.read() as s:
         known = s.get(Warehouse, warehouse) is not None
@@ -130,9 +157,10 @@ def wms_callback(warehouse: str) -> Response:
 
 
 @bp.post("/api/carriers/<carrier>/callbacks")
+@operation(answers={202: SignedCallbackStored}, tags=TAGS, public=True, refusals=(401, 404))
 def carrier_callback(carrier: str) -> Response:
-    """A carrier's tracking events over HTTP, taken in as a WMS's callbacks are: signed with the carrier's own
-    secret (its master-data settings) and checked by its connector before anything is stored."""
+    """A carrier's tracking events over HTTP, signed with the carrier's own secret (its master-data settings)."""
+    # Taken in as a WMS's callbacks are: checked by its connector before anything is stored.
     app = oms()
     with app.db.read() as s:
         known = s.get(Carrier, carrier) is not None

@@ -17,8 +17,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Response, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from flask import Blueprint, Response
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    RootModel,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ...masterdata.schemas import Code32
 from ...masterdata.service import ImportRefused
@@ -28,91 +39,297 @@ from ...stock.closing import totals
 from ...stock.movements import COSTED, EFFECTS, Movement
 from ...stock.service import MANUAL
 from ..auth import ACT, ADMIN, READ, actor, requires, role
-from ..errors import ApiError, json_response
-from ..requests import MAX_LIMIT, body_json, int_param, json_type, oms
-from .masterdata import MAX_PAGE, SOURCE, body_rows, flag_param, import_refused
+from ..errors import ApiError, json_response, problem
+from ..openapi import body, operation, query
+from ..requests import json_type, oms
+from ..schemas import (
+    MAX_LIMIT,
+    Answer,
+    Body,
+    DecimalText,
+    Limit,
+    PageQuery,
+    Query,
+    QueryFlag,
+    Text,
+    cursor_id,
+    decode_cursor,
+    encode_cursor,
+    one_of,
+    query_int,
+)
+from .masterdata import SOURCE, body_rows, import_refused
 
 bp = Blueprint("stock", __name__)
+TAGS = ["stock"]
 
 DEFAULT_LEDGER = 100
+MAX_LEDGER = 1000
 # Stock figures are 32-bit columns: a quantity near their limit is a typo, never a delivery.
 MAX_QUANTITY = 10**9
-_MOVEMENTS = ", ".join(m.value for m in Movement)
 
 
 def _stock_refused(exc: StockError) -> Response:
-    return json_response({"error": str(exc)}, 409)
+    return problem(409, str(exc))
 
 
 bp.register_error_handler(StockError, _stock_refused)
 bp.register_error_handler(ImportRefused, import_refused)
 
 
+# -- reading a query --------------------------------------------------------------------------------
+def _moment(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be an ISO 8601 date or time (UTC unless it says otherwise), such as 2026-11-02 "
+                         f"or 2026-11-02T09:00:00Z; got '{value[:40]}'") from None
+    try:
+        # The ledger's times are naive UTC: an offset given is converted to it.
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
+    except OverflowError:
+        raise ValueError(f"'{value[:40]}' is past the end of the calendar in UTC") from None
+
+
+# A date or a time (pydantic's own would also take seconds since 1970, and name its union's members in errors).
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+
+
+def _day(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be a date such as 2026-12-06, got '{value[:40]}'") from None
+    if day == date.max:
+        raise ValueError("must be a day before 9999-12-31: the last day of the calendar has no end to close it at")
+    return day
+
+
+Day = Annotated[date, BeforeValidator(_day), Field(description="a day (UTC), such as 2026-12-06")]
+Warehouse = Annotated[Text | None, Field(description="only this warehouse")]
+Sku = Annotated[Text | None, Field(description="only this SKU")]
+MovementKind = one_of(*(m.value for m in Movement))
+
+
+class StockQuery(PageQuery):
+    limit: Limit = MAX_LIMIT
+    warehouse: Warehouse = None
+    sku: Sku = None
+
+
+class StockRow(Answer):
+    warehouse: str
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    value: int = Field(description="minor units, at average cost")
+
+
+class StockPage(Answer):
+    stock: list[StockRow]
+    next: str | None = Field(description="the cursor of the next page; null: this is the last")
+
+
+def _after(cursor: str | None) -> tuple[str, str] | None:
+    """A (sku, warehouse) cursor."""
+    if cursor is None:
+        return None
+    sku, warehouse = decode_cursor(cursor, 2)
+    return sku, warehouse
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of (sku, warehouse) rows fetched one more than asked, and the cursor of the next (None: no more)."""
+    page = rows[:limit]
+    return page, encode_cursor(page[-1]["sku"], page[-1]["warehouse"]) if len(rows) > limit else None
+
+
+class LedgerQuery(PageQuery):
+    limit: query_int(1, MAX_LEDGER, "rows per page") = DEFAULT_LEDGER
+    warehouse: Warehouse = None
+    sku: Sku = None
+    kind: MovementKind | None = None
+    since: Moment | None = Field(None, description="from this time (a date: its start); UTC unless it says otherwise")
+    until: Moment | None = Field(None, description="before this time (a date: its start)")
+
+
+class LedgerRow(Answer):
+    id: int
+    at: str
+    kind: str
+    warehouse: str
+    sku: str
+    on_hand_delta: int
+    reserved_delta: int
+    damaged_delta: int
+    value_delta: int = Field(description="minor units")
+    unit_cost: int | None = Field(description="minor units")
+    order_id: int | None
+    document: str | None
+    actor: str | None
+    note: str | None
+
+
+class LedgerPage(Answer):
+    movements: list[LedgerRow]
+    next: str | None = Field(description="the cursor of the next page; null: this is the last")
+
+
+class DamagedQuery(PageQuery):
+    limit: Limit = MAX_LIMIT
+    warehouse: Warehouse = None
+    sku: Sku = None
+
+
+class DamagedRow(Answer):
+    warehouse: str
+    sku: str
+    quantity: int
+
+
+class DamagedPage(Answer):
+    damaged: list[DamagedRow]
+    next: str | None = Field(description="the cursor of the next page; null: this is the last")
+
+
+class StockDifference(Answer):
+    warehouse: str
+    sku: str
+    figure: str = Field(description="on_hand, reserved, value, reservations or damaged")
+    stored: int
+    recomputed: int
+
+
+class StockVerified(Answer):
+    ok: bool
+    stock_rows: int
+    movements: int
+    differences: list[StockDifference]
+
+
+class ClosingQuery(Query):
+    day: Day
+
+
+class ClosingRow(Answer):
+    warehouse: str
+    sku: str
+    on_hand: int
+    reserved: int
+    value: int
+    taken_at: str
+
+
+class ClosingTotal(Answer):
+    skus: int
+    on_hand: int
+    value: int
+
+
+class StockClosing(Answer):
+    day: str
+    totals: dict[str, ClosingTotal] = Field(description="per warehouse")
+    stock: list[ClosingRow]
+
+
+class MovementsCsvQuery(Query):
+    day: Day
+    all: QueryFlag = Field(False, description="reservations too, not only goods movements")
+
+
+class OpeningsQuery(Query):
+    skip_bad: QueryFlag = Field(False, description="post the good rows and report the bad ones, not post nothing")
+
+
+class OpeningRowProblem(Answer):
+    where: str
+    field: str
+    message: str
+
+
+class OpeningsPosted(Answer):
+    entity: str
+    source: str
+    applied: bool
+    created: list[str]
+    updated: list[str]
+    deactivated: list[str]
+    unchanged: int
+    errors: list[OpeningRowProblem]
+
+
+class ReconcileQuery(Query):
+    partial: QueryFlag = Field(False, description="the snapshot lists some SKUs only")
+    post: QueryFlag = Field(False, description="post the unexplained rest of each difference (admin)")
+
+
+class ReconciledDifference(Answer):
+    warehouse: str
+    sku: str
+    oms_on_hand: int
+    wms_quantity: int
+    difference: int
+    cause: str
+    detail: str
+    unexplained: int
+    posted: bool
+    refused: str
+
+
+class StockReconciliation(Answer):
+    warehouses: list[str]
+    compared: int
+    ok: bool
+    differences: list[ReconciledDifference]
+
+
 # -- balances, the ledger, verification -------------------------------------------------------------
 @bp.get("/api/stock")
 @requires(READ)
+@operation(query=StockQuery, answers={200: StockPage}, tags=TAGS)
 def stock() -> Response:
     """On hand, reserved, available and value per SKU and warehouse, in that order, a page at a time."""
-    limit = int_param("limit", MAX_LIMIT, 1, MAX_LIMIT)
-    assert limit is not None
-    after = None
-    raw = request.args.get("after") or ""
-    if raw:
-        sku, sep, warehouse = raw.rpartition("/")   # a warehouse is a code: it has no '/'
-        if not sep or not sku or not warehouse:
-            raise ApiError(400, f"parameter 'after' must be SKU/WAREHOUSE, the next_after of the page before; "
-                                f"got '{raw[:100]}'")
-        after = (sku, warehouse)
+    q = query(StockQuery)
     # One more than asked tells whether there is more.
-    rows = oms().stock.balances(warehouse=request.args.get("warehouse") or None,
-                                sku=request.args.get("sku") or None, limit=limit + 1, after=after)
-    page = rows[:limit]
-    more = len(rows) > limit
-    return json_response({"stock": page, "truncated": more,
-                          "next_after": f"{page[-1]['sku']}/{page[-1]['warehouse']}" if more else None})
-
-
-def _time_param(name: str) -> datetime | None:
-    raw = request.args.get(name) or ""
-    if not raw:
-        return None
-    try:
-        when = datetime.fromisoformat(raw)
-        # The ledger's times are naive UTC: an offset given is converted to it.
-        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
-    except (ValueError, OverflowError):
-        raise ApiError(400, f"parameter '{name}' must be an ISO 8601 date or time (UTC unless it says otherwise), "
-                            f"such as 2026-11-02 or 2026-11-02T09:00:00Z; got '{raw[:40]}'") from None
+    rows = oms().stock.balances(warehouse=q.warehouse or None, sku=q.sku or None, limit=q.limit + 1,
+                                after=_after(q.cursor))
+    page, cursor = _page(rows, q.limit)
+    return json_response({"stock": page, "next": cursor})
 
 
 @bp.get("/api/stock/ledger")
 @requires(READ)
+@operation(query=LedgerQuery, answers={200: LedgerPage}, tags=TAGS)
 def ledger() -> Response:
-    """Ledger rows, newest first; ``next_before_id`` is the ``before_id`` of the next page (null: no more)."""
-    kind = request.args.get("kind") or None
-    if kind is not None and kind not in {m.value for m in Movement}:
-        raise ApiError(400, f"unknown kind '{kind[:40]}'; valid: {_MOVEMENTS}")
-    limit = int_param("limit", DEFAULT_LEDGER, 1, MAX_PAGE)
-    assert limit is not None
-    rows = oms().stock.ledger(warehouse=request.args.get("warehouse") or None, sku=request.args.get("sku") or None,
-                              kind=kind, since=_time_param("since"), until=_time_param("until"), limit=limit + 1,
-                              before_id=int_param("before_id", None, 1))
-    more = len(rows) > limit
-    return json_response({"movements": rows[:limit], "next_before_id": rows[limit - 1]["id"] if more else None})
+    """Ledger rows, newest first, a page at a time."""
+    q = query(LedgerQuery)
+    rows = oms().stock.ledger(warehouse=q.warehouse or None, sku=q.sku or None, kind=q.kind, since=q.since,
+                              until=q.until, limit=q.limit + 1, before_id=cursor_id(q.cursor))
+    more = len(rows) > q.limit
+    return json_response({"movements": rows[:q.limit],
+                          "next": encode_cursor(rows[q.limit - 1]["id"]) if more else None})
 
 
 @bp.get("/api/stock/damaged")
 @requires(READ)
+@operation(query=DamagedQuery, answers={200: DamagedPage}, tags=TAGS)
 def damaged() -> Response:
     """Goods back from customers damaged, kept apart from on hand, per SKU and warehouse (none left: not listed)."""
-    limit = int_param("limit", MAX_LIMIT, 1, MAX_LIMIT)
-    assert limit is not None
-    return json_response({"damaged": oms().stock.damaged(warehouse=request.args.get("warehouse") or None,
-                                                         sku=request.args.get("sku") or None, limit=limit)})
+    q = query(DamagedQuery)
+    rows = oms().stock.damaged(warehouse=q.warehouse or None, sku=q.sku or None, limit=q.limit + 1,
+                               after=_after(q.cursor))
+    page, cursor = _page(rows, q.limit)
+    return json_response({"damaged": page, "next": cursor})
 
 
 @bp.get("/api/stock/verify")
 @requires(READ)
+@operation(answers={200: StockVerified}, tags=TAGS)
 def verify() -> Response:
     """Every balance recomputed from the ledger; a difference is a finding, not an error, so still 200."""
     result = oms().stock.verify()
@@ -120,19 +337,12 @@ def verify() -> Response:
                           "differences": [d.to_dict() for d in result.differences]})
 
 
-def _day_param() -> date:
-    raw = request.args.get("day") or ""
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(400, f"parameter 'day' must be a date such as 2026-12-06, got '{raw[:40]}'") from None
-
-
 @bp.get("/api/stock/closing")
 @requires(READ)
+@operation(query=ClosingQuery, answers={200: StockClosing}, tags=TAGS, refusals=(409,))
 def closing() -> Response:
     """A finished day's closing stock per warehouse and SKU, valued: the one taken, else taken now."""
-    day = _day_param()
+    day = query(ClosingQuery).day
     closings = oms().closings
     rows = closings.stored(day)
     if not rows:
@@ -146,59 +356,65 @@ def closing() -> Response:
 
 @bp.get("/api/stock/movements.csv")
 @requires(READ)
+@operation(query=MovementsCsvQuery, answers={200: None}, tags=TAGS)
 def movements_csv() -> Response:
-    """The day's goods movements (``all=true``: reservations too) as CSV, with their value deltas."""
-    text = oms().closings.movements_csv(_day_param(), goods_only=not flag_param("all"))
-    return Response(text, mimetype="text/csv")
+    """The day's goods movements as CSV (text/csv), with their value deltas."""
+    q = query(MovementsCsvQuery)
+    return Response(oms().closings.movements_csv(q.day, goods_only=not q.all), mimetype="text/csv")
 
 
 # -- changes -------------------------------------------------------------------------------------
+# The rows bodies below are read as ``oms stock import`` reads a file's (masterdata.body_rows): a bad row is one
+# problem of a 422 naming where it is, not a 400 for the whole body, so they are not declared as models.
 @bp.post("/api/stock/openings")
 @requires(ADMIN)
+@operation(query=OpeningsQuery, answers={200: OpeningsPosted}, tags=TAGS, refusals=(409, 422))
 def openings() -> Response:
-    """Opening balances, as ``oms stock import`` posts them: once per warehouse and SKU; 422 posts nothing."""
-    skip_bad = flag_param("skip_bad")
+    """Opening balances (a row or a list of rows of warehouse, sku, quantity, unit_cost), once per warehouse and
+    SKU; 422 posts nothing."""
+    skip_bad = query(OpeningsQuery).skip_bad
     rows = body_rows()
     return json_response(oms().openings.import_rows(rows, actor=actor(), source=SOURCE, skip_bad=skip_bad).to_dict())
 
 
 @bp.post("/api/stock/reconcile")
 @requires(ACT)
+@operation(query=ReconcileQuery, answers={200: StockReconciliation}, tags=TAGS, refusals=(409, 422))
 def reconcile() -> Response:
-    """A WMS's stock snapshot (rows of warehouse, sku, quantity) against the OMS: each difference with its likely
-    cause. ``partial=true``: the snapshot lists some SKUs only; ``post=true`` (admin): the unexplained rest of each
+    """A WMS's stock snapshot (rows of warehouse, sku, quantity) against the OMS, each difference with its cause.
+
+    ``partial=true``: the snapshot lists some SKUs only; ``post=true`` (admin): the unexplained rest of each
     difference is posted as an adjustment. 422 (nothing compared) for a bad row or an unknown warehouse."""
-    post = flag_param("post")
-    if post and role() not in ADMIN:
+    q = query(ReconcileQuery)
+    if q.post and role() not in ADMIN:
         raise ApiError(403, "posting reconciliation adjustments needs the admin role")
-    result = oms().reconciler.run(body_rows(), source=SOURCE, partial=flag_param("partial"), post=post,
-                                  actor=actor())
+    result = oms().reconciler.run(body_rows(), source=SOURCE, partial=q.partial, post=q.post, actor=actor())
     return json_response(result.to_dict())
 
 
 Document = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine]   # StockMovement.document
 Quantity = Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
-# A decimal amount in the product's currency; whether it has too many decimals for it, the service says.
-UnitCost = Annotated[str, Field(strict=True, max_length=40, pattern=r"^[0-9]+(\.[0-9]+)?$")]
 Lot = Annotated[str, Field(strict=True, min_length=1, max_length=64), SingleLine]       # StockLot.lot
 
 
-class _MovementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _MovementIn(Body):
+    pass
 
 
-class ManualIn(_MovementIn):
-    """Goods in or out by hand. Fields are checked in this order, so the later ones can read ``kind``."""
+class ManualMovement(_MovementIn):
+    """Goods in or out by hand: a receipt, a customer's return, a return to a vendor, an adjustment."""
 
-    kind: Literal["purchase_receipt", "customer_return", "return_to_vendor", "adjustment"]
+    # Fields are checked in this order, so the later ones can read ``kind``.
+    kind: Literal[tuple(m.value for m in MANUAL)]  # type: ignore[valid-type]
     warehouse: Code32
     sku: Id64
-    quantity: Quantity
+    quantity: Quantity = Field(description="an adjustment's is signed (negative: fewer on hand)")
     document: Document
-    unit_cost: UnitCost | None = None
+    # Whether it has too many decimals for the product's currency, the service says.
+    unit_cost: DecimalText | None = None
     lot: Lot | None = None
     expires_on: date | None = None
-    note: Annotated[Note, Field(validate_default=True)] = ""
+    note: Annotated[Note, Field(validate_default=True, description="an adjustment's reason, required")] = ""
 
     @field_validator("quantity")
     @classmethod
@@ -228,7 +444,9 @@ class ManualIn(_MovementIn):
         return value
 
 
-class TransferIn(_MovementIn):
+class StockTransfer(_MovementIn):
+    """Goods from one warehouse to another."""
+
     kind: Literal["transfer"]
     sku: Id64
     quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
@@ -239,7 +457,9 @@ class TransferIn(_MovementIn):
     note: Note = ""
 
 
-class StocktakeIn(_MovementIn):
+class Stocktake(_MovementIn):
+    """A count: on hand becomes ``counted``, the difference posted."""
+
     kind: Literal["stocktake"]
     warehouse: Code32
     sku: Id64
@@ -250,7 +470,7 @@ class StocktakeIn(_MovementIn):
     note: Note = ""
 
 
-class ClearDamagedIn(_MovementIn):
+class DamagedCleared(_MovementIn):
     """Damaged goods scrapped (written off, sent back) or regraded (back on hand, sellable): never more than are
     damaged (409); a note says why."""
 
@@ -260,7 +480,7 @@ class ClearDamagedIn(_MovementIn):
     quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
     document: Document
     note: Note
-    lot: Lot | None = None            # a regrade's, for a product kept in lots
+    lot: Lot | None = Field(None, description="a regrade's, for a product kept in lots")
     expires_on: date | None = None
 
     @field_validator("note")
@@ -271,64 +491,99 @@ class ClearDamagedIn(_MovementIn):
         return value
 
 
-_MODELS: dict[str, type[_MovementIn]] = {**{m.value: ManualIn for m in MANUAL}, Movement.TRANSFER.value: TransferIn,
-                                         Movement.STOCKTAKE.value: StocktakeIn, Movement.SCRAP.value: ClearDamagedIn,
-                                         Movement.REGRADE.value: ClearDamagedIn}
+_BY_KIND: dict[str, type[_MovementIn]] = {
+    **{m.value: ManualMovement for m in MANUAL}, Movement.TRANSFER.value: StockTransfer,
+    Movement.STOCKTAKE.value: Stocktake, Movement.SCRAP.value: DamagedCleared, Movement.REGRADE.value: DamagedCleared}
+_KINDS = ", ".join(_BY_KIND)
 
 
-def _movement_body() -> _MovementIn:
-    data = body_json()
-    if not isinstance(data, dict):
-        raise ApiError(400, f"the request body must be a JSON object, got {json_type(data)}")
-    kind = data.get("kind")
+class MovementBody(RootModel[Annotated[ManualMovement | StockTransfer | Stocktake | DamagedCleared,
+                                       Field(discriminator="kind")]]):
+    """One movement by hand, of the kind ``kind`` names."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["kind"]})
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _by_kind(cls, value: Any, handler: ModelWrapValidatorHandler[MovementBody]) -> MovementBody:
+        """Read as the model of its kind, so that a refusal names the field itself (the union would put the kind
+        before it) and what the kind is missing, has too many of, or may be."""
+        if not isinstance(value, dict):
+            return handler(value)   # "the request body must be a JSON object"
+        kind = value.get("kind")
+        model = _BY_KIND.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            raise _refused(cls, _kind_refused(kind), kind)
+        try:
+            model.model_validate(value)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(cls.__name__,
+                                                      [_named(e, model, kind) for e in exc.errors()]) from None
+        return handler(value)
+
+
+def _kind_refused(kind: object) -> str:
     if kind is None:
-        raise ApiError(400, f"field 'kind' is required: one of {', '.join(_MODELS)}")
-    if kind not in _MODELS:
-        if isinstance(kind, str) and kind in {m.value for m in Movement}:
-            by = "a customer return's receipt" if kind == Movement.RETURN_DAMAGED else "orders"
-            raise ApiError(400, f"field 'kind': '{kind}' movements are posted by {by}, not by hand "
-                                f"(by hand: {', '.join(_MODELS)})")
-        raise ApiError(400, f"field 'kind' must be one of {', '.join(_MODELS)}, got "
-                            f"{repr(kind)[:40] if isinstance(kind, str) else json_type(kind)}")
-    model = _MODELS[kind]
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(400, "; ".join(_problem(model, e) for e in exc.errors())) from None
+        return f"is required: one of {_KINDS}"
+    if isinstance(kind, str) and kind in {m.value for m in Movement}:
+        by = "a customer return's receipt" if kind == Movement.RETURN_DAMAGED else "orders"
+        return f"'{kind}' movements are posted by {by}, not by hand (by hand: {_KINDS})"
+    return f"must be one of {_KINDS}, got {repr(kind)[:40] if isinstance(kind, str) else json_type(kind)}"
 
 
-def _problem(model: type[BaseModel], err: Any) -> str:
-    name = ".".join(str(p) for p in err["loc"]) or "(body)"
+def _refused(model: type[MovementBody], message: str, kind: object) -> ValidationError:
+    # The message goes in as context: a template would read braces the caller sent as its own.
+    error = PydanticCustomError("movement_kind", "{message}", {"message": message})
+    return ValidationError.from_exception_data(model.__name__, [InitErrorDetails(type=error, loc=("kind",),
+                                                                                 input=kind)])
+
+
+def _named(err: Any, model: type[_MovementIn], kind: str) -> InitErrorDetails:
     if err["type"] == "extra_forbidden":
+        # The fields allowed are the kind's, not the union's.
         allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
-        return f"unknown field '{name[:50]}'; allowed: {allowed}"
-    if err["type"] == "missing":
-        return f"field '{name}' is required"
-    return f"field '{name}': {str(err['msg']).removeprefix('Value error, ')}"
+        error = PydanticCustomError("unknown_field", "not a field of a {kind} movement; allowed: {allowed}",
+                                    {"kind": kind, "allowed": allowed})
+    else:
+        error = PydanticCustomError(err["type"], "{message}", {"message": err["msg"]})
+    return InitErrorDetails(type=error, loc=err["loc"], input=err.get("input"))
+
+
+class StockPosted(Answer):
+    kind: str
+    warehouse: str = Field(description="a transfer's: the receiving warehouse")
+    sku: str
+    quantity: int
+    value: int = Field(description="minor units")
+    on_hand: int
+    available: int
+    damaged: int | None = Field(None, description="a scrap's or regrade's: the damaged units left")
+    from_: str | None = Field(None, alias="from", description="a transfer's: where the goods came from")
 
 
 @bp.post("/api/stock/movements")
 @requires(ACT)
+@operation(body=MovementBody, answers={200: StockPosted}, tags=TAGS, refusals=(409,))
 def movement() -> Response:
     """Post one movement by hand; the answer has the figures of its warehouse and SKU after it."""
-    body = _movement_body()
+    given = body(MovementBody).root
     service = oms().stock
-    if isinstance(body, TransferIn):
-        posted = service.transfer(body.sku, body.quantity, body.from_, body.to, document=body.document,
-                                  actor=actor(), note=body.note, lot=body.lot)
+    if isinstance(given, StockTransfer):
+        posted = service.transfer(given.sku, given.quantity, given.from_, given.to, document=given.document,
+                                  actor=actor(), note=given.note, lot=given.lot)
         # The figures are the receiving warehouse's; say where the goods came from too.
-        return json_response({**posted.to_dict(), "from": body.from_})
-    if isinstance(body, ClearDamagedIn):
-        cleared = service.clear_damaged(Movement(body.kind), body.warehouse, body.sku, body.quantity,
-                                        document=body.document, actor=actor(), note=body.note, lot=body.lot,
-                                        expires_on=body.expires_on)
+        return json_response({**posted.to_dict(), "from": given.from_})
+    if isinstance(given, DamagedCleared):
+        cleared = service.clear_damaged(Movement(given.kind), given.warehouse, given.sku, given.quantity,
+                                        document=given.document, actor=actor(), note=given.note, lot=given.lot,
+                                        expires_on=given.expires_on)
         return json_response(cleared.to_dict())
-    if isinstance(body, StocktakeIn):
-        posted = service.count(body.warehouse, body.sku, body.counted, document=body.document, actor=actor(),
-                               note=body.note, lot=body.lot, expires_on=body.expires_on)
+    if isinstance(given, Stocktake):
+        posted = service.count(given.warehouse, given.sku, given.counted, document=given.document, actor=actor(),
+                               note=given.note, lot=given.lot, expires_on=given.expires_on)
         return json_response(posted.to_dict())
-    assert isinstance(body, ManualIn)
-    posted = service.post(Movement(body.kind), body.warehouse, body.sku, body.quantity, document=body.document,
-                          actor=actor(), note=body.note, unit_cost=body.unit_cost, lot=body.lot,
-                          expires_on=body.expires_on)
+    assert isinstance(given, ManualMovement)
+    posted = service.post(Movement(given.kind), given.warehouse, given.sku, given.quantity, document=given.document,
+                          actor=actor(), note=given.note, unit_cost=given.unit_cost, lot=given.lot,
+                          expires_on=given.expires_on)
     return json_response(posted.to_dict())
