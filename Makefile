@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: demo test install dev lint bench bench-rules clean
+.PHONY: demo test install dev lint bench bench-rules clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ bench-rules: $(DEV)
 
 clean:
 	rm -rf $(VENV) var *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+## make screenshots: the console's pages at desktop and phone width, for docs/console.md (needs Chromium)
+screenshots: $(DEV)
+	$(BIN)/python -m tests.console.screenshots

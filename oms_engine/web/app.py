@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, request
 
+from .. import console
 from ..orders.intake import MAX_PAYLOAD_BYTES
 from . import audit, idempotency, openapi
 from .auth import Principals, TokenTable, parse_tokens
@@ -257,6 +258,7 @@ def create_app(oms: OMS, *, tokens: Mapping[str, str] | None = None,
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
     audit.install(app)
+    console.install(app)
     openapi.install(app)
     register_error_handlers(app)
     guard = _OneAtATime(app.wsgi_app, max_body=MAX_PAYLOAD_BYTES,
