@@ -53,17 +53,17 @@ _KEY_LOCK = threading.Lock()
 # -- the signing key and the cookie ------------------------------------------------------------------------------
 def stored_secret(db: Database) -> str:
     """The console's signing key: made once, kept in the database, so every process signs and checks alike."""
-    with db.session() as s:
+    with db.read() as s:
         found = s.scalar(select(Meta.value).where(Meta.key == SECRET_KEY))
-        if found is None:
-            found = secrets.token_urlsafe(48)
-            s.add(Meta(key=SECRET_KEY, value=found))
-            try:
-                s.flush()
-            except IntegrityError:
-                # Another process made it first: theirs is the one.
-                s.rollback()
-                found = s.scalar(select(Meta.value).where(Meta.key == SECRET_KEY))
+    if found is not None:
+        return str(found)
+    try:
+        with db.session() as s:
+            s.add(Meta(key=SECRET_KEY, value=secrets.token_urlsafe(48)))
+    except IntegrityError:
+        pass  # another process made it first: theirs is the one
+    with db.read() as s:
+        found = s.scalar(select(Meta.value).where(Meta.key == SECRET_KEY))
     return str(found)
 
 

@@ -73,17 +73,17 @@ class TrackingSecret:
         return self._key
 
     def _stored(self) -> bytes:
-        with self._db.session() as s:
+        with self._db.read() as s:
             found = s.scalar(select(Meta.value).where(Meta.key == SECRET_KEY))
-            if found is None:
-                found = secrets.token_urlsafe(32)
-                s.add(Meta(key=SECRET_KEY, value=found))
-                try:
-                    s.flush()
-                except IntegrityError:
-                    # Another process made it first: theirs is the one.
-                    s.rollback()
-                    found = s.scalar(select(Meta.value).where(Meta.key == SECRET_KEY))
+        if found is not None:
+            return str(found).encode()
+        try:
+            with self._db.session() as s:
+                s.add(Meta(key=SECRET_KEY, value=secrets.token_urlsafe(32)))
+        except IntegrityError:
+            pass  # another process made it first: theirs is the one
+        with self._db.read() as s:
+            found = s.scalar(select(Meta.value).where(Meta.key == SECRET_KEY))
         return str(found).encode()
 
     def sign(self, number: str) -> str:
