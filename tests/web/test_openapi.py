@@ -23,7 +23,7 @@ from tests.support.web import ADMIN, TOKENS, ApiServer, dispatched_order, held_o
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Enough examples a route to reach its refusals and its answers, few enough for the suite's ten minutes.
-EXAMPLES = 12
+EXAMPLES = 8
 
 
 def test_the_document_is_openapi_3_1_and_names_every_route(api: ApiServer) -> None:

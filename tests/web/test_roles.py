@@ -4,11 +4,11 @@ route and method, from the app's own routes and the roles each declares (its Ope
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 
-from oms_engine.engine import OMS
 from oms_engine.web.app import BLUEPRINTS, create_app
 from oms_engine.web.auth import ROLES
 from tests.conftest import build_oms
@@ -35,21 +35,26 @@ def _path(rule: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def roles_of(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[str]]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    # One server for the module: every request here is refused before it touches anything.
     path = tmp_path_factory.mktemp("roles")
     oms = build_oms(path, f"sqlite:///{path / 'oms.db'}")
-    try:
-        app = create_app(oms, tokens=TOKENS)
-        doc = app.test_client().get("/openapi.json").json
-    finally:
-        oms.close()
+    server = ApiServer(create_app(oms, tokens=TOKENS))
+    yield server
+    server.close()
+    oms.close()
+
+
+@pytest.fixture(scope="module")
+def roles_of(api: ApiServer) -> dict[tuple[str, str], list[str]]:
+    doc = api.get("/openapi.json").json
     return {(method.upper(), path): op.get("x-roles", []) for path, ops in doc["paths"].items()
             for method, op in ops.items()}
 
 
 @pytest.mark.parametrize(("method", "rule"), _changes())
 def test_a_change_refuses_anonymous_and_underprivileged_callers(
-        sqlite_oms: OMS, api: ApiServer, roles_of: dict[tuple[str, str], list[str]], method: str, rule: str) -> None:
+        api: ApiServer, roles_of: dict[tuple[str, str], list[str]], method: str, rule: str) -> None:
     path = _path(rule)
     allowed = roles_of[(method, re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule))]
     assert allowed, f"{method} {rule} declares no roles"
