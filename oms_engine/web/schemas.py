@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -121,8 +121,6 @@ class OrderStatus(Answer):
 # -- shared by the stock, documents and reports routes ------------------------------------------------
 def one_of(*values: str) -> Any:
     """One of ``values``, documented as their enum; anything else is refused naming them and what was given."""
-    from typing import Literal
-
     def check(value: object) -> object:
         if isinstance(value, str) and value not in values:
             raise ValueError(f"must be one of {', '.join(values)}, got '{value[:40]}'")
