@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from ..orders.canonical import Note
 from .errors import ApiError
@@ -50,7 +50,12 @@ def _date_or_time(value: Any) -> Any:
     return value
 
 
-DateOrTime = Annotated[datetime, BeforeValidator(_date_or_time)]
+def _naive_utc(value: datetime) -> datetime:
+    # Stored times are naive UTC: a time given with an offset is converted to it.
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+DateOrTime = Annotated[datetime, BeforeValidator(_date_or_time), AfterValidator(_naive_utc)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Flag = Annotated[str, Field(pattern=r"^(true|false|1|0)$")]
 
@@ -67,6 +72,7 @@ class PageQuery(Query):
 
 
 class DateRangeQuery(PageQuery):
+    # Read as naive UTC, as the database keeps times.
     since: DateOrTime | None = Field(None, description="from this time (a date: its start, UTC)")
     until: DateOrTime | None = Field(None, description="before this time (a date: its start, UTC)")
 

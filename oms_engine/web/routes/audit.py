@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from typing import Any
 
 from flask import Blueprint, Response
@@ -46,15 +45,6 @@ class AuditPage(Answer):
     next: str | None
 
 
-def _utc(value: datetime | date | None) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    # The log's times are naive UTC: an offset given is converted to it.
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-
-
 def _entry(e: AuditEntry) -> dict[str, Any]:
     return {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "role": e.role, "action": e.action,
             "target": e.target, "status": e.status, "request": e.request, "before": e.before, "after": e.after,
@@ -74,7 +64,7 @@ def audit_log() -> Response:
     before_id = cursor_id(q.cursor)
     if before_id is not None:
         stmt = stmt.where(AuditEntry.id < before_id)
-    since, until = _utc(q.since), _utc(q.until)
+    since, until = q.since, q.until
     if since is not None:
         stmt = stmt.where(AuditEntry.at >= since)
     if until is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Annotated, Literal
 
 from flask import Blueprint, Response
@@ -129,15 +129,6 @@ class RefundRetried(Answer):
     status: str
 
 
-def _utc(value: datetime | date | None) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    # Stored times are naive UTC.
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 @bp.get("/api/orders")
 @requires(READ)
 @operation(query=OrdersQuery, answers={200: OrderPage}, tags=TAGS)
@@ -146,7 +137,7 @@ def list_orders() -> Response:
     q = query(OrdersQuery)
     search = OrderSearch(status=State(q.status) if q.status else None, customer=q.customer or None,
                          channel=q.channel or None, q=q.q or None, limit=q.limit, before_id=cursor_id(q.cursor),
-                         warehouse=q.warehouse or None, placed_from=_utc(q.since), placed_until=_utc(q.until),
+                         warehouse=q.warehouse or None, placed_from=q.since, placed_until=q.until,
                          hold_reason=q.hold_reason or None)
     with oms().db.read() as s:
         rows, last = search_orders(s, search)
